@@ -1,0 +1,141 @@
+"""Challenge: the question, aim, dates and phases; the driver diagram, drawn and edited."""
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from tracker import charts, repo, vocab
+
+db = ui.get_db()
+challenge = ui.challenge_or_welcome(db)
+cid = challenge["id"]
+ui.flash()
+
+st.title("Challenge and driver diagram")
+st.markdown(f"**Question.** {challenge['question']}")
+st.markdown(f"**Aim.** {challenge['aim']}")
+st.caption(f"{ui.fmt_date(challenge['start_date'])} to {ui.fmt_date(challenge['end_date'])}")
+
+drivers_all = repo.list_drivers(db, cid, include_retired=True)
+drivers = drivers_all[drivers_all["retired_at"].isna()]
+all_links = repo.list_driver_links(db, cid)
+ideas = repo.list_ideas(db, cid)
+idea_links = repo.list_idea_links(db, cid)
+active_ids = set(drivers["id"])
+links = all_links[all_links["primary_id"].isin(active_ids)
+                  & all_links["secondary_id"].isin(active_ids)]
+idea_links = idea_links[idea_links["driver_id"].isin(active_ids)]
+
+st.subheader("Driver diagram")
+if drivers.empty and ideas.empty:
+    st.info("No drivers yet. Add the primary drivers (2 to 5 big areas that drive the aim) "
+            "below, then the secondary drivers under them.")
+else:
+    # Drawn at its own width: the boxes' text is wrapped for it.
+    st.altair_chart(charts.driver_diagram(challenge["aim"], drivers, links, ideas, idea_links),
+                    width="content")
+
+measures = repo.list_measures(db, include_retired=False)
+measure_options = ui.options(measures)
+primary = drivers[drivers["level"] == "primary"]
+primary_options = ui.options(primary)
+
+tab_add, tab_edit, tab_challenge, tab_phases = st.tabs(
+    ["Add a driver", "Edit or retire a driver", "Edit the challenge", "Phases"])
+
+with tab_add, st.form("add_driver", clear_on_submit=True):
+    level = st.radio("Level", list(vocab.DRIVER_LEVELS), format_func=vocab.DRIVER_LEVELS.get,
+                     horizontal=True)
+    name = st.text_input("Driver name")
+    description = st.text_area("Description (optional)")
+    parents = st.multiselect("Serves these primary drivers (secondary drivers only)",
+                             list(primary_options), format_func=primary_options.get)
+    measure = st.selectbox("Measure for this driver (optional)", [None, *measure_options],
+                           format_func=lambda m: "None" if m is None else measure_options[m])
+    if st.form_submit_button("Add driver", type="primary") and ui.run_write(
+            lambda: repo.add_driver(db, ui.actor(), cid, level=level, name=name,
+                                    description=description, primary_ids=parents,
+                                    measure_id=measure),
+            f"Driver '{name.strip()}' added."):
+        st.rerun()
+
+with tab_edit:
+    if drivers_all.empty:
+        st.write("No drivers to edit yet.")
+    else:
+        labels = {
+            int(r.id): f"{vocab.DRIVER_LEVELS[r.level]}: {r.name}"
+            + (" (retired)" if pd.notna(r.retired_at) else "")
+            for r in drivers_all.itertuples()}
+        chosen = st.selectbox("Driver", list(labels), format_func=labels.get)
+        row = drivers_all.set_index("id").loc[chosen]
+        current_parents = all_links.loc[all_links["secondary_id"] == chosen, "primary_id"].tolist()
+        with st.form(f"edit_driver_{chosen}"):
+            new_name = st.text_input("Driver name", value=row["name"])
+            new_description = st.text_area("Description", value=row["description"] or "")
+            new_parents = current_parents
+            if row["level"] == "secondary":
+                new_parents = st.multiselect(
+                    "Serves these primary drivers", list(primary_options),
+                    default=[p for p in current_parents if p in primary_options],
+                    format_func=primary_options.get)
+            measure_id = None if pd.isna(row["measure_id"]) else int(row["measure_id"])
+            keys = [None, *measure_options]
+            new_measure = st.selectbox(
+                "Measure", keys, index=keys.index(measure_id) if measure_id in keys else 0,
+                format_func=lambda m: "None" if m is None else measure_options[m])
+            if st.form_submit_button("Save changes", type="primary") and ui.run_write(
+                    lambda: repo.update_driver(db, ui.actor(), chosen, name=new_name,
+                                               description=new_description,
+                                               primary_ids=new_parents, measure_id=new_measure),
+                    "Driver saved."):
+                st.rerun()
+        retired = pd.notna(row["retired_at"])
+        if st.button("Bring back this driver" if retired else "Retire this driver",
+                     help="Retired drivers leave the diagram; their links and history are kept."):
+            ui.run_write(lambda: repo.set_driver_retired(db, ui.actor(), chosen, not retired),
+                         "Driver brought back." if retired else "Driver retired.")
+            st.rerun()
+
+with tab_challenge, st.form("edit_challenge"):
+    title = st.text_input("Short title", value=challenge["title"])
+    question = st.text_area("Challenge question", value=challenge["question"])
+    aim = st.text_area("Aim (what, how much, for whom, by when)", value=challenge["aim"])
+    start = st.date_input("Start date", value=challenge["start_date"], format="DD/MM/YYYY")
+    end = st.date_input("End date", value=challenge["end_date"], format="DD/MM/YYYY")
+    if st.form_submit_button("Save the challenge", type="primary") and ui.run_write(
+            lambda: repo.update_challenge(db, ui.actor(), cid, title=title, question=question,
+                                          aim=aim, start_date=start, end_date=end),
+            "Challenge saved."):
+        st.rerun()
+
+with tab_phases:
+    phases = repo.list_phases(db, cid)
+    if phases.empty:
+        st.write("No phases yet.")
+    else:
+        st.dataframe(pd.DataFrame({"Phase": phases["name"],
+                                   "From": pd.to_datetime(phases["start_date"]),
+                                   "To": pd.to_datetime(phases["end_date"])}),
+                     hide_index=True, width="stretch",
+                     column_config={"From": st.column_config.DateColumn(format="DD MMM YYYY"),
+                                    "To": st.column_config.DateColumn(format="DD MMM YYYY")})
+    with st.form("add_phase", clear_on_submit=True):
+        st.write("Add a phase (for example discovery; developing and testing ideas; sharing).")
+        phase_name = st.text_input("Phase name")
+        p_start = st.date_input("From", value=challenge["start_date"], format="DD/MM/YYYY")
+        p_end = st.date_input("To", value=min(challenge["end_date"],
+                                              challenge["start_date"] + dt.timedelta(days=60)),
+                              format="DD/MM/YYYY")
+        if st.form_submit_button("Add phase") and ui.run_write(
+                lambda: repo.add_phase(db, ui.actor(), cid, name=phase_name, start_date=p_start,
+                                       end_date=p_end), "Phase added."):
+            st.rerun()
+    if not phases.empty:
+        phase_labels = ui.options(phases)
+        gone = st.selectbox("Remove a phase", list(phase_labels), format_func=phase_labels.get)
+        if st.button("Remove phase"):
+            ui.run_write(lambda: repo.delete_phase(db, ui.actor(), gone), "Phase removed.")
+            st.rerun()

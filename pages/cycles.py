@@ -1,0 +1,170 @@
+"""Test cycles: plan a PDSA cycle, move it through Do, Study and Act; timeline, filters, search."""
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from tracker import charts, repo, vocab
+
+db = ui.get_db()
+challenge = ui.challenge_or_welcome(db)
+cid = challenge["id"]
+ui.flash()
+
+st.title("Test cycles (PDSA)")
+ideas = repo.list_ideas(db, cid)
+orgs = repo.list_organisations(db, include_retired=False)
+measures = repo.list_measures(db, include_retired=False)
+idea_options, org_options = ui.options(ideas, "title"), ui.options(orgs)
+measure_options = ui.options(measures)
+ANY = None
+
+
+def any_or(labels):
+    return lambda v: "Any" if v is ANY else labels[v]
+
+
+# ---------------------------------------------------------------- filters, timeline and table
+f1, f2, f3, f4 = st.columns(4)
+f_idea = f1.selectbox("Idea", [ANY, *idea_options], format_func=any_or(idea_options))
+f_org = f2.selectbox("Organisation", [ANY, *org_options], format_func=any_or(org_options))
+stage_labels = {k: v for k, v in vocab.STAGES.items() if k != "plan"}
+f_stage = f3.selectbox("Stage", [ANY, *stage_labels], format_func=any_or(stage_labels))
+f_decision = f4.selectbox("Decision", [ANY, *vocab.DECISIONS], format_func=any_or(vocab.DECISIONS))
+search = st.text_input("Search all cycle notes", placeholder="e.g. volunteer, text reminder")
+
+cycles = repo.list_cycles(db, cid, idea_id=f_idea, organisation_id=f_org, stage=f_stage,
+                          decision=f_decision, search=search)
+st.caption(f"{len(cycles)} cycle{'s' if len(cycles) != 1 else ''} match.")
+if not cycles.empty:
+    with st.expander("Timeline of cycles by organisation", expanded=True):
+        st.altair_chart(charts.cycle_timeline(cycles, lane="idea_short", group="organisation"),
+                        width="content")
+    st.dataframe(
+        pd.DataFrame({
+            "Idea": cycles["idea"], "Cycle": cycles["cycle_no"],
+            "Organisation": cycles["organisation"], "Stage": cycles["stage"].map(vocab.STAGES),
+            "Start": pd.to_datetime(cycles["start_date"]), "End": pd.to_datetime(cycles["end_date"]),
+            "Decision": cycles["decision"].map(vocab.DECISIONS), "Scale": cycles["scale"],
+            "Prediction": cycles["prediction"], "Measures": cycles["measures"]}),
+        hide_index=True, width="stretch",
+        column_config={"Start": st.column_config.DateColumn(format="DD MMM YYYY"),
+                       "End": st.column_config.DateColumn(format="DD MMM YYYY")})
+
+tab_plan, tab_progress = st.tabs(["Plan a new cycle", "Record Do, Study and Act"])
+
+# ---------------------------------------------------------------- Plan
+with tab_plan:
+    if not idea_options or not org_options:
+        st.info("Add at least one change idea and one organisation before planning a cycle.")
+    else:
+        c1, c2 = st.columns(2)
+        idea_id = c1.selectbox("Change idea being tested", list(idea_options),
+                               format_func=idea_options.get, key="plan_idea")
+        org_id = c2.selectbox("Organisation where it runs", list(org_options),
+                              format_func=org_options.get, key="plan_org")
+        earlier = repo.list_cycles(db, cid, idea_id=idea_id)
+        earlier_options = {int(r.id): f"Cycle {r.cycle_no} at {r.organisation} "
+                                      f"({vocab.STAGES[r.stage]})" for r in earlier.itertuples()}
+        with st.form("plan_cycle"):
+            builds_on = st.selectbox(
+                "Builds on (the earlier cycle in this idea's ramp)", [None, *earlier_options],
+                index=len(earlier_options) if earlier_options else 0,
+                format_func=lambda v: "Nothing: this is a first test" if v is None
+                else earlier_options[v])
+            objective = st.text_area("Objective: what is this cycle for?")
+            question = st.text_input("Question: if we do x, will y happen?")
+            prediction = st.text_area(
+                "Prediction (required): what do you expect to happen, with a number if you can?",
+                help="Writing the prediction down before the test is what makes it a PDSA cycle: "
+                     "at Study you compare what happened with it.")
+            c3, c4 = st.columns(2)
+            who = c3.text_input("Who will do it")
+            where = c4.text_input("Where")
+            scale = c3.text_input("Scale", placeholder="e.g. 5 people, one clinic session")
+            data = c4.text_input("Data to collect")
+            targets = st.multiselect("Measures it should move", list(measure_options),
+                                     format_func=measure_options.get)
+            today = dt.date.today()
+            start = c3.date_input("Start date", value=today, format="DD/MM/YYYY")
+            end = c4.date_input("Planned end date", value=today + dt.timedelta(days=13),
+                                format="DD/MM/YYYY")
+            if st.form_submit_button("Save the plan", type="primary") and ui.run_write(
+                    lambda: repo.plan_cycle(
+                        db, ui.actor(), idea_id=idea_id, organisation_id=org_id,
+                        objective=objective, question=question, prediction=prediction,
+                        start_date=start, end_date=end, plan_who=who, plan_where=where,
+                        data_collection=data, scale=scale, measure_ids=targets,
+                        builds_on_id=builds_on),
+                    "Cycle planned. Record what happened under 'Record Do, Study and Act'."):
+                st.rerun()
+
+# ---------------------------------------------------------------- Do, Study, Act
+with tab_progress:
+    every = repo.list_cycles(db, cid)
+    open_first = every.assign(closed=every["stage"].eq("done")).sort_values(
+        ["closed", "start_date", "id"], ascending=[True, False, False])
+    if open_first.empty:
+        st.write("No cycles yet.")
+        st.stop()
+    cycle_options = {int(r.id): f"{r.idea}: cycle {r.cycle_no} at {r.organisation} "
+                                f"({vocab.STAGES[r.stage]})" for r in open_first.itertuples()}
+    cycle_id = st.selectbox("Cycle", list(cycle_options), format_func=cycle_options.get,
+                            help="Open cycles come first.")
+    cycle = repo.get_cycle(db, cycle_id)
+    st.markdown(
+        f"**Plan.** {cycle['objective']}  \n**Question.** {cycle['question']}  \n"
+        f"**Prediction.** {cycle['prediction']}  \n"
+        f"**When.** {ui.fmt_date(cycle['start_date'])} to {ui.fmt_date(cycle['end_date'])}"
+        + (f"  \n**Scale.** {cycle['scale']}" if cycle["scale"] else "")
+        + (f"  \n**Measures.** {cycle['measures']}" if cycle["measures"] else ""))
+    order = ["do", "study", "act"]
+    reached = order if cycle["stage"] == "done" else order[: order.index(cycle["stage"]) + 1]
+    step = st.radio("Record", reached, index=len(reached) - 1, horizontal=True,
+                    format_func=vocab.STAGES.get, key=f"step_{cycle_id}")
+
+    def text(value):
+        return "" if value is None or pd.isna(value) else str(value)
+
+    if step == "do":
+        with st.form(f"do_{cycle_id}"):
+            do_notes = st.text_area("What happened?", value=text(cycle["do_notes"]))
+            planned = st.radio("Did it go as planned?", [True, False],
+                               index=None if pd.isna(cycle["went_as_planned"])
+                               else (0 if cycle["went_as_planned"] else 1),
+                               format_func=lambda v: "Yes" if v else "No", horizontal=True)
+            observations = st.text_area("Anything you noticed that was not planned?",
+                                        value=text(cycle["observations"]))
+            if st.form_submit_button("Save Do", type="primary") and ui.run_write(
+                    lambda: repo.record_do(db, ui.actor(), cycle_id, do_notes=do_notes,
+                                           went_as_planned=planned, observations=observations),
+                    "Do recorded. Next: Study."):
+                st.rerun()
+    elif step == "study":
+        with st.form(f"study_{cycle_id}"):
+            st.caption(f"Your prediction was: {cycle['prediction']}")
+            study = st.text_area("Results compared with the prediction",
+                                 value=text(cycle["study_notes"]))
+            learning = st.text_area("What did you learn?", value=text(cycle["learning"]))
+            if st.form_submit_button("Save Study", type="primary") and ui.run_write(
+                    lambda: repo.record_study(db, ui.actor(), cycle_id, study_notes=study,
+                                              learning=learning),
+                    "Study recorded. Next: Act."):
+                st.rerun()
+    else:
+        with st.form(f"act_{cycle_id}"):
+            choices = list(vocab.DECISIONS)
+            decision = st.radio("Decision", choices, horizontal=True,
+                                index=choices.index(cycle["decision"]) if cycle["decision"] in
+                                choices else None, format_func=vocab.DECISIONS.get)
+            next_steps = st.text_area("Next steps: what is the next cycle?",
+                                      value=text(cycle["next_steps"]))
+            end_date = st.date_input("Actual end date", value=cycle["end_date"],
+                                     format="DD/MM/YYYY")
+            if st.form_submit_button("Save Act", type="primary") and ui.run_write(
+                    lambda: repo.record_act(db, ui.actor(), cycle_id, decision=decision,
+                                            next_steps=next_steps, end_date=end_date),
+                    "Act recorded: the cycle is complete."):
+                st.rerun()

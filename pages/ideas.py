@@ -1,0 +1,101 @@
+"""Change ideas: the register, each idea's status and drivers, and its ramp of cycles."""
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from tracker import charts, repo, vocab
+
+db = ui.get_db()
+challenge = ui.challenge_or_welcome(db)
+cid = challenge["id"]
+ui.flash()
+
+st.title("Change ideas")
+ideas = repo.list_ideas(db, cid)
+drivers = repo.list_drivers(db, cid)
+driver_options = {int(r.id): f"{'Primary' if r.level == 'primary' else 'Secondary'}: {r.name}"
+                  for r in drivers.itertuples()}
+STATUS_CHOICES = [None, *vocab.IDEA_STATUSES]
+
+
+def status_label(value):
+    return "Follow its cycles (automatic)" if value is None else vocab.IDEA_STATUSES[value]
+
+
+if ideas.empty:
+    st.info("No change ideas yet. Add the first one below.")
+else:
+    st.dataframe(
+        pd.DataFrame({
+            "Idea": ideas["title"], "Status": ideas["status"].map(vocab.IDEA_STATUSES),
+            "Cycles": ideas["cycles"], "Organisations": ideas["organisations"],
+            "First cycle": pd.to_datetime(ideas["first_cycle"]),
+            "Drivers": ideas["drivers"].fillna("")}),
+        hide_index=True, width="stretch",
+        column_config={"First cycle": st.column_config.DateColumn(format="DD MMM YYYY")})
+    st.caption("Status follows the idea's latest cycle (testing while a cycle is open, then its "
+               "decision) unless the lab team sets it by hand.")
+
+with st.expander("Add a change idea", expanded=ideas.empty), st.form("add_idea",
+                                                                     clear_on_submit=True):
+    title = st.text_input("Idea", placeholder="Peer-led welcome call within a week of referral")
+    description = st.text_area("Hypothesis (if we ..., then ...)")
+    chosen_drivers = st.multiselect("Drivers it acts on", list(driver_options),
+                                    format_func=driver_options.get)
+    if st.form_submit_button("Add idea", type="primary") and ui.run_write(
+            lambda: repo.add_idea(db, ui.actor(), cid, title=title, description=description,
+                                  driver_ids=chosen_drivers),
+            f"Idea '{title.strip()}' added."):
+        st.rerun()
+
+if ideas.empty:
+    st.stop()
+
+st.divider()
+idea_options = ui.options(ideas, "title")
+idea_id = st.selectbox("Open an idea", list(idea_options), format_func=idea_options.get)
+idea = ideas.set_index("id").loc[idea_id]
+st.header(idea["title"])
+st.markdown(f"**Status:** {vocab.IDEA_STATUSES[idea['status']]}"
+            + (" (set by hand)" if idea["status_set_by_hand"] else ""))
+if idea["description"]:
+    st.write(idea["description"])
+st.markdown(f"**Drivers:** {idea['drivers'] or 'none linked yet'}")
+
+cycles = repo.list_cycles(db, cid, idea_id=int(idea_id))
+st.subheader("Ramp of cycles")
+if cycles.empty:
+    st.write("No cycles yet.")
+else:
+    st.altair_chart(charts.cycle_timeline(cycles, lane="organisation"), width="content")
+    st.dataframe(
+        pd.DataFrame({
+            "Cycle": cycles["cycle_no"], "Organisation": cycles["organisation"],
+            "Scale": cycles["scale"], "Start": pd.to_datetime(cycles["start_date"]),
+            "End": pd.to_datetime(cycles["end_date"]),
+            "Stage": cycles["stage"].map(vocab.STAGES),
+            "Decision": cycles["decision"].map(vocab.DECISIONS),
+            "Prediction": cycles["prediction"], "Learning": cycles["learning"]}),
+        hide_index=True, width="stretch",
+        column_config={"Start": st.column_config.DateColumn(format="DD MMM YYYY"),
+                       "End": st.column_config.DateColumn(format="DD MMM YYYY")})
+st.page_link("pages/cycles.py", label="Log a cycle of this idea on the Test cycles page",
+             icon=":material/add:")
+
+with st.expander("Edit this idea"), st.form(f"edit_idea_{idea_id}"):
+    new_title = st.text_input("Idea", value=idea["title"])
+    new_description = st.text_area("Hypothesis", value=idea["description"] or "")
+    current = [int(d) for d in (idea["driver_ids"] if idea["driver_ids"] is not None else [])]
+    new_drivers = st.multiselect("Drivers it acts on", list(driver_options),
+                                 default=[d for d in current if d in driver_options],
+                                 format_func=driver_options.get)
+    override = idea["status"] if bool(idea["status_set_by_hand"]) else None
+    new_status = st.selectbox("Status", STATUS_CHOICES, index=STATUS_CHOICES.index(override),
+                              format_func=status_label)
+    if st.form_submit_button("Save idea", type="primary") and ui.run_write(
+            lambda: repo.update_idea(db, ui.actor(), int(idea_id), title=new_title,
+                                     description=new_description, driver_ids=new_drivers,
+                                     status_override=new_status),
+            "Idea saved."):
+        st.rerun()

@@ -1,0 +1,103 @@
+"""Measures: what is collected, with its operational definition. Add, edit, retire."""
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from tracker import repo, vocab
+
+db = ui.get_db()
+ui.flash()
+st.title("Measures")
+st.caption("IHI suggests 4 to 10 measures per project: outcome, process and balancing.")
+measures = repo.list_measures(db, include_retired=True)
+
+if measures.empty:
+    st.info("No measures yet. Add the first one below.")
+else:
+    st.dataframe(
+        pd.DataFrame({
+            "Code": measures["code"], "Measure": measures["name"],
+            "Type": measures["measure_type"].str.capitalize(),
+            "Data": measures["data_kind"].map({"value": "Value", "proportion": "Proportion",
+                                               "rate": "Rate"}),
+            "Unit": measures["unit"], "Better when": measures["direction"].map(vocab.DIRECTIONS),
+            "Target": measures["target"], "Frequency": measures["frequency"].map(vocab.FREQUENCIES),
+            "Results": measures["results"],
+            "Status": measures["retired_at"].isna().map({True: "Active", False: "Retired"}),
+            "Definition": measures["definition"]}),
+        hide_index=True, width="stretch")
+
+
+def pick(label, choices: dict, key, current=None):
+    keys = list(choices)
+    return st.selectbox(label, keys, format_func=choices.get, key=key,
+                        index=None if current is None else keys.index(current))
+
+
+def measure_form(key: str, row=None):
+    def get(field, default=""):
+        if row is None or row[field] is None or (not isinstance(row[field], str)
+                                                 and pd.isna(row[field])):
+            return default
+        return row[field]
+
+    c1, c2 = st.columns([1, 3])
+    code = c1.text_input("Short code", value=get("code"), key=f"{key}_code",
+                         help="Letters and digits, no spaces: used in upload files.")
+    name = c2.text_input("Name", value=get("name"), key=f"{key}_name")
+    c3, c4, c5 = st.columns(3)
+    mtype = pick("Type", vocab.MEASURE_TYPES, f"{key}_type", get("measure_type", None))
+    with c3:
+        kind = pick("Kind of data", vocab.DATA_KINDS, f"{key}_kind", get("data_kind", None))
+    with c4:
+        direction = pick("Improvement direction", vocab.DIRECTIONS, f"{key}_dir",
+                         get("direction", None))
+    with c5:
+        frequency = pick("Frequency", vocab.FREQUENCIES, f"{key}_freq", get("frequency", "week"))
+    definition = st.text_area("Operational definition (what is counted, inclusions, "
+                              "exclusions, who collects it, how often)",
+                              value=get("definition"), key=f"{key}_def")
+    c6, c7 = st.columns(2)
+    numerator = c6.text_input("Numerator (proportions and rates)", value=get("numerator"),
+                              key=f"{key}_num")
+    denominator = c7.text_input("Denominator (proportions and rates)", value=get("denominator"),
+                                key=f"{key}_den")
+    unit = c6.text_input("Unit", value=get("unit"), key=f"{key}_unit",
+                         placeholder="people per week, days, score")
+    target = c7.text_input("Target (optional; a fraction such as 0.8 for proportions)",
+                           value="" if get("target", None) is None else f"{get('target'):g}",
+                           key=f"{key}_target")
+    return {"code": code, "name": name, "measure_type": mtype, "data_kind": kind,
+            "direction": direction, "frequency": frequency, "definition": definition,
+            "numerator": numerator, "denominator": denominator, "unit": unit, "target": target}
+
+
+tab_add, tab_edit = st.tabs(["Add a measure", "Edit or retire"])
+with tab_add, st.form("add_measure", clear_on_submit=True):
+    values = measure_form("add")
+    if st.form_submit_button("Add measure", type="primary") and ui.run_write(
+            lambda: repo.add_measure(db, ui.actor(), **values),
+            f"Measure '{values['name'].strip()}' added."):
+        st.rerun()
+
+with tab_edit:
+    if measures.empty:
+        st.write("Nothing to edit yet.")
+    else:
+        labels = {int(r.id): f"{r.code}: {r.name}" + (" (retired)" if pd.notna(r.retired_at)
+                                                      else "") for r in measures.itertuples()}
+        measure_id = st.selectbox("Measure", list(labels), format_func=labels.get)
+        row = measures.set_index("id").loc[measure_id]
+        with st.form(f"edit_measure_{measure_id}"):
+            values = measure_form(f"edit{measure_id}", row)
+            if st.form_submit_button("Save changes", type="primary") and ui.run_write(
+                    lambda: repo.update_measure(db, ui.actor(), measure_id, **values),
+                    "Measure saved."):
+                st.rerun()
+        retired = pd.notna(row["retired_at"])
+        st.caption("Retiring keeps every result of the measure; nothing is deleted.")
+        if st.button("Bring back" if retired else "Retire this measure"):
+            ui.run_write(lambda: repo.set_measure_retired(db, ui.actor(), measure_id, not retired),
+                         "Measure brought back." if retired else "Measure retired.")
+            st.rerun()

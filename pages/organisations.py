@@ -1,0 +1,70 @@
+"""Organisations: the partners that test ideas and send results. Add, edit, retire."""
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from tracker import repo, vocab
+
+db = ui.get_db()
+ui.flash()
+st.title("Partner organisations")
+orgs = repo.list_organisations(db, include_retired=True)
+KINDS = list(vocab.ORG_KINDS)
+
+if orgs.empty:
+    st.info("No organisations yet. Add the first partner below.")
+else:
+    st.dataframe(
+        pd.DataFrame({
+            "Organisation": orgs["name"], "Kind": orgs["kind"].map(vocab.ORG_KINDS),
+            "Region": orgs["region"], "Contact": orgs["contact_name"],
+            "E-mail": orgs["contact_email"], "Cycles": orgs["cycles"], "Results": orgs["results"],
+            "Status": orgs["retired_at"].isna().map({True: "Active", False: "Retired"})}),
+        hide_index=True, width="stretch")
+
+
+def org_form(key: str, row=None):
+    """The fields of an organisation; returns their values."""
+    name = st.text_input("Name", value="" if row is None else row["name"], key=f"{key}_name")
+    kind = st.selectbox("Kind", KINDS, format_func=vocab.ORG_KINDS.get, key=f"{key}_kind",
+                        index=None if row is None else KINDS.index(row["kind"]))
+    region = st.text_input("Region", value="" if row is None else (row["region"] or ""),
+                           key=f"{key}_region")
+    contact = st.text_input("Contact name", key=f"{key}_contact",
+                            value="" if row is None else (row["contact_name"] or ""))
+    email = st.text_input("Contact e-mail", key=f"{key}_email",
+                          value="" if row is None else (row["contact_email"] or ""))
+    return {"name": name, "kind": kind, "region": region, "contact_name": contact,
+            "contact_email": email}
+
+
+tab_add, tab_edit = st.tabs(["Add an organisation", "Edit or retire"])
+with tab_add, st.form("add_org", clear_on_submit=True):
+    values = org_form("add")
+    if st.form_submit_button("Add organisation", type="primary") and ui.run_write(
+            lambda: repo.add_organisation(db, ui.actor(), **values),
+            f"Organisation '{values['name'].strip()}' added."):
+        st.rerun()
+
+with tab_edit:
+    if orgs.empty:
+        st.write("Nothing to edit yet.")
+    else:
+        labels = {int(r.id): r.name + (" (retired)" if pd.notna(r.retired_at) else "")
+                  for r in orgs.itertuples()}
+        org_id = st.selectbox("Organisation", list(labels), format_func=labels.get)
+        row = orgs.set_index("id").loc[org_id]
+        with st.form(f"edit_org_{org_id}"):
+            values = org_form(f"edit{org_id}", row)
+            if st.form_submit_button("Save changes", type="primary") and ui.run_write(
+                    lambda: repo.update_organisation(db, ui.actor(), org_id, **values),
+                    "Organisation saved."):
+                st.rerun()
+        retired = pd.notna(row["retired_at"])
+        st.caption("Retiring keeps every result and cycle of the organisation; it only leaves "
+                   "the lists of active partners. Nothing is deleted.")
+        if st.button("Bring back" if retired else "Retire this organisation"):
+            ui.run_write(lambda: repo.set_organisation_retired(db, ui.actor(), org_id, not retired),
+                         "Organisation brought back." if retired else "Organisation retired.")
+            st.rerun()

@@ -1,0 +1,268 @@
+"""Chart builders: pure functions from DataFrames to Altair charts.
+
+Pages only place these charts; the review pack renders the same objects. Every chart names its
+axes and units, and every colour is backed by text or shape, so it reads on a projector and for
+people who cannot tell the colours apart.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from tracker import vocab
+
+FONT_SIZE = 13
+DECISION_COLOURS = {
+    "Adopt": "#007f3b",
+    "Adapt": "#ffb81c",
+    "Abandon": "#d5281b",
+    "In progress": "#768692",
+}
+STATUS_COLOURS = {
+    "Proposed": "#aeb7bd",
+    "Testing": "#41b6e6",
+    "Adopted": "#007f3b",
+    "Adapted": "#ffb81c",
+    "Abandoned": "#d5281b",
+}
+LINE = 15 / 64  # a line of diagram text, in rows of the diagram
+LEVEL_COLOURS = {"Aim": "#003087", "Primary driver": "#005eb8", "Secondary driver": "#41b6e6"}
+
+
+def _style(chart: alt.TopLevelMixin, **legend) -> alt.TopLevelMixin:
+    """Projector-friendly type sizes; `legend` adds legend settings such as orient."""
+    return chart.configure_axis(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE + 1) \
+        .configure_legend(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE, **legend) \
+        .configure_title(fontSize=FONT_SIZE + 3, anchor="start") \
+        .configure_view(strokeWidth=0)
+
+
+def _wrap(text: str, width: int, lines: int = 3) -> str:
+    wrapped = textwrap.wrap(str(text), width=width)
+    if len(wrapped) > lines:
+        wrapped = wrapped[:lines]
+        wrapped[-1] = wrapped[-1][: width - 1].rstrip() + "…"
+    return "\n".join(wrapped) or " "
+
+
+# --------------------------------------------------------------------------- driver diagram
+
+
+def driver_layout(aim: str, drivers: pd.DataFrame, links: pd.DataFrame, ideas: pd.DataFrame,
+                  idea_links: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Place the boxes of a driver diagram in four columns (aim, primary, secondary, ideas)
+    and list the lines between them. Returns (nodes, edges).
+
+    Secondary drivers sit in the order of the first primary they serve, ideas in the order of
+    their first driver, so most lines run across rather than up and down.
+    """
+    primary = drivers[drivers["level"] == "primary"].reset_index(drop=True)
+    secondary = drivers[drivers["level"] == "secondary"].copy()
+    p_rank = {pid: i for i, pid in enumerate(primary["id"])}
+    first_parent = links.groupby("secondary_id")["primary_id"].agg(
+        lambda s: min(p_rank.get(p, 99) for p in s)) if len(links) else pd.Series(dtype=float)
+    secondary["order"] = secondary["id"].map(first_parent).fillna(99)
+    secondary = secondary.sort_values(["order", "position", "id"]).reset_index(drop=True)
+    d_rank = {did: i for i, did in enumerate(secondary["id"])}
+    d_rank.update({did: -1 + i / 100 for i, did in enumerate(primary["id"])})
+    ideas = ideas.copy()
+    first_driver = idea_links.groupby("idea_id")["driver_id"].agg(
+        lambda s: min(d_rank.get(d, 99) for d in s)) if len(idea_links) else pd.Series(dtype=float)
+    ideas["order"] = ideas["id"].map(first_driver).fillna(99)
+    ideas = ideas.sort_values(["order", "id"]).reset_index(drop=True)
+
+    columns = [
+        pd.DataFrame({"key": ["aim"], "label": [aim], "level": ["Aim"], "status": [""]}),
+        pd.DataFrame({"key": "d" + primary["id"].astype(str), "label": primary["name"],
+                      "level": "Primary driver", "status": ""}),
+        pd.DataFrame({"key": "d" + secondary["id"].astype(str), "label": secondary["name"],
+                      "level": "Secondary driver", "status": ""}),
+        pd.DataFrame({"key": "i" + ideas["id"].astype(str), "label": ideas["title"],
+                      "level": "Change idea",
+                      "status": ideas["status"].map(vocab.IDEA_STATUSES).fillna("")}),
+    ]
+    rows = max(len(c) for c in columns) or 1
+    placed = []
+    for col, frame in enumerate(columns):
+        n = len(frame)
+        if not n:
+            continue
+        frame = frame.copy()
+        step = rows / n
+        centre = step * (np.arange(n) + 0.5)
+        frame["col"] = col
+        frame["x0"], frame["x1"] = col + 0.04, col + 0.9
+        # One row of the diagram is 64 px; a 15 px line of text needs 0.234 of a row.
+        frame["text"] = [
+            _wrap(label, 30, lines=8 if col == 0 else (2 if status else 3))
+            + (f"\n[{status}]" if status else "")
+            for label, status in zip(frame["label"], frame["status"], strict=True)]
+        lines = frame["text"].str.count("\n").to_numpy() + 1
+        half = np.minimum(lines * LINE / 2 + 0.08, step * 0.46)
+        frame["y0"], frame["y1"], frame["yc"] = centre - half, centre + half, centre
+        frame["ytext"] = centre - lines * LINE / 2
+        placed.append(frame)
+    nodes = pd.concat(placed, ignore_index=True)
+    nodes["rows"] = rows
+    where = nodes.set_index("key")[["x0", "x1", "yc"]]
+
+    edges = [("aim", "d" + str(pid)) for pid in primary["id"]]
+    edges += [("d" + str(r.primary_id), "d" + str(r.secondary_id)) for r in links.itertuples()]
+    edges += [("d" + str(r.driver_id), "i" + str(r.idea_id)) for r in idea_links.itertuples()]
+    edges = [(a, b) for a, b in edges if a in where.index and b in where.index]
+    edge_frame = pd.DataFrame({
+        "x": [where.at[a, "x1"] for a, _ in edges], "y": [where.at[a, "yc"] for a, _ in edges],
+        "x2": [where.at[b, "x0"] for _, b in edges], "y2": [where.at[b, "yc"] for _, b in edges],
+    })
+    return nodes, edge_frame
+
+
+def driver_diagram(aim: str, drivers: pd.DataFrame, links: pd.DataFrame, ideas: pd.DataFrame,
+                   idea_links: pd.DataFrame, width: int = 1000) -> alt.TopLevelMixin:
+    """The driver diagram as a picture: aim → primary → secondary drivers → change ideas."""
+    nodes, edges = driver_layout(aim, drivers, links, ideas, idea_links)
+    rows = int(nodes["rows"].iloc[0])
+    x = alt.X("x0:Q", axis=None, scale=alt.Scale(domain=[0, 4]))
+    y_scale = alt.Scale(domain=[0, rows], reverse=True)
+    colour_domain = [*LEVEL_COLOURS, *STATUS_COLOURS]
+    colour_range = [*LEVEL_COLOURS.values(), *STATUS_COLOURS.values()]
+    nodes["fill"] = np.where(nodes["level"] == "Change idea", nodes["status"], nodes["level"])
+    boxes = alt.Chart(nodes).mark_rect(cornerRadius=4, stroke="#425563", strokeWidth=0.6).encode(
+        x=x, x2="x1:Q", y=alt.Y("y0:Q", axis=None, scale=y_scale), y2="y1:Q",
+        color=alt.Color("fill:N", title="Colour key", scale=alt.Scale(domain=colour_domain,
+                                                                range=colour_range)),
+        tooltip=[alt.Tooltip("level:N", title="Level"), alt.Tooltip("label:N", title="Name"),
+                 alt.Tooltip("status:N", title="Status")],
+    )
+    text_colour = alt.condition(
+        alt.FieldOneOfPredicate("fill", ["Aim", "Primary driver", "Adopted", "Abandoned"]),
+        alt.value("white"), alt.value("#212b32"))
+    labels = alt.Chart(nodes).mark_text(align="left", baseline="top", dx=6, lineBreak="\n",
+                                        fontSize=12, lineHeight=15).encode(
+        x=x, y=alt.Y("ytext:Q", scale=y_scale, axis=None), text="text:N", color=text_colour)
+    lines = alt.Chart(edges).mark_rule(color="#768692", strokeWidth=1.2).encode(
+        x=alt.X("x:Q", scale=alt.Scale(domain=[0, 4]), axis=None),
+        y=alt.Y("y:Q", scale=y_scale, axis=None), x2="x2:Q", y2="y2:Q")
+    headers = pd.DataFrame({"x0": [0.04, 1.04, 2.04, 3.04],
+                            "label": ["Aim", "Primary drivers", "Secondary drivers",
+                                      "Change ideas"]})
+    head = alt.Chart(headers).mark_text(align="left", fontSize=14, fontWeight="bold",
+                                        dy=-8).encode(x=x, text="label:N", y=alt.value(0))
+    chart = alt.layer(lines, boxes, labels, head).properties(
+        width=width, height=max(240, rows * 64), padding={"top": 24, "left": 5, "right": 5,
+                                                           "bottom": 5})
+    return _style(chart, orient="bottom", columns=4)
+
+
+# --------------------------------------------------------------------------- cycles
+
+
+DECISION_MARKS = {"Adopt": "✓", "Adapt": "↻", "Abandon": "✗", "In progress": "…"}
+
+
+def _cycle_frame(cycles: pd.DataFrame) -> pd.DataFrame:
+    frame = cycles.copy()
+    frame["outcome"] = frame["decision"].map(vocab.DECISIONS).fillna("In progress")
+    frame["outcome_label"] = frame["outcome"] + " " + frame["outcome"].map(DECISION_MARKS)
+    frame["stage_label"] = frame["stage"].map(vocab.STAGES)
+    frame["label"] = "C" + frame["cycle_no"].astype(str) + frame["outcome"].map(DECISION_MARKS)
+    frame["start"] = pd.to_datetime(frame["start_date"])
+    frame["finish"] = pd.to_datetime(frame["end_date"]) + pd.Timedelta(days=1)
+    frame["idea_short"] = frame["idea"].map(lambda t: t if len(t) <= 42 else t[:41] + "…")
+    return frame
+
+
+def cycle_timeline(cycles: pd.DataFrame, *, lane: str = "organisation", group: str | None = None,
+                   title: str = "", width: int = 640) -> alt.TopLevelMixin:
+    """Each cycle as a bar from its start to its end date, one lane per `lane` value
+    (organisation, or idea_short), in one panel per `group` value when given. Bars are coloured
+    by decision and labelled with the cycle number and a decision mark (✓ adopt, ↻ adapt,
+    ✗ abandon, … in progress), so the colour is never the only cue."""
+    frame = _cycle_frame(cycles)
+    legend_order = [f"{k} {v}" for k, v in DECISION_MARKS.items()]
+    base = alt.Chart(frame).encode(
+        x=alt.X("start:T", title="Date the cycle ran", axis=alt.Axis(format="%d %b %Y"),
+                scale=alt.Scale(domain=[frame["start"].min() - pd.Timedelta(days=7),
+                                        frame["finish"].max() + pd.Timedelta(days=14)])),
+        x2="finish:T",
+        y=alt.Y(f"{lane}:N", title=None, sort="ascending",
+                axis=alt.Axis(labelLimit=300, labelFontSize=FONT_SIZE - 1)))
+    bars = base.mark_bar(height=14, cornerRadius=3, stroke="#212b32", strokeWidth=0.4).encode(
+        color=alt.Color("outcome_label:N", title="Decision",
+                        scale=alt.Scale(domain=legend_order, range=list(DECISION_COLOURS.values()))),
+        tooltip=[alt.Tooltip("idea:N", title="Idea"),
+                 alt.Tooltip("organisation:N", title="Organisation"),
+                 alt.Tooltip("cycle_no:Q", title="Cycle"),
+                 alt.Tooltip("scale:N", title="Scale"),
+                 alt.Tooltip("start_date:T", title="Start", format="%d %b %Y"),
+                 alt.Tooltip("end_date:T", title="End", format="%d %b %Y"),
+                 alt.Tooltip("stage_label:N", title="Stage"),
+                 alt.Tooltip("outcome:N", title="Decision"),
+                 alt.Tooltip("prediction:N", title="Prediction")])
+    text = base.mark_text(align="left", dx=1, dy=-12, fontSize=10, color="#212b32").encode(
+        x="start:T", text="label:N")
+    layered = alt.layer(bars, text).properties(width=width, height=alt.Step(34))
+    if group:
+        chart = layered.facet(
+            row=alt.Row(f"{group}:N", title=None, header=alt.Header(
+                labelAngle=0, labelAlign="left", labelAnchor="start", labelFontSize=FONT_SIZE,
+                labelFontWeight="bold", labelOrient="top")),
+            spacing=6).resolve_scale(y="independent")
+    else:
+        chart = layered
+    chart = chart.properties(title=title) if title else chart
+    return _style(chart, orient="top")
+
+
+def weekly_velocity(cycles: pd.DataFrame, start, end) -> pd.DataFrame:
+    """Cycles started and completed in each week (Monday) from start to end."""
+    weeks = pd.date_range(pd.Timestamp(start) - pd.Timedelta(days=pd.Timestamp(start).weekday()),
+                          pd.Timestamp(end), freq="7D")
+    out = pd.DataFrame({"week": weeks})
+    if cycles.empty:
+        out["Started"] = 0
+        out["Completed"] = 0
+        return out
+    started = pd.to_datetime(cycles["start_date"]).dt.to_period("W-SUN").dt.start_time
+    done = cycles["stage"] == "done"
+    completed = pd.to_datetime(cycles.loc[done, "end_date"]).dt.to_period("W-SUN").dt.start_time
+    out["Started"] = out["week"].map(started.value_counts()).fillna(0).astype(int)
+    out["Completed"] = out["week"].map(completed.value_counts()).fillna(0).astype(int)
+    return out
+
+
+def velocity_chart(velocity: pd.DataFrame, width: int = 1000) -> alt.TopLevelMixin:
+    """Cycles started and completed per week: two lines told apart by colour, dash and shape."""
+    long = velocity.melt("week", var_name="What", value_name="Cycles")
+    order = ["Started", "Completed"]
+    chart = alt.Chart(long).mark_line(point=alt.OverlayMarkDef(size=50, filled=True)).encode(
+        x=alt.X("week:T", title="Week starting", axis=alt.Axis(format="%d %b %Y")),
+        y=alt.Y("Cycles:Q", title="PDSA cycles in the week", axis=alt.Axis(tickMinStep=1)),
+        color=alt.Color("What:N", title=None, sort=order,
+                        scale=alt.Scale(domain=order, range=["#41b6e6", "#003087"])),
+        strokeDash=alt.StrokeDash("What:N", sort=order, title=None,
+                                  scale=alt.Scale(domain=order, range=[[1, 0], [6, 3]])),
+        shape=alt.Shape("What:N", sort=order, title=None,
+                        scale=alt.Scale(domain=order, range=["circle", "square"])),
+        tooltip=[alt.Tooltip("week:T", title="Week starting", format="%d %b %Y"), "What:N",
+                 "Cycles:Q"],
+    ).properties(width=width, height=220)
+    return _style(chart, orient="top")
+
+
+def ideas_by_status(ideas: pd.DataFrame, width: int = 500) -> alt.TopLevelMixin:
+    counts = ideas["status"].map(vocab.IDEA_STATUSES).value_counts()
+    frame = pd.DataFrame({"Status": list(STATUS_COLOURS)})
+    frame["Ideas"] = frame["Status"].map(counts).fillna(0).astype(int)
+    base = alt.Chart(frame).encode(
+        y=alt.Y("Status:N", sort=list(STATUS_COLOURS), title=None),
+        x=alt.X("Ideas:Q", title="Number of change ideas", axis=alt.Axis(tickMinStep=1)))
+    bars = base.mark_bar().encode(
+        color=alt.Color("Status:N", legend=None, scale=alt.Scale(
+            domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values()))))
+    labels = base.mark_text(align="left", dx=4, fontSize=FONT_SIZE).encode(text="Ideas:Q")
+    return _style(alt.layer(bars, labels).properties(width=width, height=200))

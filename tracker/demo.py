@@ -1,0 +1,365 @@
+"""The demo challenge: a realistic, clearly fictional peer-support lab to explore.
+
+Every organisation, person and number here is invented. The story is built so that the charts
+have something to find: some adopted ideas really move their measures from the week their
+final cycle starts at an organisation (so SPC signals line up with the cycles), others were
+adopted and moved nothing, and some were abandoned. The same seed and the same `as_of` date
+always give the same database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tracker import repo
+from tracker.db import Database
+
+ACTOR = "demo loader"
+WEEKS = 52
+
+ORGANISATIONS = [
+    ("Northgate Community NHS Trust (demo)", "nhs_trust", "North East", "Priya Raman"),
+    ("Riverside Medical Practice (demo)", "gp_practice", "North East", "Dr Tom Adeyemi"),
+    ("Hillview Surgery (demo)", "gp_practice", "Yorkshire", "Sarah Kowalski"),
+    ("Peer Pathways (demo)", "charity", "North East", "Leah Murphy"),
+    ("Kindred Voices (demo)", "charity", "Yorkshire", "Ahmed Sayed"),
+    ("Harbourside Homes (demo)", "housing_association", "North East", "Gemma Hughes"),
+    ("Eastfield Wellbeing Collective (demo)", "community_group", "Yorkshire", "Joe Baptiste"),
+    ("Westbrook Diabetes Support Group (demo)", "community_group", "North East", "Mei Lin"),
+]
+
+# code, name, type, definition, numerator, denominator, unit, direction, target, kind
+MEASURES = [
+    ("REF", "People referred to peer support", "process",
+     "Number of people referred to peer support in the week (any route, self-referral included). "
+     "Collected by the organisation's peer-support coordinator from the referral log every Monday.",
+     None, None, "people per week", "increase", None, "value"),
+    ("FIRST", "Referred people attending a first session", "process",
+     "Of the people whose first session was offered in the week, the share who attended it.",
+     "People who attended their first offered session",
+     "People offered a first session in the week", "proportion", "increase", 0.75, "proportion"),
+    ("RET6", "Still attending at 6 weeks", "outcome",
+     "Of the people who started peer support six weeks before the week, the share who attended "
+     "at least one session in weeks five or six.",
+     "People still attending six weeks after starting",
+     "People who started six weeks earlier", "proportion", "increase", 0.6, "proportion"),
+    ("WAIT", "Days waited for a first session", "process",
+     "Mean number of calendar days from referral to first session offered, for people offered "
+     "a first session in the week.",
+     None, None, "days", "decrease", 14.0, "value"),
+    ("VOL", "Active volunteer peer supporters", "process",
+     "Volunteer peer supporters who led or co-led at least one session in the week.",
+     None, None, "volunteers", "increase", None, "value"),
+    ("SWEMWBS", "Wellbeing score (SWEMWBS, mean)", "outcome",
+     "Mean Short Warwick-Edinburgh Mental Wellbeing Scale score (7 items, 7-35) of people "
+     "completing it at their sixth session in the week.",
+     None, None, "score (7-35)", "increase", None, "value"),
+    ("LONELY", "People who often feel lonely", "outcome",
+     "Share answering 'often or always' to the ONS question 'how often do you feel lonely?' "
+     "at their sixth session.",
+     "People answering often or always", "People answering the question",
+     "proportion", "decrease", None, "proportion"),
+    ("AE", "A&E attendances per 100 people supported", "balancing",
+     "A&E attendances reported by people in peer support, per 100 people supported in the week.",
+     "A&E attendances reported in the week", "People supported in the week (hundreds)",
+     "per 100 people", "decrease", None, "rate"),
+    ("DROP", "Volunteers who stopped", "balancing",
+     "Volunteer peer supporters who told us they were stopping, or had not led a session for "
+     "four weeks, counted in the week.",
+     None, None, "volunteers", "decrease", None, "value"),
+]
+
+PRIMARY = [
+    "People know peer support exists and how to reach it",
+    "Referral is easy and quick",
+    "A sustained pool of trained volunteer peer supporters",
+    "Peer support fits people's lives and keeps them engaged",
+]
+# name, primary driver indexes (many-to-many)
+SECONDARY = [
+    ("Professionals mention peer support at the right moment", [0, 1]),
+    ("Self-referral without a professional", [0]),
+    ("First contact within a week of referral", [1, 3]),
+    ("One shared referral route across partners", [1]),
+    ("Volunteers feel supported in their role", [2]),
+    ("Recruitment from people who have used peer support", [2]),
+    ("Sessions at times and places that suit people", [3]),
+    ("Groups built around activities, not only talk", [3]),
+]
+
+
+@dataclass
+class Idea:
+    title: str
+    drivers: list[int]
+    verb: str  # "if we <verb> ..."
+    expect: str  # "... then <expect>"
+    sites: list[int]  # organisation indexes
+    outcome: str  # adopted | adapted | abandoned | testing | proposed
+    effects: dict[str, float] = field(default_factory=dict)
+    learned: str = ""
+
+
+IDEAS = [
+    Idea("Peer-led welcome call within a week of referral", [2, 0],
+         "ring every newly referred person within seven days, the call made by a peer supporter",
+         "more people will come to their first session and they will wait less",
+         [3, 4, 0], "adopted", {"WAIT": -7.0, "FIRST": 0.15},
+         "A call from someone who has been there takes the fear out of the first session."),
+    Idea("Text reminder the day before the first session", [2],
+         "send a text reminder the day before the first session",
+         "fewer people will miss their first session", [1, 2], "adopted", {"FIRST": 0.12},
+         "Reminders work best sent in the afternoon, with the session address and a name."),
+    Idea("Peer-support champion in each GP practice", [0, 3],
+         "name a receptionist or care coordinator as the practice's peer-support champion",
+         "referrals from the practice will rise", [1, 2], "adopted", {"REF": 6.0},
+         "Champions need five minutes at the practice meeting each month to keep it alive."),
+    Idea("Self-referral QR code on waiting-room screens", [1],
+         "show a self-referral QR code on the waiting-room screens",
+         "self-referrals will rise", [1, 6], "adopted", {},
+         "Few people scanned the code; it costs nothing to keep, but it is not what drives referrals."),
+    Idea("Leaflet in pharmacy prescription bags", [1],
+         "put a peer-support leaflet into prescription bags",
+         "people will self-refer after reading it", [0, 6], "abandoned", {},
+         "Pharmacies could not sustain it and no referral named the leaflet."),
+    Idea("Buddy for every new volunteer peer supporter", [4, 5],
+         "pair every new volunteer with an experienced buddy for their first eight weeks",
+         "fewer volunteers will stop and more will stay active", [3, 4, 6], "adopted",
+         {"DROP": -0.45, "VOL": 3.0},
+         "Volunteers said the buddy mattered most in their first three sessions."),
+    Idea("Monthly volunteer supervision circle", [4],
+         "run a monthly supervision circle for volunteers",
+         "volunteers will feel supported and fewer will stop", [3, 5], "adapted", {},
+         "Attendance was low on weekday mornings; the next version moves online in the evening."),
+    Idea("Evening and weekend peer groups", [6],
+         "add an evening and a Saturday group",
+         "people in work will keep attending at six weeks", [5, 7], "adapted", {"RET6": 0.12},
+         "Saturday groups kept people; evening groups needed a different venue."),
+    Idea("Peer support on the housing officer's home-visit checklist", [0, 3],
+         "add a peer-support question to the housing officer's home-visit checklist",
+         "tenants with long-term conditions will be referred", [5], "adopted", {"REF": 4.0},
+         "Officers asked the question once it was on the tablet form, not on paper."),
+    Idea("Walk-and-talk peer groups", [7, 6],
+         "run weekly walk-and-talk groups led by peer supporters",
+         "wellbeing scores will rise and fewer people will feel lonely", [6, 7], "adopted",
+         {"SWEMWBS": 1.8, "LONELY": -0.13},
+         "Walking side by side made it easier to talk; people brought friends."),
+    Idea("WhatsApp group moderated by a peer supporter", [6],
+         "open a WhatsApp group moderated by a peer supporter",
+         "people will stay connected between sessions", [4], "abandoned", {},
+         "Moderating out of hours put too much on volunteers; safeguarding concerns."),
+    Idea("Peer supporter in the diabetes clinic waiting room", [0],
+         "place a peer supporter in the diabetes clinic waiting room one morning a week",
+         "people with diabetes will be referred on the spot", [0, 7], "testing", {},
+         ""),
+    Idea("Shared referral form with social prescribers", [3],
+         "use one referral form shared with the social prescribing team",
+         "referrals will reach us faster and waits will fall", [2, 0], "adopted", {},
+         "The form saved staff time but did not change waits or referrals."),
+    Idea("Co-designed 'what to expect' video", [2, 1],
+         "send a short video made with people who use peer support",
+         "people will feel ready for their first session", [], "proposed", {}, ""),
+]
+
+SCALES = ["2 people", "10 people", "everyone referred in a month", "the whole service"]
+
+
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> dict:
+    """Fill an empty database with the demo challenge. Refuses a database that holds data."""
+    if not repo.is_empty(db):
+        raise repo.InputError(
+            "This database already holds data, so the demo was not loaded (it never mixes with "
+            "real data). Use a new file with --db, or start the app on an empty one.")
+    rng = np.random.default_rng(seed)
+    as_of = as_of or dt.date.today()
+    last_week = _monday(as_of) - dt.timedelta(days=7)  # the last complete week
+    start = last_week - dt.timedelta(weeks=WEEKS - 6)  # about 11 months in
+    end = start + dt.timedelta(days=364)
+
+    cid = repo.create_challenge(
+        db, ACTOR,
+        title="DEMO: Peer support for everyone who wants it",
+        question="What would it take for peer support to be available to everyone who wants it, "
+                 "to manage their long-term health and wellbeing?",
+        aim=f"By {end:%B %Y}, 80% of people with a long-term condition referred to peer support "
+            "at our eight partner organisations attend a first session within 14 days, and 60% "
+            "are still attending at six weeks.",
+        start_date=start, end_date=end, is_demo=True)
+    for name, a, b in (("Discovery", 0, 55), ("Testing ideas", 56, 300),
+                       ("Sharing learning", 301, 364)):
+        repo.add_phase(db, ACTOR, cid, name=name, start_date=start + dt.timedelta(days=a),
+                       end_date=start + dt.timedelta(days=b))
+
+    org_ids = []
+    for name, kind, region, contact in ORGANISATIONS:
+        email = contact.split()[-1].lower() + "@example.org"
+        org_ids.append(repo.add_organisation(db, ACTOR, name=name, kind=kind, region=region,
+                                             contact_name=contact, contact_email=email))
+    measure_ids = {}
+    for code, name, mtype, definition, num, den, unit, direction, target, kind in MEASURES:
+        measure_ids[code] = repo.add_measure(
+            db, ACTOR, code=code, name=name, measure_type=mtype, definition=definition,
+            numerator=num, denominator=den, unit=unit if kind != "proportion" else "proportion",
+            direction=direction, target=target, data_kind=kind, frequency="week")
+
+    primary_ids = [repo.add_driver(db, ACTOR, cid, level="primary", name=name,
+                                   measure_id=measure_ids["RET6"] if i == 3 else None)
+                   for i, name in enumerate(PRIMARY)]
+    secondary_ids = [repo.add_driver(db, ACTOR, cid, level="secondary", name=name,
+                                     primary_ids=[primary_ids[p] for p in parents])
+                     for name, parents in SECONDARY]
+
+    weeks = pd.date_range(start, last_week, freq="7D").date
+    effects: list[tuple[int, str, int, float]] = []  # (org index, measure, from week, size)
+    n_cycles = 0
+    for idea_no, idea in enumerate(IDEAS):
+        idea_id = repo.add_idea(db, ACTOR, cid, title=idea.title,
+                                driver_ids=[secondary_ids[d] for d in idea.drivers],
+                                description=f"If we {idea.verb}, {idea.expect}.")
+        first_week = 9 + (idea_no * 2) % 14 + int(rng.integers(0, 3))
+        if idea.outcome == "testing":
+            first_week = len(weeks) - 9
+        for site_no, org in enumerate(idea.sites):
+            week = first_week + site_no * int(rng.integers(2, 5))
+            ramp = 2 if idea.outcome == "abandoned" else 3
+            previous = None
+            for step in range(ramp):
+                length = int(rng.integers(1, 3))
+                c_start = weeks[min(week, len(weeks) - 1)] + dt.timedelta(days=int(rng.integers(0, 3)))
+                c_end = c_start + dt.timedelta(days=7 * length - 1)
+                final = step == ramp - 1
+                measures = [measure_ids[m] for m in (idea.effects or _default_measures(idea))]
+                cycle_id = repo.plan_cycle(
+                    db, ACTOR, idea_id=idea_id, organisation_id=org_ids[org],
+                    objective=f"Test whether we can {idea.verb} with {SCALES[step]}.",
+                    question=f"If we {idea.verb}, will {idea.expect.replace('will ', '', 1)}?",
+                    prediction=_prediction(idea, step, rng),
+                    plan_who="Peer-support coordinator with two volunteer peer supporters",
+                    plan_where=ORGANISATIONS[org][0],
+                    data_collection="Weekly tally on the shared results template; notes from "
+                                    "a short debrief after each session.",
+                    scale=SCALES[step], start_date=c_start, end_date=c_end,
+                    measure_ids=measures, builds_on_id=previous)
+                n_cycles += 1
+                previous = cycle_id
+                if c_end >= as_of - dt.timedelta(days=3):
+                    break  # still running: Do not yet recorded
+                real = bool(idea.effects)
+                repo.record_do(
+                    db, ACTOR, cycle_id,
+                    do_notes=f"Ran with {SCALES[step]} as planned."
+                    if rng.random() > 0.3 else f"Ran with {SCALES[step]}; started a few days late "
+                                               "because a volunteer was ill.",
+                    went_as_planned=bool(rng.random() > 0.3),
+                    observations=rng.choice([
+                        "People asked whether they could bring a family member.",
+                        "Staff needed a one-page script.",
+                        "Two people asked for information in another language.",
+                        None]))
+                if idea.outcome == "testing" and final:
+                    break  # Do recorded, Study still to come
+                repo.record_study(
+                    db, ACTOR, cycle_id,
+                    study_notes=("The result met or beat the prediction." if real else
+                                 "The measures did not move beyond their usual variation; "
+                                 "the prediction was not met."),
+                    learning=idea.learned or "Too early to say.")
+                decision = "adapt"
+                if final and idea.outcome in ("adopted", "abandoned"):
+                    decision = {"adopted": "adopt", "abandoned": "abandon"}[idea.outcome]
+                elif step == 1 and idea.outcome == "adopted":
+                    decision = "adopt"
+                repo.record_act(
+                    db, ACTOR, cycle_id, decision=decision,
+                    next_steps={"adopt": "Scale up to the next step of the ramp."
+                                if not final else "Make it part of the usual service.",
+                                "adapt": "Change the approach and test again.",
+                                "abandon": "Stop; share what we learned with partners."}[decision])
+                if final and idea.effects and idea.outcome in ("adopted", "adapted"):
+                    for code, size in idea.effects.items():
+                        effects.append((org, code, week, size))
+                week += length + int(rng.integers(0, 2))
+
+    results = _results(rng, weeks, effects, org_ids, measure_ids)
+    repo.insert_results(db, ACTOR, results, source="demo", file_name="demo data")
+    return {"challenge_id": cid, "organisations": len(org_ids), "measures": len(measure_ids),
+            "ideas": len(IDEAS), "cycles": n_cycles, "results": len(results),
+            "start": start, "end": end}
+
+
+def _default_measures(idea: Idea) -> list[str]:
+    text = (idea.verb + " " + idea.expect).lower()
+    if "volunteer" in text:
+        return ["VOL", "DROP"]
+    if "wait" in text or "faster" in text:
+        return ["WAIT", "REF"]
+    if "connected" in text or "ready" in text:
+        return ["RET6", "FIRST"]
+    return ["REF"]
+
+
+def _prediction(idea: Idea, step: int, rng) -> str:
+    if "FIRST" in idea.effects:
+        base = 55 + int(rng.integers(0, 5))
+        return (f"With {SCALES[step]}, at least {base + 10}% will attend their first session "
+                f"(it is about {base}% now).")
+    if "REF" in idea.effects or "referr" in idea.expect:
+        return f"With {SCALES[step]}, we will see at least {3 + step * 2} more referrals a week."
+    return f"With {SCALES[step]}, {idea.expect}."
+
+
+def _results(rng, weeks, effects, org_ids, measure_ids) -> pd.DataFrame:
+    """Weekly results for every organisation and measure, with the effects of ideas that worked
+    (ramping in over two weeks) and the ordinary noise of small services."""
+    n_weeks, n_orgs = len(weeks), len(org_ids)
+    size = rng.uniform(0.6, 1.6, n_orgs)  # organisation size
+    shift = {code: np.zeros((n_orgs, n_weeks)) for code in measure_ids}
+    for org, code, week, amount in effects:
+        ramp = np.clip((np.arange(n_weeks) - week + 1) / 2, 0, 1)
+        shift[code][org] += amount * ramp
+
+    frames = []
+
+    def add(code, org, value=None, num=None, den=None):
+        frames.append(pd.DataFrame({
+            "organisation_id": org_ids[org], "measure_id": measure_ids[code], "period": weeks,
+            "value": value, "numerator": num, "denominator": den}))
+
+    for org in range(n_orgs):
+        referrals = rng.poisson(np.maximum(9 * size[org] + shift["REF"][org], 0.5))
+        add("REF", org, value=referrals.astype(float))
+        offered = rng.poisson(8 * size[org], n_weeks) + 3
+        attended = rng.binomial(offered, np.clip(0.55 + shift["FIRST"][org], 0.02, 0.98))
+        add("FIRST", org, num=attended.astype(float), den=offered.astype(float))
+        started = rng.poisson(6 * size[org], n_weeks) + 2
+        still = rng.binomial(started, np.clip(0.45 + shift["RET6"][org], 0.02, 0.98))
+        add("RET6", org, num=still.astype(float), den=started.astype(float))
+        wait = rng.normal(24 - 2 * size[org], 2.5, n_weeks) + shift["WAIT"][org]
+        add("WAIT", org, value=np.round(np.maximum(wait, 1), 1))
+        volunteers = np.round(6 * size[org] + rng.normal(0, 1.2, n_weeks) + shift["VOL"][org])
+        add("VOL", org, value=np.maximum(volunteers, 0))
+        score = rng.normal(21.3, 0.7, n_weeks) + shift["SWEMWBS"][org]
+        add("SWEMWBS", org, value=np.round(score, 1))
+        answered = rng.poisson(7 * size[org], n_weeks) + 4
+        lonely = rng.binomial(answered, np.clip(0.45 + shift["LONELY"][org], 0.02, 0.98))
+        add("LONELY", org, num=lonely.astype(float), den=answered.astype(float))
+        supported = np.round(rng.uniform(0.4, 0.6, n_weeks) * size[org], 2)  # hundreds
+        visits = rng.poisson(6 * supported)
+        add("AE", org, num=visits.astype(float), den=supported)
+        add("DROP", org, value=rng.poisson(np.maximum(0.7 + shift["DROP"][org], 0.05)).astype(float))
+
+    frame = pd.concat(frames, ignore_index=True)
+    # Real services miss weeks: a few gaps everywhere, and Harbourside Homes is five weeks late.
+    missing = rng.random(len(frame)) < 0.015
+    late = (frame["organisation_id"] == org_ids[5]) & (frame["period"] > weeks[-6])
+    frame = frame[~missing & ~late].reset_index(drop=True)
+    frame["note"] = None
+    return frame

@@ -1,0 +1,80 @@
+"""Streamlit helpers shared by the pages: the database connection, the current user, messages.
+
+The logic lives in tracker/; this module only connects it to Streamlit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+
+from tracker import repo
+from tracker.db import Database, DatabaseError, DatabaseLocked, default_path
+
+LOCAL_ACTOR = "lab admin (local mode)"
+
+
+@st.cache_resource(show_spinner=False)
+def _database(path: str) -> Database:
+    return Database(path)
+
+
+def get_db() -> Database:
+    """The process's one connection to the database named by TRACKER_DB (or the default)."""
+    path = str(default_path().resolve())
+    try:
+        return _database(path)
+    except (DatabaseLocked, DatabaseError) as exc:
+        st.error(f"The tracker cannot open its database. {exc}")
+        st.stop()
+
+
+def actor() -> str:
+    """Who is making changes. In local mode (no accounts yet) it is the lab admin."""
+    return st.session_state.get("user_name", LOCAL_ACTOR)
+
+
+def run_write(action: Callable[[], object], success: str | None = None) -> bool:
+    """Run a write; show its refusal in plain words (nothing was saved) or a success toast."""
+    try:
+        action()
+    except repo.InputError as exc:
+        lines = "\n".join(f"- {p}" for p in exc.problems)
+        st.error(f"Nothing was saved. Please fix the following:\n\n{lines}")
+        return False
+    if success:
+        st.toast(success)
+        st.session_state["flash"] = success
+    return True
+
+
+def flash() -> None:
+    """Show (once) the message of the last successful change, which survives st.rerun."""
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.success(message)
+
+
+def challenge_or_welcome(db: Database) -> dict:
+    """Return the challenge, or explain that there is none yet and stop the page."""
+    challenge = repo.get_challenge(db)
+    if challenge is None:
+        st.info("There is no challenge yet. Open **Overview** to load the demo challenge or to "
+                "start your own.")
+        st.page_link("pages/overview.py", label="Go to Overview", icon=":material/home:")
+        st.stop()
+    return challenge
+
+
+def fmt_date(value) -> str:
+    if value is None or (not isinstance(value, dt.date) and pd.isna(value)):
+        return ""
+    return pd.Timestamp(value).strftime("%d %b %Y")
+
+
+def options(frame: pd.DataFrame, label: str = "name") -> dict[int, str]:
+    """id → label, for select boxes that return ids."""
+    return dict(zip(frame["id"].astype(int), frame[label].astype(str), strict=True))
