@@ -47,8 +47,8 @@ tab_add, tab_edit, tab_challenge, tab_phases = st.tabs(
 
 with tab_add, st.form("add_driver", clear_on_submit=True):
     level = st.radio("Level", list(vocab.DRIVER_LEVELS), format_func=vocab.DRIVER_LEVELS.get,
-                     horizontal=True)
-    name = st.text_input("Driver name")
+                     horizontal=True, key="new_driver_level")
+    name = st.text_input("Driver name", key="new_driver_name")
     description = st.text_area("Description (optional)")
     parents = st.multiselect("Serves these primary drivers (secondary drivers only)",
                              list(primary_options), format_func=primary_options.get)

@@ -68,10 +68,13 @@ with tab_plan:
         earlier = repo.list_cycles(db, cid, idea_id=idea_id)
         earlier_options = {int(r.id): f"Cycle {r.cycle_no} at {r.organisation} "
                                       f"({vocab.STAGES[r.stage]})" for r in earlier.itertuples()}
+        here = earlier[earlier["organisation_id"] == org_id]
+        # The ramp usually continues at the same organisation: suggest its latest cycle there.
+        suggested = [None, *earlier_options].index(int(here["id"].iloc[-1])) if len(here) else 0
         with st.form("plan_cycle"):
             builds_on = st.selectbox(
                 "Builds on (the earlier cycle in this idea's ramp)", [None, *earlier_options],
-                index=len(earlier_options) if earlier_options else 0,
+                index=suggested,
                 format_func=lambda v: "Nothing: this is a first test" if v is None
                 else earlier_options[v])
             objective = st.text_area("Objective: what is this cycle for?")

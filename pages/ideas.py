@@ -31,7 +31,7 @@ else:
             "Idea": ideas["title"], "Status": ideas["status"].map(vocab.IDEA_STATUSES),
             "Cycles": ideas["cycles"], "Organisations": ideas["organisations"],
             "First cycle": pd.to_datetime(ideas["first_cycle"]),
-            "Drivers": ideas["drivers"].fillna("")}),
+            "Drivers": ideas["drivers"]}),
         hide_index=True, width="stretch",
         column_config={"First cycle": st.column_config.DateColumn(format="DD MMM YYYY")})
     st.caption("Status follows the idea's latest cycle (testing while a cycle is open, then its "
@@ -39,7 +39,8 @@ else:
 
 with st.expander("Add a change idea", expanded=ideas.empty), st.form("add_idea",
                                                                      clear_on_submit=True):
-    title = st.text_input("Idea", placeholder="Peer-led welcome call within a week of referral")
+    title = st.text_input("Idea", placeholder="Peer-led welcome call within a week of referral",
+                          key="new_idea_title")
     description = st.text_area("Hypothesis (if we ..., then ...)")
     chosen_drivers = st.multiselect("Drivers it acts on", list(driver_options),
                                     format_func=driver_options.get)
@@ -86,7 +87,7 @@ st.page_link("pages/cycles.py", label="Log a cycle of this idea on the Test cycl
 with st.expander("Edit this idea"), st.form(f"edit_idea_{idea_id}"):
     new_title = st.text_input("Idea", value=idea["title"])
     new_description = st.text_area("Hypothesis", value=idea["description"] or "")
-    current = [int(d) for d in (idea["driver_ids"] if idea["driver_ids"] is not None else [])]
+    current = [int(d) for d in idea["driver_ids"]]
     new_drivers = st.multiselect("Drivers it acts on", list(driver_options),
                                  default=[d for d in current if d in driver_options],
                                  format_func=driver_options.get)

@@ -408,7 +408,8 @@ def list_ideas(db: Database, challenge_id: int) -> pd.DataFrame:
                coalesce(counts.cycles, 0) AS cycles,
                coalesce(counts.organisations, 0) AS organisations,
                counts.first_cycle, counts.last_cycle,
-               drivers.drivers, drivers.driver_ids
+               coalesce(drivers.drivers, '') AS drivers,
+               coalesce(drivers.driver_ids, []::INTEGER[]) AS driver_ids
         FROM idea i
         LEFT JOIN last ON last.idea_id = i.id
         LEFT JOIN counts ON counts.idea_id = i.id

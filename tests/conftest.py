@@ -1,0 +1,63 @@
+"""Shared fixtures: real DuckDB files in tmp_path, migrated by the real runner."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tracker import demo  # noqa: E402
+from tracker.db import Database  # noqa: E402
+
+AS_OF = dt.date.today()
+
+
+@pytest.fixture
+def db_path(tmp_path) -> Path:
+    return tmp_path / "tracker.duckdb"
+
+
+@pytest.fixture
+def db(db_path):
+    database = Database(db_path)
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    """The demo challenge, built once per test run; tests get their own copy."""
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    with Database(path) as database:
+        demo.load_demo(database, seed=1, as_of=AS_OF)
+        database.checkpoint()
+    return path
+
+
+@pytest.fixture
+def demo_path(demo_template, tmp_path) -> Path:
+    path = tmp_path / "demo.duckdb"
+    shutil.copy(demo_template, path)
+    return path
+
+
+@pytest.fixture
+def demo_db(demo_path):
+    database = Database(demo_path)
+    yield database
+    database.close()
+
+
+def table_counts(database: Database) -> dict[str, int]:
+    """Rows in every table: a fingerprint to prove that a refused write changed nothing."""
+    tables = database.read(
+        "SELECT table_name FROM information_schema.tables"
+        " WHERE table_schema = 'main' AND table_type = 'BASE TABLE'")["table_name"]
+    return {t: int(database.scalar(f'SELECT count(*) FROM "{t}"')) for t in tables}

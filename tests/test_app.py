@@ -1,0 +1,245 @@
+"""The app through streamlit_app.py with Streamlit's AppTest, on real database files."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from conftest import ROOT, table_counts
+from streamlit.testing.v1 import AppTest
+
+from tracker import repo
+from tracker.db import Database
+
+APP = str(ROOT / "streamlit_app.py")
+PAGES = ["pages/overview.py", "pages/challenge.py", "pages/ideas.py", "pages/cycles.py",
+         "pages/organisations.py", "pages/measures.py"]
+
+
+def open_app(monkeypatch, path, page: str | None = None) -> AppTest:
+    monkeypatch.setenv("TRACKER_DB", str(path))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def one(widgets, label: str):
+    found = [w for w in widgets if w.label == label]
+    assert len(found) == 1, f"{len(found)} widgets labelled {label!r}"
+    return found[0]
+
+
+def texts(at) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + \
+        [e.value for e in at.info] + [e.value for e in at.success] + [t.value for t in at.title]
+    return "\n".join(str(p) for p in parts)
+
+
+def charts(at):
+    return at.get("vega_lite_chart")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_on_an_empty_database(monkeypatch, db_path, page):
+    at = open_app(monkeypatch, db_path, page)
+    if page == "pages/overview.py":
+        assert one(at.button, "Load the demo challenge")
+        assert one(at.button, "Start blank")
+    elif page in ("pages/organisations.py", "pages/measures.py"):
+        assert "No " in texts(at)
+    else:
+        assert "There is no challenge yet" in texts(at)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
+    at = open_app(monkeypatch, demo_path, page)
+    assert not at.error
+    if page == "pages/overview.py":
+        assert [m.label for m in at.metric][:2] == ["Month", "Ideas adopted"]
+        assert len(charts(at)) == 2
+        assert len(at.dataframe) == 2
+    elif page == "pages/challenge.py":
+        assert len(charts(at)) == 1  # the driver diagram
+        assert one(at.button, "Add driver")
+    elif page == "pages/ideas.py":
+        assert len(at.dataframe[0].value) >= 12
+        assert len(charts(at)) == 1  # the ramp of the first idea
+    elif page == "pages/cycles.py":
+        assert len(at.dataframe[0].value) >= 60
+        assert one(at.button, "Save the plan")
+    elif page == "pages/organisations.py":
+        assert len(at.dataframe[0].value) == 8
+    elif page == "pages/measures.py":
+        assert len(at.dataframe[0].value) == 9
+
+
+def test_sidebar_labels_demo_data(monkeypatch, demo_path):
+    # AppTest drops sidebar elements after switch_page, so this is checked on the first page;
+    # the browser test sees the label on every page.
+    at = open_app(monkeypatch, demo_path)
+    assert any("Demo data" in w.value for w in at.warning)
+
+
+def test_load_the_demo_from_the_welcome_page(monkeypatch, db_path):
+    at = open_app(monkeypatch, db_path)
+    one(at.button, "Load the demo challenge").click().run()
+    assert not at.exception
+    with Database(db_path) as db:
+        assert repo.get_challenge(db)["is_demo"]
+    assert [m.label for m in at.metric][0] == "Month"
+
+
+def test_start_blank_refuses_then_accepts(monkeypatch, db_path):
+    at = open_app(monkeypatch, db_path)
+    one(at.button, "Start blank").click().run()
+    assert "Nothing was saved" in at.error[0].value
+    assert "Short title is required" not in at.error[0].value  # labels match the words used
+    assert "Title is required" in at.error[0].value
+    with Database(db_path) as db:
+        assert repo.get_challenge(db) is None
+    one(at.text_input, "Short title").input("Peer support")
+    one(at.text_area, "Challenge question").input("What would it take?")
+    one(at.text_area, "Aim (what, how much, for whom, by when)").input("80% by June")
+    one(at.button, "Start blank").click().run()
+    assert not at.exception and not at.error
+    assert at.title[0].value == "Peer support"
+
+
+def add_organisation(at, name, kind="charity", email=""):
+    one(at.text_input, "Name").input(name)
+    kinds = [w for w in at.selectbox if w.label == "Kind"]
+    kinds[0].set_value(kind)
+    one(at.text_input, "Contact e-mail").input(email)
+    one(at.button, "Add organisation").click().run()
+
+
+def test_organisation_form_refuses_bad_input_and_saves_good(monkeypatch, db_path):
+    at = open_app(monkeypatch, db_path, "pages/organisations.py")
+    with Database(db_path) as db:
+        before = table_counts(db)
+    add_organisation(at, "Harbour Homes", email="not an address")
+    assert "does not look like an e-mail address" in at.error[0].value
+    with Database(db_path) as db:
+        assert table_counts(db) == before
+    at = open_app(monkeypatch, db_path, "pages/organisations.py")
+    add_organisation(at, "Harbour Homes", "housing_association", "h@example.org")
+    assert not at.error and not at.exception
+    assert at.dataframe[0].value["Organisation"].tolist() == ["Harbour Homes"]
+
+
+def test_measure_form_refuses_a_proportion_without_denominator(monkeypatch, db_path):
+    at = open_app(monkeypatch, db_path, "pages/measures.py")
+    one(at.text_input, "Short code").input("FIRST")
+    one(at.text_input, "Name").input("Attending a first session")
+    [w for w in at.selectbox if w.label == "Type"][0].set_value("process")
+    [w for w in at.selectbox if w.label == "Kind of data"][0].set_value("proportion")
+    [w for w in at.selectbox if w.label == "Improvement direction"][0].set_value("increase")
+    one(at.button, "Add measure").click().run()
+    message = at.error[0].value
+    assert "numerator and a denominator" in message and "Operational definition" in message
+    with Database(db_path) as db:
+        assert repo.list_measures(db).empty
+
+
+def plan_cycle(at, idea_id, org_id, prediction, start):
+    one(at.selectbox, "Change idea being tested").set_value(idea_id)
+    one(at.selectbox, "Organisation where it runs").set_value(org_id)
+    at.run()
+    one(at.text_area, "Objective: what is this cycle for?").input("Test the welcome call")
+    one(at.text_input, "Question: if we do x, will y happen?").input("Will more people come?")
+    one(at.text_area, "Prediction (required): what do you expect to happen, with a number if "
+                      "you can?").input(prediction)
+    one(at.date_input, "Start date").set_value(start)
+    one(at.date_input, "Planned end date").set_value(start + dt.timedelta(days=10))
+    one(at.button, "Save the plan").click().run()
+
+
+@pytest.fixture
+def small_lab(db_path):
+    with Database(db_path) as db:
+        cid = repo.create_challenge(db, "t", title="Peer support", question="Q?", aim="Aim",
+                                    start_date="2026-01-05", end_date="2026-12-31")
+        org = repo.add_organisation(db, "t", name="Peer Pathways", kind="charity")
+        idea = repo.add_idea(db, "t", cid, title="Welcome call")
+    return {"path": db_path, "cid": cid, "org": org, "idea": idea}
+
+
+def test_cycle_without_prediction_is_refused_and_nothing_saved(monkeypatch, small_lab):
+    at = open_app(monkeypatch, small_lab["path"], "pages/cycles.py")
+    with Database(small_lab["path"]) as db:
+        before = table_counts(db)
+    plan_cycle(at, small_lab["idea"], small_lab["org"], "", dt.date(2026, 3, 2))
+    assert not at.exception
+    assert "Prediction is required" in at.error[0].value
+    with Database(small_lab["path"]) as db:
+        assert table_counts(db) == before
+
+
+def test_a_full_ramp_through_the_pages(monkeypatch, small_lab):
+    """Three linked cycles, adopt at the end, then seen on the Overview and the idea's page."""
+    path, idea, org = small_lab["path"], small_lab["idea"], small_lab["org"]
+    start = dt.date(2026, 3, 2)
+    for step in range(3):
+        at = open_app(monkeypatch, path, "pages/cycles.py")
+        plan_cycle(at, idea, org, f"{5 + step} of 10 will come", start)
+        assert not at.error, at.error[0].value
+        at.tabs  # noqa: B018 - the Record tab is on the same page
+        with Database(path) as db:
+            cycle_id = int(repo.list_cycles(db, small_lab["cid"])["id"].max())
+        for stage, fill, button in (
+            ("do", {"What happened?": "We called them"}, "Save Do"),
+            ("study", {"Results compared with the prediction": "As predicted",
+                       "What did you learn?": "It works"}, "Save Study"),
+            ("act", {"Next steps: what is the next cycle?": "Scale up"}, "Save Act"),
+        ):
+            at = open_app(monkeypatch, path, "pages/cycles.py")
+            one(at.selectbox, "Cycle").set_value(cycle_id)
+            at.run()
+            for label, value in fill.items():
+                one(at.text_area, label).input(value)
+            if stage == "do":
+                one(at.radio, "Did it go as planned?").set_value(True)
+            if stage == "act":
+                one(at.radio, "Decision").set_value("adopt" if step == 2 else "adapt")
+            one(at.button, button).click().run()
+            assert not at.exception and not at.error, [e.value for e in at.error]
+        start += dt.timedelta(days=14)
+
+    with Database(path) as db:
+        cycles = repo.list_cycles(db, small_lab["cid"])
+    assert cycles["stage"].tolist() == ["done"] * 3
+    assert cycles["decision"].tolist() == ["adapt", "adapt", "adopt"]
+    assert cycles["builds_on_id"].tolist()[1:] == cycles["id"].tolist()[:2]
+
+    at = open_app(monkeypatch, path, "pages/overview.py")
+    latest = at.dataframe[1].value
+    assert latest.iloc[0]["Decision"] == "Adopt" and latest.iloc[0]["Cycle"] == 3
+    assert [m.value for m in at.metric][1] == "1 of 1"  # ideas adopted
+
+    at = open_app(monkeypatch, path, "pages/ideas.py")
+    assert at.dataframe[0].value.iloc[0]["Status"] == "Adopted"
+    ramp = at.dataframe[1].value
+    assert ramp["Cycle"].tolist() == [1, 2, 3]
+    assert len(charts(at)) == 1
+
+
+def test_idea_and_driver_forms(monkeypatch, small_lab):
+    path = small_lab["path"]
+    at = open_app(monkeypatch, path, "pages/challenge.py")
+    at.text_input(key="new_driver_name").input("Referral is easy")
+    one(at.button, "Add driver").click().run()
+    assert not at.error
+    at.radio(key="new_driver_level").set_value("secondary")
+    at.text_input(key="new_driver_name").input("Champions in practices")
+    one(at.button, "Add driver").click().run()
+    assert "must serve at least one primary driver" in at.error[0].value
+    with Database(path) as db:
+        assert len(repo.list_drivers(db, small_lab["cid"])) == 1
+    at = open_app(monkeypatch, path, "pages/ideas.py")
+    at.text_input(key="new_idea_title").input("welcome CALL")
+    one(at.button, "Add idea").click().run()
+    assert "already taken" in at.error[0].value

@@ -1,0 +1,130 @@
+"""A real browser: `streamlit run` on a free localhost port, driven by Playwright in Chromium.
+
+Screenshots land in test-artifacts/browser/. Where no Chromium is installed these tests skip,
+except when REQUIRE_BROWSER=1 (as .ci/run sets), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+PAGES = {"": "DEMO: Peer support", "challenge": "Challenge and driver diagram",
+         "ideas": "Change ideas", "cycles": "Test cycles (PDSA)",
+         "organisations": "Partner organisations", "measures": "Measures"}
+
+
+def _need_browser():
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(f"REQUIRE_BROWSER=1 but no Chromium at {CHROMIUM}: install Debian's chromium")
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); browser tests skipped")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(db_path: Path):
+    port = _free_port()
+    env = {**os.environ, "TRACKER_DB": str(db_path)}
+    log = open(db_path.with_suffix(".log"), "w")  # noqa: SIM115 - closed in _stop
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return proc, url, log
+        except OSError:
+            time.sleep(0.3)
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    log.close()
+    raise RuntimeError(f"streamlit did not start: {db_path.with_suffix('.log').read_text()}")
+
+
+def _stop(proc, log):
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture
+def browser():
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        yield chromium
+        chromium.close()
+
+
+def _open(page, url: str, heading: str):
+    page.goto(url)
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1500)  # let charts draw
+
+
+def test_every_page_in_chromium(browser, demo_path):
+    proc, url, log = _start(demo_path)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 2000})
+        for path, heading in PAGES.items():
+            _open(page, f"{url}/{path}", heading)
+            assert page.locator("[data-testid='stException']").count() == 0, path
+            assert page.get_by_text("Demo data: every organisation").count() == 1
+            page.screenshot(path=str(ARTIFACTS / f"{path or 'overview'}.png"), full_page=True)
+            if path in ("", "challenge", "ideas", "cycles"):
+                assert page.locator("[data-testid='stVegaLiteChart']").count() >= 1, path
+    finally:
+        _stop(proc, log)
+
+
+def test_welcome_then_demo_then_a_refused_cycle(browser, db_path):
+    """From an empty database: load the demo from the welcome page, then try to save a cycle
+    with no prediction and see the plain-language refusal."""
+    proc, url, log = _start(db_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        _open(page, url, "Welcome to the improvement lab tracker")
+        page.screenshot(path=str(ARTIFACTS / "welcome.png"))
+        page.get_by_role("button", name="Load the demo challenge").click()
+        page.get_by_role("heading", name="DEMO: Peer support").first.wait_for(timeout=60_000)
+        _open(page, f"{url}/cycles", "Test cycles (PDSA)")
+        page.get_by_role("button", name="Save the plan").click()
+        page.get_by_text("Nothing was saved").wait_for(timeout=30_000)
+        assert page.get_by_text("Prediction is required").count() == 1
+        page.screenshot(path=str(ARTIFACTS / "cycle_refused.png"), full_page=True)
+    finally:
+        _stop(proc, log)

@@ -1,0 +1,72 @@
+"""The command line, run as users run it: a real process on a real file."""
+
+import subprocess
+import sys
+import time
+
+from conftest import ROOT
+
+
+def run(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "tracker", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_init_creates_and_reinit_is_harmless(tmp_path):
+    path = tmp_path / "new" / "t.duckdb"
+    first = run("init", "--db", str(path))
+    assert first.returncode == 0 and "ready" in first.stdout and path.exists()
+    assert run("init", "--db", str(path)).returncode == 0
+
+
+def test_demo_then_refuse_then_if_empty(tmp_path):
+    path = tmp_path / "d.duckdb"
+    loaded = run("demo", "--db", str(path), "--seed", "3")
+    assert loaded.returncode == 0, loaded.stderr
+    assert "PDSA cycles" in loaded.stdout
+    again = run("demo", "--db", str(path))
+    assert again.returncode == 1
+    assert "already holds data" in again.stderr and "Traceback" not in again.stderr
+    assert run("demo", "--db", str(path), "--if-empty").returncode == 0
+
+
+def test_wrong_usage_exits_2(tmp_path):
+    assert run("frobnicate").returncode == 2
+    assert run("demo", "--seed", "many").returncode == 2
+    assert run("demo", "--as-of", "yesterday", "--db", str(tmp_path / "x.duckdb")).returncode == 2
+
+
+def test_tracker_db_environment_variable(tmp_path):
+    import os
+    env = {**os.environ, "TRACKER_DB": str(tmp_path / "env.duckdb")}
+    assert run("init", env=env).returncode == 0
+    assert (tmp_path / "env.duckdb").exists()
+
+
+def test_locked_database_gets_a_clear_message(tmp_path):
+    path = tmp_path / "held.duckdb"
+    assert run("init", "--db", str(path)).returncode == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ready', flush=True); "
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        result = run("demo", "--db", str(path))
+        assert result.returncode == 1
+        assert "in use by another program" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert time.monotonic() - started < 100
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_file_that_is_not_a_database(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    path.write_text("these are my meeting notes, not a database")
+    result = run("init", "--db", str(path))
+    assert result.returncode == 1
+    assert "Cannot open" in result.stderr and "Traceback" not in result.stderr

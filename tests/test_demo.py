@@ -1,0 +1,94 @@
+"""Invariants of the demo challenge."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from conftest import AS_OF
+
+from tracker import demo, repo
+from tracker.db import Database
+
+
+def test_demo_has_the_promised_shape(demo_db):
+    db = demo_db
+    challenge = repo.get_challenge(db)
+    assert challenge["is_demo"] and "DEMO" in challenge["title"]
+    assert 360 <= (challenge["end_date"] - challenge["start_date"]).days <= 366
+    orgs = repo.list_organisations(db)
+    assert len(orgs) == 8 and orgs["kind"].nunique() >= 4
+    assert all("(demo)" in name for name in orgs["name"])
+    drivers = repo.list_drivers(db, challenge["id"])
+    assert 3 <= (drivers["level"] == "primary").sum() <= 4
+    assert 7 <= (drivers["level"] == "secondary").sum() <= 9
+    ideas = repo.list_ideas(db, challenge["id"])
+    assert len(ideas) >= 12
+    assert {"adopted", "adapted", "abandoned", "testing", "proposed"} <= set(ideas["status"])
+    cycles = repo.list_cycles(db, challenge["id"])
+    assert len(cycles) >= 60
+    assert cycles["prediction"].str.len().min() > 10
+    done = cycles[cycles["stage"] == "done"]
+    assert set(done["decision"]) == {"adopt", "adapt", "abandon"}
+    assert done["study_notes"].notna().all()
+    assert (cycles["builds_on_id"].notna()).sum() >= 30  # ramps
+    measures = repo.list_measures(db)
+    assert len(measures) >= 8
+    assert set(measures["measure_type"]) == {"outcome", "process", "balancing"}
+    assert set(measures["data_kind"]) == {"value", "proportion", "rate"}
+
+
+def test_weekly_results_for_every_organisation_and_measure(demo_db):
+    results = repo.load_results(demo_db)
+    pairs = results.groupby(["organisation_id", "measure_id"]).size()
+    assert len(pairs) == 8 * 9
+    assert pairs.min() >= 40  # about a year of weeks, a few missed
+    periods = pd.to_datetime(results["period"])
+    assert (periods.dt.day_of_week == 0).all()  # weeks start on Monday
+    assert periods.max().date() < AS_OF
+    kinds = repo.list_measures(demo_db).set_index("id")["data_kind"]
+    proportions = results[results["measure_id"].map(kinds) == "proportion"]
+    assert len(proportions) and (proportions["numerator"] <= proportions["denominator"]).all()
+    assert results.loc[results["measure_id"].map(kinds) == "value", "value"].notna().all()
+
+
+def test_adopted_ideas_shift_their_measures_and_others_do_not(demo_db):
+    """The welcome call, adopted at Peer Pathways, cuts waiting days after its final cycle."""
+    challenge = repo.get_challenge(demo_db)
+    cycles = repo.list_cycles(demo_db, challenge["id"])
+    results = repo.load_results(demo_db)
+
+    def before_after(idea_title, org, measure):
+        ramp = cycles[(cycles["idea"] == idea_title) & (cycles["organisation"] == org)]
+        final_start = pd.to_datetime(ramp["start_date"]).max()
+        series = results[(results["organisation"] == org) & (results["measure"] == measure)]
+        period = pd.to_datetime(series["period"])
+        value = series["value"].fillna(series["numerator"] / series["denominator"])
+        return value[period < final_start].mean(), value[period > final_start + pd.Timedelta(
+            days=14)].mean()
+
+    before, after = before_after("Peer-led welcome call within a week of referral",
+                                 "Peer Pathways (demo)", "Days waited for a first session")
+    assert after < before - 4
+    before, after = before_after("Self-referral QR code on waiting-room screens",
+                                 "Riverside Medical Practice (demo)",
+                                 "Days waited for a first session")
+    assert abs(after - before) < 2.5
+
+
+def test_demo_is_deterministic_for_a_seed(tmp_path):
+    frames = []
+    for name in ("a", "b"):
+        with Database(tmp_path / f"{name}.duckdb") as db:
+            demo.load_demo(db, seed=7, as_of=dt.date(2026, 6, 1))
+            cid = repo.get_challenge(db)["id"]
+            frames.append((repo.load_results(db).drop(columns="batch_id"),
+                           repo.list_cycles(db, cid).drop(columns=["created_at", "updated_at"])))
+    pd.testing.assert_frame_equal(frames[0][0], frames[1][0])
+    pd.testing.assert_frame_equal(frames[0][1], frames[1][1])
+
+
+def test_demo_refuses_a_database_with_data(db):
+    repo.add_organisation(db, "me", name="Real partner", kind="charity")
+    with pytest.raises(repo.InputError, match="already holds data"):
+        demo.load_demo(db)
+    assert len(repo.list_organisations(db)) == 1
