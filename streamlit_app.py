@@ -10,14 +10,17 @@ st.set_page_config(page_title="Improvement lab tracker", page_icon=":material/mo
 
 PAGES = {
     "Challenge": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
-        st.Page("pages/challenge.py", title="Challenge and drivers", icon=":material/flag:"),
-        st.Page("pages/ideas.py", title="Change ideas", icon=":material/lightbulb:"),
-        st.Page("pages/cycles.py", title="Test cycles (PDSA)", icon=":material/autorenew:"),
+        st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
+        st.Page("app_pages/challenge.py", title="Challenge and drivers", icon=":material/flag:"),
+        st.Page("app_pages/ideas.py", title="Change ideas", icon=":material/lightbulb:"),
+        st.Page("app_pages/cycles.py", title="Test cycles (PDSA)", icon=":material/autorenew:"),
+    ],
+    "Results": [
+        st.Page("app_pages/upload.py", title="Upload results", icon=":material/upload_file:"),
     ],
     "Set-up": [
-        st.Page("pages/organisations.py", title="Organisations", icon=":material/apartment:"),
-        st.Page("pages/measures.py", title="Measures", icon=":material/straighten:"),
+        st.Page("app_pages/organisations.py", title="Organisations", icon=":material/apartment:"),
+        st.Page("app_pages/measures.py", title="Measures", icon=":material/straighten:"),
     ],
 }
 

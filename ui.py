@@ -64,7 +64,7 @@ def challenge_or_welcome(db: Database) -> dict:
     if challenge is None:
         st.info("There is no challenge yet. Open **Overview** to load the demo challenge or to "
                 "start your own.")
-        st.page_link("pages/overview.py", label="Go to Overview", icon=":material/home:")
+        st.page_link("app_pages/overview.py", label="Go to Overview", icon=":material/home:")
         st.stop()
     return challenge
 

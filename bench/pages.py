@@ -45,7 +45,7 @@ def main() -> None:
         times = []
         for _ in range(args.runs):
             started = time.perf_counter()
-            at.switch_page(f"pages/{page}.py").run()
+            at.switch_page(f"app_pages/{page}.py").run()
             times.append(time.perf_counter() - started)
             assert not at.exception, at.exception
         print(f"{page:<15}{statistics.median(times):>10.3f}{max(times):>8.3f}")

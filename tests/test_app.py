@@ -12,8 +12,8 @@ from tracker import repo
 from tracker.db import Database
 
 APP = str(ROOT / "streamlit_app.py")
-PAGES = ["pages/overview.py", "pages/challenge.py", "pages/ideas.py", "pages/cycles.py",
-         "pages/organisations.py", "pages/measures.py"]
+PAGES = ["app_pages/overview.py", "app_pages/challenge.py", "app_pages/ideas.py", "app_pages/cycles.py",
+         "app_pages/organisations.py", "app_pages/measures.py", "app_pages/upload.py"]
 
 
 def open_app(monkeypatch, path, page: str | None = None) -> AppTest:
@@ -45,10 +45,10 @@ def charts(at):
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_on_an_empty_database(monkeypatch, db_path, page):
     at = open_app(monkeypatch, db_path, page)
-    if page == "pages/overview.py":
+    if page == "app_pages/overview.py":
         assert one(at.button, "Load the demo challenge")
         assert one(at.button, "Start blank")
-    elif page in ("pages/organisations.py", "pages/measures.py"):
+    elif page in ("app_pages/organisations.py", "app_pages/measures.py"):
         assert "No " in texts(at)
     else:
         assert "There is no challenge yet" in texts(at)
@@ -58,22 +58,22 @@ def test_every_page_on_an_empty_database(monkeypatch, db_path, page):
 def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
     at = open_app(monkeypatch, demo_path, page)
     assert not at.error
-    if page == "pages/overview.py":
+    if page == "app_pages/overview.py":
         assert [m.label for m in at.metric][:2] == ["Month", "Ideas adopted"]
         assert len(charts(at)) == 2
         assert len(at.dataframe) == 2
-    elif page == "pages/challenge.py":
+    elif page == "app_pages/challenge.py":
         assert len(charts(at)) == 1  # the driver diagram
         assert one(at.button, "Add driver")
-    elif page == "pages/ideas.py":
+    elif page == "app_pages/ideas.py":
         assert len(at.dataframe[0].value) >= 12
         assert len(charts(at)) == 1  # the ramp of the first idea
-    elif page == "pages/cycles.py":
+    elif page == "app_pages/cycles.py":
         assert len(at.dataframe[0].value) >= 60
         assert one(at.button, "Save the plan")
-    elif page == "pages/organisations.py":
+    elif page == "app_pages/organisations.py":
         assert len(at.dataframe[0].value) == 8
-    elif page == "pages/measures.py":
+    elif page == "app_pages/measures.py":
         assert len(at.dataframe[0].value) == 9
 
 
@@ -118,21 +118,21 @@ def add_organisation(at, name, kind="charity", email=""):
 
 
 def test_organisation_form_refuses_bad_input_and_saves_good(monkeypatch, db_path):
-    at = open_app(monkeypatch, db_path, "pages/organisations.py")
+    at = open_app(monkeypatch, db_path, "app_pages/organisations.py")
     with Database(db_path) as db:
         before = table_counts(db)
     add_organisation(at, "Harbour Homes", email="not an address")
     assert "does not look like an e-mail address" in at.error[0].value
     with Database(db_path) as db:
         assert table_counts(db) == before
-    at = open_app(monkeypatch, db_path, "pages/organisations.py")
+    at = open_app(monkeypatch, db_path, "app_pages/organisations.py")
     add_organisation(at, "Harbour Homes", "housing_association", "h@example.org")
     assert not at.error and not at.exception
     assert at.dataframe[0].value["Organisation"].tolist() == ["Harbour Homes"]
 
 
 def test_measure_form_refuses_a_proportion_without_denominator(monkeypatch, db_path):
-    at = open_app(monkeypatch, db_path, "pages/measures.py")
+    at = open_app(monkeypatch, db_path, "app_pages/measures.py")
     one(at.text_input, "Short code").input("FIRST")
     one(at.text_input, "Name").input("Attending a first session")
     [w for w in at.selectbox if w.label == "Type"][0].set_value("process")
@@ -169,7 +169,7 @@ def small_lab(db_path):
 
 
 def test_cycle_without_prediction_is_refused_and_nothing_saved(monkeypatch, small_lab):
-    at = open_app(monkeypatch, small_lab["path"], "pages/cycles.py")
+    at = open_app(monkeypatch, small_lab["path"], "app_pages/cycles.py")
     with Database(small_lab["path"]) as db:
         before = table_counts(db)
     plan_cycle(at, small_lab["idea"], small_lab["org"], "", dt.date(2026, 3, 2))
@@ -184,7 +184,7 @@ def test_a_full_ramp_through_the_pages(monkeypatch, small_lab):
     path, idea, org = small_lab["path"], small_lab["idea"], small_lab["org"]
     start = dt.date(2026, 3, 2)
     for step in range(3):
-        at = open_app(monkeypatch, path, "pages/cycles.py")
+        at = open_app(monkeypatch, path, "app_pages/cycles.py")
         plan_cycle(at, idea, org, f"{5 + step} of 10 will come", start)
         assert not at.error, at.error[0].value
         at.tabs  # noqa: B018 - the Record tab is on the same page
@@ -196,7 +196,7 @@ def test_a_full_ramp_through_the_pages(monkeypatch, small_lab):
                        "What did you learn?": "It works"}, "Save Study"),
             ("act", {"Next steps: what is the next cycle?": "Scale up"}, "Save Act"),
         ):
-            at = open_app(monkeypatch, path, "pages/cycles.py")
+            at = open_app(monkeypatch, path, "app_pages/cycles.py")
             one(at.selectbox, "Cycle").set_value(cycle_id)
             at.run()
             for label, value in fill.items():
@@ -215,12 +215,12 @@ def test_a_full_ramp_through_the_pages(monkeypatch, small_lab):
     assert cycles["decision"].tolist() == ["adapt", "adapt", "adopt"]
     assert cycles["builds_on_id"].tolist()[1:] == cycles["id"].tolist()[:2]
 
-    at = open_app(monkeypatch, path, "pages/overview.py")
+    at = open_app(monkeypatch, path, "app_pages/overview.py")
     latest = at.dataframe[1].value
     assert latest.iloc[0]["Decision"] == "Adopt" and latest.iloc[0]["Cycle"] == 3
     assert [m.value for m in at.metric][1] == "1 of 1"  # ideas adopted
 
-    at = open_app(monkeypatch, path, "pages/ideas.py")
+    at = open_app(monkeypatch, path, "app_pages/ideas.py")
     assert at.dataframe[0].value.iloc[0]["Status"] == "Adopted"
     ramp = at.dataframe[1].value
     assert ramp["Cycle"].tolist() == [1, 2, 3]
@@ -229,7 +229,7 @@ def test_a_full_ramp_through_the_pages(monkeypatch, small_lab):
 
 def test_idea_and_driver_forms(monkeypatch, small_lab):
     path = small_lab["path"]
-    at = open_app(monkeypatch, path, "pages/challenge.py")
+    at = open_app(monkeypatch, path, "app_pages/challenge.py")
     at.text_input(key="new_driver_name").input("Referral is easy")
     one(at.button, "Add driver").click().run()
     assert not at.error
@@ -239,7 +239,7 @@ def test_idea_and_driver_forms(monkeypatch, small_lab):
     assert "must serve at least one primary driver" in at.error[0].value
     with Database(path) as db:
         assert len(repo.list_drivers(db, small_lab["cid"])) == 1
-    at = open_app(monkeypatch, path, "pages/ideas.py")
+    at = open_app(monkeypatch, path, "app_pages/ideas.py")
     at.text_input(key="new_idea_title").input("welcome CALL")
     one(at.button, "Add idea").click().run()
     assert "already taken" in at.error[0].value

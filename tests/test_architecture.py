@@ -24,13 +24,13 @@ def test_tracker_never_imports_streamlit():
 def test_pages_hold_no_sql():
     sql = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b",
                      re.IGNORECASE)
-    files = [*(ROOT / "pages").glob("*.py"), ROOT / "ui.py", ROOT / "streamlit_app.py"]
+    files = [*(ROOT / "app_pages").glob("*.py"), ROOT / "ui.py", ROOT / "streamlit_app.py"]
     offenders = [str(p.relative_to(ROOT)) for p in files if sql.search(p.read_text())]
     assert offenders == []
 
 
 def test_pages_do_not_import_duckdb():
-    files = [*(ROOT / "pages").glob("*.py"), ROOT / "streamlit_app.py"]
+    files = [*(ROOT / "app_pages").glob("*.py"), ROOT / "streamlit_app.py"]
     offenders = [str(p.relative_to(ROOT)) for p in files
                  if any(m.split(".")[0] == "duckdb" for m in imported_modules(p))]
     assert offenders == []

@@ -23,7 +23,8 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 PAGES = {"": "DEMO: Peer support", "challenge": "Challenge and driver diagram",
          "ideas": "Change ideas", "cycles": "Test cycles (PDSA)",
-         "organisations": "Partner organisations", "measures": "Measures"}
+         "organisations": "Partner organisations", "measures": "Measures",
+         "upload": "Upload results"}
 
 
 def _need_browser():
@@ -126,5 +127,20 @@ def test_welcome_then_demo_then_a_refused_cycle(browser, db_path):
         page.get_by_text("Nothing was saved").wait_for(timeout=30_000)
         assert page.get_by_text("Prediction is required").count() == 1
         page.screenshot(path=str(ARTIFACTS / "cycle_refused.png"), full_page=True)
+    finally:
+        _stop(proc, log)
+
+
+def test_a_deep_link_on_a_fresh_server_goes_through_the_entry_point(browser, demo_path):
+    """Streamlit runs a `pages/` folder's files on their own on the first request after start;
+    the app's pages live elsewhere, so even the first request gets the app's own menu."""
+    assert not (ROOT / "pages").exists()
+    proc, url, log = _start(demo_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        _open(page, f"{url}/upload", "Upload results")
+        links = page.locator("[data-testid='stSidebarNavLink']").all_inner_texts()
+        assert any("Overview" in link for link in links)
+        assert page.get_by_text("Demo data: every organisation").count() == 1
     finally:
         _stop(proc, log)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
-from tracker import demo, repo
+from tracker import demo, ingest, repo
 from tracker.db import Database, DatabaseError, DatabaseLocked, default_path
 
 
@@ -37,7 +38,52 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pretend today is this date (YYYY-MM-DD); default: today")
     p.add_argument("--if-empty", action="store_true",
                    help="do nothing (exit 0) when the database already holds data")
+    p = sub.add_parser("template", parents=[common],
+                       help="print (CSV) or write (XLSX) the upload template of an organisation")
+    p.add_argument("--org", required=True, help="organisation name")
+    p.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    p.add_argument("--out", type=Path, default=None,
+                   help="file to write (default: standard output for CSV, "
+                        "template-ORG.xlsx for XLSX)")
+    p = sub.add_parser("import", parents=[common], help="validate and store a results file")
+    p.add_argument("file", type=Path)
+    p.add_argument("--org", default=None,
+                   help="the organisation the file is for (rows naming another are refused)")
+    p.add_argument("--dry-run", action="store_true", help="check the file, store nothing")
+    p.add_argument("--verbose", action="store_true", help="report each step on stderr")
+    p = sub.add_parser("export", parents=[common], help="write every table as CSV")
+    p.add_argument("--out", type=Path, required=True, help="folder to write into")
     return parser
+
+
+def _import(db, args) -> int:
+    if not args.file.is_file():
+        print(f"{args.file}: no such file", file=sys.stderr)
+        return 1
+    data = ingest.read_path(args.file)
+    action = ingest.check if args.dry_run else ingest.commit
+    kwargs = {"organisation": args.org}
+    if args.verbose:
+        kwargs["progress"] = lambda fraction, text: print(f"{fraction:4.0%} {text}",
+                                                          file=sys.stderr, flush=True)
+    if not args.dry_run:
+        kwargs["actor"] = f"command line ({os.environ.get('USER', 'unknown user')})"
+    report = action(db, data, args.file.name, **kwargs)
+    for problem in report.errors:
+        print(problem, file=sys.stderr)
+    if report.more_errors:
+        print(f"... and {report.more_errors:,} more problems of the same kinds",
+              file=sys.stderr)
+    if not report.ok:
+        print(report.summary(), file=sys.stderr)
+        return 1
+    for warning in report.warnings:
+        print(f"Warning: {warning}")
+    print(f"{report.file_type}, {report.encoding}"
+          + (f", {report.delimiter}-separated" if report.delimiter else "")
+          + f", dates {report.date_format}, {report.layout}.")
+    print(("Dry run, nothing stored. " if args.dry_run else "") + report.summary())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,12 +102,32 @@ def main(argv: list[str] | None = None) -> int:
                       f"organisations, {summary['measures']} measures, {summary['ideas']} ideas, "
                       f"{summary['cycles']} PDSA cycles, {summary['results']:,} weekly results "
                       f"({summary['start']:%d %b %Y} to {summary['end']:%d %b %Y}).")
+            elif args.command == "template":
+                if args.format == "csv":
+                    data = ingest.template_csv(db, args.org)
+                    if args.out:
+                        args.out.write_bytes(data)
+                    else:
+                        sys.stdout.write(data.decode("utf-8"))
+                else:
+                    out = args.out or Path(f"template-{'-'.join(args.org.split())}.xlsx")
+                    out.write_bytes(ingest.template_xlsx(db, args.org))
+                    print(f"Template written to {out}")
+            elif args.command == "import":
+                return _import(db, args)
+            elif args.command == "export":
+                written = ingest.export_all(db, args.out)
+                print(f"Wrote {len(written)} files to {args.out}")
     except repo.InputError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
     except (DatabaseLocked, DatabaseError) as exc:
         print(exc, file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"Could not read or write a file: {exc.strerror or exc} ({exc.filename})",
+              file=sys.stderr)
         return 1
     return 0
 

@@ -81,7 +81,7 @@ else:
         hide_index=True, width="stretch",
         column_config={"Start": st.column_config.DateColumn(format="DD MMM YYYY"),
                        "End": st.column_config.DateColumn(format="DD MMM YYYY")})
-st.page_link("pages/cycles.py", label="Log a cycle of this idea on the Test cycles page",
+st.page_link("app_pages/cycles.py", label="Log a cycle of this idea on the Test cycles page",
              icon=":material/add:")
 
 with st.expander("Edit this idea"), st.form(f"edit_idea_{idea_id}"):

@@ -1,0 +1,153 @@
+"""Upload results: template, file, preview, store; history and undo."""
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from tracker import ingest, repo
+
+db = ui.get_db()
+ui.flash()
+st.title("Upload results")
+orgs = repo.list_organisations(db, include_retired=False)
+if orgs.empty:
+    st.info("Add the partner organisations first (Set-up → Organisations).")
+    st.stop()
+org_options = ui.options(orgs)
+EVERY = None
+
+tab_upload, tab_history = st.tabs(["Upload a file", "Upload history and undo"])
+
+with tab_upload:
+    org_id = st.selectbox(
+        "Organisation the file is for", [EVERY, *org_options],
+        format_func=lambda v: "Several: each row names its organisation" if v is EVERY
+        else org_options[v], key="upload_org")
+    org_name = None if org_id is EVERY else org_options[org_id]
+
+    if org_name:
+        with st.expander("Download the template", expanded=False):
+            st.write("The template lists every measure and period still due for "
+                     f"{org_name}. Fill in the values and upload it here.")
+            left, right = st.columns(2)
+            slug = "-".join(org_name.split())
+            try:
+                left.download_button("Template as Excel (.xlsx)",
+                                     ingest.template_xlsx(db, org_name),
+                                     file_name=f"template-{slug}.xlsx",
+                                     mime="application/vnd.openxmlformats-officedocument."
+                                          "spreadsheetml.sheet")
+                right.download_button("Template as CSV", ingest.template_csv(db, org_name),
+                                      file_name=f"template-{slug}.csv", mime="text/csv")
+            except repo.InputError as exc:
+                st.error(" ".join(exc.problems))
+
+    upload = st.file_uploader(
+        "Results file (CSV or Excel)", type=["csv", "txt", "tsv", "xlsx"],
+        help="The template's layout (organisation, measure, period, value, numerator, "
+             "denominator, note) or one row per period with one column per measure.")
+    if upload is not None:
+        data = upload.getvalue()
+        bar = st.progress(0.0, text="Reading the file")
+        report = ingest.check(db, data, upload.name, organisation=org_name,
+                              progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+        bar.empty()
+        facts = [report.file_type, report.encoding]
+        if report.delimiter:
+            facts.append(f"{report.delimiter}-separated")
+        if report.date_format:
+            facts.append(f"dates: {report.date_format}")
+        if report.layout:
+            facts.append(report.layout)
+        st.caption(" · ".join(f for f in facts if f) + f" · {report.rows:,} rows"
+                   + (f" ({report.empty_rows:,} empty, skipped)" if report.empty_rows else ""))
+
+        if report.errors:
+            total = len(report.errors) + report.more_errors
+            st.error(f"**Nothing can be stored yet: {total:,} problem"
+                     f"{'s' if total != 1 else ''} to fix.** Correct the file and upload it "
+                     "again. The database has not been changed.")
+            st.dataframe(pd.DataFrame([{"Row": p.row, "Column": p.column, "Value": p.value,
+                                        "Problem": p.message} for p in report.errors]),
+                         hide_index=True, width="stretch")
+            if report.more_errors:
+                st.caption(f"... and {report.more_errors:,} more problems of the same kinds.")
+        else:
+            c1, c2, c3 = st.columns(3)
+            c1.metric("New results", f"{report.new:,}")
+            c2.metric("Updated (old → new)", f"{report.updated:,}")
+            c3.metric("Unchanged (skipped)", f"{report.unchanged:,}")
+        for warning in report.warnings:
+            st.warning(str(warning))
+        if not report.plan.empty:
+            plan = report.plan
+
+            def shown(value, numerator, denominator):
+                def num(x):
+                    return f"{x:g}"
+                if pd.notna(value):
+                    return num(value)
+                if pd.notna(numerator) and pd.notna(denominator):
+                    return f"{num(numerator)} / {num(denominator)}"
+                return ""
+
+            st.dataframe(pd.DataFrame({
+                "Row": plan["row"], "Status": plan["status"].str.capitalize(),
+                "Organisation": plan["organisation"], "Measure": plan["measure"],
+                "Period": pd.to_datetime(plan["period"]),
+                "Stored now": [shown(*r) for r in zip(plan["old_value"], plan["old_numerator"],
+                                                      plan["old_denominator"], strict=True)],
+                "From this file": [shown(*r) for r in zip(plan["value"], plan["numerator"],
+                                                          plan["denominator"], strict=True)],
+                "Note": plan["note"]}),
+                hide_index=True, width="stretch",
+                column_config={"Period": st.column_config.DateColumn(format="DD MMM YYYY")})
+            if len(plan) == 5000:
+                st.caption("The preview shows the first 5,000 rows.")
+        if report.already_stored_batch is not None:
+            st.info(report.summary())
+        elif report.ok and report.new + report.updated == 0:
+            st.info("Every row is already stored with the same value: nothing to store.")
+        elif report.ok and st.button(f"Store {report.new + report.updated:,} results",
+                                     type="primary"):
+            bar = st.progress(0.0, text="Storing")
+            done = ingest.commit(db, data, upload.name, ui.actor(), organisation=org_name,
+                                 progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+            bar.empty()
+            if done.batch_id is not None:
+                st.session_state["flash"] = done.summary() + " You can undo it under " \
+                    "'Upload history and undo'."
+                st.rerun()
+            else:
+                st.error(done.summary())
+
+with tab_history:
+    scope = st.selectbox("Organisation", [EVERY, *org_options], key="history_org",
+                         format_func=lambda v: "All organisations" if v is EVERY
+                         else org_options[v])
+    batches = ingest.list_batches(db, None if scope is EVERY else [scope])
+    if batches.empty:
+        st.write("No uploads yet.")
+    else:
+        st.dataframe(pd.DataFrame({
+            "Upload": batches["id"], "When": batches["uploaded_at"], "By": batches["uploaded_by"],
+            "File": batches["file_name"], "Organisation": batches["organisation"].fillna("several"),
+            "New": batches["rows_new"], "Updated": batches["rows_updated"],
+            "Unchanged": batches["rows_unchanged"],
+            "Undone": batches["undone_at"].notna().map({True: "Undone", False: ""})}),
+            hide_index=True, width="stretch",
+            column_config={"When": st.column_config.DatetimeColumn(format="DD MMM YYYY HH:mm")})
+        labels = {int(r.id): f"Upload {r.id}: {r.file_name} ({r.uploaded_at:%d %b %Y %H:%M})"
+                  + (" (undone)" if pd.notna(r.undone_at) else "")
+                  for r in batches.itertuples()}
+        batch_id = st.selectbox("Open an upload", list(labels), format_func=labels.get)
+        rows = ingest.batch_rows(db, batch_id)
+        st.dataframe(rows, hide_index=True, width="stretch")
+        undone = pd.notna(batches.set_index("id").loc[batch_id, "undone_at"])
+        if not undone:
+            sure = st.checkbox("I want to undo this upload: its values stop counting and the "
+                               "values they replaced come back", key=f"sure_{batch_id}")
+            if st.button("Undo this upload", disabled=not sure):
+                ui.run_write(lambda: ingest.undo_batch(db, ui.actor(), batch_id),
+                             f"Upload {batch_id} undone.")
+                st.rerun()
