@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 from conftest import ROOT, table_counts
 from streamlit.testing.v1 import AppTest
 
-from tracker import repo
+from tracker import ingest, repo
 from tracker.db import Database
 
 APP = str(ROOT / "streamlit_app.py")
@@ -50,6 +51,8 @@ def test_every_page_on_an_empty_database(monkeypatch, db_path, page):
         assert one(at.button, "Start blank")
     elif page in ("app_pages/organisations.py", "app_pages/measures.py"):
         assert "No " in texts(at)
+    elif page == "app_pages/upload.py":
+        assert "Add the partner organisations first" in texts(at)
     else:
         assert "There is no challenge yet" in texts(at)
 
@@ -75,6 +78,8 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
         assert len(at.dataframe[0].value) == 8
     elif page == "app_pages/measures.py":
         assert len(at.dataframe[0].value) == 9
+    elif page == "app_pages/upload.py":
+        assert at.file_uploader[0].label == "Results file (CSV or Excel)"
 
 
 def test_sidebar_labels_demo_data(monkeypatch, demo_path):
@@ -243,3 +248,57 @@ def test_idea_and_driver_forms(monkeypatch, small_lab):
     at.text_input(key="new_idea_title").input("welcome CALL")
     one(at.button, "Add idea").click().run()
     assert "already taken" in at.error[0].value
+
+
+def week(k: int) -> str:
+    today = dt.date.today()
+    return (today - dt.timedelta(days=today.weekday()) - dt.timedelta(weeks=k)).isoformat()
+
+
+def test_upload_page_refuses_a_bad_file(monkeypatch, demo_path):
+    at = open_app(monkeypatch, demo_path, "app_pages/upload.py")
+    with Database(demo_path) as db:
+        before = table_counts(db)
+    bad = ("organisation,measure,period,value,numerator,denominator,note\n"
+           f"Peer Pathway (demo),REF,{week(2)},12,,,\n"
+           f"Peer Pathways (demo),REF,31/02/2026,12,,,\n").encode()
+    at.file_uploader[0].set_value(("bad.csv", bad, "text/csv")).run()
+    assert not at.exception
+    assert "Nothing can be stored yet: 2 problems" in at.error[0].value
+    problems = at.dataframe[0].value
+    assert problems["Row"].tolist() == [2, 3]
+    assert "Did you mean 'Peer Pathways (demo)'" in problems["Problem"].iloc[0]
+    assert not [b for b in at.button if b.label.startswith("Store")]
+    with Database(demo_path) as db:
+        assert table_counts(db) == before
+
+
+def test_upload_page_previews_stores_and_undoes_a_good_file(monkeypatch, demo_path):
+    at = open_app(monkeypatch, demo_path, "app_pages/upload.py")
+    good = ("organisation,measure,period,value,numerator,denominator,note\n"
+            f"Peer Pathways (demo),REF,{week(2)},99,,,corrected\n"
+            f"Peer Pathways (demo),FIRST,{week(0)},,6,9,this week\n").encode()
+    with Database(demo_path) as db:
+        old = repo.load_results(db)
+    at.file_uploader[0].set_value(("good.csv", good, "text/csv")).run()
+    assert not at.exception and not at.error
+    assert [m.value for m in at.metric] == ["1", "1", "0"]  # new, updated, unchanged
+    preview = at.dataframe[0].value
+    assert set(preview["Status"]) == {"New", "Updated"}
+    store = [b for b in at.button if b.label == "Store 2 results"][0]
+    store.click().run()
+    assert not at.exception
+    with Database(demo_path) as db:
+        now = repo.load_results(db)
+        batch = ingest.list_batches(db)["id"].max()
+    assert len(now) == len(old) + 1
+    assert 99 in now["value"].tolist()
+    # undo from the history tab
+    at = open_app(monkeypatch, demo_path, "app_pages/upload.py")
+    at.checkbox(key=f"sure_{batch}").check().run()
+    [b for b in at.button if b.label == "Undo this upload"][0].click().run()
+    assert not at.exception
+    with Database(demo_path) as db:
+        after = repo.load_results(db)
+    pd.testing.assert_frame_equal(after.drop(columns="batch_id").reset_index(drop=True),
+                                  old.drop(columns="batch_id").reset_index(drop=True))

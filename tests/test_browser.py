@@ -144,3 +144,29 @@ def test_a_deep_link_on_a_fresh_server_goes_through_the_entry_point(browser, dem
         assert page.get_by_text("Demo data: every organisation").count() == 1
     finally:
         _stop(proc, log)
+
+
+def test_upload_through_the_real_page(browser, demo_path, tmp_path):
+    """A partner's file through the real page: the preview, then storing it."""
+    import datetime as dt
+
+    today = dt.date.today()
+    monday = today - dt.timedelta(days=today.weekday())
+    path = tmp_path / "peer-pathways.csv"
+    path.write_text("organisation,measure,period,value,numerator,denominator,note\n"
+                    f"Peer Pathways (demo),REF,{monday - dt.timedelta(weeks=2)},99,,,recount\n"
+                    f"Peer Pathways (demo),FIRST,{monday},,6,9,\n")
+    proc, url, log = _start(demo_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        _open(page, f"{url}/upload", "Upload results")
+        page.locator("input[type=file]").set_input_files(str(path))
+        page.get_by_text("Updated (old → new)").wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / "upload_preview.png"), full_page=True)
+        page.get_by_role("button", name="Store 2 results").click()
+        page.get_by_text("Stored peer-pathways.csv").wait_for(timeout=30_000)
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "upload_stored.png"), full_page=True)
+    finally:
+        _stop(proc, log)

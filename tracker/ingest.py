@@ -89,6 +89,7 @@ class Report:
     organisation_ids: list[int] = field(default_factory=list)
     already_stored_batch: int | None = None
     batch_id: int | None = None
+    has_duplicates: bool = False
 
     @property
     def ok(self) -> bool:
@@ -342,7 +343,8 @@ def _to_long(cur, names: list[str], measures: pd.DataFrame, report: Report) -> N
                                            + ", ".join(sorted(set(extra)))))
         select = [f'"h{present[c]}" AS {c}' if c in present else f"NULL::VARCHAR AS {c}"
                   for c in COLUMNS]
-        cur.execute("CREATE OR REPLACE TEMP TABLE stage_long AS SELECT row_no, "
+        # a view, not a copy: the next step reads it once
+        cur.execute("CREATE OR REPLACE TEMP VIEW stage_long AS SELECT row_no, "
                     + ", ".join(select) + " FROM stage_raw")
         return
     if "period" not in present:
@@ -387,8 +389,12 @@ def _to_long(cur, names: list[str], measures: pd.DataFrame, report: Report) -> N
             f"SELECT row_no, {org} AS organisation, ? AS measure, \"h{present['period']}\" AS "
             f"period, {col('value')} AS value, {col('numerator')} AS numerator, "
             f"{col('denominator')} AS denominator, {note} AS note FROM stage_raw")
-    cur.execute("CREATE OR REPLACE TEMP TABLE stage_long AS " + " UNION ALL ".join(parts),
-                list(by_measure))
+    # A view cannot take parameters: the measure names are the tracker's own (looked up
+    # above), quoted as SQL string literals.
+    measures_literal = [m.replace("'", "''") for m in by_measure]
+    parts = [p.replace("? AS measure", f"'{m}' AS measure", 1)
+             for p, m in zip(parts, measures_literal, strict=True)]
+    cur.execute("CREATE OR REPLACE TEMP VIEW stage_long AS " + " UNION ALL ".join(parts))
 
 
 # --------------------------------------------------------------------------- validation
@@ -396,53 +402,89 @@ def _to_long(cur, names: list[str], measures: pd.DataFrame, report: Report) -> N
 _NORM = "lower(regexp_replace(trim({0}), '\\s+', ' ', 'g'))"
 
 
+THOUSANDS = r"-?\d{1,3}(,\d{3})+(\.\d+)?"
+
+
 def _number(column: str, decimal_comma: bool) -> str:
-    text = f"trim({column})"
     if decimal_comma:
-        return f"TRY_CAST(replace(replace({text}, ' ', ''), ',', '.') AS DOUBLE)"
-    # a comma here can only be a thousands separator inside a quoted cell: 1,234.5
-    return (f"coalesce(TRY_CAST({text} AS DOUBLE), CASE WHEN regexp_full_match({text}, "
-            f"'-?\\d{{1,3}}(,\\d{{3}})+(\\.\\d+)?') THEN TRY_CAST(replace({text}, ',', '') "
-            "AS DOUBLE) END)")
+        return f"TRY_CAST(replace(replace({column}, ' ', ''), ',', '.') AS DOUBLE)"
+    return f"TRY_CAST({column} AS DOUBLE)"
 
 
-def _typed(cur, decimal_comma: bool, default_org: int | None) -> None:
-    unformula = ("CASE WHEN left({0}, 1) = '''' AND substr({0}, 2, 1) IN "
-                 "('=', '+', '-', '@') THEN substr({0}, 2) ELSE {0} END")
+def _typed(cur, report: Report, decimal_comma: bool, default_org: int | None) -> bool:
+    """Build stage_typed: the non-empty rows with ids, dates and numbers resolved.
+
+    Names and dates are resolved once per distinct text (a file of a million rows names a
+    few hundred organisations and a few dozen periods), then joined back on the raw text.
+    Returns whether the file writes its dates US-style (month first).
+    """
+    norm = _NORM.format("raw")
+    cur.execute(f"""
+        CREATE OR REPLACE TEMP TABLE key_org AS
+        SELECT d.raw, o.id AS org_id, o.retired_at IS NOT NULL AS org_retired
+        FROM (SELECT DISTINCT organisation AS raw FROM stage_long) d
+        LEFT JOIN (SELECT id, {_NORM.format('name')} AS k, retired_at FROM organisation) o
+               ON o.k = {norm}""")
+    cur.execute(f"""
+        CREATE OR REPLACE TEMP TABLE key_measure AS
+        SELECT d.raw, coalesce(mn.id, mc.id) AS measure_id,
+               coalesce(mn.data_kind, mc.data_kind) AS data_kind,
+               coalesce(mn.frequency, mc.frequency) AS frequency
+        FROM (SELECT DISTINCT measure AS raw FROM stage_long) d
+        LEFT JOIN (SELECT id, {_NORM.format('name')} AS k, data_kind, frequency FROM measure) mn
+               ON mn.k = {norm}
+        LEFT JOIN (SELECT id, {_NORM.format('code')} AS k, data_kind, frequency FROM measure) mc
+               ON mc.k = {norm} AND mn.id IS NULL""")
+    cur.execute("""
+        CREATE OR REPLACE TEMP TABLE key_period AS
+        SELECT raw,
+               coalesce(try_strptime(trim(raw), '%Y-%m-%d'),
+                        try_strptime(trim(raw), '%Y-%m-%dT%H:%M:%S'))::DATE AS iso_date,
+               try_strptime(trim(raw), '%d/%m/%Y')::DATE AS uk_date,
+               try_strptime(trim(raw), '%m/%d/%Y')::DATE AS us_date
+        FROM (SELECT DISTINCT period AS raw FROM stage_long)""")
+    us_style = bool(cur.execute(
+        "SELECT count(*) FROM key_period WHERE iso_date IS NULL AND uk_date IS NULL"
+        " AND us_date IS NOT NULL").fetchall()[0][0])
+    # an apostrophe that the export put before a formula-like note is taken off again
+    unformula = ("CASE WHEN left(s.note, 1) = chr(39) AND substr(s.note, 2, 1) IN "
+                 "('=', '+', '-', '@') THEN substr(s.note, 2) ELSE s.note END")
     cur.execute(f"""
         CREATE OR REPLACE TEMP TABLE stage_typed AS
         WITH s AS (
-            SELECT row_no,
-                   nullif(trim(organisation), '') AS organisation,
-                   nullif(trim(measure), '') AS measure,
-                   nullif(trim(period), '') AS period,
-                   nullif(trim(value), '') AS value,
-                   nullif(trim(numerator), '') AS numerator,
-                   nullif(trim(denominator), '') AS denominator,
-                   nullif({unformula.format('note')}, '') AS note
+            SELECT row_no, organisation, measure, period,
+                   nullif(trim(value), '') AS value, nullif(trim(numerator), '') AS numerator,
+                   nullif(trim(denominator), '') AS denominator, nullif(note, '') AS note
             FROM stage_long
         )
-        SELECT s.*,
-               coalesce(o.id, CASE WHEN s.organisation IS NULL THEN ?::INTEGER END) AS org_id,
-               o.retired_at IS NOT NULL AS org_retired,
-               coalesce(mn.id, mc.id) AS measure_id,
-               coalesce(mn.data_kind, mc.data_kind) AS data_kind,
-               coalesce(mn.frequency, mc.frequency) AS frequency,
-               coalesce(try_strptime(s.period, '%Y-%m-%d'),
-                        try_strptime(s.period, '%Y-%m-%dT%H:%M:%S'))::DATE AS iso_date,
-               try_strptime(s.period, '%d/%m/%Y')::DATE AS uk_date,
-               try_strptime(s.period, '%m/%d/%Y')::DATE AS us_date,
+        SELECT s.row_no, nullif(trim(s.organisation), '') AS organisation,
+               nullif(trim(s.measure), '') AS measure, nullif(trim(s.period), '') AS period,
+               s.value, s.numerator, s.denominator, {unformula} AS note,
+               coalesce(ko.org_id, CASE WHEN nullif(trim(s.organisation), '') IS NULL
+                                        THEN ?::INTEGER END) AS org_id,
+               coalesce(ko.org_retired, false) AS org_retired,
+               km.measure_id, km.data_kind, km.frequency,
+               kp.iso_date, kp.uk_date, kp.us_date,
+               CASE WHEN ? AND kp.iso_date IS NULL THEN NULL
+                    ELSE coalesce(kp.iso_date, kp.uk_date) END AS day,
                {_number('s.value', decimal_comma)} AS v,
                {_number('s.numerator', decimal_comma)} AS num,
                {_number('s.denominator', decimal_comma)} AS den
         FROM s
-        LEFT JOIN (SELECT id, {_NORM.format('name')} AS k, retired_at FROM organisation) o
-               ON o.k = {_NORM.format('s.organisation')}
-        LEFT JOIN (SELECT id, {_NORM.format('name')} AS k, data_kind, frequency FROM measure) mn
-               ON mn.k = {_NORM.format('s.measure')}
-        LEFT JOIN (SELECT id, {_NORM.format('code')} AS k, data_kind, frequency FROM measure) mc
-               ON mc.k = {_NORM.format('s.measure')}
-    """, [default_org])
+        LEFT JOIN key_org ko ON ko.raw = s.organisation
+        LEFT JOIN key_measure km ON km.raw = s.measure
+        LEFT JOIN key_period kp ON kp.raw = s.period
+        WHERE s.value IS NOT NULL OR s.numerator IS NOT NULL OR s.denominator IS NOT NULL
+    """, [default_org, us_style])
+    if not decimal_comma:  # 1,234.5 inside a quoted cell: fix only the rows that need it
+        for column, source in (("v", "value"), ("num", "numerator"), ("den", "denominator")):
+            cur.execute(f"UPDATE stage_typed SET {column} = TRY_CAST(replace({source}, ',', '')"
+                        f" AS DOUBLE) WHERE {column} IS NULL AND {source} IS NOT NULL AND"
+                        f" regexp_full_match({source}, ?)", [THOUSANDS])
+    total = cur.execute("SELECT count(*) FROM stage_long").fetchall()[0][0]
+    kept = cur.execute("SELECT count(*) FROM stage_typed").fetchall()[0][0]
+    report.rows, report.empty_rows = total, total - kept
+    return us_style
 
 
 def _suggest(value: str, choices: list[str]) -> str:
@@ -454,15 +496,9 @@ def _suggest(value: str, choices: list[str]) -> str:
     return f" Did you mean '{original}'?"
 
 
-def _validate(cur, report: Report, *, challenge: dict | None, today: dt.date,
+def _validate(cur, report: Report, *, us_style: bool, challenge: dict | None, today: dt.date,
               allowed_org_ids: set[int] | None, forced_org: dict | None,
               orgs: pd.DataFrame, measures: pd.DataFrame) -> None:
-    report.rows = cur.execute("SELECT count(*) FROM stage_typed").fetchone()[0]
-    report.empty_rows = cur.execute(
-        "SELECT count(*) FROM stage_typed WHERE value IS NULL AND numerator IS NULL"
-        " AND denominator IS NULL").fetchone()[0]
-    cur.execute("DELETE FROM stage_typed WHERE value IS NULL AND numerator IS NULL"
-                " AND denominator IS NULL")
     if report.rows == 0:
         if report.errors:
             raise _Refused("No row of this file could be read; see the problems below.")
@@ -472,10 +508,7 @@ def _validate(cur, report: Report, *, challenge: dict | None, today: dt.date,
                        "for at least one measure and period.")
 
     # dates: ISO, or UK day/month/year; a file whose slash dates only work as month/day is US
-    us_only = cur.execute("SELECT count(*) FROM stage_typed WHERE iso_date IS NULL AND"
-                          " uk_date IS NULL AND us_date IS NOT NULL").fetchone()[0]
-    kinds = cur.execute("SELECT count(iso_date), count(uk_date) FROM stage_typed").fetchone()
-    us_style = us_only > 0
+    kinds = cur.execute("SELECT count(iso_date), count(uk_date) FROM key_period").fetchall()[0]
     if us_style:
         report.date_format = "US month/day/year (refused)"
     elif kinds[0] and kinds[1]:
@@ -484,9 +517,6 @@ def _validate(cur, report: Report, *, challenge: dict | None, today: dt.date,
         report.date_format = "UK (DD/MM/YYYY)"
     else:
         report.date_format = "ISO (YYYY-MM-DD)"
-    cur.execute("ALTER TABLE stage_typed ADD COLUMN day DATE")
-    cur.execute("UPDATE stage_typed SET day = CASE WHEN ? AND iso_date IS NULL THEN NULL"
-                " ELSE coalesce(iso_date, uk_date) END", [us_style])
 
     org_names = orgs["name"].tolist()
     measure_names = measures["name"].tolist() + measures["code"].tolist()
@@ -578,23 +608,19 @@ def _validate(cur, report: Report, *, challenge: dict | None, today: dt.date,
                                  "another organisation"))
         params_for["org_id IS NOT NULL AND org_id <> ?"] = [forced_org["id"]]
 
-    # one pass: which checks fail on which rows
-    flags = ", ".join(f"coalesce(({cond}), false) AS f{i}" for i, (_, cond, _) in
-                      enumerate(checks))
+    # one pass counts the rows failing each check; only failing rows are fetched, in order
     params = [p for _, cond, _ in checks for p in params_for.get(cond, [])]
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE stage_flags AS SELECT row_no, {flags}"
-                " FROM stage_typed", params)
-    counts = cur.execute("SELECT " + ", ".join(f"coalesce(count_if(f{i}), 0)"
-                                               for i in range(len(checks)))
-                         + " FROM stage_flags").fetchone()
+    counts = cur.execute("SELECT " + ", ".join(f"count_if(coalesce(({cond}), false))"
+                                               for _, cond, _ in checks)
+                         + " FROM stage_typed", params).fetchall()[0]
     failing = [i for i, n in enumerate(counts) if n]
     if failing:
         before = len(report.errors) + report.more_errors
-        rows = cur.execute(
-            "SELECT t.*, " + ", ".join(f"f.f{i}" for i in failing)
-            + " FROM stage_typed t JOIN stage_flags f USING (row_no) WHERE "
-            + " OR ".join(f"f.f{i}" for i in failing) + f" ORDER BY row_no LIMIT {MAX_LISTED}"
-        ).df()
+        flags = ", ".join(f"coalesce(({checks[i][1]}), false) AS f{i}" for i in failing)
+        where = " OR ".join(f"coalesce(({checks[i][1]}), false)" for i in failing)
+        fparams = [p for i in failing for p in params_for.get(checks[i][1], [])]
+        rows = cur.execute(f"SELECT *, {flags} FROM stage_typed WHERE {where}"
+                           f" ORDER BY row_no LIMIT {MAX_LISTED}", fparams * 2).df()
         for record in rows.itertuples(index=False):
             for i in failing:
                 if getattr(record, f"f{i}"):
@@ -604,13 +630,19 @@ def _validate(cur, report: Report, *, challenge: dict | None, today: dt.date,
         shown = len(report.errors) + report.more_errors - before
         report.more_errors += max(sum(counts) - shown, 0)
 
-    # two rows for one organisation, measure and period
+    # two rows for one organisation, measure and period (usually none: checked cheaply first)
+    cur.execute("""
+        CREATE OR REPLACE TEMP TABLE stage_dupes AS
+        SELECT org_id, measure_id, day FROM stage_typed
+        WHERE org_id IS NOT NULL AND measure_id IS NOT NULL AND day IS NOT NULL
+        GROUP BY ALL HAVING count(*) > 1""")
     dupes = cur.execute("""
-        SELECT org_id, measure_id, day, list(row_no ORDER BY row_no) AS rows,
-               count(DISTINCT (coalesce(v, -1e308), coalesce(num, -1e308),
-                               coalesce(den, -1e308))) AS versions
-        FROM stage_typed WHERE org_id IS NOT NULL AND measure_id IS NOT NULL AND day IS NOT NULL
-        GROUP BY ALL HAVING count(*) > 1 ORDER BY rows[1] LIMIT 1000""").fetchall()
+        SELECT t.org_id, t.measure_id, t.day, list(t.row_no ORDER BY t.row_no) AS rows,
+               count(DISTINCT (coalesce(t.v, -1e308), coalesce(t.num, -1e308),
+                               coalesce(t.den, -1e308))) AS versions
+        FROM stage_typed t JOIN stage_dupes d USING (org_id, measure_id, day)
+        GROUP BY ALL ORDER BY rows[1] LIMIT 1000""").fetchall()
+    report.has_duplicates = bool(dupes)
     for _, _, day, rows, versions in dupes:
         others = ", ".join(str(r) for r in rows[1:])
         if versions > 1:
@@ -625,12 +657,13 @@ def _validate(cur, report: Report, *, challenge: dict | None, today: dt.date,
 def _plan(cur, report: Report) -> None:
     """Classify each valid row against what is stored: new, updated (old → new), unchanged.
     Also warn about values far outside the organisation's own history."""
-    cur.execute("""
+    # identical repeated rows count once (conflicting ones were refused already)
+    rows_sql = ("SELECT * FROM stage_typed QUALIFY row_number() OVER (PARTITION BY org_id,"
+                " measure_id, day ORDER BY row_no) = 1" if report.has_duplicates
+                else "SELECT * FROM stage_typed")
+    cur.execute(f"""
         CREATE OR REPLACE TEMP TABLE stage_plan AS
-        WITH rows AS (
-            SELECT * FROM stage_typed
-            QUALIFY row_number() OVER (PARTITION BY org_id, measure_id, day ORDER BY row_no) = 1
-        ), cur_res AS (
+        WITH rows AS ({rows_sql}), cur_res AS (
             SELECT r.organisation_id, r.measure_id, r.period, r.value, r.numerator, r.denominator
             FROM current_result r
             WHERE (r.organisation_id, r.measure_id) IN (SELECT org_id, measure_id FROM rows)
@@ -649,7 +682,7 @@ def _plan(cur, report: Report) -> None:
         FROM rows
         LEFT JOIN cur_res c ON c.organisation_id = rows.org_id
               AND c.measure_id = rows.measure_id AND c.period = rows.day
-    """)
+    """)  # noqa: S608 - rows_sql is one of two literals above
     counts = dict(cur.execute("SELECT status, count(*) FROM stage_plan GROUP BY status")
                   .fetchall())
     report.new, report.updated = counts.get("new", 0), counts.get("updated", 0)
@@ -726,8 +759,10 @@ def _prepare(db: Database, cur, data: bytes, file_name: str, *, organisation: st
             names = _read_csv(cur, data, report)
         step(0.35, "Checking every row")
         _to_long(cur, names, measures, report)
-        _typed(cur, report.delimiter == "semicolon", forced["id"] if forced else None)
-        _validate(cur, report, challenge=repo.get_challenge(db), today=today or dt.date.today(),
+        us_style = _typed(cur, report, report.delimiter == "semicolon",
+                          forced["id"] if forced else None)
+        _validate(cur, report, us_style=us_style, challenge=repo.get_challenge(db),
+                  today=today or dt.date.today(),
                   allowed_org_ids=allowed_org_ids, forced_org=forced, orgs=orgs,
                   measures=measures)
         step(0.7, "Comparing with what is stored")
@@ -784,7 +819,7 @@ def commit(db: Database, data: bytes, file_name: str, actor: str, *,
                 "INSERT INTO result (organisation_id, measure_id, period, value, numerator,"
                 " denominator, note, batch_id)"
                 " SELECT org_id, measure_id, period, value, numerator, denominator, note, ?"
-                " FROM stage_plan WHERE status <> 'unchanged' ORDER BY row_no", [batch_id])
+                " FROM stage_plan WHERE status <> 'unchanged'", [batch_id])
             repo._audit(cur, actor, "upload", "upload_batch", batch_id, None,
                         {"file_name": file_name, "sha256": report.sha256, "new": report.new,
                          "updated": report.updated, "unchanged": report.unchanged,
@@ -797,8 +832,10 @@ def commit(db: Database, data: bytes, file_name: str, actor: str, *,
 
 
 def _drop_staging(cur) -> None:
-    for table in ("stage_raw", "stage_long", "stage_typed", "stage_flags", "stage_plan",
-                  "stage_rejects", "stage_reject_scans"):
+    with contextlib.suppress(duckdb.Error):
+        cur.execute("DROP VIEW IF EXISTS stage_long")
+    for table in ("stage_raw", "stage_typed", "stage_dupes", "stage_plan",
+                  "key_org", "key_measure", "key_period", "stage_rejects", "stage_reject_scans"):
         with contextlib.suppress(duckdb.Error):  # a failed transaction drops them anyway
             cur.execute(f"DROP TABLE IF EXISTS {table}")
 
