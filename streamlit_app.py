@@ -1,13 +1,77 @@
-"""The tracker's entry point: page setup, the menu (st.navigation) and the sidebar."""
+"""The tracker's entry point: page setup, sign-in, the menu (st.navigation) and the sidebar."""
+
+import datetime as dt
 
 import streamlit as st
 
 import ui
-from tracker import repo
+from tracker import auth, repo
 
 st.set_page_config(page_title="Improvement lab tracker", page_icon=":material/monitoring:",
                    layout="wide")
 
+db = ui.get_db()
+
+
+def sso_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all  # noqa: BLE001
+        return False
+
+
+def login_page() -> None:
+    st.title("Improvement lab tracker")
+    message = st.session_state.pop("login_message", None)
+    if message:
+        st.info(message)
+    if sso_configured():
+        if st.user.is_logged_in:
+            try:
+                st.session_state["scope"] = auth.scope_for_email(
+                    db, st.user.get("email"), bool(st.user.get("email_verified", False)))
+                st.session_state["last_active"] = dt.datetime.now()
+                st.rerun()
+            except auth.AuthError as exc:
+                st.error(str(exc))
+                if st.button("Sign out of single sign-on"):
+                    st.logout()
+        else:
+            st.button("Log in with single sign-on", on_click=st.login, type="primary")
+        st.divider()
+    with st.form("login"):
+        username = st.text_input("Username", autocomplete="username")
+        password = st.text_input("Password", type="password", autocomplete="current-password")
+        if st.form_submit_button("Log in", type="primary"):
+            try:
+                st.session_state["scope"] = auth.authenticate(db, username, password)
+                st.session_state["last_active"] = dt.datetime.now()
+                st.rerun()
+            except auth.AuthError as exc:
+                st.error(str(exc))
+
+
+# ---------------------------------------------------------------- who is this?
+local_mode = not auth.accounts_exist(db)
+if local_mode:
+    scope = auth.LOCAL_ADMIN
+else:
+    scope = st.session_state.get("scope")
+    last = st.session_state.get("last_active")
+    now = dt.datetime.now()
+    if scope is not None and last is not None and now - last > auth.IDLE_TIMEOUT:
+        ui.sign_out("Your session ended after 30 minutes without activity. Please sign in "
+                    "again.")
+        scope = None
+    if scope is not None and auth.refresh(db, scope) is None:
+        ui.sign_out("Your account was disabled. Ask the lab admin.")
+        scope = None
+    if scope is None:
+        login_page()
+        st.stop()
+    st.session_state["last_active"] = now
+
+# ---------------------------------------------------------------- menu
 PAGES = {
     "Challenge": [
         st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
@@ -17,16 +81,20 @@ PAGES = {
     ],
     "Results": [
         st.Page("app_pages/upload.py", title="Upload results", icon=":material/upload_file:"),
+        st.Page("app_pages/export.py", title="Export data", icon=":material/download:"),
     ],
     "Set-up": [
         st.Page("app_pages/organisations.py", title="Organisations", icon=":material/apartment:"),
         st.Page("app_pages/measures.py", title="Measures", icon=":material/straighten:"),
     ],
 }
-
+if scope.is_admin:
+    PAGES["Admin"] = [
+        st.Page("app_pages/accounts.py", title="Accounts", icon=":material/group:"),
+        st.Page("app_pages/audit.py", title="Audit log", icon=":material/history:"),
+    ]
 page = st.navigation(PAGES)
 
-db = ui.get_db()
 challenge = repo.get_challenge(db)
 with st.sidebar:
     if challenge is not None:
@@ -34,7 +102,20 @@ with st.sidebar:
         if challenge["is_demo"]:
             st.warning("Demo data: every organisation, person and number here is invented.",
                        icon=":material/science:")
-    st.caption(f"Local mode: you are the lab admin; the app listens on this computer only. "
-               f"Database: `{db.path}`")
+    if local_mode:
+        st.info(f"Local mode: you are the lab admin; the app listens on this computer only. "
+                   f"Creating the first account (Admin → Accounts) switches login on. "
+                   f"Database: `{db.path}`")
+    else:
+        role = auth.ROLES[scope.role]
+        where = f", {scope.organisation}" if scope.organisation else ""
+        st.caption(f"Signed in as **{scope.actor}** ({role.lower()}{where}).")
+        if scope.role == "viewer":
+            st.caption("Viewers see everything and may export, but change nothing.")
+        if st.button("Log out"):
+            ui.sign_out("You have logged out.")
+            if sso_configured() and st.user.is_logged_in:
+                st.logout()
+            st.rerun()
 
 page.run()

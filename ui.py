@@ -11,10 +11,8 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from tracker import repo
+from tracker import auth, repo
 from tracker.db import Database, DatabaseError, DatabaseLocked, default_path
-
-LOCAL_ACTOR = "lab admin (local mode)"
 
 
 @st.cache_resource(show_spinner=False)
@@ -32,9 +30,23 @@ def get_db() -> Database:
         st.stop()
 
 
-def actor() -> str:
-    """Who is making changes. In local mode (no accounts yet) it is the lab admin."""
-    return st.session_state.get("user_name", LOCAL_ACTOR)
+def scope() -> auth.Scope:
+    """Who is signed in, and so what they may see and change. In local mode (no accounts
+    yet) everyone is the lab admin. The entry point signs people in before any page runs."""
+    found = st.session_state.get("scope")
+    if found is not None:
+        return found
+    if not auth.accounts_exist(get_db()):
+        return auth.LOCAL_ADMIN
+    st.error("Please sign in.")  # pages never run without the entry point's login gate
+    st.stop()
+
+
+def sign_out(message: str | None = None) -> None:
+    st.session_state.pop("scope", None)
+    st.session_state.pop("last_active", None)
+    if message:
+        st.session_state["login_message"] = message
 
 
 def run_write(action: Callable[[], object], success: str | None = None) -> bool:

@@ -9,6 +9,7 @@ import ui
 from tracker import charts, repo, vocab
 
 db = ui.get_db()
+scope = ui.scope()
 challenge = ui.challenge_or_welcome(db)
 cid = challenge["id"]
 ui.flash()
@@ -42,6 +43,10 @@ measure_options = ui.options(measures)
 primary = drivers[drivers["level"] == "primary"]
 primary_options = ui.options(primary)
 
+if not scope.is_admin:
+    st.caption("Only the lab admin changes the challenge and its driver diagram.")
+    st.stop()
+
 tab_add, tab_edit, tab_challenge, tab_phases = st.tabs(
     ["Add a driver", "Edit or retire a driver", "Edit the challenge", "Phases"])
 
@@ -55,7 +60,7 @@ with tab_add, st.form("add_driver", clear_on_submit=True):
     measure = st.selectbox("Measure for this driver (optional)", [None, *measure_options],
                            format_func=lambda m: "None" if m is None else measure_options[m])
     if st.form_submit_button("Add driver", type="primary") and ui.run_write(
-            lambda: repo.add_driver(db, ui.actor(), cid, level=level, name=name,
+            lambda: repo.add_driver(db, scope, cid, level=level, name=name,
                                     description=description, primary_ids=parents,
                                     measure_id=measure),
             f"Driver '{name.strip()}' added."):
@@ -87,7 +92,7 @@ with tab_edit:
                 "Measure", keys, index=keys.index(measure_id) if measure_id in keys else 0,
                 format_func=lambda m: "None" if m is None else measure_options[m])
             if st.form_submit_button("Save changes", type="primary") and ui.run_write(
-                    lambda: repo.update_driver(db, ui.actor(), chosen, name=new_name,
+                    lambda: repo.update_driver(db, scope, chosen, name=new_name,
                                                description=new_description,
                                                primary_ids=new_parents, measure_id=new_measure),
                     "Driver saved."):
@@ -95,7 +100,7 @@ with tab_edit:
         retired = pd.notna(row["retired_at"])
         if st.button("Bring back this driver" if retired else "Retire this driver",
                      help="Retired drivers leave the diagram; their links and history are kept."):
-            ui.run_write(lambda: repo.set_driver_retired(db, ui.actor(), chosen, not retired),
+            ui.run_write(lambda: repo.set_driver_retired(db, scope, chosen, not retired),
                          "Driver brought back." if retired else "Driver retired.")
             st.rerun()
 
@@ -106,7 +111,7 @@ with tab_challenge, st.form("edit_challenge"):
     start = st.date_input("Start date", value=challenge["start_date"], format="DD/MM/YYYY")
     end = st.date_input("End date", value=challenge["end_date"], format="DD/MM/YYYY")
     if st.form_submit_button("Save the challenge", type="primary") and ui.run_write(
-            lambda: repo.update_challenge(db, ui.actor(), cid, title=title, question=question,
+            lambda: repo.update_challenge(db, scope, cid, title=title, question=question,
                                           aim=aim, start_date=start, end_date=end),
             "Challenge saved."):
         st.rerun()
@@ -130,12 +135,13 @@ with tab_phases:
                                               challenge["start_date"] + dt.timedelta(days=60)),
                               format="DD/MM/YYYY")
         if st.form_submit_button("Add phase") and ui.run_write(
-                lambda: repo.add_phase(db, ui.actor(), cid, name=phase_name, start_date=p_start,
+                lambda: repo.add_phase(db, scope, cid, name=phase_name, start_date=p_start,
                                        end_date=p_end), "Phase added."):
             st.rerun()
     if not phases.empty:
         phase_labels = ui.options(phases)
         gone = st.selectbox("Remove a phase", list(phase_labels), format_func=phase_labels.get)
         if st.button("Remove phase"):
-            ui.run_write(lambda: repo.delete_phase(db, ui.actor(), gone), "Phase removed.")
+            ui.run_write(lambda: repo.delete_phase(db, scope, gone), "Phase removed.")
             st.rerun()
+

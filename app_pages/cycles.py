@@ -9,13 +9,14 @@ import ui
 from tracker import charts, repo, vocab
 
 db = ui.get_db()
+scope = ui.scope()
 challenge = ui.challenge_or_welcome(db)
 cid = challenge["id"]
 ui.flash()
 
 st.title("Test cycles (PDSA)")
 ideas = repo.list_ideas(db, cid)
-orgs = repo.list_organisations(db, include_retired=False)
+orgs = repo.list_organisations(db, scope, include_retired=False)
 measures = repo.list_measures(db, include_retired=False)
 idea_options, org_options = ui.options(ideas, "title"), ui.options(orgs)
 measure_options = ui.options(measures)
@@ -35,7 +36,7 @@ f_stage = f3.selectbox("Stage", [ANY, *stage_labels], format_func=any_or(stage_l
 f_decision = f4.selectbox("Decision", [ANY, *vocab.DECISIONS], format_func=any_or(vocab.DECISIONS))
 search = st.text_input("Search all cycle notes", placeholder="e.g. volunteer, text reminder")
 
-cycles = repo.list_cycles(db, cid, idea_id=f_idea, organisation_id=f_org, stage=f_stage,
+cycles = repo.list_cycles(db, scope, cid, idea_id=f_idea, organisation_id=f_org, stage=f_stage,
                           decision=f_decision, search=search)
 st.caption(f"{len(cycles)} cycle{'s' if len(cycles) != 1 else ''} match.")
 if not cycles.empty:
@@ -53,6 +54,10 @@ if not cycles.empty:
         column_config={"Start": st.column_config.DateColumn(format="DD MMM YYYY"),
                        "End": st.column_config.DateColumn(format="DD MMM YYYY")})
 
+if not scope.can_write:
+    st.caption("Viewers see every cycle but change nothing.")
+    st.stop()
+
 tab_plan, tab_progress = st.tabs(["Plan a new cycle", "Record Do, Study and Act"])
 
 # ---------------------------------------------------------------- Plan
@@ -65,7 +70,7 @@ with tab_plan:
                                format_func=idea_options.get, key="plan_idea")
         org_id = c2.selectbox("Organisation where it runs", list(org_options),
                               format_func=org_options.get, key="plan_org")
-        earlier = repo.list_cycles(db, cid, idea_id=idea_id)
+        earlier = repo.list_cycles(db, scope, cid, idea_id=idea_id)
         earlier_options = {int(r.id): f"Cycle {r.cycle_no} at {r.organisation} "
                                       f"({vocab.STAGES[r.stage]})" for r in earlier.itertuples()}
         here = earlier[earlier["organisation_id"] == org_id]
@@ -96,7 +101,7 @@ with tab_plan:
                                 format="DD/MM/YYYY")
             if st.form_submit_button("Save the plan", type="primary") and ui.run_write(
                     lambda: repo.plan_cycle(
-                        db, ui.actor(), idea_id=idea_id, organisation_id=org_id,
+                        db, scope, idea_id=idea_id, organisation_id=org_id,
                         objective=objective, question=question, prediction=prediction,
                         start_date=start, end_date=end, plan_who=who, plan_where=where,
                         data_collection=data, scale=scale, measure_ids=targets,
@@ -106,7 +111,7 @@ with tab_plan:
 
 # ---------------------------------------------------------------- Do, Study, Act
 with tab_progress:
-    every = repo.list_cycles(db, cid)
+    every = repo.list_cycles(db, scope, cid)
     open_first = every.assign(closed=every["stage"].eq("done")).sort_values(
         ["closed", "start_date", "id"], ascending=[True, False, False])
     if open_first.empty:
@@ -116,7 +121,7 @@ with tab_progress:
                                 f"({vocab.STAGES[r.stage]})" for r in open_first.itertuples()}
     cycle_id = st.selectbox("Cycle", list(cycle_options), format_func=cycle_options.get,
                             help="Open cycles come first.")
-    cycle = repo.get_cycle(db, cycle_id)
+    cycle = repo.get_cycle(db, scope, cycle_id)
     st.markdown(
         f"**Plan.** {cycle['objective']}  \n**Question.** {cycle['question']}  \n"
         f"**Prediction.** {cycle['prediction']}  \n"
@@ -141,7 +146,7 @@ with tab_progress:
             observations = st.text_area("Anything you noticed that was not planned?",
                                         value=text(cycle["observations"]))
             if st.form_submit_button("Save Do", type="primary") and ui.run_write(
-                    lambda: repo.record_do(db, ui.actor(), cycle_id, do_notes=do_notes,
+                    lambda: repo.record_do(db, scope, cycle_id, do_notes=do_notes,
                                            went_as_planned=planned, observations=observations),
                     "Do recorded. Next: Study."):
                 st.rerun()
@@ -152,7 +157,7 @@ with tab_progress:
                                  value=text(cycle["study_notes"]))
             learning = st.text_area("What did you learn?", value=text(cycle["learning"]))
             if st.form_submit_button("Save Study", type="primary") and ui.run_write(
-                    lambda: repo.record_study(db, ui.actor(), cycle_id, study_notes=study,
+                    lambda: repo.record_study(db, scope, cycle_id, study_notes=study,
                                               learning=learning),
                     "Study recorded. Next: Act."):
                 st.rerun()
@@ -167,7 +172,7 @@ with tab_progress:
             end_date = st.date_input("Actual end date", value=cycle["end_date"],
                                      format="DD/MM/YYYY")
             if st.form_submit_button("Save Act", type="primary") and ui.run_write(
-                    lambda: repo.record_act(db, ui.actor(), cycle_id, decision=decision,
+                    lambda: repo.record_act(db, scope, cycle_id, decision=decision,
                                             next_steps=next_steps, end_date=end_date),
                     "Act recorded: the cycle is complete."):
                 st.rerun()

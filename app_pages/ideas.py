@@ -7,6 +7,7 @@ import ui
 from tracker import charts, repo, vocab
 
 db = ui.get_db()
+scope = ui.scope()
 challenge = ui.challenge_or_welcome(db)
 cid = challenge["id"]
 ui.flash()
@@ -37,18 +38,19 @@ else:
     st.caption("Status follows the idea's latest cycle (testing while a cycle is open, then its "
                "decision) unless the lab team sets it by hand.")
 
-with st.expander("Add a change idea", expanded=ideas.empty), st.form("add_idea",
-                                                                     clear_on_submit=True):
-    title = st.text_input("Idea", placeholder="Peer-led welcome call within a week of referral",
-                          key="new_idea_title")
-    description = st.text_area("Hypothesis (if we ..., then ...)")
-    chosen_drivers = st.multiselect("Drivers it acts on", list(driver_options),
-                                    format_func=driver_options.get)
-    if st.form_submit_button("Add idea", type="primary") and ui.run_write(
-            lambda: repo.add_idea(db, ui.actor(), cid, title=title, description=description,
-                                  driver_ids=chosen_drivers),
-            f"Idea '{title.strip()}' added."):
-        st.rerun()
+if scope.is_admin:
+    adding = st.expander("Add a change idea", expanded=ideas.empty)
+    with adding, st.form("add_idea", clear_on_submit=True):
+        title = st.text_input("Idea", placeholder="Peer-led welcome call within a week of referral",
+                              key="new_idea_title")
+        description = st.text_area("Hypothesis (if we ..., then ...)")
+        chosen_drivers = st.multiselect("Drivers it acts on", list(driver_options),
+                                        format_func=driver_options.get)
+        if st.form_submit_button("Add idea", type="primary") and ui.run_write(
+                lambda: repo.add_idea(db, scope, cid, title=title, description=description,
+                                      driver_ids=chosen_drivers),
+                f"Idea '{title.strip()}' added."):
+            st.rerun()
 
 if ideas.empty:
     st.stop()
@@ -64,7 +66,7 @@ if idea["description"]:
     st.write(idea["description"])
 st.markdown(f"**Drivers:** {idea['drivers'] or 'none linked yet'}")
 
-cycles = repo.list_cycles(db, cid, idea_id=int(idea_id))
+cycles = repo.list_cycles(db, scope, cid, idea_id=int(idea_id))
 st.subheader("Ramp of cycles")
 if cycles.empty:
     st.write("No cycles yet.")
@@ -81,8 +83,11 @@ else:
         hide_index=True, width="stretch",
         column_config={"Start": st.column_config.DateColumn(format="DD MMM YYYY"),
                        "End": st.column_config.DateColumn(format="DD MMM YYYY")})
-st.page_link("app_pages/cycles.py", label="Log a cycle of this idea on the Test cycles page",
-             icon=":material/add:")
+if scope.can_write:
+    st.page_link("app_pages/cycles.py", label="Log a cycle of this idea on the Test cycles page",
+                 icon=":material/add:")
+if not scope.is_admin:
+    st.stop()
 
 with st.expander("Edit this idea"), st.form(f"edit_idea_{idea_id}"):
     new_title = st.text_input("Idea", value=idea["title"])
@@ -95,7 +100,7 @@ with st.expander("Edit this idea"), st.form(f"edit_idea_{idea_id}"):
     new_status = st.selectbox("Status", STATUS_CHOICES, index=STATUS_CHOICES.index(override),
                               format_func=status_label)
     if st.form_submit_button("Save idea", type="primary") and ui.run_write(
-            lambda: repo.update_idea(db, ui.actor(), int(idea_id), title=new_title,
+            lambda: repo.update_idea(db, scope, int(idea_id), title=new_title,
                                      description=new_description, driver_ids=new_drivers,
                                      status_override=new_status),
             "Idea saved."):

@@ -7,6 +7,7 @@ import ui
 from tracker import repo, vocab
 
 db = ui.get_db()
+scope = ui.scope()
 ui.flash()
 st.title("Measures")
 st.caption("IHI suggests 4 to 10 measures per project: outcome, process and balancing.")
@@ -73,11 +74,14 @@ def measure_form(key: str, row=None):
             "numerator": numerator, "denominator": denominator, "unit": unit, "target": target}
 
 
+if not scope.is_admin:
+    st.stop()
+
 tab_add, tab_edit = st.tabs(["Add a measure", "Edit or retire"])
 with tab_add, st.form("add_measure", clear_on_submit=True):
     values = measure_form("add")
     if st.form_submit_button("Add measure", type="primary") and ui.run_write(
-            lambda: repo.add_measure(db, ui.actor(), **values),
+            lambda: repo.add_measure(db, scope, **values),
             f"Measure '{values['name'].strip()}' added."):
         st.rerun()
 
@@ -92,12 +96,12 @@ with tab_edit:
         with st.form(f"edit_measure_{measure_id}"):
             values = measure_form(f"edit{measure_id}", row)
             if st.form_submit_button("Save changes", type="primary") and ui.run_write(
-                    lambda: repo.update_measure(db, ui.actor(), measure_id, **values),
+                    lambda: repo.update_measure(db, scope, measure_id, **values),
                     "Measure saved."):
                 st.rerun()
         retired = pd.notna(row["retired_at"])
         st.caption("Retiring keeps every result of the measure; nothing is deleted.")
         if st.button("Bring back" if retired else "Retire this measure"):
-            ui.run_write(lambda: repo.set_measure_retired(db, ui.actor(), measure_id, not retired),
+            ui.run_write(lambda: repo.set_measure_retired(db, scope, measure_id, not retired),
                          "Measure brought back." if retired else "Measure retired.")
             st.rerun()

@@ -7,9 +7,10 @@ import ui
 from tracker import repo, vocab
 
 db = ui.get_db()
+scope = ui.scope()
 ui.flash()
 st.title("Partner organisations")
-orgs = repo.list_organisations(db, include_retired=True)
+orgs = repo.list_organisations(db, scope, include_retired=True)
 KINDS = list(vocab.ORG_KINDS)
 
 if orgs.empty:
@@ -39,11 +40,14 @@ def org_form(key: str, row=None):
             "contact_email": email}
 
 
+if not scope.is_admin:
+    st.stop()
+
 tab_add, tab_edit = st.tabs(["Add an organisation", "Edit or retire"])
 with tab_add, st.form("add_org", clear_on_submit=True):
     values = org_form("add")
     if st.form_submit_button("Add organisation", type="primary") and ui.run_write(
-            lambda: repo.add_organisation(db, ui.actor(), **values),
+            lambda: repo.add_organisation(db, scope, **values),
             f"Organisation '{values['name'].strip()}' added."):
         st.rerun()
 
@@ -58,13 +62,13 @@ with tab_edit:
         with st.form(f"edit_org_{org_id}"):
             values = org_form(f"edit{org_id}", row)
             if st.form_submit_button("Save changes", type="primary") and ui.run_write(
-                    lambda: repo.update_organisation(db, ui.actor(), org_id, **values),
+                    lambda: repo.update_organisation(db, scope, org_id, **values),
                     "Organisation saved."):
                 st.rerun()
         retired = pd.notna(row["retired_at"])
         st.caption("Retiring keeps every result and cycle of the organisation; it only leaves "
                    "the lists of active partners. Nothing is deleted.")
         if st.button("Bring back" if retired else "Retire this organisation"):
-            ui.run_write(lambda: repo.set_organisation_retired(db, ui.actor(), org_id, not retired),
+            ui.run_write(lambda: repo.set_organisation_retired(db, scope, org_id, not retired),
                          "Organisation brought back." if retired else "Organisation retired.")
             st.rerun()

@@ -9,7 +9,13 @@ import ui
 from tracker import charts, demo, repo, vocab
 
 db = ui.get_db()
+scope = ui.scope()
 challenge = repo.get_challenge(db)
+
+if challenge is None and not scope.is_admin:
+    st.title("Welcome to the improvement lab tracker")
+    st.info("The lab team has not set up its challenge yet. Please come back later.")
+    st.stop()
 
 if challenge is None:
     st.title("Welcome to the improvement lab tracker")
@@ -23,7 +29,7 @@ if challenge is None:
                  "labelled as demo data.")
         if st.button("Load the demo challenge", type="primary"):
             with st.spinner("Loading the demo challenge..."):
-                ui.run_write(lambda: demo.load_demo(db), "Demo challenge loaded.")
+                ui.run_write(lambda: demo.load_demo(db), "Demo challenge loaded.")  # admin only
             st.rerun()
     with right, st.container(border=True):
         st.subheader("Start your own challenge")
@@ -37,7 +43,7 @@ if challenge is None:
             end = st.date_input("End date", value=today + dt.timedelta(days=364),
                                 format="DD/MM/YYYY")
             if st.form_submit_button("Start blank", type="primary") and ui.run_write(
-                    lambda: repo.create_challenge(db, ui.actor(), title=title, question=question,
+                    lambda: repo.create_challenge(db, scope, title=title, question=question,
                                                   aim=aim, start_date=start, end_date=end),
                     "Challenge created."):
                 st.rerun()
@@ -50,7 +56,7 @@ progress = repo.challenge_progress(challenge, phases, today)
 st.title(challenge["title"])
 st.caption(challenge["question"])
 
-cycles = repo.list_cycles(db, challenge["id"])
+cycles = repo.list_cycles(db, scope, challenge["id"])
 ideas = repo.list_ideas(db, challenge["id"])
 done = cycles[cycles["stage"] == "done"]
 days = (pd.to_datetime(done["end_date"]) - pd.to_datetime(done["start_date"])).dt.days + 1
@@ -81,7 +87,7 @@ with left:
     st.altair_chart(charts.ideas_by_status(ideas), width="stretch")
 with right:
     st.subheader("How fresh each organisation's results are")
-    fresh = repo.results_freshness(db)
+    fresh = repo.results_freshness(db, scope)
     latest = pd.to_datetime(fresh["latest_period"])
     age = (pd.Timestamp(today) - latest).dt.days
     fresh["Status"] = pd.cut(age, [-10_000, 13, 34, 10_000],

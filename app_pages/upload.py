@@ -7,9 +7,10 @@ import ui
 from tracker import ingest, repo
 
 db = ui.get_db()
+scope = ui.scope()
 ui.flash()
 st.title("Upload results")
-orgs = repo.list_organisations(db, include_retired=False)
+orgs = repo.list_organisations(db, scope, include_retired=False)
 if orgs.empty:
     st.info("Add the partner organisations first (Set-up → Organisations).")
     st.stop()
@@ -19,11 +20,18 @@ EVERY = None
 tab_upload, tab_history = st.tabs(["Upload a file", "Upload history and undo"])
 
 with tab_upload:
-    org_id = st.selectbox(
-        "Organisation the file is for", [EVERY, *org_options],
+    if not scope.can_write:
+        st.info("Viewers can see and export every result, but not upload.")
+        choices = []
+    else:
+        choices = list(org_options) if scope.is_partner else [EVERY, *org_options]
+    org_id = None if not choices else st.selectbox(
+        "Organisation the file is for", choices,
         format_func=lambda v: "Several: each row names its organisation" if v is EVERY
         else org_options[v], key="upload_org")
     org_name = None if org_id is EVERY else org_options[org_id]
+    if not scope.can_write:
+        org_name = None
 
     if org_name:
         with st.expander("Download the template", expanded=False):
@@ -33,23 +41,23 @@ with tab_upload:
             slug = "-".join(org_name.split())
             try:
                 left.download_button("Template as Excel (.xlsx)",
-                                     ingest.template_xlsx(db, org_name),
+                                     ingest.template_xlsx(db, scope, org_name),
                                      file_name=f"template-{slug}.xlsx",
                                      mime="application/vnd.openxmlformats-officedocument."
                                           "spreadsheetml.sheet")
-                right.download_button("Template as CSV", ingest.template_csv(db, org_name),
+                right.download_button("Template as CSV", ingest.template_csv(db, scope, org_name),
                                       file_name=f"template-{slug}.csv", mime="text/csv")
             except repo.InputError as exc:
                 st.error(" ".join(exc.problems))
 
-    upload = st.file_uploader(
+    upload = None if not scope.can_write else st.file_uploader(
         "Results file (CSV or Excel)", type=["csv", "txt", "tsv", "xlsx"],
         help="The template's layout (organisation, measure, period, value, numerator, "
              "denominator, note) or one row per period with one column per measure.")
     if upload is not None:
         data = upload.getvalue()
         bar = st.progress(0.0, text="Reading the file")
-        report = ingest.check(db, data, upload.name, organisation=org_name,
+        report = ingest.check(db, data, upload.name, scope, organisation=org_name,
                               progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
         bar.empty()
         facts = [report.file_type, report.encoding]
@@ -111,7 +119,7 @@ with tab_upload:
         elif report.ok and st.button(f"Store {report.new + report.updated:,} results",
                                      type="primary"):
             bar = st.progress(0.0, text="Storing")
-            done = ingest.commit(db, data, upload.name, ui.actor(), organisation=org_name,
+            done = ingest.commit(db, data, upload.name, scope, organisation=org_name,
                                  progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
             bar.empty()
             if done.batch_id is not None:
@@ -122,10 +130,10 @@ with tab_upload:
                 st.error(done.summary())
 
 with tab_history:
-    scope = st.selectbox("Organisation", [EVERY, *org_options], key="history_org",
+    history_org = st.selectbox("Organisation", [EVERY, *org_options], key="history_org",
                          format_func=lambda v: "All organisations" if v is EVERY
                          else org_options[v])
-    batches = ingest.list_batches(db, None if scope is EVERY else [scope])
+    batches = ingest.list_batches(db, scope, None if history_org is EVERY else [history_org])
     if batches.empty:
         st.write("No uploads yet.")
     else:
@@ -141,13 +149,13 @@ with tab_history:
                   + (" (undone)" if pd.notna(r.undone_at) else "")
                   for r in batches.itertuples()}
         batch_id = st.selectbox("Open an upload", list(labels), format_func=labels.get)
-        rows = ingest.batch_rows(db, batch_id)
+        rows = ingest.batch_rows(db, scope, batch_id)
         st.dataframe(rows, hide_index=True, width="stretch")
         undone = pd.notna(batches.set_index("id").loc[batch_id, "undone_at"])
-        if not undone:
+        if not undone and scope.is_admin:
             sure = st.checkbox("I want to undo this upload: its values stop counting and the "
                                "values they replaced come back", key=f"sure_{batch_id}")
             if st.button("Undo this upload", disabled=not sure):
-                ui.run_write(lambda: ingest.undo_batch(db, ui.actor(), batch_id),
+                ui.run_write(lambda: ingest.undo_batch(db, scope, batch_id),
                              f"Upload {batch_id} undone.")
                 st.rerun()

@@ -23,7 +23,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tracker import demo, ingest, repo  # noqa: E402
+from tracker.auth import Scope  # noqa: E402
 from tracker.db import Database  # noqa: E402
+
+ADMIN = Scope.admin("tester")
 
 TODAY = dt.date.today()
 MONDAY = TODAY - dt.timedelta(days=TODAY.weekday())
@@ -76,7 +79,7 @@ def main() -> None:
         lab(work / f"dry{attempt}.duckdb", orgs, measures, weeks)
         with Database(work / f"dry{attempt}.duckdb") as db:
             started = time.perf_counter()
-            report = ingest.check(db, data, "big.csv")
+            report = ingest.check(db, data, "big.csv", ADMIN)
             dries.append(time.perf_counter() - started)
         assert report.ok, report.errors[:3]
 
@@ -94,7 +97,7 @@ def main() -> None:
 
     with Database(work / "demo.duckdb") as db:
         demo.load_demo(db, seed=1)
-        names = repo.list_organisations(db)["name"].tolist()[:5]
+        names = repo.list_organisations(db, ADMIN)["name"].tolist()[:5]
         measures_ = repo.list_measures(db)
         values = measures_[measures_["data_kind"] == "value"]["name"].tolist()[:5]
         lines = []
@@ -110,7 +113,7 @@ def main() -> None:
         for attempt in range(3):
             payload = small.assign(value=small["value"] + attempt + 1).to_csv(index=False).encode()
             started = time.perf_counter()
-            checked = ingest.check(db, payload, "partner.csv")
+            checked = ingest.check(db, payload, "partner.csv", ADMIN)
             previews.append(time.perf_counter() - started)
             started = time.perf_counter()
             stored = ingest.commit(db, payload, f"partner{attempt}.csv", "bench")

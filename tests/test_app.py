@@ -10,7 +10,10 @@ from conftest import ROOT, table_counts
 from streamlit.testing.v1 import AppTest
 
 from tracker import ingest, repo
+from tracker.auth import Scope
 from tracker.db import Database
+
+ADMIN = Scope.admin("tester")
 
 APP = str(ROOT / "streamlit_app.py")
 PAGES = ["app_pages/overview.py", "app_pages/challenge.py", "app_pages/ideas.py", "app_pages/cycles.py",
@@ -166,10 +169,10 @@ def plan_cycle(at, idea_id, org_id, prediction, start):
 @pytest.fixture
 def small_lab(db_path):
     with Database(db_path) as db:
-        cid = repo.create_challenge(db, "t", title="Peer support", question="Q?", aim="Aim",
+        cid = repo.create_challenge(db, ADMIN, title="Peer support", question="Q?", aim="Aim",
                                     start_date="2026-01-05", end_date="2026-12-31")
-        org = repo.add_organisation(db, "t", name="Peer Pathways", kind="charity")
-        idea = repo.add_idea(db, "t", cid, title="Welcome call")
+        org = repo.add_organisation(db, ADMIN, name="Peer Pathways", kind="charity")
+        idea = repo.add_idea(db, ADMIN, cid, title="Welcome call")
     return {"path": db_path, "cid": cid, "org": org, "idea": idea}
 
 
@@ -194,7 +197,7 @@ def test_a_full_ramp_through_the_pages(monkeypatch, small_lab):
         assert not at.error, at.error[0].value
         at.tabs  # noqa: B018 - the Record tab is on the same page
         with Database(path) as db:
-            cycle_id = int(repo.list_cycles(db, small_lab["cid"])["id"].max())
+            cycle_id = int(repo.list_cycles(db, ADMIN, small_lab["cid"])["id"].max())
         for stage, fill, button in (
             ("do", {"What happened?": "We called them"}, "Save Do"),
             ("study", {"Results compared with the prediction": "As predicted",
@@ -215,7 +218,7 @@ def test_a_full_ramp_through_the_pages(monkeypatch, small_lab):
         start += dt.timedelta(days=14)
 
     with Database(path) as db:
-        cycles = repo.list_cycles(db, small_lab["cid"])
+        cycles = repo.list_cycles(db, ADMIN, small_lab["cid"])
     assert cycles["stage"].tolist() == ["done"] * 3
     assert cycles["decision"].tolist() == ["adapt", "adapt", "adopt"]
     assert cycles["builds_on_id"].tolist()[1:] == cycles["id"].tolist()[:2]
@@ -279,7 +282,7 @@ def test_upload_page_previews_stores_and_undoes_a_good_file(monkeypatch, demo_pa
             f"Peer Pathways (demo),REF,{week(2)},99,,,corrected\n"
             f"Peer Pathways (demo),FIRST,{week(0)},,6,9,this week\n").encode()
     with Database(demo_path) as db:
-        old = repo.load_results(db)
+        old = repo.load_results(db, ADMIN)
     at.file_uploader[0].set_value(("good.csv", good, "text/csv")).run()
     assert not at.exception and not at.error
     assert [m.value for m in at.metric] == ["1", "1", "0"]  # new, updated, unchanged
@@ -289,8 +292,8 @@ def test_upload_page_previews_stores_and_undoes_a_good_file(monkeypatch, demo_pa
     store.click().run()
     assert not at.exception
     with Database(demo_path) as db:
-        now = repo.load_results(db)
-        batch = ingest.list_batches(db)["id"].max()
+        now = repo.load_results(db, ADMIN)
+        batch = ingest.list_batches(db, ADMIN)["id"].max()
     assert len(now) == len(old) + 1
     assert 99 in now["value"].tolist()
     # undo from the history tab
@@ -299,6 +302,6 @@ def test_upload_page_previews_stores_and_undoes_a_good_file(monkeypatch, demo_pa
     [b for b in at.button if b.label == "Undo this upload"][0].click().run()
     assert not at.exception
     with Database(demo_path) as db:
-        after = repo.load_results(db)
+        after = repo.load_results(db, ADMIN)
     pd.testing.assert_frame_equal(after.drop(columns="batch_id").reset_index(drop=True),
                                   old.drop(columns="batch_id").reset_index(drop=True))

@@ -7,7 +7,10 @@ import pytest
 from conftest import AS_OF
 
 from tracker import demo, repo
+from tracker.auth import Scope
 from tracker.db import Database
+
+ADMIN = Scope.admin("tester")
 
 
 def test_demo_has_the_promised_shape(demo_db):
@@ -15,7 +18,7 @@ def test_demo_has_the_promised_shape(demo_db):
     challenge = repo.get_challenge(db)
     assert challenge["is_demo"] and "DEMO" in challenge["title"]
     assert 360 <= (challenge["end_date"] - challenge["start_date"]).days <= 366
-    orgs = repo.list_organisations(db)
+    orgs = repo.list_organisations(db, ADMIN)
     assert len(orgs) == 8 and orgs["kind"].nunique() >= 4
     assert all("(demo)" in name for name in orgs["name"])
     drivers = repo.list_drivers(db, challenge["id"])
@@ -24,7 +27,7 @@ def test_demo_has_the_promised_shape(demo_db):
     ideas = repo.list_ideas(db, challenge["id"])
     assert len(ideas) >= 12
     assert {"adopted", "adapted", "abandoned", "testing", "proposed"} <= set(ideas["status"])
-    cycles = repo.list_cycles(db, challenge["id"])
+    cycles = repo.list_cycles(db, ADMIN, challenge["id"])
     assert len(cycles) >= 60
     assert cycles["prediction"].str.len().min() > 10
     done = cycles[cycles["stage"] == "done"]
@@ -38,7 +41,7 @@ def test_demo_has_the_promised_shape(demo_db):
 
 
 def test_weekly_results_for_every_organisation_and_measure(demo_db):
-    results = repo.load_results(demo_db)
+    results = repo.load_results(demo_db, ADMIN)
     pairs = results.groupby(["organisation_id", "measure_id"]).size()
     assert len(pairs) == 8 * 9
     assert pairs.min() >= 40  # about a year of weeks, a few missed
@@ -54,8 +57,8 @@ def test_weekly_results_for_every_organisation_and_measure(demo_db):
 def test_adopted_ideas_shift_their_measures_and_others_do_not(demo_db):
     """The welcome call, adopted at Peer Pathways, cuts waiting days after its final cycle."""
     challenge = repo.get_challenge(demo_db)
-    cycles = repo.list_cycles(demo_db, challenge["id"])
-    results = repo.load_results(demo_db)
+    cycles = repo.list_cycles(demo_db, ADMIN, challenge["id"])
+    results = repo.load_results(demo_db, ADMIN)
 
     def before_after(idea_title, org, measure):
         ramp = cycles[(cycles["idea"] == idea_title) & (cycles["organisation"] == org)]
@@ -81,14 +84,14 @@ def test_demo_is_deterministic_for_a_seed(tmp_path):
         with Database(tmp_path / f"{name}.duckdb") as db:
             demo.load_demo(db, seed=7, as_of=dt.date(2026, 6, 1))
             cid = repo.get_challenge(db)["id"]
-            frames.append((repo.load_results(db).drop(columns="batch_id"),
-                           repo.list_cycles(db, cid).drop(columns=["created_at", "updated_at"])))
+            frames.append((repo.load_results(db, ADMIN).drop(columns="batch_id"),
+                           repo.list_cycles(db, ADMIN, cid).drop(columns=["created_at", "updated_at"])))
     pd.testing.assert_frame_equal(frames[0][0], frames[1][0])
     pd.testing.assert_frame_equal(frames[0][1], frames[1][1])
 
 
 def test_demo_refuses_a_database_with_data(db):
-    repo.add_organisation(db, "me", name="Real partner", kind="charity")
+    repo.add_organisation(db, ADMIN, name="Real partner", kind="charity")
     with pytest.raises(repo.InputError, match="already holds data"):
         demo.load_demo(db)
-    assert len(repo.list_organisations(db)) == 1
+    assert len(repo.list_organisations(db, ADMIN)) == 1

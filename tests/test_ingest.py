@@ -22,9 +22,10 @@ from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
 from tracker import ingest, repo
+from tracker.auth import Scope
 from tracker.db import Database
 
-ME = "tester"
+ME = ADMIN = Scope.admin("tester")
 TODAY = dt.date.today()
 THIS_MONDAY = TODAY - dt.timedelta(days=TODAY.weekday())
 W = [THIS_MONDAY - dt.timedelta(weeks=k) for k in range(40)]  # W[1] = last week's Monday
@@ -157,7 +158,7 @@ def test_bad_file_is_refused_with_a_clear_message_and_nothing_changes(lab, name)
     data = bad_bytes(name)
     file_name = "results.xlsx" if name in ("truncated xlsx", "xlsx with formulas", "zip bomb") \
         else "results.csv"
-    checked = ingest.check(db, data, file_name)
+    checked = ingest.check(db, data, file_name, ADMIN)
     stored = ingest.commit(db, data, file_name, ME)
     for report in (checked, stored):
         assert not report.ok
@@ -170,7 +171,7 @@ def test_bad_file_is_refused_with_a_clear_message_and_nothing_changes(lab, name)
 
 def test_row_level_messages_name_row_column_and_value(lab):
     data = (HEADER + row() + row(period="31/02/2026", value="x")).encode()
-    report = ingest.check(lab["db"], data, "r.csv")
+    report = ingest.check(lab["db"], data, "r.csv", ADMIN)
     messages = [str(p) for p in report.errors]
     assert any(m.startswith("Row 3, column period, value '31/02/2026'") for m in messages)
     assert any(m.startswith("Row 3, column value, value 'x'") for m in messages)
@@ -179,13 +180,13 @@ def test_row_level_messages_name_row_column_and_value(lab):
 
 def test_rows_after_an_unreadable_row_keep_their_numbers(lab):
     data = (HEADER + row(note="a, b") + row(period=W[3].isoformat(), value="bad")).encode()
-    report = ingest.check(lab["db"], data, "r.csv")
+    report = ingest.check(lab["db"], data, "r.csv", ADMIN)
     assert [(p.row, p.column) for p in report.errors] == [(2, None), (3, "value")]
 
 
 def test_file_over_the_size_limit(lab, monkeypatch):
     monkeypatch.setattr(ingest, "MAX_FILE_BYTES", 100)
-    report = ingest.check(lab["db"], (HEADER + row() * 5).encode(), "big.csv")
+    report = ingest.check(lab["db"], (HEADER + row() * 5).encode(), "big.csv", ADMIN)
     assert "the limit is" in str(report.errors[0])
 
 
@@ -203,10 +204,11 @@ def test_a_hundred_thousand_bad_rows_are_counted_not_all_listed(lab):
 
 def test_rows_for_another_organisation_are_refused(lab):
     data = (HEADER + row() + row(org="Riverside Practice")).encode()
-    forced = ingest.check(lab["db"], data, "r.csv", organisation=PP)
+    forced = ingest.check(lab["db"], data, "r.csv", ADMIN, organisation=PP)
     assert "this upload is for Peer Pathways" in str(forced.errors[0])
     assert forced.errors[0].row == 3
-    scoped = ingest.check(lab["db"], data, "r.csv", allowed_org_ids={lab["pp"]})
+    partner = Scope(actor="pp", role="partner", organisation_id=lab["pp"], organisation=PP)
+    scoped = ingest.check(lab["db"], data, "r.csv", partner)
     assert "you may upload results only for Peer Pathways" in str(scoped.errors[0])
 
 
@@ -214,7 +216,7 @@ def test_rows_for_another_organisation_are_refused(lab):
 
 
 def stored(db):
-    return repo.load_results(db).sort_values(["organisation", "measure", "period"])
+    return repo.load_results(db, ADMIN).sort_values(["organisation", "measure", "period"])
 
 
 def test_good_file_in_every_accepted_shape(lab):
@@ -257,7 +259,7 @@ def test_good_file_in_every_accepted_shape(lab):
 
 def test_xlsx_template_round_trip(lab):
     db = lab["db"]
-    data = ingest.template_xlsx(db, PP)
+    data = ingest.template_xlsx(db, ADMIN, PP)
     book = load_workbook(io.BytesIO(data))
     assert book.sheetnames == ["Results", "Instructions"]
     sheet = book["Results"]
@@ -279,7 +281,7 @@ def test_xlsx_template_round_trip(lab):
 
 def test_csv_template_lists_periods_due(lab):
     db = lab["db"]
-    text = ingest.template_csv(db, PP).decode()
+    text = ingest.template_csv(db, ADMIN, PP).decode()
     frame = pd.read_csv(io.StringIO(text))
     assert list(frame.columns) == list(ingest.COLUMNS)
     weekly = frame[frame["measure"] == "People referred"]["period"]
@@ -287,7 +289,7 @@ def test_csv_template_lists_periods_due(lab):
     assert set(frame["measure"]) == {"People referred", "Attending a first session",
                                      "Volunteers active"}
     ingest.commit(db, (HEADER + row()).encode(), "one.csv", ME)
-    again = pd.read_csv(io.StringIO(ingest.template_csv(db, PP).decode()))
+    again = pd.read_csv(io.StringIO(ingest.template_csv(db, ADMIN, PP).decode()))
     assert len(again[again["measure"] == "People referred"]) == 30  # W[2] no longer due
 
 
@@ -306,9 +308,9 @@ def test_update_supersedes_keeps_history_and_undo_brings_it_back(lab):
     assert stored(db)["value"].tolist() == [10]
     with pytest.raises(repo.InputError, match="already undone"):
         ingest.undo_batch(db, ME, second.batch_id)
-    audit = repo.list_audit(db)
+    audit = repo.list_audit(db, ADMIN)
     assert {"upload", "undo"} <= set(audit["action"])
-    batches = ingest.list_batches(db, [lab["pp"]])
+    batches = ingest.list_batches(db, ADMIN, [lab["pp"]])
     assert batches["undone_at"].notna().sum() == 1
 
 
@@ -327,13 +329,13 @@ def test_far_from_history_is_a_warning_not_an_error(lab):
     db = lab["db"]
     lines = [HEADER] + [row(period=W[k].isoformat(), value=str(10 + k % 3)) for k in range(3, 15)]
     assert ingest.commit(db, "".join(lines).encode(), "history.csv", ME).ok
-    report = ingest.check(db, (HEADER + row(value="1000")).encode(), "typo.csv")
+    report = ingest.check(db, (HEADER + row(value="1000")).encode(), "typo.csv", ADMIN)
     assert report.ok
     assert any("far from this organisation's usual results" in str(w) for w in report.warnings)
 
 
 def test_identical_duplicate_rows_are_a_warning(lab):
-    report = ingest.check(lab["db"], (HEADER + row() + row()).encode(), "dupe.csv")
+    report = ingest.check(lab["db"], (HEADER + row() + row()).encode(), "dupe.csv", ADMIN)
     assert report.ok and report.new == 1
     assert any("repeat this row" in str(w) for w in report.warnings)
 
@@ -346,7 +348,7 @@ def test_export_writes_every_table_and_neutralises_formulas(lab, tmp_path):
     data = (HEADER + row(note="=HYPERLINK(\"http://x\")") + row(period=W[3].isoformat(),
                                                                 note="@SUM(1)")).encode()
     assert ingest.commit(db, data, "f.csv", ME).ok
-    written = {p.name for p in ingest.export_all(db, tmp_path)}
+    written = {p.name for p in ingest.export_all(db, ADMIN, tmp_path)}
     assert {"results.csv", "organisations.csv", "measures.csv", "cycles.csv",
             "audit_log.csv", "upload_batches.csv"} <= written
     with open(tmp_path / "results.csv", newline="") as handle:
@@ -357,7 +359,7 @@ def test_export_writes_every_table_and_neutralises_formulas(lab, tmp_path):
     assert {(r["value"], r["period"]) for r in rows} == {("12", W[2].isoformat()),
                                                           ("12", W[3].isoformat())}
     # exported results import again unchanged (the apostrophe is taken off)
-    report = ingest.check(db, (tmp_path / "results.csv").read_bytes(), "results.csv")
+    report = ingest.check(db, (tmp_path / "results.csv").read_bytes(), "results.csv", ADMIN)
     assert report.ok and report.unchanged == 2
 
 
@@ -390,8 +392,8 @@ def test_any_accepted_file_comes_back_unchanged_through_export(tmp_path_factory,
                 expected[(measure, period)] = (None, float(num), float(den), note or None)
         report = ingest.commit(db, out.getvalue().encode(), "in.csv", ME)
         assert report.ok, [str(e) for e in report.errors]
-        ingest.export_all(db, folder / "out")
-        again = ingest.check(db, (folder / "out" / "results.csv").read_bytes(), "results.csv")
+        ingest.export_all(db, ADMIN, folder / "out")
+        again = ingest.check(db, (folder / "out" / "results.csv").read_bytes(), "results.csv", ADMIN)
         assert again.ok and again.unchanged == len(rows) and again.new == again.updated == 0
         exported = pd.read_csv(folder / "out" / "results.csv", keep_default_na=False,
                                dtype=str)
@@ -432,7 +434,7 @@ def test_eight_uploads_at_once_while_others_read(tmp_path):
         def read():
             while not stop.is_set():
                 try:
-                    reads.append(len(repo.load_results(db)))
+                    reads.append(len(repo.load_results(db, ADMIN)))
                 except Exception as exc:  # noqa: BLE001
                     errors.append(("reader", repr(exc)))
 
@@ -446,7 +448,7 @@ def test_eight_uploads_at_once_while_others_read(tmp_path):
         for t in readers:
             t.join(timeout=30)
         assert errors == []
-        results = repo.load_results(db)
+        results = repo.load_results(db, ADMIN)
         assert len(results) == 8 * 28
         assert set(results["organisation_id"]) == set(org_ids)
         assert reads and max(reads) <= 8 * 28

@@ -6,8 +6,9 @@ import pytest
 from conftest import table_counts
 
 from tracker import repo
+from tracker.auth import Scope
 
-ME = "tester"
+ME = ADMIN = Scope.admin("tester")
 
 
 @pytest.fixture
@@ -39,25 +40,25 @@ def plan(lab, **over):
 
 def test_every_change_writes_an_audit_row(lab):
     db = lab["db"]
-    audit = repo.list_audit(db)
+    audit = repo.list_audit(db, ADMIN)
     assert set(zip(audit["action"], audit["entity"], strict=True)) >= {
         ("create", "challenge"), ("create", "organisation"), ("create", "measure"),
         ("create", "driver"), ("create", "idea")}
     before = len(audit)
     repo.update_organisation(db, ME, lab["org"], name="Riverside Medical Practice",
                              kind="gp_practice")
-    row = repo.list_audit(db).iloc[0]
-    assert len(repo.list_audit(db)) == before + 1
-    assert row["action"] == "update" and row["actor"] == ME
+    row = repo.list_audit(db, ADMIN).iloc[0]
+    assert len(repo.list_audit(db, ADMIN)) == before + 1
+    assert row["action"] == "update" and row["actor"] == ME.actor
     assert "Riverside Practice" in row["before"] and "Riverside Medical Practice" in row["after"]
 
 
 def test_saving_unchanged_values_writes_no_audit_row(lab):
     db = lab["db"]
-    before = len(repo.list_audit(db))
+    before = len(repo.list_audit(db, ADMIN))
     repo.update_organisation(db, ME, lab["org"], name="Riverside Practice", kind="gp_practice",
                              contact_email="a@example.org")
-    assert len(repo.list_audit(db)) == before
+    assert len(repo.list_audit(db, ADMIN)) == before
 
 
 @pytest.mark.parametrize("values, expected", [
@@ -91,19 +92,19 @@ def test_renaming_a_referenced_organisation_works(lab):
     """DuckDB refuses updates to indexed columns of referenced rows; names carry no index."""
     plan(lab)
     repo.update_organisation(lab["db"], ME, lab["org"], name="New name", kind="charity")
-    assert repo.list_organisations(lab["db"])["name"].tolist() == ["New name"]
+    assert repo.list_organisations(lab["db"], ADMIN)["name"].tolist() == ["New name"]
 
 
 def test_retiring_keeps_what_refers_to_it(lab):
     db = lab["db"]
     plan(lab)
     repo.set_organisation_retired(db, ME, lab["org"], True)
-    assert repo.list_organisations(db, include_retired=False).empty
-    assert len(repo.list_cycles(db, lab["cid"])) == 1
+    assert repo.list_organisations(db, ADMIN, include_retired=False).empty
+    assert len(repo.list_cycles(db, ADMIN, lab["cid"])) == 1
     with pytest.raises(repo.InputError, match="retired"):
         plan(lab)
     repo.set_organisation_retired(db, ME, lab["org"], False)
-    assert len(repo.list_organisations(db, include_retired=False)) == 1
+    assert len(repo.list_organisations(db, ADMIN, include_retired=False)) == 1
 
 
 def test_cycle_needs_a_prediction_and_sane_dates(lab):
@@ -118,7 +119,7 @@ def test_cycle_needs_a_prediction_and_sane_dates(lab):
 def test_a_full_pdsa_ramp(lab):
     db = lab["db"]
     first = plan(lab, scale="2 people")
-    assert repo.get_cycle(db, first)["stage"] == "do"
+    assert repo.get_cycle(db, ADMIN, first)["stage"] == "do"
     assert repo.list_ideas(db, lab["cid"]).iloc[0]["status"] == "testing"
     # Study before Do is refused and changes nothing
     with pytest.raises(repo.InputError, match="still at its Do stage"):
@@ -133,7 +134,7 @@ def test_a_full_pdsa_ramp(lab):
         repo.record_do(db, ME, cycle, do_notes="Done", went_as_planned=False)
         repo.record_study(db, ME, cycle, study_notes="Met prediction", learning="Scale up")
         repo.record_act(db, ME, cycle, decision="adopt", next_steps="Make it usual")
-    cycles = repo.list_cycles(db, lab["cid"])
+    cycles = repo.list_cycles(db, ADMIN, lab["cid"])
     assert cycles["cycle_no"].tolist() == [1, 2, 3]
     assert cycles["builds_on_id"].tolist()[1:] == [first, second]
     assert set(cycles["stage"]) == {"done"}
@@ -141,7 +142,7 @@ def test_a_full_pdsa_ramp(lab):
     assert idea["status"] == "adopted" and idea["cycles"] == 3
     # re-recording an earlier stage never moves the cycle backwards
     repo.record_do(db, ME, third, do_notes="Done, corrected", went_as_planned=True)
-    assert repo.get_cycle(db, third)["stage"] == "done"
+    assert repo.get_cycle(db, ADMIN, third)["stage"] == "done"
 
 
 def test_act_needs_a_decision(lab):
@@ -166,11 +167,11 @@ def test_search_looks_in_every_note(lab):
     db = lab["db"]
     cycle = plan(lab)
     repo.record_do(db, ME, cycle, do_notes="A volunteer was ill", went_as_planned=False)
-    assert len(repo.list_cycles(db, lab["cid"], search="VOLUNTEER ill")) == 1
-    assert len(repo.list_cycles(db, lab["cid"], search="volunteer elephant")) == 0
-    assert len(repo.list_cycles(db, lab["cid"], search="welcome")) == 1  # the idea's title
+    assert len(repo.list_cycles(db, ADMIN, lab["cid"], search="VOLUNTEER ill")) == 1
+    assert len(repo.list_cycles(db, ADMIN, lab["cid"], search="volunteer elephant")) == 0
+    assert len(repo.list_cycles(db, ADMIN, lab["cid"], search="welcome")) == 1  # the idea's title
     # search text is data, never SQL
-    assert len(repo.list_cycles(db, lab["cid"], search="' OR 1=1 --")) == 0
+    assert len(repo.list_cycles(db, ADMIN, lab["cid"], search="' OR 1=1 --")) == 0
 
 
 def test_status_set_by_hand_wins(lab):

@@ -11,8 +11,14 @@ import os
 import sys
 from pathlib import Path
 
-from tracker import demo, ingest, repo
+import pandas as pd
+
+from tracker import auth, demo, ingest, repo
 from tracker.db import Database, DatabaseError, DatabaseLocked, default_path
+
+# Whoever runs the command line holds the database file itself, so acts as the lab admin;
+# the audit log records the operating-system user.
+CLI = auth.Scope.admin(f"command line ({os.environ.get('USER', 'unknown user')})")
 
 
 def _date(text: str) -> dt.date:
@@ -53,7 +59,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="report each step on stderr")
     p = sub.add_parser("export", parents=[common], help="write every table as CSV")
     p.add_argument("--out", type=Path, required=True, help="folder to write into")
+
+    user = sub.add_parser("user", help="accounts: add, list, disable, enable, reset-password")
+    users = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    p = users.add_parser("add", parents=[common], help="add an account (the first is an admin)")
+    p.add_argument("--name", required=True, help="username")
+    p.add_argument("--role", required=True, choices=sorted(auth.ROLES))
+    p.add_argument("--org", default=None, help="organisation (partner accounts only)")
+    p.add_argument("--email", default=None, help="e-mail (for single sign-on)")
+    p.add_argument("--sso-only", action="store_true",
+                   help="no password: the account signs in through single sign-on only")
+    users.add_parser("list", parents=[common], help="list the accounts")
+    for action, text in (("disable", "stop an account signing in"),
+                         ("enable", "let a disabled account sign in again"),
+                         ("reset-password", "set a new password (and unlock)")):
+        p = users.add_parser(action, parents=[common], help=text)
+        p.add_argument("--name", required=True, help="username")
     return parser
+
+
+def _read_password(prompt: str = "Password: ") -> str:
+    """From a prompt on a terminal, or the first line of standard input when it is not one.
+    Never from the command line, where it would be kept in the shell's history."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass(prompt)
+        if getpass.getpass("Again: ") != first:
+            raise repo.InputError("The two passwords differ.")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _user(db, args) -> int:
+    if args.user_command == "add":
+        org_id = None
+        if args.org:
+            orgs = repo.list_organisations(db, CLI)
+            match = orgs[orgs["name"].map(repo._norm) == repo._norm(args.org)]
+            if match.empty:
+                raise repo.InputError(f"No organisation is called '{args.org}'.")
+            org_id = int(match["id"].iloc[0])
+        first = not auth.accounts_exist(db)
+        password = None if args.sso_only else _read_password()
+        auth.add_user(db, CLI, username=args.name, role=args.role, password=password,
+                      organisation_id=org_id, email=args.email, sso_only=args.sso_only)
+        print(f"Account '{args.name}' added ({auth.ROLES[args.role].lower()})."
+              + (" Login is now on: the app asks everyone to sign in." if first else ""))
+    elif args.user_command == "list":
+        users = auth.list_users(db, CLI)
+        if users.empty:
+            print("No accounts: the tracker runs in local mode (one user, the lab admin).")
+        for u in users.itertuples():
+            state = "active" if pd.isna(u.disabled_at) else "disabled"
+            org = f", {u.organisation}" if isinstance(u.organisation, str) else ""
+            print(f"{u.username}\t{u.role}{org}\t{state}")
+    elif args.user_command == "disable":
+        auth.disable_user(db, CLI, args.name)
+        print(f"Account '{args.name}' disabled.")
+    elif args.user_command == "enable":
+        auth.enable_user(db, CLI, args.name)
+        print(f"Account '{args.name}' enabled.")
+    else:
+        auth.reset_password(db, CLI, args.name, _read_password("New password: "))
+        print(f"Password of '{args.name}' reset; the account is unlocked.")
+    return 0
 
 
 def _import(db, args) -> int:
@@ -66,9 +136,7 @@ def _import(db, args) -> int:
     if args.verbose:
         kwargs["progress"] = lambda fraction, text: print(f"{fraction:4.0%} {text}",
                                                           file=sys.stderr, flush=True)
-    if not args.dry_run:
-        kwargs["actor"] = f"command line ({os.environ.get('USER', 'unknown user')})"
-    report = action(db, data, args.file.name, **kwargs)
+    report = action(db, data, args.file.name, CLI, **kwargs)
     for problem in report.errors:
         print(problem, file=sys.stderr)
     if report.more_errors:
@@ -104,19 +172,21 @@ def main(argv: list[str] | None = None) -> int:
                       f"({summary['start']:%d %b %Y} to {summary['end']:%d %b %Y}).")
             elif args.command == "template":
                 if args.format == "csv":
-                    data = ingest.template_csv(db, args.org)
+                    data = ingest.template_csv(db, CLI, args.org)
                     if args.out:
                         args.out.write_bytes(data)
                     else:
                         sys.stdout.write(data.decode("utf-8"))
                 else:
                     out = args.out or Path(f"template-{'-'.join(args.org.split())}.xlsx")
-                    out.write_bytes(ingest.template_xlsx(db, args.org))
+                    out.write_bytes(ingest.template_xlsx(db, CLI, args.org))
                     print(f"Template written to {out}")
             elif args.command == "import":
                 return _import(db, args)
+            elif args.command == "user":
+                return _user(db, args)
             elif args.command == "export":
-                written = ingest.export_all(db, args.out)
+                written = ingest.export_all(db, CLI, args.out)
                 print(f"Wrote {len(written)} files to {args.out}")
     except repo.InputError as exc:
         for problem in exc.problems:

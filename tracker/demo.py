@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from tracker import repo
+from tracker.auth import Scope
 from tracker.db import Database
 
-ACTOR = "demo loader"
+ACTOR = Scope.admin("demo loader")
 WEEKS = 52
 
 ORGANISATIONS = [

@@ -26,7 +26,9 @@ import numpy as np
 import pandas as pd
 
 from tracker import repo
+from tracker.auth import Scope
 from tracker.db import Database
+from tracker.errors import PermissionDenied
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
 MAX_XLSX_UNCOMPRESSED = 300 * 1024 * 1024
@@ -729,8 +731,8 @@ def _plan_frame(cur) -> pd.DataFrame:
 # --------------------------------------------------------------------------- entry points
 
 
-def _prepare(db: Database, cur, data: bytes, file_name: str, *, organisation: str | None,
-             allowed_org_ids, today, progress: Progress | None) -> Report:
+def _prepare(db: Database, cur, data: bytes, file_name: str, scope: Scope, *,
+             organisation: str | None, today, progress: Progress | None) -> Report:
     report = Report(file_name=file_name, size=len(data),
                     sha256=hashlib.sha256(data).hexdigest())
     step = progress or (lambda fraction, text: None)
@@ -740,7 +742,10 @@ def _prepare(db: Database, cur, data: bytes, file_name: str, *, organisation: st
                            f"{MAX_FILE_BYTES / 1e6:,.0f} MB. Split it into smaller files.")
         if not data:
             raise _Refused("The file is empty.")
-        orgs = repo.list_organisations(db)
+        if not scope.can_write:
+            raise PermissionDenied("Viewers may look and export but not upload results.")
+        allowed_org_ids = None if scope.org_ids is None else set(scope.org_ids)
+        orgs = repo.list_organisations(db, scope)
         measures = repo.list_measures(db)
         forced = None
         if organisation:
@@ -774,27 +779,28 @@ def _prepare(db: Database, cur, data: bytes, file_name: str, *, organisation: st
                 [report.sha256]).fetchone()[0]
             if same is not None and report.new == 0 and report.updated == 0:
                 report.already_stored_batch = int(same)
-    except _Refused as refusal:
+    except (_Refused, PermissionDenied) as refusal:
         report.errors.insert(0, Problem(None, None, None, str(refusal)))
     step(0.8, "Checked")
     return report
 
 
-def check(db: Database, data: bytes, file_name: str, *, organisation: str | None = None,
-          allowed_org_ids: set[int] | None = None, today: dt.date | None = None,
+def check(db: Database, data: bytes, file_name: str, scope: Scope, *,
+          organisation: str | None = None, today: dt.date | None = None,
           progress: Progress | None = None) -> Report:
-    """Validate a file and plan its commit. Writes nothing (a dry run)."""
+    """Validate a file and plan its commit. Writes nothing (a dry run). A partner's file may
+    hold rows for its own organisation only."""
     with db.cursor() as cur:
         try:
-            return _prepare(db, cur, data, file_name, organisation=organisation,
-                            allowed_org_ids=allowed_org_ids, today=today, progress=progress)
+            return _prepare(db, cur, data, file_name, scope, organisation=organisation,
+                            today=today, progress=progress)
         finally:
             _drop_staging(cur)
 
 
-def commit(db: Database, data: bytes, file_name: str, actor: str, *,
-           organisation: str | None = None, allowed_org_ids: set[int] | None = None,
-           today: dt.date | None = None, progress: Progress | None = None) -> Report:
+def commit(db: Database, data: bytes, file_name: str, scope: Scope, *,
+           organisation: str | None = None, today: dt.date | None = None,
+           progress: Progress | None = None) -> Report:
     """Validate and, if the file has no errors, store it as one batch in one transaction.
 
     Validation runs again under the write lock, so the plan cannot go stale between the
@@ -802,8 +808,8 @@ def commit(db: Database, data: bytes, file_name: str, actor: str, *,
     """
     with db.transaction() as cur:
         try:
-            report = _prepare(db, cur, data, file_name, organisation=organisation,
-                              allowed_org_ids=allowed_org_ids, today=today, progress=progress)
+            report = _prepare(db, cur, data, file_name, scope, organisation=organisation,
+                              today=today, progress=progress)
             if not report.ok or report.already_stored_batch is not None or \
                     report.new + report.updated == 0:
                 return report
@@ -813,14 +819,14 @@ def commit(db: Database, data: bytes, file_name: str, actor: str, *,
                 "INSERT INTO upload_batch (organisation_id, source, file_name, sha256,"
                 " uploaded_by, rows_new, rows_updated, rows_unchanged)"
                 " VALUES (?, 'upload', ?, ?, ?, ?, ?, ?) RETURNING id",
-                [orgs[0] if len(orgs) == 1 else None, file_name, report.sha256, actor,
+                [orgs[0] if len(orgs) == 1 else None, file_name, report.sha256, scope.actor,
                  report.new, report.updated, report.unchanged]).fetchone()[0]
             cur.execute(
                 "INSERT INTO result (organisation_id, measure_id, period, value, numerator,"
                 " denominator, note, batch_id)"
                 " SELECT org_id, measure_id, period, value, numerator, denominator, note, ?"
                 " FROM stage_plan WHERE status <> 'unchanged'", [batch_id])
-            repo._audit(cur, actor, "upload", "upload_batch", batch_id, None,
+            repo._audit(cur, scope.actor, "upload", "upload_batch", batch_id, None,
                         {"file_name": file_name, "sha256": report.sha256, "new": report.new,
                          "updated": report.updated, "unchanged": report.unchanged,
                          "organisation_ids": orgs})
@@ -851,7 +857,11 @@ def read_path(path: Path) -> bytes:
 # --------------------------------------------------------------------------- history and undo
 
 
-def list_batches(db: Database, organisation_ids: list[int] | None = None) -> pd.DataFrame:
+def list_batches(db: Database, scope: Scope,
+                 organisation_ids: list[int] | None = None) -> pd.DataFrame:
+    """Uploads, newest first (a partner: those holding its own organisation's results)."""
+    if scope.is_partner:
+        organisation_ids = [scope.organisation_id]
     where, params = "", []
     if organisation_ids is not None:
         ids = sorted(organisation_ids) or [-1]
@@ -865,17 +875,20 @@ def list_batches(db: Database, organisation_ids: list[int] | None = None) -> pd.
         f"{where} ORDER BY b.id DESC", params)
 
 
-def batch_rows(db: Database, batch_id: int) -> pd.DataFrame:
+def batch_rows(db: Database, scope: Scope, batch_id: int) -> pd.DataFrame:
+    own = scope.organisation_id if scope.is_partner else None
     return db.read(
         "SELECT o.name AS organisation, m.name AS measure, r.period, r.value, r.numerator,"
         " r.denominator, r.note FROM result r JOIN organisation o ON o.id = r.organisation_id"
         " JOIN measure m ON m.id = r.measure_id WHERE r.batch_id = ?"
-        " ORDER BY o.name, m.name, r.period", [batch_id])
+        " AND (?::INTEGER IS NULL OR r.organisation_id = ?)"
+        " ORDER BY o.name, m.name, r.period", [batch_id, own, own])
 
 
-def undo_batch(db: Database, actor: str, batch_id: int) -> int:
+def undo_batch(db: Database, scope: Scope, batch_id: int) -> int:
     """Undo an upload: its rows stop counting and the values they superseded come back.
-    Nothing is deleted. Returns how many results the batch held."""
+    Nothing is deleted. Returns how many results the batch held. Lab admins only."""
+    scope.require_admin("undo uploads")
     with db.transaction() as cur:
         batch = repo._row(cur, "upload_batch", batch_id)
         if batch is None:
@@ -886,9 +899,9 @@ def undo_batch(db: Database, actor: str, batch_id: int) -> int:
         rows = cur.execute("SELECT count(*) FROM result WHERE batch_id = ?",
                            [batch_id]).fetchone()[0]
         cur.execute("UPDATE upload_batch SET undone_at = current_timestamp, undone_by = ?"
-                    " WHERE id = ?", [actor, batch_id])
-        repo._audit(cur, actor, "undo", "upload_batch", batch_id,
-                    {"undone_at": None}, {"undone_by": actor, "results": rows})
+                    " WHERE id = ?", [scope.actor, batch_id])
+        repo._audit(cur, scope.actor, "undo", "upload_batch", batch_id,
+                    {"undone_at": None}, {"undone_by": scope.actor, "results": rows})
     db.checkpoint()
     return rows
 
@@ -906,11 +919,12 @@ def periods_due(frequency: str, start: dt.date, today: dt.date) -> list[dt.date]
     return list(pd.date_range(first, today, freq="MS").date)
 
 
-def template_frame(db: Database, organisation: str, today: dt.date | None = None) -> pd.DataFrame:
+def template_frame(db: Database, scope: Scope, organisation: str,
+                   today: dt.date | None = None) -> pd.DataFrame:
     """The long template for one organisation: one row per measure and period still due
     (periods with no current result), values blank."""
     today = today or dt.date.today()
-    orgs = repo.list_organisations(db, include_retired=False)
+    orgs = repo.list_organisations(db, scope, include_retired=False)
     match = orgs[orgs["name"].map(repo._norm) == repo._norm(organisation)]
     if match.empty:
         raise repo.InputError(f"No active organisation is called '{organisation}'."
@@ -919,7 +933,7 @@ def template_frame(db: Database, organisation: str, today: dt.date | None = None
     challenge = repo.get_challenge(db)
     start = challenge["start_date"] if challenge else today - dt.timedelta(days=84)
     end = min(today, challenge["end_date"]) if challenge else today
-    stored = repo.load_results(db, organisation_ids=[org_id])
+    stored = repo.load_results(db, scope, organisation_ids=[org_id])
     have = set(zip(stored["measure_id"], pd.to_datetime(stored["period"]).dt.date, strict=True))
     rows = []
     for m in repo.list_measures(db, include_retired=False).itertuples():
@@ -931,16 +945,18 @@ def template_frame(db: Database, organisation: str, today: dt.date | None = None
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def template_csv(db: Database, organisation: str, today: dt.date | None = None) -> bytes:
-    frame = template_frame(db, organisation, today)
+def template_csv(db: Database, scope: Scope, organisation: str,
+                 today: dt.date | None = None) -> bytes:
+    frame = template_frame(db, scope, organisation, today)
     return neutralise(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
-def template_xlsx(db: Database, organisation: str, today: dt.date | None = None) -> bytes:
+def template_xlsx(db: Database, scope: Scope, organisation: str,
+                  today: dt.date | None = None) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    frame = template_frame(db, organisation, today)
+    frame = template_frame(db, scope, organisation, today)
     book = Workbook()
     sheet = book.active
     sheet.title = "Results"
@@ -1000,37 +1016,54 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# What each table holds, and how a partner's export is cut to its own organisation
+# ("{own}" is replaced by a parameter marker; shared tables are the same for everyone).
 EXPORT_TABLES = {
-    "challenge": "SELECT * FROM challenge ORDER BY id",
-    "challenge_phases": "SELECT * FROM challenge_phase ORDER BY id",
-    "drivers": "SELECT * FROM driver ORDER BY id",
-    "driver_links": "SELECT * FROM driver_link ORDER BY 1, 2",
-    "ideas": "SELECT * FROM idea ORDER BY id",
-    "idea_drivers": "SELECT * FROM idea_driver ORDER BY 1, 2",
-    "organisations": "SELECT * FROM organisation ORDER BY id",
-    "measures": "SELECT * FROM measure ORDER BY id",
-    "cycles": "SELECT * FROM cycle ORDER BY id",
-    "cycle_measures": "SELECT * FROM cycle_measure ORDER BY 1, 2",
-    "upload_batches": "SELECT * FROM upload_batch ORDER BY id",
-    "results_history": "SELECT * FROM result ORDER BY id",
-    "annotations": "SELECT * FROM annotation ORDER BY id",
-    "audit_log": "SELECT * FROM audit_log ORDER BY id",
+    "challenge": ("SELECT * FROM challenge ORDER BY id", None),
+    "challenge_phases": ("SELECT * FROM challenge_phase ORDER BY id", None),
+    "drivers": ("SELECT * FROM driver ORDER BY id", None),
+    "driver_links": ("SELECT * FROM driver_link ORDER BY 1, 2", None),
+    "ideas": ("SELECT * FROM idea ORDER BY id", None),
+    "idea_drivers": ("SELECT * FROM idea_driver ORDER BY 1, 2", None),
+    "measures": ("SELECT * FROM measure ORDER BY id", None),
+    "organisations": ("SELECT * FROM organisation ORDER BY id", "WHERE id = ?"),
+    "cycles": ("SELECT * FROM cycle ORDER BY id", "WHERE organisation_id = ?"),
+    "cycle_measures": ("SELECT * FROM cycle_measure ORDER BY 1, 2",
+                       "WHERE cycle_id IN (SELECT id FROM cycle WHERE organisation_id = ?)"),
+    "upload_batches": ("SELECT * FROM upload_batch ORDER BY id",
+                       "WHERE id IN (SELECT batch_id FROM result WHERE organisation_id = ?)"),
+    "results_history": ("SELECT * FROM result ORDER BY id", "WHERE organisation_id = ?"),
+    "annotations": ("SELECT * FROM annotation ORDER BY id",
+                    "WHERE organisation_id = ? OR organisation_id IS NULL"),
+    "audit_log": ("SELECT * FROM audit_log ORDER BY id", "admin"),
 }
 
 
-def export_all(db: Database, out_dir: Path) -> list[Path]:
-    """Write every table as CSV, and the current results as results.csv."""
+def export_all(db: Database, scope: Scope, out_dir: Path) -> list[Path]:
+    """Write every table the user may see as CSV, and the current results as results.csv.
+    A partner gets its own organisation's rows and the shared tables; the audit log goes to
+    admins only."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, sql in EXPORT_TABLES.items():
+    for name, (sql, partner_filter) in EXPORT_TABLES.items():
+        params: list = []
+        if partner_filter == "admin":
+            if not scope.is_admin:
+                continue
+        elif partner_filter and scope.is_partner:
+            select, order = sql.split(" ORDER BY ")
+            sql = f"{select} {partner_filter} ORDER BY {order}"
+            params = [scope.organisation_id]
         path = out_dir / f"{name}.csv"
-        neutralise(db.read(sql)).to_csv(path, index=False, lineterminator="\n")
+        neutralise(db.read(sql, params)).to_csv(path, index=False, lineterminator="\n")
         written.append(path)
+    own = scope.organisation_id if scope.is_partner else None
     results = db.read(
         "SELECT o.name AS organisation, m.name AS measure, strftime(r.period, '%Y-%m-%d')"
         " AS period, r.value, r.numerator, r.denominator, r.note, r.batch_id AS batch"
         " FROM current_result r JOIN organisation o ON o.id = r.organisation_id"
-        " JOIN measure m ON m.id = r.measure_id ORDER BY o.name, m.name, r.period")
+        " JOIN measure m ON m.id = r.measure_id WHERE (?::INTEGER IS NULL"
+        " OR r.organisation_id = ?) ORDER BY o.name, m.name, r.period", [own, own])
     path = out_dir / "results.csv"
     neutralise(results).to_csv(path, index=False, lineterminator="\n", float_format="%.15g")
     written.append(path)

@@ -16,19 +16,13 @@ from typing import Any
 import pandas as pd
 
 from tracker import vocab
+from tracker.auth import OTHERS, Scope
 from tracker.db import Database
+from tracker.errors import InputError, PermissionDenied  # noqa: F401 - re-exported
 
 MAX_SHORT = 200
 MAX_LONG = 5000
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-class InputError(ValueError):
-    """Input refused. `problems` is a list of sentences a non-programmer can act on."""
-
-    def __init__(self, problems: list[str] | str):
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("; ".join(self.problems))
 
 
 # --------------------------------------------------------------------------- input checks
@@ -201,25 +195,27 @@ def _challenge_fields(c: _Checks, title, question, aim, start_date, end_date) ->
     return fields
 
 
-def create_challenge(db: Database, actor: str, *, title, question, aim, start_date, end_date,
+def create_challenge(db: Database, scope: Scope, *, title, question, aim, start_date, end_date,
                      is_demo: bool = False) -> int:
+    scope.require_admin("create the challenge")
     c = _Checks()
     fields = _challenge_fields(c, title, question, aim, start_date, end_date)
     c.raise_if_any()
     fields["is_demo"] = bool(is_demo)
     with db.transaction() as cur:
         new_id = _insert(cur, "challenge", fields)
-        _audit(cur, actor, "create", "challenge", new_id, None, fields)
+        _audit(cur, scope.actor, "create", "challenge", new_id, None, fields)
     return new_id
 
 
-def update_challenge(db: Database, actor: str, challenge_id: int, *, title, question, aim,
+def update_challenge(db: Database, scope: Scope, challenge_id: int, *, title, question, aim,
                      start_date, end_date) -> dict:
+    scope.require_admin("edit the challenge")
     c = _Checks()
     fields = _challenge_fields(c, title, question, aim, start_date, end_date)
     c.raise_if_any()
     with db.transaction() as cur:
-        return _update(cur, actor, "challenge", challenge_id, fields, "challenge")
+        return _update(cur, scope.actor, "challenge", challenge_id, fields, "challenge")
 
 
 def list_phases(db: Database, challenge_id: int) -> pd.DataFrame:
@@ -230,7 +226,8 @@ def list_phases(db: Database, challenge_id: int) -> pd.DataFrame:
     )
 
 
-def add_phase(db: Database, actor: str, challenge_id: int, *, name, start_date, end_date) -> int:
+def add_phase(db: Database, scope: Scope, challenge_id: int, *, name, start_date, end_date) -> int:
+    scope.require_admin("edit the challenge's phases")
     c = _Checks()
     fields = {
         "challenge_id": challenge_id,
@@ -242,17 +239,18 @@ def add_phase(db: Database, actor: str, challenge_id: int, *, name, start_date, 
     c.raise_if_any()
     with db.transaction() as cur:
         new_id = _insert(cur, "challenge_phase", fields)
-        _audit(cur, actor, "create", "challenge_phase", new_id, None, fields)
+        _audit(cur, scope.actor, "create", "challenge_phase", new_id, None, fields)
     return new_id
 
 
-def delete_phase(db: Database, actor: str, phase_id: int) -> None:
+def delete_phase(db: Database, scope: Scope, phase_id: int) -> None:
+    scope.require_admin("edit the challenge's phases")
     with db.transaction() as cur:
         before = _row(cur, "challenge_phase", phase_id)
         if before is None:
             raise InputError("That phase no longer exists; reload the page.")
         cur.execute("DELETE FROM challenge_phase WHERE id = ?", [phase_id])
-        _audit(cur, actor, "delete", "challenge_phase", phase_id, before, None)
+        _audit(cur, scope.actor, "delete", "challenge_phase", phase_id, before, None)
 
 
 def challenge_progress(challenge: dict, phases: pd.DataFrame, today: dt.date) -> dict:
@@ -322,8 +320,9 @@ def _driver_checks(cur, c: _Checks, challenge_id, level, name, primary_ids, excl
     return level, name, primary_ids
 
 
-def add_driver(db: Database, actor: str, challenge_id: int, *, level, name, description=None,
+def add_driver(db: Database, scope: Scope, challenge_id: int, *, level, name, description=None,
                primary_ids=(), measure_id=None) -> int:
+    scope.require_admin("edit the driver diagram")
     c = _Checks()
     with db.transaction() as cur:
         level, name, primary_ids = _driver_checks(cur, c, challenge_id, level, name, primary_ids)
@@ -337,12 +336,13 @@ def add_driver(db: Database, actor: str, challenge_id: int, *, level, name, desc
         new_id = _insert(cur, "driver", fields)
         for pid in primary_ids:
             cur.execute("INSERT INTO driver_link VALUES (?, ?)", [pid, new_id])
-        _audit(cur, actor, "create", "driver", new_id, None, {**fields, "primary_ids": primary_ids})
+        _audit(cur, scope.actor, "create", "driver", new_id, None, {**fields, "primary_ids": primary_ids})
     return new_id
 
 
-def update_driver(db: Database, actor: str, driver_id: int, *, name, description=None,
+def update_driver(db: Database, scope: Scope, driver_id: int, *, name, description=None,
                   primary_ids=(), measure_id=None) -> None:
+    scope.require_admin("edit the driver diagram")
     c = _Checks()
     with db.transaction() as cur:
         before = _row(cur, "driver", driver_id)
@@ -352,7 +352,7 @@ def update_driver(db: Database, actor: str, driver_id: int, *, name, description
                                               name, primary_ids, exclude_id=driver_id)
         description = c.text(description, "Description", required=False, limit=MAX_LONG)
         c.raise_if_any()
-        _update(cur, actor, "driver", driver_id,
+        _update(cur, scope.actor, "driver", driver_id,
                 {"name": name, "description": description, "measure_id": measure_id}, "driver")
         if before["level"] == "secondary":
             cur.execute("SELECT primary_id FROM driver_link WHERE secondary_id = ?", [driver_id])
@@ -361,14 +361,15 @@ def update_driver(db: Database, actor: str, driver_id: int, *, name, description
                 cur.execute("DELETE FROM driver_link WHERE secondary_id = ?", [driver_id])
                 for pid in primary_ids:
                     cur.execute("INSERT INTO driver_link VALUES (?, ?)", [pid, driver_id])
-                _audit(cur, actor, "relink", "driver", driver_id,
+                _audit(cur, scope.actor, "relink", "driver", driver_id,
                        {"primary_ids": old}, {"primary_ids": primary_ids})
 
 
-def set_driver_retired(db: Database, actor: str, driver_id: int, retired: bool) -> None:
+def set_driver_retired(db: Database, scope: Scope, driver_id: int, retired: bool) -> None:
+    scope.require_admin("edit the driver diagram")
     with db.transaction() as cur:
         stamp = dt.datetime.now() if retired else None
-        _update(cur, actor, "driver", driver_id, {"retired_at": stamp}, "driver")
+        _update(cur, scope.actor, "driver", driver_id, {"retired_at": stamp}, "driver")
 
 
 # --------------------------------------------------------------------------- ideas
@@ -449,8 +450,9 @@ def _idea_checks(cur, c, challenge_id, title, description, driver_ids, status_ov
     return title, description, driver_ids, status_override
 
 
-def add_idea(db: Database, actor: str, challenge_id: int, *, title, description=None,
+def add_idea(db: Database, scope: Scope, challenge_id: int, *, title, description=None,
              driver_ids=(), status_override=None) -> int:
+    scope.require_admin("edit the change ideas")
     c = _Checks()
     with db.transaction() as cur:
         title, description, driver_ids, status_override = _idea_checks(
@@ -461,12 +463,13 @@ def add_idea(db: Database, actor: str, challenge_id: int, *, title, description=
         new_id = _insert(cur, "idea", fields)
         for did in driver_ids:
             cur.execute("INSERT INTO idea_driver VALUES (?, ?)", [new_id, did])
-        _audit(cur, actor, "create", "idea", new_id, None, {**fields, "driver_ids": driver_ids})
+        _audit(cur, scope.actor, "create", "idea", new_id, None, {**fields, "driver_ids": driver_ids})
     return new_id
 
 
-def update_idea(db: Database, actor: str, idea_id: int, *, title, description=None,
+def update_idea(db: Database, scope: Scope, idea_id: int, *, title, description=None,
                 driver_ids=(), status_override=None) -> None:
+    scope.require_admin("edit the change ideas")
     c = _Checks()
     with db.transaction() as cur:
         before = _row(cur, "idea", idea_id)
@@ -476,7 +479,7 @@ def update_idea(db: Database, actor: str, idea_id: int, *, title, description=No
             cur, c, before["challenge_id"], title, description, driver_ids, status_override,
             exclude_id=idea_id)
         c.raise_if_any()
-        _update(cur, actor, "idea", idea_id, {"title": title, "description": description,
+        _update(cur, scope.actor, "idea", idea_id, {"title": title, "description": description,
                                               "status_override": status_override}, "idea")
         cur.execute("SELECT driver_id FROM idea_driver WHERE idea_id = ?", [idea_id])
         old = sorted(r[0] for r in cur.fetchall())
@@ -484,20 +487,23 @@ def update_idea(db: Database, actor: str, idea_id: int, *, title, description=No
             cur.execute("DELETE FROM idea_driver WHERE idea_id = ?", [idea_id])
             for did in driver_ids:
                 cur.execute("INSERT INTO idea_driver VALUES (?, ?)", [idea_id, did])
-            _audit(cur, actor, "relink", "idea", idea_id, {"driver_ids": old},
+            _audit(cur, scope.actor, "relink", "idea", idea_id, {"driver_ids": old},
                    {"driver_ids": driver_ids})
 
 
 # --------------------------------------------------------------------------- organisations
 
 
-def list_organisations(db: Database, include_retired: bool = True) -> pd.DataFrame:
+def list_organisations(db: Database, scope: Scope, include_retired: bool = True) -> pd.DataFrame:
+    """The organisations this user may see by name (a partner: its own only)."""
+    own = scope.organisation_id if scope.is_partner else None
     return db.read(
         "SELECT o.id, o.name, o.kind, o.region, o.contact_name, o.contact_email, o.retired_at,"
         " (SELECT count(*) FROM result r WHERE r.organisation_id = o.id) AS results,"
         " (SELECT count(*) FROM cycle c WHERE c.organisation_id = o.id) AS cycles"
-        " FROM organisation o WHERE ? OR o.retired_at IS NULL ORDER BY o.name",
-        [include_retired],
+        " FROM organisation o WHERE (? OR o.retired_at IS NULL) AND (?::INTEGER IS NULL"
+        " OR o.id = ?) ORDER BY o.name",
+        [include_retired, own, own],
     )
 
 
@@ -515,31 +521,34 @@ def _org_fields(cur, c, name, kind, region, contact_name, contact_email, exclude
     return fields
 
 
-def add_organisation(db: Database, actor: str, *, name, kind, region=None, contact_name=None,
+def add_organisation(db: Database, scope: Scope, *, name, kind, region=None, contact_name=None,
                      contact_email=None) -> int:
+    scope.require_admin("add organisations")
     c = _Checks()
     with db.transaction() as cur:
         fields = _org_fields(cur, c, name, kind, region, contact_name, contact_email)
         c.raise_if_any()
         new_id = _insert(cur, "organisation", fields)
-        _audit(cur, actor, "create", "organisation", new_id, None, fields)
+        _audit(cur, scope.actor, "create", "organisation", new_id, None, fields)
     return new_id
 
 
-def update_organisation(db: Database, actor: str, org_id: int, *, name, kind, region=None,
+def update_organisation(db: Database, scope: Scope, org_id: int, *, name, kind, region=None,
                         contact_name=None, contact_email=None) -> dict:
+    scope.require_admin("edit organisations")
     c = _Checks()
     with db.transaction() as cur:
         fields = _org_fields(cur, c, name, kind, region, contact_name, contact_email, org_id)
         c.raise_if_any()
-        return _update(cur, actor, "organisation", org_id, fields, "organisation")
+        return _update(cur, scope.actor, "organisation", org_id, fields, "organisation")
 
 
-def set_organisation_retired(db: Database, actor: str, org_id: int, retired: bool) -> None:
+def set_organisation_retired(db: Database, scope: Scope, org_id: int, retired: bool) -> None:
     """Retire (or bring back) an organisation. Its results and cycles are kept: nothing that
     refers to it is ever deleted."""
+    scope.require_admin("retire organisations")
     with db.transaction() as cur:
-        _update(cur, actor, "organisation", org_id,
+        _update(cur, scope.actor, "organisation", org_id,
                 {"retired_at": dt.datetime.now() if retired else None}, "organisation")
 
 
@@ -588,17 +597,19 @@ def _measure_fields(cur, c, *, code, name, measure_type, definition, unit, direc
     return fields
 
 
-def add_measure(db: Database, actor: str, **values) -> int:
+def add_measure(db: Database, scope: Scope, **values) -> int:
+    scope.require_admin("add measures")
     c = _Checks()
     with db.transaction() as cur:
         fields = _measure_fields(cur, c, **values)
         c.raise_if_any()
         new_id = _insert(cur, "measure", fields)
-        _audit(cur, actor, "create", "measure", new_id, None, fields)
+        _audit(cur, scope.actor, "create", "measure", new_id, None, fields)
     return new_id
 
 
-def update_measure(db: Database, actor: str, measure_id: int, **values) -> dict:
+def update_measure(db: Database, scope: Scope, measure_id: int, **values) -> dict:
+    scope.require_admin("edit measures")
     c = _Checks()
     with db.transaction() as cur:
         before = _row(cur, "measure", measure_id)
@@ -611,12 +622,13 @@ def update_measure(db: Database, actor: str, measure_id: int, **values) -> dict:
                 "This measure already has results, so its kind of data cannot change: retire it "
                 "and add a new measure instead.")
         c.raise_if_any()
-        return _update(cur, actor, "measure", measure_id, fields, "measure")
+        return _update(cur, scope.actor, "measure", measure_id, fields, "measure")
 
 
-def set_measure_retired(db: Database, actor: str, measure_id: int, retired: bool) -> None:
+def set_measure_retired(db: Database, scope: Scope, measure_id: int, retired: bool) -> None:
+    scope.require_admin("retire measures")
     with db.transaction() as cur:
-        _update(cur, actor, "measure", measure_id,
+        _update(cur, scope.actor, "measure", measure_id,
                 {"retired_at": dt.datetime.now() if retired else None}, "measure")
 
 
@@ -640,11 +652,15 @@ _CYCLE_TEXT_COLUMNS = ("objective", "question", "prediction", "plan_who", "plan_
                        "learning", "next_steps")
 
 
-def list_cycles(db: Database, challenge_id: int, *, idea_id=None, organisation_id=None,
-                stage=None, decision=None, search: str | None = None) -> pd.DataFrame:
-    """Cycles with filters. `search` looks for every word in all the cycle's notes and in the
-    idea's title, case-insensitively."""
+def list_cycles(db: Database, scope: Scope, challenge_id: int, *, idea_id=None,
+                organisation_id=None, stage=None, decision=None,
+                search: str | None = None) -> pd.DataFrame:
+    """Cycles with filters (a partner sees its own organisation's only). `search` looks for
+    every word in all the cycle's notes and in the idea's title, case-insensitively."""
     where, params = ["i.challenge_id = ?"], [challenge_id]
+    if scope.is_partner:
+        where.append("c.organisation_id = ?")
+        params.append(scope.organisation_id)
     for column, value in (("c.idea_id", idea_id), ("c.organisation_id", organisation_id),
                           ("c.stage", stage), ("c.decision", decision)):
         if value is not None:
@@ -659,9 +675,9 @@ def list_cycles(db: Database, challenge_id: int, *, idea_id=None, organisation_i
         _CYCLE_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY c.start_date, c.id", params)
 
 
-def get_cycle(db: Database, cycle_id: int) -> dict | None:
+def get_cycle(db: Database, scope: Scope, cycle_id: int) -> dict | None:
     frame = db.read(_CYCLE_SELECT + " WHERE c.id = ?", [cycle_id])
-    if frame.empty:
+    if frame.empty or not scope.sees(int(frame["organisation_id"].iloc[0])):
         return None
     row = frame.iloc[0].to_dict()
     row["measure_ids"] = db.read(
@@ -672,21 +688,14 @@ def get_cycle(db: Database, cycle_id: int) -> dict | None:
     return row
 
 
-def cycle_measures(db: Database, challenge_id: int) -> pd.DataFrame:
-    return db.read(
-        "SELECT cm.cycle_id, cm.measure_id FROM cycle_measure cm"
-        " JOIN cycle c ON c.id = cm.cycle_id JOIN idea i ON i.id = c.idea_id"
-        " WHERE i.challenge_id = ?",
-        [challenge_id],
-    )
-
-
-def plan_cycle(db: Database, actor: str, *, idea_id, organisation_id, objective, question,
+def plan_cycle(db: Database, scope: Scope, *, idea_id, organisation_id, objective, question,
                prediction, start_date, end_date, plan_who=None, plan_where=None,
                data_collection=None, scale=None, measure_ids=(), builds_on_id=None) -> int:
     """Log a new cycle's Plan. A prediction is required: without one the cycle cannot be
     studied. Once planned, the cycle is at its Do stage (the test is to be carried out);
     recording Do moves it to Study, Study to Act, and Act completes it ("done")."""
+    scope.require_org_write(None if organisation_id is None else int(organisation_id),
+                            "log cycles")
     c = _Checks()
     fields = {
         "objective": c.text(objective, "Objective", limit=MAX_LONG),
@@ -733,11 +742,11 @@ def plan_cycle(db: Database, actor: str, *, idea_id, organisation_id, objective,
         new_id = _insert(cur, "cycle", fields)
         for mid in measure_ids:
             cur.execute("INSERT INTO cycle_measure VALUES (?, ?)", [new_id, mid])
-        _audit(cur, actor, "create", "cycle", new_id, None, {**fields, "measure_ids": measure_ids})
+        _audit(cur, scope.actor, "create", "cycle", new_id, None, {**fields, "measure_ids": measure_ids})
     return new_id
 
 
-def _advance(db: Database, actor: str, cycle_id: int, allowed_from: tuple[str, ...],
+def _advance(db: Database, scope: Scope, cycle_id: int, allowed_from: tuple[str, ...],
              fields: dict, next_stage: str, c: _Checks) -> None:
     with db.transaction() as cur:
         before = _row(cur, "cycle", cycle_id)
@@ -750,11 +759,11 @@ def _advance(db: Database, actor: str, cycle_id: int, allowed_from: tuple[str, .
         c.raise_if_any()
         order = list(vocab.STAGES)
         stage = max(before["stage"], next_stage, key=order.index)
-        _update(cur, actor, "cycle", cycle_id,
+        _update(cur, scope.actor, "cycle", cycle_id,
                 {**fields, "stage": stage, "updated_at": dt.datetime.now()}, "cycle")
 
 
-def record_do(db: Database, actor: str, cycle_id: int, *, do_notes, went_as_planned,
+def record_do(db: Database, scope: Scope, cycle_id: int, *, do_notes, went_as_planned,
               observations=None) -> None:
     """Do: what happened, whether it went as planned, what was noticed that was not planned."""
     c = _Checks()
@@ -766,20 +775,20 @@ def record_do(db: Database, actor: str, cycle_id: int, *, do_notes, went_as_plan
     }
     if went_as_planned is None:
         c.problems.append("Say whether the test went as planned (yes or no).")
-    _advance(db, actor, cycle_id, ("do", "study", "act", "done"), fields, "study", c)
+    _advance(db, scope, cycle_id, ("do", "study", "act", "done"), fields, "study", c)
 
 
-def record_study(db: Database, actor: str, cycle_id: int, *, study_notes, learning) -> None:
+def record_study(db: Database, scope: Scope, cycle_id: int, *, study_notes, learning) -> None:
     """Study: the results against the prediction, and what was learned."""
     c = _Checks()
     fields = {
         "study_notes": c.text(study_notes, "Results compared with the prediction", limit=MAX_LONG),
         "learning": c.text(learning, "What we learned", limit=MAX_LONG),
     }
-    _advance(db, actor, cycle_id, ("study", "act", "done"), fields, "act", c)
+    _advance(db, scope, cycle_id, ("study", "act", "done"), fields, "act", c)
 
 
-def record_act(db: Database, actor: str, cycle_id: int, *, decision, next_steps,
+def record_act(db: Database, scope: Scope, cycle_id: int, *, decision, next_steps,
                end_date=None) -> None:
     """Act: adopt, adapt or abandon, and what the next cycle is. Completes the cycle."""
     c = _Checks()
@@ -793,13 +802,13 @@ def record_act(db: Database, actor: str, cycle_id: int, *, decision, next_steps,
             cycle = _row(cur, "cycle", cycle_id)
         if cycle and fields["end_date"]:
             c.order(cycle["start_date"], fields["end_date"], "cycle")
-    _advance(db, actor, cycle_id, ("act", "done"), fields, "done", c)
+    _advance(db, scope, cycle_id, ("act", "done"), fields, "done", c)
 
 
 # --------------------------------------------------------------------------- results
 
 
-def insert_results(db: Database, actor: str, frame: pd.DataFrame, *, source: str,
+def insert_results(db: Database, scope: Scope, frame: pd.DataFrame, *, source: str,
                    organisation_id: int | None = None, file_name: str | None = None,
                    sha256: str | None = None) -> int:
     """Store a frame of already-validated results as one batch, in one transaction.
@@ -807,6 +816,7 @@ def insert_results(db: Database, actor: str, frame: pd.DataFrame, *, source: str
     `frame` has columns organisation_id, measure_id, period, value, numerator, denominator,
     note. Rows move as one DataFrame, never one by one.
     """
+    scope.require_admin("load results directly")
     columns = ["organisation_id", "measure_id", "period", "value", "numerator", "denominator",
                "note"]
     data = frame.reindex(columns=columns).copy()
@@ -817,7 +827,7 @@ def insert_results(db: Database, actor: str, frame: pd.DataFrame, *, source: str
     with db.transaction() as cur:
         batch_id = _insert(cur, "upload_batch", {
             "organisation_id": organisation_id, "source": source, "file_name": file_name,
-            "sha256": sha256, "uploaded_by": actor, "rows_new": len(data)})
+            "sha256": sha256, "uploaded_by": scope.actor, "rows_new": len(data)})
         data["batch_id"] = batch_id
         cur.register("incoming_results", data)
         try:
@@ -828,23 +838,41 @@ def insert_results(db: Database, actor: str, frame: pd.DataFrame, *, source: str
                 " note, batch_id FROM incoming_results")
         finally:
             cur.unregister("incoming_results")
-        _audit(cur, actor, "create", "upload_batch", batch_id, None,
+        _audit(cur, scope.actor, "create", "upload_batch", batch_id, None,
                {"source": source, "rows": len(data), "file_name": file_name})
     return batch_id
 
 
-def results_freshness(db: Database) -> pd.DataFrame:
-    """For each active organisation: its latest period and when it last sent anything."""
-    return db.read(
+def results_freshness(db: Database, scope: Scope) -> pd.DataFrame:
+    """For each active organisation: its latest period and when it last sent anything.
+    A partner sees its own row and one unnamed row for all the other partners together."""
+    frame = db.read(
         "SELECT o.id AS organisation_id, o.name AS organisation, max(r.period) AS latest_period,"
         " count(r.id) AS results, max(r.recorded_at) AS last_received"
         " FROM organisation o LEFT JOIN current_result r ON r.organisation_id = o.id"
         " WHERE o.retired_at IS NULL GROUP BY o.id, o.name ORDER BY latest_period NULLS FIRST"
     )
+    if not scope.is_partner:
+        return frame
+    own = frame[frame["organisation_id"] == scope.organisation_id]
+    others = frame[frame["organisation_id"] != scope.organisation_id]
+    if others.empty:
+        return own.reset_index(drop=True)
+    aggregate = pd.DataFrame({
+        "organisation_id": [None], "organisation": [f"{OTHERS} ({len(others)})"],
+        "latest_period": [others["latest_period"].min()],
+        "results": [int(others["results"].sum())],
+        "last_received": [others["last_received"].max()]})
+    return pd.concat([own, aggregate], ignore_index=True)
 
 
-def load_results(db: Database, *, measure_id: int | None = None,
+def load_results(db: Database, scope: Scope, *, measure_id: int | None = None,
                  organisation_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """Current results with names (a partner: its own organisation's only)."""
+    if scope.is_partner:
+        wanted = set(organisation_ids) if organisation_ids is not None else None
+        organisation_ids = [scope.organisation_id] if wanted is None or \
+            scope.organisation_id in wanted else []
     where, params = ["1=1"], []
     if measure_id is not None:
         where.append("r.measure_id = ?")
@@ -866,12 +894,29 @@ def load_results(db: Database, *, measure_id: int | None = None,
 # --------------------------------------------------------------------------- audit and state
 
 
-def list_audit(db: Database, limit: int = 200) -> pd.DataFrame:
-    return db.read(
-        "SELECT id, happened_at, actor, action, entity, entity_id, before, after FROM audit_log"
-        " ORDER BY id DESC LIMIT ?",
-        [limit],
-    )
+def list_audit(db: Database, scope: Scope, *, limit: int | None = 200, actor: str | None = None,
+               entity: str | None = None, action: str | None = None, since=None,
+               until=None) -> pd.DataFrame:
+    """The audit log, newest first, with filters. Admins only. Nothing here (or anywhere)
+    updates or deletes it."""
+    scope.require_admin("read the audit log")
+    where, params = ["1=1"], []
+    for column, value in (("actor", actor), ("entity", entity), ("action", action)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        where.append("happened_at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("happened_at < ?")
+        params.append(until)
+    sql = ("SELECT id, happened_at, actor, action, entity, entity_id, before, after FROM"
+           f" audit_log WHERE {' AND '.join(where)} ORDER BY id DESC")
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return db.read(sql, params)
 
 
 def is_empty(db: Database) -> bool:

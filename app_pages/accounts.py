@@ -1,0 +1,73 @@
+"""Accounts (lab admin): add, disable, enable, reset passwords."""
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from tracker import auth, repo
+
+db = ui.get_db()
+scope = ui.scope()
+ui.flash()
+st.title("Accounts")
+if not scope.is_admin:
+    st.error("Only the lab admin manages accounts.")
+    st.stop()
+
+local = not auth.accounts_exist(db)
+if local:
+    st.info("There are no accounts yet, so the tracker runs in local mode: one user, the lab "
+            "admin, on this computer only. Creating the first account switches login on; it "
+            "must be a lab admin, and you will then sign in with it.")
+else:
+    users = auth.list_users(db, scope)
+    st.dataframe(pd.DataFrame({
+        "Username": users["username"], "Role": users["role"].map(auth.ROLES),
+        "Organisation": users["organisation"], "E-mail": users["email"],
+        "Status": users["disabled_at"].isna().map({True: "Active", False: "Disabled"}),
+        "Locked until": users["locked_until"], "Last login": users["last_login_at"]}),
+        hide_index=True, width="stretch")
+
+orgs = repo.list_organisations(db, scope, include_retired=False)
+org_options = ui.options(orgs)
+with st.expander("Add an account", expanded=local), st.form("add_account", clear_on_submit=True):
+    username = st.text_input("New username")
+    role = st.selectbox("Role", list(auth.ROLES), format_func=auth.ROLES.get,
+                        index=0 if local else None)
+    org_id = st.selectbox("Organisation (partner accounts only)", [None, *org_options],
+                          format_func=lambda v: "None" if v is None else org_options[v])
+    email = st.text_input("E-mail (needed for single sign-on)")
+    sso_only = st.checkbox("Signs in only with single sign-on (no password)")
+    password = st.text_input(f"Password (at least {auth.MIN_PASSWORD} characters)",
+                             type="password")
+    again = st.text_input("Password again", type="password")
+    if st.form_submit_button("Add account", type="primary"):
+        if not sso_only and password != again:
+            st.error("Nothing was saved: the two passwords differ.")
+        elif ui.run_write(lambda: auth.add_user(
+                db, scope, username=username, role=role, password=password,
+                organisation_id=org_id, email=email, sso_only=sso_only),
+                f"Account '{username.strip()}' added."):
+            if local:
+                ui.sign_out("Login is now on. Sign in with the account you have just created.")
+            st.rerun()
+
+if not local:
+    st.subheader("Change an account")
+    names = users["username"].tolist()
+    who = st.selectbox("Account", names)
+    row = users.set_index("username").loc[who]
+    left, right = st.columns(2)
+    with left:
+        if pd.isna(row["disabled_at"]):
+            if st.button("Disable this account", disabled=row["id"] == scope.account_id):
+                ui.run_write(lambda: auth.disable_user(db, scope, who), f"'{who}' disabled.")
+                st.rerun()
+        elif st.button("Enable this account"):
+            ui.run_write(lambda: auth.enable_user(db, scope, who), f"'{who}' enabled.")
+            st.rerun()
+    with right, st.form("reset_password", clear_on_submit=True):
+        new = st.text_input("New password", type="password")
+        if st.form_submit_button("Reset password (and unlock)"):
+            ui.run_write(lambda: auth.reset_password(db, scope, who, new),
+                         f"Password of '{who}' reset.")

@@ -1,0 +1,13 @@
+"""Errors that carry plain-language problems for the user."""
+
+
+class InputError(ValueError):
+    """Input refused. `problems` is a list of sentences a non-programmer can act on."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class PermissionDenied(InputError):
+    """The user's role does not allow this."""
