@@ -170,3 +170,38 @@ def test_upload_through_the_real_page(browser, demo_path, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "upload_stored.png"), full_page=True)
     finally:
         _stop(proc, log)
+
+
+@pytest.mark.parametrize("username, role", [("boss", "admin"), ("pp_user", "partner"),
+                                            ("lead", "viewer")])
+def test_log_in_as_each_role(browser, demo_path, username, role):
+    from tracker import auth, repo
+    from tracker.db import Database
+
+    password = "correct horse battery"
+    with Database(demo_path) as db:
+        orgs = repo.list_organisations(db, auth.Scope.admin("setup")).set_index("name")["id"]
+        auth.add_user(db, None, username="boss", role="admin", password=password)
+        boss = auth.authenticate(db, "boss", password)
+        auth.add_user(db, boss, username="pp_user", role="partner", password=password,
+                      organisation_id=int(orgs["Peer Pathways (demo)"]))
+        auth.add_user(db, boss, username="lead", role="viewer", password=password)
+    proc, url, log = _start(demo_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(f"{url}/cycles")  # a deep link still asks for the login first
+        page.get_by_role("textbox", name="Username").fill(username)
+        page.get_by_role("textbox", name="Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_text(f"Signed in as {username}").wait_for(timeout=30_000)
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(1500)
+        assert page.locator("[data-testid='stException']").count() == 0
+        body = page.locator("body").inner_text()
+        if role == "partner":
+            assert "Riverside Medical Practice" not in body and "Harbourside Homes" not in body
+        nav = " ".join(page.locator("[data-testid='stSidebarNavLink']").all_inner_texts())
+        assert ("Accounts" in nav) == (role == "admin")
+        page.screenshot(path=str(ARTIFACTS / f"signed_in_{role}.png"), full_page=True)
+    finally:
+        _stop(proc, log)

@@ -404,7 +404,8 @@ def test_any_accepted_file_comes_back_unchanged_through_export(tmp_path_factory,
             assert (float(r.value) if r.value else None) == value
             assert (float(r.numerator) if r.numerator else None) == num
             assert (float(r.denominator) if r.denominator else None) == den
-            shown = r.note[1:] if r.note.startswith("'") and r.note[1:2] in "=+-@" else r.note
+            shown = r.note[1:] if r.note[:1] == "'" and r.note[1:2] and r.note[1:2] in "=+-@" \
+                else r.note
             assert (shown or None) == note
 
 

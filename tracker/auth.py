@@ -244,7 +244,8 @@ def authenticate(db: Database, username: str, password: str,
 
     now = now or dt.datetime.now()
     refused = AuthError("That username and password do not match an active account.")
-    with db.transaction() as cur:
+    failure: AuthError | None = None
+    with db.transaction() as cur:  # the failure count must be stored even when refused
         cur.execute(_ACCOUNT_SELECT + " WHERE lower(a.username) = lower(?)",
                     [str(username or "").strip()])
         found = cur.fetchall()
@@ -272,16 +273,17 @@ def authenticate(db: Database, username: str, password: str,
                         [0 if locked else failures, locked, row["id"]])
             repo._audit(cur, row["username"], "login_failed", "account", row["id"], None,
                         {"locked_until": locked})
-            if locked:
-                raise AuthError("Too many failed attempts: this account is locked for 15 "
-                                "minutes.") from None
-            raise refused from None
-        if _HASHER.check_needs_rehash(stored):
-            cur.execute("UPDATE account SET password_hash = ? WHERE id = ?",
-                        [hash_password(password), row["id"]])
-        cur.execute("UPDATE account SET failed_attempts = 0, locked_until = NULL,"
-                    " last_login_at = ? WHERE id = ?", [now, row["id"]])
-        repo._audit(cur, row["username"], "login", "account", row["id"], None, None)
+            failure = AuthError("Too many failed attempts: this account is locked for 15 "
+                                "minutes.") if locked else refused
+        else:
+            if _HASHER.check_needs_rehash(stored):
+                cur.execute("UPDATE account SET password_hash = ? WHERE id = ?",
+                            [hash_password(password), row["id"]])
+            cur.execute("UPDATE account SET failed_attempts = 0, locked_until = NULL,"
+                        " last_login_at = ? WHERE id = ?", [now, row["id"]])
+            repo._audit(cur, row["username"], "login", "account", row["id"], None, None)
+    if failure is not None:
+        raise failure
     return _scope_of(row)
 
 

@@ -450,7 +450,7 @@ def _typed(cur, report: Report, decimal_comma: bool, default_org: int | None) ->
         " AND us_date IS NOT NULL").fetchall()[0][0])
     # an apostrophe that the export put before a formula-like note is taken off again
     unformula = ("CASE WHEN left(s.note, 1) = chr(39) AND substr(s.note, 2, 1) IN "
-                 "('=', '+', '-', '@') THEN substr(s.note, 2) ELSE s.note END")
+                 "('=', '+', '-', '@', chr(9), chr(13)) THEN substr(s.note, 2) ELSE s.note END")
     cur.execute(f"""
         CREATE OR REPLACE TEMP TABLE stage_typed AS
         WITH s AS (

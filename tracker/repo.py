@@ -750,8 +750,9 @@ def _advance(db: Database, scope: Scope, cycle_id: int, allowed_from: tuple[str,
              fields: dict, next_stage: str, c: _Checks) -> None:
     with db.transaction() as cur:
         before = _row(cur, "cycle", cycle_id)
-        if before is None:
+        if before is None or not scope.sees(before["organisation_id"]):
             raise InputError("That cycle no longer exists; reload the page.")
+        scope.require_org_write(before["organisation_id"], "record cycles")
         if before["stage"] not in allowed_from:
             current = vocab.STAGES[before["stage"]]
             c.problems.append(

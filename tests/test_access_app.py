@@ -1,0 +1,178 @@
+"""Every page, every role, through the real login form (AppTest via streamlit_app.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+
+from tracker import auth, repo
+from tracker.auth import Scope
+from tracker.db import Database
+
+APP = str(ROOT / "streamlit_app.py")
+PASSWORD = "correct horse battery"
+PP = "Peer Pathways (demo)"
+COMMON = ["overview", "challenge", "ideas", "cycles", "upload", "export", "organisations",
+          "measures"]
+ADMIN_ONLY = ["accounts", "audit"]
+
+
+@pytest.fixture
+def lab(demo_path):
+    with Database(demo_path) as db:
+        admin = Scope.admin("setup")
+        orgs = repo.list_organisations(db, admin).set_index("name")["id"]
+        auth.add_user(db, None, username="boss", role="admin", password=PASSWORD)
+        boss = auth.authenticate(db, "boss", PASSWORD)
+        auth.add_user(db, boss, username="pp_user", role="partner", password=PASSWORD,
+                      organisation_id=int(orgs[PP]))
+        auth.add_user(db, boss, username="lead", role="viewer", password=PASSWORD)
+        others = [n for n in orgs.index if n != PP]
+    return {"path": demo_path, "others": others}
+
+
+def app(monkeypatch, path) -> AppTest:
+    monkeypatch.setenv("TRACKER_DB", str(path))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def log_in(at: AppTest, username: str, password: str = PASSWORD) -> AppTest:
+    [w for w in at.text_input if w.label == "Username"][0].input(username)
+    [w for w in at.text_input if w.label == "Password"][0].input(password)
+    [b for b in at.button if b.label == "Log in"][0].click().run()
+    assert not at.exception
+    return at
+
+
+def everything_shown(at: AppTest) -> bytes:
+    """Every element's full content as sent to the browser (text, tables, chart data)."""
+    chunks = []
+
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None and hasattr(proto, "SerializeToString"):
+            chunks.append(proto.SerializeToString())
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return b"".join(chunks)
+
+
+def test_login_form_is_shown_and_refuses_a_wrong_password(monkeypatch, lab):
+    at = app(monkeypatch, lab["path"])
+    assert [w.label for w in at.text_input] == ["Username", "Password"]
+    assert [b.label for b in at.button] == ["Log in"]
+    assert not at.metric  # nothing of the lab before signing in
+    log_in(at, "boss", "not the password")
+    assert "do not match" in at.error[0].value
+    log_in(at, "nobody", PASSWORD)
+    assert "do not match" in at.error[0].value
+
+
+def test_five_failures_lock_the_account(monkeypatch, lab):
+    at = app(monkeypatch, lab["path"])
+    for _ in range(5):
+        log_in(at, "lead", "wrong wrong wrong")
+    assert "locked for 15 minutes" in at.error[0].value
+    log_in(at, "lead", PASSWORD)
+    assert "locked" in at.error[0].value
+
+
+@pytest.mark.parametrize("role, username", [("admin", "boss"), ("partner", "pp_user"),
+                                            ("viewer", "lead")])
+def test_every_page_for_every_role(monkeypatch, lab, role, username):
+    at = log_in(app(monkeypatch, lab["path"]), username)
+    assert not at.error, [e.value for e in at.error]
+    pages = COMMON + (ADMIN_ONLY if role == "admin" else [])
+    for name in pages:
+        at.switch_page(f"app_pages/{name}.py").run()
+        assert not at.exception, (name, [e.value for e in at.exception])
+        shown = everything_shown(at)
+        if role == "partner":
+            for other in lab["others"]:
+                assert other.encode() not in shown, (name, other)
+        elif name in ("overview", "cycles", "organisations"):
+            # the same check finds the names where they may be shown (so it is not blind)
+            assert any(other.encode() in shown for other in lab["others"]), name
+        if role == "viewer":
+            labels = {b.label for b in at.button}
+            assert labels <= {"Prepare the export", "Export these entries (CSV)", "Log out"}, \
+                (name, labels)
+            assert not at.text_area, name
+            assert [w.label for w in at.text_input] in ([], ["Search all cycle notes"]), name
+            assert not at.file_uploader, name
+    if role != "admin":
+        for name in ADMIN_ONLY:  # not in the menu, and refused if reached all the same
+            with pytest.raises(Exception):  # noqa: B017 - AppTest refuses an unknown page
+                at.switch_page(f"app_pages/{name}.py").run()
+
+
+def test_partner_sees_its_own_organisation_and_the_others_unnamed(monkeypatch, lab):
+    at = log_in(app(monkeypatch, lab["path"]), "pp_user")
+    fresh = at.dataframe[0].value
+    assert fresh["Organisation"].iloc[0] == PP
+    assert fresh["Organisation"].iloc[1].startswith(auth.OTHERS)
+    at.switch_page("app_pages/upload.py").run()
+    assert [o for o in at.selectbox[0].options] == [PP]
+
+
+def test_admin_adds_an_account_through_the_page(monkeypatch, lab):
+    at = log_in(app(monkeypatch, lab["path"]), "boss")
+    at.switch_page("app_pages/accounts.py").run()
+    [w for w in at.text_input if w.label == "New username"][0].input("second_admin")
+    [w for w in at.selectbox if w.label == "Role"][0].set_value("admin")
+    [w for w in at.text_input if w.label.startswith("Password (at least")][0].input(PASSWORD)
+    [w for w in at.text_input if w.label == "Password again"][0].input(PASSWORD)
+    [b for b in at.button if b.label == "Add account"][0].click().run()
+    assert not at.exception and not at.error
+    with Database(lab["path"]) as db:
+        users = auth.list_users(db, Scope.admin("t"))
+        assert "second_admin" in users["username"].tolist()
+        log = repo.list_audit(db, Scope.admin("t"), limit=None, entity="account",
+                              action="create")
+        assert "boss" in log["actor"].tolist()
+
+
+def test_a_session_expires_after_inactivity(monkeypatch, lab):
+    at = log_in(app(monkeypatch, lab["path"]), "lead")
+    assert at.metric  # the Overview
+    at.session_state["last_active"] = dt.datetime.now() - auth.IDLE_TIMEOUT - \
+        dt.timedelta(minutes=1)
+    at.run()
+    assert [w.label for w in at.text_input] == ["Username", "Password"]
+    assert "30 minutes without activity" in at.info[0].value
+
+
+def test_local_mode_says_so(monkeypatch, demo_path):
+    at = app(monkeypatch, demo_path)  # no accounts
+    assert any("Local mode" in i.value for i in at.info)
+    assert at.metric
+
+
+def test_single_sign_on_maps_the_verified_email(monkeypatch, lab):
+    with Database(lab["path"]) as db:
+        boss = auth.authenticate(db, "boss", PASSWORD)
+        auth.add_user(db, boss, username="sso_lead", role="viewer", email="lead@nhs.example",
+                      sso_only=True)
+    monkeypatch.setenv("TRACKER_DB", str(lab["path"]))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback",
+                          "cookie_secret": "x" * 32, "client_id": "id", "client_secret": "s",
+                          "server_metadata_url": "https://login.example/.well-known"}
+    at.user = {"is_logged_in": True, "email": "lead@nhs.example", "email_verified": True}
+    at.run()
+    assert not at.exception
+    assert at.metric  # signed in as the mapped viewer: the Overview shows
+    unverified = AppTest.from_file(APP, default_timeout=90)
+    unverified.secrets["auth"] = at.secrets["auth"]
+    unverified.user = {"is_logged_in": True, "email": "lead@nhs.example",
+                       "email_verified": False}
+    unverified.run()
+    assert "did not confirm an e-mail address" in unverified.error[0].value

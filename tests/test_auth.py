@@ -1,0 +1,278 @@
+"""Accounts, passwords, lockout, single sign-on mapping, and the access rules enforced in the
+data layer itself (not only hidden in pages)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, table_counts
+
+from tracker import auth, ingest, repo
+from tracker.auth import Scope
+from tracker.errors import InputError, PermissionDenied
+
+PASSWORD = "correct horse battery"
+ADMIN = Scope.admin("tester")
+PP = "Peer Pathways (demo)"
+
+
+@pytest.fixture
+def accounts(demo_db):
+    db = demo_db
+    orgs = repo.list_organisations(db, ADMIN).set_index("name")["id"]
+    admin = auth.add_user(db, None, username="boss", role="admin", password=PASSWORD)
+    admin_scope = auth.authenticate(db, "boss", PASSWORD)
+    auth.add_user(db, admin_scope, username="pp_user", role="partner", password=PASSWORD,
+                  organisation_id=int(orgs[PP]), email="pp@example.org")
+    auth.add_user(db, admin_scope, username="lead", role="viewer", password=PASSWORD,
+                  email="lead@example.org")
+    return {"db": db, "admin": admin_scope, "admin_id": admin,
+            "partner": auth.authenticate(db, "pp_user", PASSWORD),
+            "viewer": auth.authenticate(db, "lead", PASSWORD),
+            "pp_id": int(orgs[PP]), "other_id": int(orgs["Riverside Medical Practice (demo)"]),
+            "other_names": [n for n in orgs.index if n != PP]}
+
+
+def test_first_account_must_be_an_admin_and_switches_login_on(db):
+    assert not auth.accounts_exist(db)
+    with pytest.raises(InputError, match="first account must be a lab admin"):
+        auth.add_user(db, None, username="viewer1", role="viewer", password=PASSWORD)
+    assert not auth.accounts_exist(db)
+    auth.add_user(db, None, username="boss", role="admin", password=PASSWORD)
+    assert auth.accounts_exist(db)
+    with pytest.raises(PermissionDenied):
+        auth.add_user(db, None, username="sneaky", role="admin", password=PASSWORD)
+
+
+def test_hashes_are_argon2id_and_differ_for_equal_passwords(accounts):
+    hashes = accounts["db"].read("SELECT password_hash FROM account ORDER BY id")
+    values = hashes["password_hash"].tolist()
+    assert all(h.startswith("$argon2id$") for h in values)
+    assert len(set(values)) == len(values)  # same password, different salts
+    log = " ".join(repo.list_audit(accounts["db"], ADMIN, limit=None)["after"].dropna())
+    assert PASSWORD not in log and "argon2" not in log
+
+
+def test_password_rules(accounts):
+    with pytest.raises(InputError, match="at least 12 characters"):
+        auth.add_user(accounts["db"], accounts["admin"], username="short", role="viewer",
+                      password="too short")
+    with pytest.raises(InputError, match="taken"):
+        auth.add_user(accounts["db"], accounts["admin"], username="BOSS", role="viewer",
+                      password=PASSWORD)
+
+
+def test_wrong_passwords_lock_the_account_for_15_minutes(accounts):
+    db = accounts["db"]
+    now = dt.datetime.now()
+    for _ in range(4):
+        with pytest.raises(auth.AuthError, match="do not match"):
+            auth.authenticate(db, "lead", "wrong password!", now)
+    with pytest.raises(auth.AuthError, match="locked for 15 minutes"):
+        auth.authenticate(db, "lead", "wrong password!", now)
+    with pytest.raises(auth.AuthError, match="locked"):
+        auth.authenticate(db, "lead", PASSWORD, now + dt.timedelta(minutes=5))
+    assert auth.authenticate(db, "lead", PASSWORD, now + dt.timedelta(minutes=16)).role == \
+        "viewer"
+    failures = repo.list_audit(db, ADMIN, limit=None, action="login_failed")
+    assert len(failures) == 5
+
+
+def test_unknown_and_disabled_accounts_get_the_same_answer(accounts):
+    db = accounts["db"]
+    with pytest.raises(auth.AuthError) as unknown:
+        auth.authenticate(db, "nobody", PASSWORD)
+    auth.disable_user(db, accounts["admin"], "lead")
+    with pytest.raises(auth.AuthError) as disabled:
+        auth.authenticate(db, "lead", PASSWORD)
+    assert str(unknown.value) == str(disabled.value)
+    assert auth.refresh(db, accounts["viewer"]) is None
+    auth.enable_user(db, accounts["admin"], "lead")
+    assert auth.authenticate(db, "lead", PASSWORD)
+
+
+def test_reset_password_unlocks(accounts):
+    db = accounts["db"]
+    for _ in range(5):
+        with pytest.raises(auth.AuthError):
+            auth.authenticate(db, "pp_user", "nope nope nope")
+    auth.reset_password(db, accounts["admin"], "pp_user", "a brand new password")
+    assert auth.authenticate(db, "pp_user", "a brand new password").organisation == PP
+
+
+def test_single_sign_on_maps_a_verified_email(accounts):
+    db = accounts["db"]
+    scope = auth.scope_for_email(db, "PP@example.org", verified=True)
+    assert (scope.role, scope.organisation) == ("partner", PP)
+    with pytest.raises(auth.AuthError, match="did not confirm"):
+        auth.scope_for_email(db, "pp@example.org", verified=False)
+    with pytest.raises(auth.AuthError, match="No account uses"):
+        auth.scope_for_email(db, "stranger@example.org", verified=True)
+    auth.disable_user(db, accounts["admin"], "pp_user")
+    with pytest.raises(auth.AuthError, match="disabled"):
+        auth.scope_for_email(db, "pp@example.org", verified=True)
+
+
+def test_only_admins_manage_accounts(accounts):
+    for who in ("partner", "viewer"):
+        with pytest.raises(PermissionDenied):
+            auth.list_users(accounts["db"], accounts[who])
+        with pytest.raises(PermissionDenied):
+            auth.add_user(accounts["db"], accounts[who], username="x" + who, role="viewer",
+                          password=PASSWORD)
+        with pytest.raises(PermissionDenied):
+            auth.reset_password(accounts["db"], accounts[who], "boss", "owned you now!!")
+
+
+# --------------------------------------------------------------------------- data layer
+
+
+def writes(a):
+    """Every write path of the data layer, as calls a user might make."""
+    db, cid = a["db"], repo.get_challenge(a["db"])["id"]
+    idea = int(repo.list_ideas(db, cid)["id"].iloc[0])
+    other_cycle = int(repo.list_cycles(db, ADMIN, cid, organisation_id=a["other_id"])["id"]
+                      .iloc[0])
+    measure = int(repo.list_measures(db)["id"].iloc[0])
+    batch = int(ingest.list_batches(db, ADMIN)["id"].iloc[-1])
+    return {
+        "edit the challenge": lambda s: repo.update_challenge(
+            db, s, cid, title="T", question="Q", aim="A", start_date="2026-01-05",
+            end_date="2026-12-31"),
+        "add a phase": lambda s: repo.add_phase(db, s, cid, name="P", start_date="2026-01-05",
+                                                end_date="2026-02-05"),
+        "add a driver": lambda s: repo.add_driver(db, s, cid, level="primary", name="New"),
+        "add an idea": lambda s: repo.add_idea(db, s, cid, title="Another idea"),
+        "add an organisation": lambda s: repo.add_organisation(db, s, name="New org",
+                                                               kind="charity"),
+        "retire an organisation": lambda s: repo.set_organisation_retired(db, s, a["other_id"],
+                                                                          True),
+        "add a measure": lambda s: repo.add_measure(
+            db, s, code="NEW", name="New", measure_type="process", definition="d", unit="u",
+            direction="increase", data_kind="value", frequency="week"),
+        "retire a measure": lambda s: repo.set_measure_retired(db, s, measure, True),
+        "plan a cycle elsewhere": lambda s: repo.plan_cycle(
+            db, s, idea_id=idea, organisation_id=a["other_id"], objective="o", question="q",
+            prediction="p", start_date="2026-03-02", end_date="2026-03-09"),
+        "record another organisation's cycle": lambda s: repo.record_do(
+            db, s, other_cycle, do_notes="x", went_as_planned=True),
+        "undo an upload": lambda s: ingest.undo_batch(db, s, batch),
+    }
+
+
+def test_a_viewer_can_write_nothing(accounts):
+    before = table_counts(accounts["db"])
+    for name, call in writes(accounts).items():
+        with pytest.raises(InputError):
+            call(accounts["viewer"])
+        assert table_counts(accounts["db"]) == before, name
+    today = dt.date.today()
+    monday = today - dt.timedelta(days=today.weekday())
+    data = (f"organisation,measure,period,value\n{PP},REF,{monday - dt.timedelta(weeks=1)},3\n"
+            .encode())
+    report = ingest.commit(accounts["db"], data, "v.csv", accounts["viewer"])
+    assert not report.ok and "Viewers may look" in str(report.errors[0])
+    assert table_counts(accounts["db"]) == before
+
+
+def test_a_partner_writes_only_for_its_own_organisation(accounts):
+    db, partner = accounts["db"], accounts["partner"]
+    before = table_counts(db)
+    for name, call in writes(accounts).items():
+        with pytest.raises(InputError):
+            call(partner)
+        assert table_counts(db) == before, name
+    cid = repo.get_challenge(db)["id"]
+    idea = int(repo.list_ideas(db, cid)["id"].iloc[0])
+    own = repo.plan_cycle(db, partner, idea_id=idea, organisation_id=accounts["pp_id"],
+                          objective="o", question="q", prediction="p",
+                          start_date="2026-03-02", end_date="2026-03-09")
+    repo.record_do(db, partner, own, do_notes="done", went_as_planned=True)
+    assert repo.list_audit(db, ADMIN).iloc[0]["actor"] == "pp_user"
+    today = dt.date.today()
+    monday = today - dt.timedelta(days=today.weekday())
+    week = monday - dt.timedelta(weeks=1)
+    mixed = (f"organisation,measure,period,value\n{PP},REF,{week},3\n"
+             f"Riverside Medical Practice (demo),REF,{week},4\n").encode()
+    refused = ingest.commit(db, mixed, "m.csv", partner)
+    assert not refused.ok and refused.errors[0].row == 3
+    assert "only for Peer Pathways (demo)" in str(refused.errors[0])
+    accepted = ingest.commit(db, f"organisation,measure,period,value\n{PP},REF,{week},3\n"
+                             .encode(), "own.csv", partner)
+    assert accepted.batch_id is not None
+
+
+def test_a_partner_reads_only_its_own_named_data(accounts, tmp_path):
+    db, partner = accounts["db"], accounts["partner"]
+    cid = repo.get_challenge(db)["id"]
+    assert repo.list_organisations(db, partner)["name"].tolist() == [PP]
+    assert set(repo.list_cycles(db, partner, cid)["organisation"]) == {PP}
+    assert set(repo.load_results(db, partner)["organisation"]) == {PP}
+    assert repo.load_results(db, partner, organisation_ids=[accounts["other_id"]]).empty
+    other_cycle = int(repo.list_cycles(db, ADMIN, cid, organisation_id=accounts["other_id"])
+                      ["id"].iloc[0])
+    assert repo.get_cycle(db, partner, other_cycle) is None
+    fresh = repo.results_freshness(db, partner)
+    assert fresh["organisation"].tolist()[0] == PP
+    assert fresh["organisation"].iloc[1].startswith(auth.OTHERS)
+    assert set(ingest.list_batches(db, partner)["organisation"].dropna()) <= {PP}
+    with pytest.raises(PermissionDenied):
+        repo.list_audit(db, partner)
+    written = ingest.export_all(db, partner, tmp_path)
+    assert "audit_log.csv" not in {p.name for p in written}
+    text = " ".join(p.read_text() for p in written)
+    assert PP in text
+    for name in accounts["other_names"]:
+        assert name not in text, name
+
+
+def test_a_viewer_reads_and_exports_everything(accounts, tmp_path):
+    db, viewer = accounts["db"], accounts["viewer"]
+    assert len(repo.list_organisations(db, viewer)) == 8
+    written = {p.name for p in ingest.export_all(db, viewer, tmp_path)}
+    assert "results.csv" in written and "audit_log.csv" not in written
+    with pytest.raises(PermissionDenied):
+        repo.list_audit(db, viewer)
+
+
+def test_the_audit_log_cannot_be_changed_from_the_data_layer():
+    """No statement in tracker/ updates or deletes audit rows."""
+    import re
+
+    for path in (ROOT / "tracker").glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"(UPDATE|DELETE FROM)\s+audit_log", text, re.IGNORECASE), path
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def run(*args, stdin=""):
+    return subprocess.run([sys.executable, "-m", "tracker", *args], cwd=ROOT, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_user_commands(tmp_path):
+    path = str(tmp_path / "u.duckdb")
+    assert run("init", "--db", path).returncode == 0
+    assert run("user", "add", "--name", "boss", "--role", "admin", "--password", "x" * 20,
+               "--db", path).returncode == 2  # a password never goes on the command line
+    short = run("user", "add", "--name", "boss", "--role", "admin", "--db", path,
+                stdin="short\n")
+    assert short.returncode == 1 and "at least 12 characters" in short.stderr
+    added = run("user", "add", "--name", "boss", "--role", "admin", "--db", path,
+                stdin=PASSWORD + "\n")
+    assert added.returncode == 0 and "Login is now on" in added.stdout
+    assert run("user", "add", "--name", "lead", "--role", "viewer", "--db", path,
+               stdin=PASSWORD + "\n").returncode == 0
+    assert run("user", "disable", "--name", "lead", "--db", path).returncode == 0
+    listed = run("user", "list", "--db", path)
+    assert "boss\tadmin\tactive" in listed.stdout and "lead\tviewer\tdisabled" in listed.stdout
+    reset = run("user", "reset-password", "--name", "lead", "--db", path,
+                stdin="another long password\n")
+    assert reset.returncode == 0
+    missing = run("user", "disable", "--name", "ghost", "--db", path)
+    assert missing.returncode == 1 and "No account is called 'ghost'" in missing.stderr
