@@ -1039,6 +1039,13 @@ EXPORT_TABLES = {
 }
 
 
+def _exact(x) -> str:
+    """A number as the shortest text that reads back as the same double (12, not 12.0)."""
+    if x is None or pd.isna(x):
+        return ""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
+
+
 def export_all(db: Database, scope: Scope, out_dir: Path) -> list[Path]:
     """Write every table the user may see as CSV, and the current results as results.csv.
     A partner gets its own organisation's rows and the shared tables; the audit log goes to
@@ -1064,7 +1071,9 @@ def export_all(db: Database, scope: Scope, out_dir: Path) -> list[Path]:
         " FROM current_result r JOIN organisation o ON o.id = r.organisation_id"
         " JOIN measure m ON m.id = r.measure_id WHERE (?::INTEGER IS NULL"
         " OR r.organisation_id = ?) ORDER BY o.name, m.name, r.period", [own, own])
+    for column in ("value", "numerator", "denominator"):
+        results[column] = results[column].map(_exact)
     path = out_dir / "results.csv"
-    neutralise(results).to_csv(path, index=False, lineterminator="\n", float_format="%.15g")
+    neutralise(results).to_csv(path, index=False, lineterminator="\n")
     written.append(path)
     return written
