@@ -63,6 +63,17 @@ def run_write(action: Callable[[], object], success: str | None = None) -> bool:
     return True
 
 
+def retire_toggle(retired_at, noun: str, set_retired: Callable[[bool], object],
+                  explain: str) -> None:
+    """The retire / bring back button of an organisation, measure or driver. Retiring keeps
+    everything that refers to the thing; nothing is deleted."""
+    retired = retired_at is not None and not pd.isna(retired_at)
+    if st.button(f"Bring back this {noun}" if retired else f"Retire this {noun}", help=explain):
+        run_write(lambda: set_retired(not retired),
+                  f"{noun.capitalize()} brought back." if retired else f"{noun.capitalize()} retired.")
+        st.rerun()
+
+
 def flash() -> None:
     """Show (once) the message of the last successful change, which survives st.rerun."""
     message = st.session_state.pop("flash", None)

@@ -97,12 +97,9 @@ with tab_edit:
                                                primary_ids=new_parents, measure_id=new_measure),
                     "Driver saved."):
                 st.rerun()
-        retired = pd.notna(row["retired_at"])
-        if st.button("Bring back this driver" if retired else "Retire this driver",
-                     help="Retired drivers leave the diagram; their links and history are kept."):
-            ui.run_write(lambda: repo.set_driver_retired(db, scope, chosen, not retired),
-                         "Driver brought back." if retired else "Driver retired.")
-            st.rerun()
+        ui.retire_toggle(row["retired_at"], "driver",
+                         lambda retire: repo.set_driver_retired(db, scope, chosen, retire),
+                         "Retired drivers leave the diagram; their links and history are kept.")
 
 with tab_challenge, st.form("edit_challenge"):
     title = st.text_input("Short title", value=challenge["title"])

@@ -99,9 +99,6 @@ with tab_edit:
                     lambda: repo.update_measure(db, scope, measure_id, **values),
                     "Measure saved."):
                 st.rerun()
-        retired = pd.notna(row["retired_at"])
-        st.caption("Retiring keeps every result of the measure; nothing is deleted.")
-        if st.button("Bring back" if retired else "Retire this measure"):
-            ui.run_write(lambda: repo.set_measure_retired(db, scope, measure_id, not retired),
-                         "Measure brought back." if retired else "Measure retired.")
-            st.rerun()
+        ui.retire_toggle(row["retired_at"], "measure",
+                         lambda retire: repo.set_measure_retired(db, scope, measure_id, retire),
+                         "Retiring keeps every result of the measure; nothing is deleted.")

@@ -65,10 +65,7 @@ with tab_edit:
                     lambda: repo.update_organisation(db, scope, org_id, **values),
                     "Organisation saved."):
                 st.rerun()
-        retired = pd.notna(row["retired_at"])
-        st.caption("Retiring keeps every result and cycle of the organisation; it only leaves "
-                   "the lists of active partners. Nothing is deleted.")
-        if st.button("Bring back" if retired else "Retire this organisation"):
-            ui.run_write(lambda: repo.set_organisation_retired(db, scope, org_id, not retired),
-                         "Organisation brought back." if retired else "Organisation retired.")
-            st.rerun()
+        ui.retire_toggle(row["retired_at"], "organisation",
+                         lambda retire: repo.set_organisation_retired(db, scope, org_id, retire),
+                         "Retiring keeps every result and cycle of the organisation; it only "
+                         "leaves the lists of active partners. Nothing is deleted.")
