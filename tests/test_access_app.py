@@ -15,8 +15,8 @@ from tracker.db import Database
 APP = str(ROOT / "streamlit_app.py")
 PASSWORD = "correct horse battery"
 PP = "Peer Pathways (demo)"
-COMMON = ["overview", "challenge", "ideas", "cycles", "upload", "export", "organisations",
-          "measures"]
+COMMON = ["overview", "challenge", "ideas", "cycles", "outcomes", "upload", "export",
+          "organisations", "measures"]
 ADMIN_ONLY = ["accounts", "audit"]
 
 

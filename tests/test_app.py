@@ -17,7 +17,8 @@ ADMIN = Scope.admin("tester")
 
 APP = str(ROOT / "streamlit_app.py")
 PAGES = ["app_pages/overview.py", "app_pages/challenge.py", "app_pages/ideas.py", "app_pages/cycles.py",
-         "app_pages/organisations.py", "app_pages/measures.py", "app_pages/upload.py"]
+         "app_pages/organisations.py", "app_pages/measures.py", "app_pages/upload.py",
+         "app_pages/outcomes.py"]
 
 
 def open_app(monkeypatch, path, page: str | None = None) -> AppTest:
@@ -56,6 +57,8 @@ def test_every_page_on_an_empty_database(monkeypatch, db_path, page):
         assert "No " in texts(at)
     elif page == "app_pages/upload.py":
         assert "Add the partner organisations first" in texts(at)
+    elif page == "app_pages/outcomes.py":
+        assert "There is no challenge yet" in texts(at)
     else:
         assert "There is no challenge yet" in texts(at)
 
@@ -83,6 +86,8 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
         assert len(at.dataframe[0].value) == 9
     elif page == "app_pages/upload.py":
         assert at.file_uploader[0].label == "Results file (CSV or Excel)"
+    elif page == "app_pages/outcomes.py":
+        assert len(charts(at)) == 1 and at.subheader[0].value == "Signals"
 
 
 def test_sidebar_labels_demo_data(monkeypatch, demo_path):
@@ -305,3 +310,23 @@ def test_upload_page_previews_stores_and_undoes_a_good_file(monkeypatch, demo_pa
         after = repo.load_results(db, ADMIN)
     pd.testing.assert_frame_equal(after.drop(columns="batch_id").reset_index(drop=True),
                                   old.drop(columns="batch_id").reset_index(drop=True))
+
+
+def test_outcomes_chart_shows_the_cycles_and_a_new_phase_is_stored(monkeypatch, demo_path):
+    at = open_app(monkeypatch, demo_path, "app_pages/outcomes.py")
+    with Database(demo_path) as db:
+        measures = repo.list_measures(db).set_index("code")["id"]
+        orgs = repo.list_organisations(db, ADMIN).set_index("name")["id"]
+    one(at.selectbox, "Measure").set_value(int(measures["WAIT"])).run()
+    one(at.selectbox, "Organisation").set_value(int(orgs["Peer Pathways (demo)"])).run()
+    # the welcome-call cycles are drawn as bands (their labels travel in the chart's data)
+    assert b"Peer-led welcome call" in charts(at)[0].proto.SerializeToString()
+    assert any("a shift" in m.value for m in at.markdown)
+    one(at.radio, "What").set_value("phase")
+    one(at.text_input, "Note").input("Welcome call adopted")
+    one(at.button, "Save").click().run()
+    assert not at.exception and not at.error
+    with Database(demo_path) as db:
+        notes = repo.list_annotations(db, ADMIN, int(measures["WAIT"]),
+                                      int(orgs["Peer Pathways (demo)"]))
+    assert notes["kind"].tolist() == ["phase"]

@@ -266,3 +266,171 @@ def ideas_by_status(ideas: pd.DataFrame, width: int = 500) -> alt.TopLevelMixin:
             domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values()))))
     labels = base.mark_text(align="left", dx=4, fontSize=FONT_SIZE).encode(text="Ideas:Q")
     return _style(alt.layer(bars, labels).properties(width=width, height=200))
+# --------------------------------------------------------------------------- SPC charts
+
+POINT_CLASSES = {
+    "common_cause": ("Common cause", "#a6a6a6", "circle"),
+    "improvement": ("Improvement", "#00b0f0", "triangle-up"),
+    "concern": ("Concern", "#e46c0a", "diamond"),
+    "neutral_high": ("Unusually high", "#490092", "square"),
+    "neutral_low": ("Unusually low", "#490092", "square"),
+}
+
+
+def outcome_frame(results: pd.DataFrame, data_kind: str, *, improvement: str,
+                  phase_dates=(), laney: bool = False, run_chart: bool = False) -> pd.DataFrame:
+    """One series (an organisation's results for one measure, in period order) with its
+    centre line, limits, point classes and plain-English signal sentences.
+
+    The chart follows the kind of data: XmR for values, p (or p′) for proportions, u (or u′)
+    for rates, or a run chart on request. Missing periods are not points (gaps).
+    """
+    from tracker import spc
+
+    frame = results.sort_values("period").reset_index(drop=True)
+    periods = pd.to_datetime(frame["period"])
+    starts = sorted({int(np.searchsorted(periods.to_numpy(), np.datetime64(pd.Timestamp(d))))
+                     for d in phase_dates} - {0, len(frame)})
+    if data_kind == "value" or run_chart:
+        values = frame["value"] if data_kind == "value" else \
+            frame["numerator"] / frame["denominator"]
+    if run_chart:
+        result = spc.run_chart(values.to_numpy())
+        out = result.points.rename(columns={"median": "centre"})
+        out["lower"] = out["upper"] = np.nan
+        out["point_type"] = np.where(out["long_run"], "neutral_high", "common_cause")
+        out.loc[out["long_run"] & (out["side"] < 0), "point_type"] = "neutral_low"
+        out["rule"] = np.where(out["long_run"], "long run", None)
+        out["sentence"] = ""
+        out["trial"] = False
+        out["phase"] = 0
+        sentences = spc.explain_run_chart(result)
+        out.attrs["signals"] = sentences
+    elif data_kind == "value":
+        out = spc.xmr(values.to_numpy(), improvement=improvement, phases=starts)
+        out["sentence"] = spc.point_sentences(out, periods).to_numpy()
+        out.attrs["signals"] = spc.explain(out, periods)["sentence"].tolist()
+    else:
+        chart = spc.p_chart if data_kind == "proportion" else spc.u_chart
+        parts = []
+        bounds = [0, *starts, len(frame)]
+        for phase, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            piece = chart(frame["numerator"].iloc[a:b], frame["denominator"].iloc[a:b],
+                          laney=laney)
+            piece["phase"] = phase
+            parts.append(piece)
+        out = pd.concat(parts, ignore_index=True)
+        high = out["value"] > out["upper"]
+        want = spc.IMPROVEMENT[improvement]
+        good = high if want > 0 else (out["value"] < out["lower"])
+        out["point_type"] = np.select(
+            [~out["outside"], want == 0, good], ["common_cause", np.where(
+                high, "neutral_high", "neutral_low"), "improvement"], "concern")
+        out.loc[out["value"].isna(), "point_type"] = None
+        out["rule"] = np.where(out["outside"], "outside_limits", None)
+        out["trial"] = out.groupby("phase")["value"].transform("count") < spc.MIN_POINTS_FOR_LIMITS
+        out["sentence"] = [
+            (f"Outside the limits {spc.describe_span(p, p, i, i)}: "
+             f"{spc.CLASS_WORDS.get(t, '')}." if o else "")
+            for i, (p, o, t) in enumerate(zip(periods, out["outside"], out["point_type"],
+                                              strict=True))]
+        out.attrs["signals"] = [s for s in out["sentence"] if s]
+    out.insert(0, "period", periods.to_numpy())
+    # a new line segment after every missing period, so the line shows the gap
+    out["segment"] = out["value"].isna().cumsum()
+    return out
+
+
+def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | None = None,
+              cycles: pd.DataFrame | None = None, notes: pd.DataFrame | None = None,
+              percent: bool = False, width: int = 900) -> alt.TopLevelMixin:
+    """An SPC (or run) chart from `outcome_frame`: points shaped and coloured by class with a
+    legend in words, the centre line and limits labelled with their values, the target, each
+    PDSA cycle as a band labelled with its idea and number, notes as dated rules."""
+    fmt = ".0%" if percent else ",.3~f"
+    data = frame.copy()
+    data["class"] = data["point_type"].map(lambda t: POINT_CLASSES.get(t, ("", "", ""))[0])
+    data["signal"] = data["sentence"].replace("", "No special cause")
+    x = alt.X("period:T", title="Period starting", axis=alt.Axis(format="%d %b %Y"))
+    y_title = "Proportion" if percent else unit
+    y = alt.Y("value:Q", title=y_title, axis=alt.Axis(format=fmt),
+              scale=alt.Scale(zero=False))
+    layers = []
+    if cycles is not None and not cycles.empty:
+        bands = cycles.assign(
+            start=pd.to_datetime(cycles["start_date"]),
+            finish=pd.to_datetime(cycles["end_date"]) + pd.Timedelta(days=1),
+            label=cycles["idea"].str.slice(0, 28) + " · C" + cycles["cycle_no"].astype(str),
+            outcome=cycles["decision"].map(vocab.DECISIONS).fillna("In progress"))
+        bands = bands.sort_values("start").reset_index(drop=True)
+        bands["label_y"] = (np.arange(len(bands)) % 3) * 12 + 2  # stagger labels that meet
+        band_base = alt.Chart(bands)
+        layers.append(band_base.mark_rect(opacity=0.13, color="#005eb8").encode(
+            x="start:T", x2="finish:T",
+            tooltip=[alt.Tooltip("idea:N", title="Idea"),
+                     alt.Tooltip("cycle_no:Q", title="Cycle"),
+                     alt.Tooltip("start_date:T", title="From", format="%d %b %Y"),
+                     alt.Tooltip("end_date:T", title="To", format="%d %b %Y"),
+                     alt.Tooltip("prediction:N", title="Prediction"),
+                     alt.Tooltip("outcome:N", title="Decision")]))
+        layers.append(band_base.mark_text(align="left", baseline="top", dx=2, fontSize=10,
+                                          color="#003087").encode(
+            x="start:T", y=alt.Y("label_y:Q", scale=None), text="label:N"))
+    lines = data.dropna(subset=["centre"])
+    for column, name, dash in (("centre", "Mean" if "lower" in data else "Median", []),
+                               ("upper", "Upper limit", [6, 4]), ("lower", "Lower limit", [6, 4])):
+        if lines[column].notna().any():
+            layers.append(alt.Chart(lines).mark_line(
+                color="#425563", strokeDash=dash, strokeWidth=1.5, interpolate="step-after").encode(
+                x=x, y=alt.Y(f"{column}:Q"), detail="phase:N",
+                tooltip=[alt.Tooltip(f"{column}:Q", title=name, format=fmt)]))
+    last = lines.groupby("phase").tail(1)
+    label_rows = []
+    for column, name in (("centre", "Mean"), ("upper", "Upper"), ("lower", "Lower")):
+        for row in last.itertuples():
+            value = getattr(row, column)
+            if pd.notna(value):
+                trial = " (trial)" if row.trial and column != "centre" else ""
+                text = f"{name}{trial} {value:{fmt.replace('~', '')}}" if not percent \
+                    else f"{name}{trial} {value:.0%}"
+                label_rows.append({"period": row.period, "y": value, "text": text})
+    if label_rows:
+        layers.append(alt.Chart(pd.DataFrame(label_rows)).mark_text(
+            align="left", dx=6, fontSize=11, color="#425563").encode(
+            x="period:T", y="y:Q", text="text:N"))
+    if target is not None and not pd.isna(target):
+        target_frame = pd.DataFrame({"target": [target], "text": [
+            f"Target {target:.0%}" if percent else f"Target {target:g}"]})
+        layers.append(alt.Chart(target_frame).mark_rule(color="#de1b1b", strokeWidth=2,
+                                                        strokeDash=[2, 2]).encode(y="target:Q"))
+        layers.append(alt.Chart(target_frame).mark_text(
+            align="left", dy=-7, x=4, color="#de1b1b", fontSize=11, fontWeight="bold").encode(
+            y="target:Q", text="text:N"))
+    if notes is not None and not notes.empty:
+        note_frame = notes.assign(on=pd.to_datetime(notes["on_date"]))
+        layers.append(alt.Chart(note_frame).mark_rule(color="#768692", strokeDash=[1, 3]).encode(
+            x="on:T", tooltip=[alt.Tooltip("on:T", title="Note", format="%d %b %Y"), "text:N"]))
+    layers.append(alt.Chart(data.dropna(subset=["value"])).mark_line(
+        color="#768692", strokeWidth=1.2).encode(x=x, y=y, detail="segment:N"))
+    classes = [v[0] for v in POINT_CLASSES.values()][:4] + ["Unusually low"]
+    present = [c for c in dict.fromkeys(classes) if c in set(data["class"])]
+    domain = present or ["Common cause"]
+    colours = {v[0]: v[1] for v in POINT_CLASSES.values()}
+    shapes = {v[0]: v[2] for v in POINT_CLASSES.values()}
+    shapes["Unusually low"] = "triangle-down"
+    layers.append(alt.Chart(data.dropna(subset=["value"])).mark_point(
+        filled=True, size=70, opacity=1).encode(
+        x=x, y=y,
+        color=alt.Color("class:N", title="Points", scale=alt.Scale(
+            domain=domain, range=[colours[c] for c in domain])),
+        shape=alt.Shape("class:N", title="Points", scale=alt.Scale(
+            domain=domain, range=[shapes[c] for c in domain])),
+        tooltip=[alt.Tooltip("period:T", title="Period", format="%d %b %Y"),
+                 alt.Tooltip("value:Q", title=y_title, format=fmt),
+                 alt.Tooltip("class:N", title="Point"),
+                 alt.Tooltip("signal:N", title="Signal")]))
+    trial = bool(frame["trial"].iloc[-1]) if len(frame) else False
+    subtitle = ["Trial limits: fewer than 13 points in this phase."] if trial else []
+    chart = alt.layer(*layers).properties(
+        width=width, height=360, title=alt.Title(title, subtitle=subtitle))
+    return _style(chart, orient="top")

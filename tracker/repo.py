@@ -653,7 +653,7 @@ _CYCLE_TEXT_COLUMNS = ("objective", "question", "prediction", "plan_who", "plan_
 
 
 def list_cycles(db: Database, scope: Scope, challenge_id: int, *, idea_id=None,
-                organisation_id=None, stage=None, decision=None,
+                organisation_id=None, stage=None, decision=None, measure_id=None,
                 search: str | None = None) -> pd.DataFrame:
     """Cycles with filters (a partner sees its own organisation's only). `search` looks for
     every word in all the cycle's notes and in the idea's title, case-insensitively."""
@@ -666,6 +666,10 @@ def list_cycles(db: Database, scope: Scope, challenge_id: int, *, idea_id=None,
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
+    if measure_id is not None:  # cycles that target this measure
+        where.append("EXISTS (SELECT 1 FROM cycle_measure cm WHERE cm.cycle_id = c.id"
+                     " AND cm.measure_id = ?)")
+        params.append(measure_id)
     haystack = " || ' ' || ".join(
         [f"coalesce(c.{col}, '')" for col in _CYCLE_TEXT_COLUMNS] + ["i.title", "o.name"])
     for word in (search or "").split():
@@ -890,6 +894,46 @@ def load_results(db: Database, scope: Scope, *, measure_id: int | None = None,
         f" WHERE {' AND '.join(where)} ORDER BY o.name, m.name, r.period",
         params,
     )
+
+
+# --------------------------------------------------------------------------- chart notes
+
+
+def list_annotations(db: Database, scope: Scope, measure_id: int,
+                     organisation_id: int | None) -> pd.DataFrame:
+    """Notes and rebase dates for a measure's chart at one organisation (or for every
+    organisation, when they were added without one)."""
+    if organisation_id is not None and not scope.sees(organisation_id):
+        return pd.DataFrame(columns=["id", "on_date", "kind", "text", "created_by",
+                                     "organisation_id"])
+    return db.read(
+        "SELECT id, on_date, kind, text, created_by, organisation_id FROM annotation"
+        " WHERE measure_id = ? AND (organisation_id IS NULL OR organisation_id = ?)"
+        " ORDER BY on_date, id", [measure_id, organisation_id])
+
+
+def add_annotation(db: Database, scope: Scope, *, measure_id: int, organisation_id,
+                   on_date, kind: str, text) -> int:
+    """A dated note on a chart, or a new phase (the limits are recalculated from that date).
+    Without an organisation it applies to every organisation's chart (lab admin only)."""
+    if organisation_id is None:
+        scope.require_admin("add notes for every organisation")
+    else:
+        scope.require_org_write(int(organisation_id), "add chart notes")
+    c = _Checks()
+    fields = {
+        "measure_id": int(measure_id),
+        "organisation_id": None if organisation_id is None else int(organisation_id),
+        "on_date": c.date(on_date, "Date"),
+        "kind": c.choice(kind, "Kind", {"note": "Note", "phase": "New phase (rebase)"}),
+        "text": c.text(text, "Note", limit=500),
+        "created_by": scope.actor,
+    }
+    c.raise_if_any()
+    with db.transaction() as cur:
+        new_id = _insert(cur, "annotation", fields)
+        _audit(cur, scope.actor, "create", "annotation", new_id, None, fields)
+    return new_id
 
 
 # --------------------------------------------------------------------------- audit and state

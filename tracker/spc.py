@@ -608,7 +608,7 @@ def u_chart(counts, exposures, *, laney: bool = False) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- plain English
 
-_CLASS_WORDS = {
+CLASS_WORDS = {
     "improvement": "an improvement",
     "concern": "a concern",
     "neutral_high": "unusually high (no improvement direction is set)",
@@ -702,7 +702,7 @@ def _signal_row(members, rule, sign, ptype, dates):
     else:
         text = f"{points} {'above' if sign > 0 else 'below'} the mean {span}: a shift"
     return {"first": first, "last": last, "rule": rule, "point_type": ptype, "points": n,
-            "sentence": f"{text}, {_CLASS_WORDS[ptype]}."}
+            "sentence": f"{text}, {CLASS_WORDS[ptype]}."}
 
 
 def point_sentences(frame: pd.DataFrame, dates=None, *,

@@ -1,0 +1,78 @@
+"""Outcomes: one measure at one organisation as an SPC chart, with its PDSA cycles."""
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from tracker import charts, repo, vocab
+
+db = ui.get_db()
+scope = ui.scope()
+challenge = ui.challenge_or_welcome(db)
+ui.flash()
+st.title("Outcomes")
+
+measures = repo.list_measures(db, include_retired=False)
+orgs = repo.list_organisations(db, scope, include_retired=False)
+if measures.empty or orgs.empty:
+    st.info("Add measures and organisations, and upload results, to see charts here.")
+    st.stop()
+measure_options = {int(r.id): f"{r.name} ({r.measure_type})" for r in measures.itertuples()}
+org_options = ui.options(orgs)
+c1, c2 = st.columns(2)
+measure_id = c1.selectbox("Measure", list(measure_options), format_func=measure_options.get)
+org_id = c2.selectbox("Organisation", list(org_options), format_func=org_options.get)
+measure = measures.set_index("id").loc[measure_id]
+kinds = {"value": "XmR chart", "proportion": "p chart", "rate": "u chart"}
+c3, c4, c5 = st.columns(3)
+run_only = c3.toggle("Run chart instead", help="Median and Anhøj's run rules, no limits.")
+laney = c4.toggle("Laney adjustment (p′ / u′)", disabled=measure["data_kind"] == "value",
+                  help="For large denominators, where ordinary p or u limits are too tight.")
+start = challenge["start_date"]
+period = c5.date_input("From", value=start, format="DD/MM/YYYY")
+
+results = repo.load_results(db, scope, measure_id=measure_id, organisation_ids=[org_id])
+results = results[pd.to_datetime(results["period"]) >= pd.Timestamp(period)]
+if results.empty:
+    st.info("No results for this measure and organisation in this period yet.")
+    st.stop()
+notes = repo.list_annotations(db, scope, measure_id, org_id)
+phases = pd.to_datetime(notes.loc[notes["kind"] == "phase", "on_date"]).tolist()
+frame = charts.outcome_frame(results, measure["data_kind"], improvement=measure["direction"],
+                             phase_dates=phases, laney=laney, run_chart=run_only)
+cycles = repo.list_cycles(db, scope, challenge["id"], organisation_id=org_id,
+                          measure_id=measure_id)
+kind = "Run chart" if run_only else kinds[measure["data_kind"]] + ("′" if laney else "")
+title = f"{measure['name']} — {org_options[org_id]}"
+st.altair_chart(
+    charts.spc_chart(frame, title=title, unit=measure["unit"], target=measure["target"],
+                     cycles=cycles, notes=notes[notes["kind"] == "note"],
+                     percent=measure["data_kind"] == "proportion"),
+    width="content")
+st.caption(f"{kind}. {vocab.DIRECTIONS[measure['direction']]}. Shaded bands are the PDSA "
+           "cycles that ran here and target this measure. Gaps are periods with no result.")
+signals = frame.attrs.get("signals", [])
+st.subheader("Signals")
+if signals:
+    for sentence in signals:
+        st.markdown(f"- {sentence}")
+else:
+    st.write("No special cause: the variation is what this process usually shows.")
+
+if scope.can_write:
+    with st.expander("Add a note or a new phase to this chart"), st.form("annotate"):
+        kind_choice = st.radio("What", ["note", "phase"], horizontal=True,
+                               format_func={"note": "A note",
+                                            "phase": "A new phase (limits recalculated from "
+                                                     "this date, e.g. after adopting a change)"}
+                               .get)
+        on = st.date_input("Date", value=dt.date.today(), format="DD/MM/YYYY")
+        text = st.text_input("Note", placeholder="Welcome call adopted as usual practice")
+        if st.form_submit_button("Save", type="primary") and ui.run_write(
+                lambda: repo.add_annotation(db, scope, measure_id=measure_id,
+                                            organisation_id=org_id, on_date=on,
+                                            kind=kind_choice, text=text),
+                "Saved on the chart."):
+            st.rerun()

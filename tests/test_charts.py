@@ -1,0 +1,59 @@
+"""Chart builders give Vega-Lite specs with the expected layers."""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from tracker import charts
+
+WEEKS = pd.date_range("2026-01-05", periods=30, freq="7D")
+
+
+def layers(chart):
+    spec = chart.to_dict()
+    return spec, spec["layer"]
+
+
+def series(values):
+    return pd.DataFrame({"period": WEEKS[: len(values)], "value": values,
+                         "numerator": np.nan, "denominator": np.nan})
+
+
+def test_xmr_chart_has_points_limits_target_cycles_and_gaps():
+    values = [10.0, 12, 11, 13, 12, 11, np.nan, 12, 11, 13, 30, 12, 11, 12, 13, 12]
+    frame = charts.outcome_frame(series(values), "value", improvement="increase")
+    assert frame["segment"].nunique() == 2  # the missing week splits the line
+    cycles = pd.DataFrame({"idea": ["Welcome call", "Reminder"], "cycle_no": [1, 2],
+                           "start_date": [WEEKS[2], WEEKS[8]], "end_date": [WEEKS[3], WEEKS[9]],
+                           "prediction": ["6 of 10", "7 of 10"], "decision": ["adapt", None]})
+    spec, parts = layers(charts.spc_chart(frame, title="Referrals", unit="people", target=15,
+                                          cycles=cycles))
+    text = json.dumps(spec, ensure_ascii=False)
+    marks = [p["mark"]["type"] if isinstance(p["mark"], dict) else p["mark"] for p in parts]
+    assert marks.count("rect") == 1 and "point" in marks and marks.count("rule") >= 1
+    assert "Welcome call · C1" in text and "Reminder · C2" in text  # one band per cycle
+    assert "Target 15" in text and "Upper" in text and "Mean" in text and "Lower" in text
+    point_layer = [p for p in parts if p["mark"]["type"] == "point"][0]
+    tooltips = [t["title"] for t in point_layer["encoding"]["tooltip"]]
+    assert "Signal" in tooltips
+    assert "outside the limits, an improvement" in text  # the rule named in the tooltip data
+    assert point_layer["encoding"]["shape"]["title"] == "Points"  # shape, not colour alone
+
+
+def test_p_chart_and_trial_limits_are_labelled():
+    data = pd.DataFrame({"period": WEEKS[:10], "value": np.nan,
+                         "numerator": [5, 6, 4, 7, 5, 6, 5, 9, 6, 5],
+                         "denominator": [10] * 10})
+    frame = charts.outcome_frame(data, "proportion", improvement="increase")
+    assert frame["trial"].all()
+    spec, _ = layers(charts.spc_chart(frame, title="First session", unit="proportion",
+                                      target=0.75, percent=True))
+    assert "Trial limits" in json.dumps(spec["title"])
+    assert "Target 75%" in json.dumps(spec)
+
+
+def test_run_chart_option():
+    frame = charts.outcome_frame(series([1, 9, 2, 8, 10, 10, 10, 10, 10, 10, 10, 10, 2, 1.0]),
+                                 "value", improvement="increase", run_chart=True)
+    assert frame["lower"].isna().all() and frame.attrs["signals"]
