@@ -80,6 +80,7 @@ PAGES = {
         st.Page("app_pages/cycles.py", title="Test cycles (PDSA)", icon=":material/autorenew:"),
     ],
     "Results": [
+        st.Page("app_pages/summary.py", title="Summary", icon=":material/table_chart:"),
         st.Page("app_pages/outcomes.py", title="Outcomes", icon=":material/show_chart:"),
         st.Page("app_pages/upload.py", title="Upload results", icon=":material/upload_file:"),
         st.Page("app_pages/export.py", title="Export data", icon=":material/download:"),

@@ -22,8 +22,13 @@ if measures.empty or orgs.empty:
 measure_options = {int(r.id): f"{r.name} ({r.measure_type})" for r in measures.itertuples()}
 org_options = ui.options(orgs)
 c1, c2 = st.columns(2)
-measure_id = c1.selectbox("Measure", list(measure_options), format_func=measure_options.get)
-org_id = c2.selectbox("Organisation", list(org_options), format_func=org_options.get)
+for key, choices in (("outcome_measure", measure_options), ("outcome_org", org_options)):
+    if st.session_state.get(key) not in choices:  # e.g. opened from the Summary
+        st.session_state.pop(key, None)
+measure_id = c1.selectbox("Measure", list(measure_options), format_func=measure_options.get,
+                          key="outcome_measure")
+org_id = c2.selectbox("Organisation", list(org_options), format_func=org_options.get,
+                      key="outcome_org")
 measure = measures.set_index("id").loc[measure_id]
 kinds = {"value": "XmR chart", "proportion": "p chart", "rate": "u chart"}
 c3, c4, c5 = st.columns(3)

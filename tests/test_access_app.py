@@ -15,7 +15,7 @@ from tracker.db import Database
 APP = str(ROOT / "streamlit_app.py")
 PASSWORD = "correct horse battery"
 PP = "Peer Pathways (demo)"
-COMMON = ["overview", "challenge", "ideas", "cycles", "outcomes", "upload", "export",
+COMMON = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "upload", "export",
           "organisations", "measures"]
 ADMIN_ONLY = ["accounts", "audit"]
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 PAGES = {"": "DEMO: Peer support", "challenge": "Challenge and driver diagram",
-         "outcomes": "Outcomes",
+         "outcomes": "Outcomes", "summary": "Summary",
          "ideas": "Change ideas", "cycles": "Test cycles (PDSA)",
          "organisations": "Partner organisations", "measures": "Measures",
          "upload": "Upload results"}

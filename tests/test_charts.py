@@ -57,3 +57,19 @@ def test_run_chart_option():
     frame = charts.outcome_frame(series([1, 9, 2, 8, 10, 10, 10, 10, 10, 10, 10, 10, 2, 1.0]),
                                  "value", improvement="increase", run_chart=True)
     assert frame["lower"].isna().all() and frame.attrs["signals"]
+
+
+def test_summary_icons_carry_letters_not_only_colour():
+    import base64
+
+    from tracker import summary
+
+    def svg(uri):
+        return base64.b64decode(uri.split(",", 1)[1]).decode()
+
+    assert ">H<" in svg(summary.variation_icon("improvement", "increase"))
+    assert ">L<" in svg(summary.variation_icon("improvement", "decrease"))
+    assert "#e46c0a" in svg(summary.variation_icon("concern", "increase"))
+    assert ">P<" in svg(summary.assurance_icon("pass"))
+    assert ">F<" in svg(summary.assurance_icon("fail"))
+    assert ">?<" in svg(summary.assurance_icon("hit_and_miss"))

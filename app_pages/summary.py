@@ -1,0 +1,74 @@
+"""Summary for leadership: every measure at every organisation, Making Data Count style."""
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from tracker import summary
+
+db = ui.get_db()
+scope = ui.scope()
+challenge = ui.challenge_or_welcome(db)
+st.title("Summary")
+st.caption("The latest value of every measure at every organisation, with the Making Data Count "
+           "icons: variation (is something unusual happening?) and assurance (will the target "
+           "be met?). Select a row to open its chart.")
+
+table = summary.summary_table(db, scope)
+if table.empty:
+    st.info("No results yet.")
+    st.stop()
+c1, c2, c3 = st.columns(3)
+kinds = c1.multiselect("Type of measure", sorted(table["measure_type"].unique()),
+                       format_func=str.capitalize)
+names = c2.multiselect("Measure", sorted(table["measure"].unique()))
+focus = c3.radio("Show", ["All", "Improvement", "Concern"], horizontal=True)
+shown = table
+if kinds:
+    shown = shown[shown["measure_type"].isin(kinds)]
+if names:
+    shown = shown[shown["measure"].isin(names)]
+if focus == "Improvement":
+    shown = shown[shown["improving"]]
+elif focus == "Concern":
+    shown = shown[shown["concern"]]
+shown = shown.reset_index(drop=True)
+
+improving = int(table["improving"].sum())
+concern = int(table["concern"].sum())
+m1, m2, m3 = st.columns(3)
+m1.metric("Measure × organisation series", f"{len(table)}")
+m2.metric("Showing improvement now", f"{improving}")
+m3.metric("Showing concern now", f"{concern}")
+
+
+def latest(row) -> str:
+    return f"{row.latest:.0%}" if row.percent else f"{row.latest:,.3g} {row.unit}"
+
+
+view = pd.DataFrame({
+    "Measure": shown["measure"], "Organisation": shown["organisation"],
+    "Latest": [latest(r) for r in shown.itertuples()],
+    "Period": pd.to_datetime(shown["latest_period"]),
+    "Target": [("" if pd.isna(r.target) else (f"{r.target:.0%}" if r.percent else f"{r.target:g}"))
+               for r in shown.itertuples()],
+    "Variation": shown["variation_icon"], "Variation (words)": shown["variation"],
+    "Assurance": shown["assurance_icon"], "Assurance (words)": shown["assurance"],
+    "Latest signal": shown["signal"]})
+picked = st.dataframe(
+    view, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+    key="summary_table",
+    column_config={
+        "Variation": st.column_config.ImageColumn("Variation", width="small"),
+        "Assurance": st.column_config.ImageColumn("Assurance", width="small"),
+        "Period": st.column_config.DateColumn(format="DD MMM YYYY"),
+        "Latest signal": st.column_config.TextColumn(width="large")})
+rows = picked.selection.rows if picked is not None else []
+if rows:
+    row = shown.iloc[rows[0]]
+    st.session_state["outcome_measure"] = int(row["measure_id"])
+    st.session_state["outcome_org"] = int(row["organisation_id"])
+    st.switch_page("app_pages/outcomes.py")
+st.caption("Icons: ~ common cause; H / L high or low (blue improvement, orange concern, purple "
+           "when no direction is set); P passes, F fails, ? hit and miss; – too few points "
+           "(fewer than 13) or no target.")
