@@ -15,8 +15,8 @@ from tracker.db import Database
 APP = str(ROOT / "streamlit_app.py")
 PASSWORD = "correct horse battery"
 PP = "Peer Pathways (demo)"
-COMMON = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "upload", "export",
-          "organisations", "measures"]
+COMMON = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "review", "upload",
+          "export", "organisations", "measures"]
 ADMIN_ONLY = ["accounts", "audit"]
 
 
@@ -103,7 +103,8 @@ def test_every_page_for_every_role(monkeypatch, lab, role, username):
             assert any(other.encode() in shown for other in lab["others"]), name
         if role == "viewer":
             labels = {b.label for b in at.button}
-            assert labels <= {"Prepare the export", "Export these entries (CSV)", "Log out"}, \
+            assert labels <= {"Prepare the export", "Export these entries (CSV)", "Log out",
+                              "Build the pack"}, \
                 (name, labels)
             assert not at.text_area, name
             assert [w.label for w in at.text_input] in ([], ["Search all cycle notes"]), name

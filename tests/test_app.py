@@ -18,7 +18,7 @@ ADMIN = Scope.admin("tester")
 APP = str(ROOT / "streamlit_app.py")
 PAGES = ["app_pages/overview.py", "app_pages/challenge.py", "app_pages/ideas.py", "app_pages/cycles.py",
          "app_pages/organisations.py", "app_pages/measures.py", "app_pages/upload.py",
-         "app_pages/outcomes.py", "app_pages/summary.py"]
+         "app_pages/outcomes.py", "app_pages/summary.py", "app_pages/review.py"]
 
 
 def open_app(monkeypatch, path, page: str | None = None) -> AppTest:
@@ -57,7 +57,7 @@ def test_every_page_on_an_empty_database(monkeypatch, db_path, page):
         assert "No " in texts(at)
     elif page == "app_pages/upload.py":
         assert "Add the partner organisations first" in texts(at)
-    elif page in ("app_pages/outcomes.py", "app_pages/summary.py"):
+    elif page in ("app_pages/outcomes.py", "app_pages/summary.py", "app_pages/review.py"):
         assert "There is no challenge yet" in texts(at)
     else:
         assert "There is no challenge yet" in texts(at)
@@ -88,6 +88,10 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
         assert at.file_uploader[0].label == "Results file (CSV or Excel)"
     elif page == "app_pages/outcomes.py":
         assert len(charts(at)) == 1 and at.subheader[0].value == "Signals"
+    elif page == "app_pages/review.py":
+        assert at.select_slider[0].label == "Screen"
+        at.select_slider[0].set_value(3).run()
+        assert not at.exception and len(charts(at)) == 1
     elif page == "app_pages/summary.py":
         table = at.dataframe[0].value
         assert len(table) == 72 and table["Variation"].str.startswith("data:image/svg").all()

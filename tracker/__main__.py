@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", parents=[common], help="write every table as CSV")
     p.add_argument("--out", type=Path, required=True, help="folder to write into")
 
+    p = sub.add_parser("report", parents=[common],
+                       help="the leadership review pack as PDF or PowerPoint")
+    p.add_argument("--out", type=Path, required=True, help="FILE.pdf or FILE.pptx")
+    p.add_argument("--org", default=None, help="one organisation (default: all)")
+    p.add_argument("--from", dest="date_from", type=_date, default=None, help="YYYY-MM-DD")
+    p.add_argument("--to", dest="date_to", type=_date, default=None, help="YYYY-MM-DD")
+
     user = sub.add_parser("user", help="accounts: add, list, disable, enable, reset-password")
     users = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     p = users.add_parser("add", parents=[common], help="add an account (the first is an admin)")
@@ -183,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"Template written to {out}")
             elif args.command == "import":
                 return _import(db, args)
+            elif args.command == "report":
+                from tracker import report
+
+                out = report.write_report(db, CLI, args.out, organisation=args.org,
+                                          date_from=args.date_from, date_to=args.date_to)
+                print(f"Review pack written to {out}")
             elif args.command == "user":
                 return _user(db, args)
             elif args.command == "export":

@@ -33,7 +33,7 @@ LINE = 15 / 64  # a line of diagram text, in rows of the diagram
 LEVEL_COLOURS = {"Aim": "#003087", "Primary driver": "#005eb8", "Secondary driver": "#41b6e6"}
 
 
-def _style(chart: alt.TopLevelMixin, **legend) -> alt.TopLevelMixin:
+def style(chart: alt.TopLevelMixin, **legend) -> alt.TopLevelMixin:
     """Projector-friendly type sizes; `legend` adds legend settings such as orient."""
     return chart.configure_axis(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE + 1) \
         .configure_legend(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE, **legend) \
@@ -155,7 +155,7 @@ def driver_diagram(aim: str, drivers: pd.DataFrame, links: pd.DataFrame, ideas: 
     chart = alt.layer(lines, boxes, labels, head).properties(
         width=width, height=max(240, rows * 64), padding={"top": 24, "left": 5, "right": 5,
                                                            "bottom": 5})
-    return _style(chart, orient="bottom", columns=4)
+    return style(chart, orient="bottom", columns=4)
 
 
 # --------------------------------------------------------------------------- cycles
@@ -215,7 +215,7 @@ def cycle_timeline(cycles: pd.DataFrame, *, lane: str = "organisation", group: s
     else:
         chart = layered
     chart = chart.properties(title=title) if title else chart
-    return _style(chart, orient="top")
+    return style(chart, orient="top")
 
 
 def weekly_velocity(cycles: pd.DataFrame, start, end) -> pd.DataFrame:
@@ -251,7 +251,7 @@ def velocity_chart(velocity: pd.DataFrame, width: int = 1000) -> alt.TopLevelMix
         tooltip=[alt.Tooltip("week:T", title="Week starting", format="%d %b %Y"), "What:N",
                  "Cycles:Q"],
     ).properties(width=width, height=220)
-    return _style(chart, orient="top")
+    return style(chart, orient="top")
 
 
 def ideas_by_status(ideas: pd.DataFrame, width: int = 500) -> alt.TopLevelMixin:
@@ -265,7 +265,7 @@ def ideas_by_status(ideas: pd.DataFrame, width: int = 500) -> alt.TopLevelMixin:
         color=alt.Color("Status:N", legend=None, scale=alt.Scale(
             domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values()))))
     labels = base.mark_text(align="left", dx=4, fontSize=FONT_SIZE).encode(text="Ideas:Q")
-    return _style(alt.layer(bars, labels).properties(width=width, height=200))
+    return style(alt.layer(bars, labels).properties(width=width, height=200))
 # --------------------------------------------------------------------------- SPC charts
 
 POINT_CLASSES = {
@@ -343,8 +343,10 @@ def outcome_frame(results: pd.DataFrame, data_kind: str, *, improvement: str,
 
 def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | None = None,
               cycles: pd.DataFrame | None = None, notes: pd.DataFrame | None = None,
-              percent: bool = False, width: int = 900) -> alt.TopLevelMixin:
-    """An SPC (or run) chart from `outcome_frame`: points shaped and coloured by class with a
+              percent: bool = False, width: int = 900,
+              styled: bool = True) -> alt.TopLevelMixin:
+    """An SPC (or run) chart from `outcome_frame` (unstyled when it is to be combined with
+    other charts, which then take the style): points shaped and coloured by class with a
     legend in words, the centre line and limits labelled with their values, the target, each
     PDSA cycle as a band labelled with its idea and number, notes as dated rules."""
     fmt = ".0%" if percent else ",.3~f"
@@ -433,4 +435,4 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
     subtitle = ["Trial limits: fewer than 13 points in this phase."] if trial else []
     chart = alt.layer(*layers).properties(
         width=width, height=360, title=alt.Title(title, subtitle=subtitle))
-    return _style(chart, orient="top")
+    return style(chart, orient="top") if styled else chart

@@ -1,0 +1,77 @@
+"""Review: laid out for a meeting (large type, one chart per screen) and exported as a pack."""
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+import ui
+from tracker import charts, repo, report
+
+db = ui.get_db()
+scope = ui.scope()
+challenge = ui.challenge_or_welcome(db)
+st.title("Review")
+
+ALL = "All organisations"
+names = repo.list_organisations(db, scope, include_retired=False)["name"].tolist()
+c1, c2, c3 = st.columns([2, 1, 1])
+organisation = c1.selectbox("Organisation", ([] if scope.is_partner else [ALL]) + names)
+date_from = c2.date_input("From", value=challenge["start_date"], format="DD/MM/YYYY")
+date_to = c3.date_input("To", value=min(dt.date.today(), challenge["end_date"]),
+                        format="DD/MM/YYYY")
+chosen = None if organisation == ALL else organisation
+
+rows = report.pack_rows(db, scope, chosen)
+if rows.empty:
+    st.info("No results yet.")
+    st.stop()
+st.caption(report.subtitle(chosen, date_from, date_to))
+labels = ["Summary"] + [f"{r.measure} — {r.organisation}" for r in rows.itertuples()]
+screen = st.select_slider("Screen", options=range(len(labels)),
+                          format_func=lambda i: f"{i + 1}. {labels[i]}", key="review_screen")
+if screen == 0:
+    improving, concern = int(rows["improving"].sum()), int(rows["concern"].sum())
+    st.markdown(f"## {len(rows)} charts: {improving} show improvement now, {concern} show "
+                "concern")
+    for row in rows.itertuples():
+        if row.improving or row.concern or row.assurance.startswith("Consistently"):
+            st.markdown(f"### {row.measure} — {row.organisation}\n"
+                        f"**{row.variation}.** {row.assurance}. {row.signal}")
+else:
+    slide = report.build_slide(db, scope, rows.iloc[screen - 1], date_from=date_from,
+                               date_to=date_to)
+    if slide is None:
+        st.info("No results for this chart in this period.")
+        st.stop()
+    chart = charts.style(slide.chart, orient="top")
+    st.altair_chart(chart, width="content")
+    st.markdown(f"## {slide.variation} · {slide.assurance}")
+    for sentence in slide.sentences or ["No special cause: the variation is what this process "
+                                        "usually shows."]:
+        st.markdown(f"#### {sentence}")
+    left, right = st.columns(2)
+    slug = "-".join(slide.title.split())[:60]
+    left.download_button("This chart as PNG", report.chart_image(chart, "png"),
+                         file_name=f"{slug}.png", mime="image/png")
+    right.download_button("This chart as SVG", report.chart_image(chart, "svg"),
+                          file_name=f"{slug}.svg", mime="image/svg+xml")
+
+st.divider()
+st.subheader("Export the review pack")
+kind = st.radio("Format", ["pdf", "pptx"], horizontal=True,
+                format_func={"pdf": "PDF", "pptx": "PowerPoint"}.get)
+if st.button("Build the pack", type="primary"):
+    bar = st.progress(0.0, text="Starting")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / f"review.{kind}"
+        report.write_report(db, scope, out, organisation=chosen, date_from=date_from,
+                            date_to=date_to,
+                            progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+        st.session_state["review_pack"] = (kind, out.read_bytes())
+    bar.empty()
+if "review_pack" in st.session_state:
+    kind_built, data = st.session_state["review_pack"]
+    st.download_button(f"Download the pack ({kind_built.upper()})", data,
+                       file_name=f"review-{dt.date.today():%Y-%m-%d}.{kind_built}")

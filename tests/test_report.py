@@ -1,0 +1,77 @@
+"""The review pack: PDF and PowerPoint, from the data layer and the command line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+from pptx import Presentation
+from pypdf import PdfReader
+
+from tracker import auth, repo, report
+from tracker.auth import Scope
+from tracker.errors import InputError
+
+ADMIN = Scope.admin("tester")
+PP = "Peer Pathways (demo)"
+
+
+def test_pdf_pack_for_one_organisation(demo_db, tmp_path):
+    out = report.write_report(demo_db, ADMIN, tmp_path / "pack.pdf", organisation=PP)
+    pages = len(PdfReader(out).pages)
+    assert pages == 1 + 9  # the summary, then one page per measure at Peer Pathways
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail("pdftoppm is missing: install Debian's poppler-utils")
+        pytest.skip("pdftoppm not installed (apt-get install poppler-utils)")
+    subprocess.run([pdftoppm, "-r", "30", "-png", str(out), str(tmp_path / "page")], check=True)
+    assert len(list(tmp_path.glob("page-*.png"))) == pages
+
+
+def test_pptx_pack_has_a_summary_then_one_slide_per_chart(demo_db, tmp_path):
+    out = report.write_report(demo_db, ADMIN, tmp_path / "pack.pptx", organisation=PP)
+    deck = Presentation(out)
+    titles = [s.shapes.title.text for s in deck.slides]
+    assert titles[0].endswith(": summary") and len(titles) == 10
+    assert all(t.endswith(f"— {PP}") for t in titles[1:])
+    assert any("Days waited for a first session" in t for t in titles)
+    pictures = [sh for s in list(deck.slides)[1:] for sh in s.shapes if sh.shape_type == 13]
+    assert len(pictures) == 9
+
+
+def test_a_partner_pack_names_no_other_organisation(demo_db, tmp_path):
+    orgs = repo.list_organisations(demo_db, ADMIN).set_index("name")["id"]
+    partner = Scope(actor="pp_user", role="partner", organisation_id=int(orgs[PP]),
+                    organisation=PP)
+    out = report.write_report(demo_db, partner, tmp_path / "p.pptx")
+    text = " ".join(shape.text_frame.text for s in Presentation(out).slides
+                    for shape in s.shapes if shape.has_text_frame)
+    table = " ".join(c.text for s in Presentation(out).slides for sh in s.shapes
+                     if sh.has_table for r in sh.table.rows for c in r.cells)
+    for other in orgs.index:
+        if other != PP:
+            assert other not in text and other not in table
+    with pytest.raises(InputError, match="yours to report on"):
+        report.write_report(demo_db, partner, tmp_path / "x.pdf",
+                            organisation="Riverside Medical Practice (demo)")
+    assert auth.OTHERS  # partners see others only in aggregate, never in the pack
+
+
+def test_report_command(demo_path, tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "tracker", "report", "--db",
+                               str(demo_path), *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+
+    done = run("--out", str(tmp_path / "r.pptx"), "--org", PP, "--from", "2026-03-01")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "r.pptx").exists()
+    wrong = run("--out", str(tmp_path / "r.docx"))
+    assert wrong.returncode == 1 and ".pdf or .pptx" in wrong.stderr
+    unknown = run("--out", str(tmp_path / "r.pdf"), "--org", "Nowhere")
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
