@@ -96,7 +96,7 @@ if scope.is_admin:
         st.Page("app_pages/accounts.py", title="Accounts", icon=":material/group:"),
         st.Page("app_pages/audit.py", title="Audit log", icon=":material/history:"),
     ]
-page = st.navigation(PAGES)
+page = st.navigation(PAGES, expanded=True)  # every page in view, none behind "more"
 
 challenge = repo.get_challenge(db)
 with st.sidebar:

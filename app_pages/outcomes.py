@@ -81,3 +81,14 @@ if scope.can_write:
                                             kind=kind_choice, text=text),
                 "Saved on the chart."):
             st.rerun()
+
+if measure["data_kind"] == "proportion":
+    st.subheader("Fair comparison across organisations")
+    totals = repo.proportion_totals(db, scope, measure_id, since=period)
+    if len(totals) >= 2:
+        st.altair_chart(charts.funnel_chart(totals, title=f"{measure['name']} since "
+                                                          f"{ui.fmt_date(period)}"),
+                        width="content")
+        st.caption("Each organisation's proportion against how many people it counted. "
+                   "The funnel narrows as numbers grow: a small partner far from the line "
+                   "may still be within what chance allows.")

@@ -73,3 +73,16 @@ def test_summary_icons_carry_letters_not_only_colour():
     assert ">P<" in svg(summary.assurance_icon("pass"))
     assert ">F<" in svg(summary.assurance_icon("fail"))
     assert ">?<" in svg(summary.assurance_icon("hit_and_miss"))
+
+
+def test_funnel_limits_narrow_with_the_denominator():
+    totals = pd.DataFrame({"organisation": ["Small", "Big", "Odd"],
+                           "numerator": [8, 700, 300], "denominator": [10, 1000, 1000]})
+    points, limits = charts.funnel_frame(totals)
+    width = limits["upper95"] - limits["lower95"]
+    assert width.iloc[0] > width.iloc[-1]
+    positions = dict(zip(points["organisation"], points["position"], strict=True))
+    assert positions["Small"] == "Within limits"
+    assert positions["Odd"] == "Outside 99.8% limits"
+    spec = charts.funnel_chart(totals, title="t").to_dict()
+    assert "99.8% limits" in json.dumps(spec)

@@ -436,3 +436,60 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
     chart = alt.layer(*layers).properties(
         width=width, height=360, title=alt.Title(title, subtitle=subtitle))
     return style(chart, orient="top") if styled else chart
+
+
+# --------------------------------------------------------------------------- funnel plot
+
+
+def funnel_frame(totals: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each organisation's proportion against its denominator, with the 95% and 99.8% limits
+    around the overall proportion for every denominator size, so a small partner is not
+    called an outlier by chance. Returns (points, limits)."""
+    points = totals.copy()
+    points["proportion"] = points["numerator"] / points["denominator"]
+    centre = points["numerator"].sum() / points["denominator"].sum()
+    n = np.unique(np.geomspace(max(points["denominator"].min() * 0.5, 1),
+                               points["denominator"].max() * 1.2, 120).round())
+    spread = np.sqrt(centre * (1 - centre) / n)
+    limits = pd.DataFrame({"n": n, "centre": centre,
+                           "lower95": np.clip(centre - 1.96 * spread, 0, 1),
+                           "upper95": np.clip(centre + 1.96 * spread, 0, 1),
+                           "lower998": np.clip(centre - 3.09 * spread, 0, 1),
+                           "upper998": np.clip(centre + 3.09 * spread, 0, 1)})
+    own = np.sqrt(centre * (1 - centre) / points["denominator"])
+    z = (points["proportion"] - centre) / own.replace(0, np.nan)
+    points["position"] = np.select(
+        [z.abs() > 3.09, z.abs() > 1.96], ["Outside 99.8% limits", "Outside 95% limits"],
+        "Within limits")
+    return points, limits
+
+
+def funnel_chart(totals: pd.DataFrame, *, title: str, width: int = 800) -> alt.TopLevelMixin:
+    points, limits = funnel_frame(totals)
+    x = alt.X("n:Q", title="Denominator (people counted over the period)",
+              scale=alt.Scale(type="log"))
+    lines = []
+    for column, name, dash in (("centre", "Overall", []), ("upper95", "95% limits", [4, 3]),
+                               ("lower95", "95% limits", [4, 3]),
+                               ("upper998", "99.8% limits", [1, 2]),
+                               ("lower998", "99.8% limits", [1, 2])):
+        lines.append(alt.Chart(limits).mark_line(color="#425563", strokeDash=dash).encode(
+            x=x, y=alt.Y(f"{column}:Q", title="Proportion", axis=alt.Axis(format=".0%")),
+            tooltip=[alt.Tooltip(f"{column}:Q", title=name, format=".1%")]))
+    dots = alt.Chart(points.rename(columns={"denominator": "n"})).mark_point(
+        filled=True, size=90).encode(
+        x=x, y=alt.Y("proportion:Q"),
+        color=alt.Color("position:N", title="Organisation", scale=alt.Scale(
+            domain=["Within limits", "Outside 95% limits", "Outside 99.8% limits"],
+            range=["#a6a6a6", "#ffb81c", "#e46c0a"])),
+        shape=alt.Shape("position:N", title="Organisation", scale=alt.Scale(
+            domain=["Within limits", "Outside 95% limits", "Outside 99.8% limits"],
+            range=["circle", "square", "diamond"])),
+        tooltip=[alt.Tooltip("organisation:N", title="Organisation"),
+                 alt.Tooltip("proportion:Q", format=".1%", title="Proportion"),
+                 alt.Tooltip("n:Q", title="Denominator", format=","),
+                 alt.Tooltip("position:N", title="Position")])
+    labels = alt.Chart(points.rename(columns={"denominator": "n"})).mark_text(
+        align="left", dx=7, fontSize=11).encode(x=x, y="proportion:Q", text="organisation:N")
+    return style(alt.layer(*lines, dots, labels).properties(width=width, height=380,
+                                                            title=title), orient="top")

@@ -896,6 +896,30 @@ def load_results(db: Database, scope: Scope, *, measure_id: int | None = None,
     )
 
 
+def proportion_totals(db: Database, scope: Scope, measure_id: int, since=None,
+                      until=None) -> pd.DataFrame:
+    """Numerator and denominator summed over a period for each organisation (for a funnel
+    plot). A partner gets its own row and one row for all the other partners together."""
+    frame = db.read(
+        "SELECT r.organisation_id, o.name AS organisation, sum(r.numerator) AS numerator,"
+        " sum(r.denominator) AS denominator FROM current_result r"
+        " JOIN organisation o ON o.id = r.organisation_id"
+        " WHERE r.measure_id = ? AND r.denominator > 0 AND (?::DATE IS NULL OR r.period >= ?)"
+        " AND (?::DATE IS NULL OR r.period <= ?) GROUP BY ALL ORDER BY o.name",
+        [measure_id, since, since, until, until])
+    if not scope.is_partner or frame.empty:
+        return frame
+    own = frame[frame["organisation_id"] == scope.organisation_id]
+    others = frame[frame["organisation_id"] != scope.organisation_id]
+    if others.empty:
+        return own.reset_index(drop=True)
+    combined = pd.DataFrame({"organisation_id": [None],
+                             "organisation": [f"{OTHERS} ({len(others)})"],
+                             "numerator": [others["numerator"].sum()],
+                             "denominator": [others["denominator"].sum()]})
+    return pd.concat([own, combined], ignore_index=True)
+
+
 # --------------------------------------------------------------------------- chart notes
 
 
