@@ -92,3 +92,14 @@ if measure["data_kind"] == "proportion":
         st.caption("Each organisation's proportion against how many people it counted. "
                    "The funnel narrows as numbers grow: a small partner far from the line "
                    "may still be within what chance allows.")
+
+with st.expander(f"{measure['name']} at every organisation (small multiples)"):
+    everyone = repo.load_results(db, scope, measure_id=measure_id)
+    everyone = everyone[pd.to_datetime(everyone["period"]) >= pd.Timestamp(period)]
+    panels = [(name, charts.outcome_frame(group, measure["data_kind"],
+                                          improvement=measure["direction"]))
+              for name, group in everyone.groupby("organisation")]
+    if panels:
+        st.altair_chart(charts.small_multiples(panels, unit=measure["unit"], columns=2,
+                                               percent=measure["data_kind"] == "proportion"),
+                        width="content")

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 PAGES = {"": "DEMO: Peer support", "challenge": "Challenge and driver diagram",
-         "outcomes": "Outcomes", "summary": "Summary",
+         "outcomes": "Outcomes", "summary": "Summary", "review": "Review",
          "ideas": "Change ideas", "cycles": "Test cycles (PDSA)",
          "organisations": "Partner organisations", "measures": "Measures",
          "upload": "Upload results"}
@@ -107,7 +107,7 @@ def test_every_page_in_chromium(browser, demo_path):
             assert page.locator("[data-testid='stException']").count() == 0, path
             assert page.get_by_text("Demo data: every organisation").count() == 1
             page.screenshot(path=str(ARTIFACTS / f"{path or 'overview'}.png"), full_page=True)
-            if path in ("", "challenge", "ideas", "cycles", "outcomes"):
+            if path in ("", "challenge", "ideas", "cycles", "outcomes", "review"):
                 assert page.locator("[data-testid='stVegaLiteChart']").count() >= 1, path
     finally:
         _stop(proc, log)

@@ -86,3 +86,12 @@ def test_funnel_limits_narrow_with_the_denominator():
     assert positions["Odd"] == "Outside 99.8% limits"
     spec = charts.funnel_chart(totals, title="t").to_dict()
     assert "99.8% limits" in json.dumps(spec)
+
+
+def test_small_multiples_one_panel_per_series():
+    frame = charts.outcome_frame(series([10.0, 12, 11, 13, 12, 11, 12, 11, 13, 12, 11, 12, 13]),
+                                 "value", improvement="increase")
+    spec = charts.small_multiples([(f"Org {i}", frame) for i in range(4)], unit="people",
+                                  columns=3).to_dict()
+    assert len(spec["vconcat"]) == 2 and len(spec["vconcat"][0]["hconcat"]) == 3
+    assert "Org 3" in json.dumps(spec)

@@ -474,7 +474,8 @@ def funnel_chart(totals: pd.DataFrame, *, title: str, width: int = 800) -> alt.T
                                ("upper998", "99.8% limits", [1, 2]),
                                ("lower998", "99.8% limits", [1, 2])):
         lines.append(alt.Chart(limits).mark_line(color="#425563", strokeDash=dash).encode(
-            x=x, y=alt.Y(f"{column}:Q", title="Proportion", axis=alt.Axis(format=".0%")),
+            x=x, y=alt.Y(f"{column}:Q", title="Proportion", axis=alt.Axis(format=".0%"),
+                         scale=alt.Scale(zero=False)),
             tooltip=[alt.Tooltip(f"{column}:Q", title=name, format=".1%")]))
     dots = alt.Chart(points.rename(columns={"denominator": "n"})).mark_point(
         filled=True, size=90).encode(
@@ -493,3 +494,13 @@ def funnel_chart(totals: pd.DataFrame, *, title: str, width: int = 800) -> alt.T
         align="left", dx=7, fontSize=11).encode(x=x, y="proportion:Q", text="organisation:N")
     return style(alt.layer(*lines, dots, labels).properties(width=width, height=380,
                                                             title=title), orient="top")
+
+
+def small_multiples(panels: list[tuple[str, pd.DataFrame]], *, unit: str,
+                    percent: bool = False, columns: int = 3) -> alt.TopLevelMixin:
+    """Several SPC charts side by side (one measure across organisations, or one organisation
+    across measures), each with its own limits."""
+    charts_ = [spc_chart(frame, title=title, unit=unit, percent=percent, width=300,
+                         styled=False).properties(height=170) for title, frame in panels]
+    rows = [alt.hconcat(*charts_[i: i + columns]) for i in range(0, len(charts_), columns)]
+    return style(alt.vconcat(*rows), orient="top")
