@@ -87,7 +87,8 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
     elif page == "app_pages/upload.py":
         assert at.file_uploader[0].label == "Results file (CSV or Excel)"
     elif page == "app_pages/outcomes.py":
-        assert len(charts(at)) == 1 and at.subheader[0].value == "Signals"
+        # the chart, and the small multiples of the same measure at every organisation
+        assert len(charts(at)) == 2 and at.subheader[0].value == "Signals"
     elif page == "app_pages/review.py":
         assert at.select_slider[0].label == "Screen"
         at.select_slider[0].set_value(3).run()

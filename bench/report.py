@@ -1,0 +1,54 @@
+"""Benchmark of the leadership views on the demo database.
+
+    python bench/report.py
+
+Prints the Summary, Outcomes and Review page times (AppTest script runs, warm) and the time to
+build the review pack for one organisation as PDF and as PowerPoint. (The issue's 1.3-million
+result scale test is not here yet: see docs/benchmarks.md.)
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from tracker import demo, report  # noqa: E402
+from tracker.auth import Scope  # noqa: E402
+from tracker.db import Database  # noqa: E402
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp())
+    path = work / "demo.duckdb"
+    with Database(path) as db:
+        demo.load_demo(db, seed=1)
+    os.environ["TRACKER_DB"] = str(path)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.run()
+    for page in ("summary", "outcomes", "review"):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            at.switch_page(f"app_pages/{page}.py").run()
+            times.append(time.perf_counter() - started)
+            assert not at.exception, at.exception
+        print(f"{page:<10} page {statistics.median(times):6.2f} s (median of 3)")
+    with Database(path) as db:
+        for suffix in ("pdf", "pptx"):
+            started = time.perf_counter()
+            report.write_report(db, Scope.admin("bench"), work / f"pack.{suffix}",
+                                organisation="Peer Pathways (demo)")
+            print(f"pack for one organisation ({suffix}): {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
