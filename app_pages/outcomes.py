@@ -93,7 +93,7 @@ if measure["data_kind"] == "proportion":
                    "The funnel narrows as numbers grow: a small partner far from the line "
                    "may still be within what chance allows.")
 
-with st.expander(f"{measure['name']} at every organisation (small multiples)"):
+if st.toggle(f"Show {measure['name']} at every organisation (small multiples)"):
     everyone = repo.load_results(db, scope, measure_id=measure_id)
     everyone = everyone[pd.to_datetime(everyone["period"]) >= pd.Timestamp(period)]
     panels = [(name, charts.outcome_frame(group, measure["data_kind"],
