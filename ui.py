@@ -11,13 +11,26 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from tracker import auth, repo
+from tracker import auth, repo, summary
 from tracker.db import Database, DatabaseError, DatabaseLocked, default_path
 
 
 @st.cache_resource(show_spinner=False)
 def _database(path: str) -> Database:
     return Database(path)
+
+
+@st.cache_data(show_spinner="Computing every series...", max_entries=16)
+def _summary(path: str, scope: auth.Scope, version: int) -> pd.DataFrame:
+    return summary.summary_table(_database(path), scope)
+
+
+def summary_table(scope: auth.Scope) -> pd.DataFrame:
+    """The Summary rows for this viewer, computed once per change of the data (about a second
+    on the demo) rather than on every rerun. Keyed on the viewer's scope: cached data is
+    shared between users, so one partner never gets another's rows."""
+    db = get_db()
+    return _summary(str(db.path), scope, repo.data_version(db))
 
 
 def get_db() -> Database:

@@ -23,7 +23,7 @@ date_to = c3.date_input("To", value=min(dt.date.today(), challenge["end_date"]),
                         format="DD/MM/YYYY")
 chosen = None if organisation == ALL else organisation
 
-rows = report.pack_rows(db, scope, chosen)
+rows = report.pack_rows(db, scope, chosen, ui.summary_table(scope))
 if rows.empty:
     st.info("No results yet.")
     st.stop()

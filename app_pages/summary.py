@@ -4,7 +4,6 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import summary
 
 db = ui.get_db()
 scope = ui.scope()
@@ -14,7 +13,7 @@ st.caption("The latest value of every measure at every organisation, with the Ma
            "icons: variation (is something unusual happening?) and assurance (will the target "
            "be met?). Select a row to open its chart.")
 
-table = summary.summary_table(db, scope)
+table = ui.summary_table(scope)
 if table.empty:
     st.info("No results yet.")
     st.stop()

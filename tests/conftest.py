@@ -61,3 +61,22 @@ def table_counts(database: Database) -> dict[str, int]:
         "SELECT table_name FROM information_schema.tables"
         " WHERE table_schema = 'main' AND table_type = 'BASE TABLE'")["table_name"]
     return {t: int(database.scalar(f'SELECT count(*) FROM "{t}"')) for t in tables}
+
+
+PASSWORD = "correct horse battery"
+PARTNER_ORG = "Peer Pathways (demo)"
+
+
+def add_role_accounts(database: Database) -> dict:
+    """On the demo: an admin 'boss', a partner 'pp_user' of Peer Pathways and a viewer
+    'lead', all with PASSWORD. Returns the admin's scope and the organisation ids by name."""
+    from tracker import auth, repo
+
+    orgs = repo.list_organisations(database, auth.Scope.admin("setup")).set_index("name")["id"]
+    auth.add_user(database, None, username="boss", role="admin", password=PASSWORD)
+    boss = auth.authenticate(database, "boss", PASSWORD)
+    auth.add_user(database, boss, username="pp_user", role="partner", password=PASSWORD,
+                  organisation_id=int(orgs[PARTNER_ORG]), email="pp@example.org")
+    auth.add_user(database, boss, username="lead", role="viewer", password=PASSWORD,
+                  email="lead@example.org")
+    return {"admin": boss, "orgs": orgs}

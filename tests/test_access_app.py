@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import ROOT
+from conftest import PARTNER_ORG as PP
+from conftest import PASSWORD, ROOT, add_role_accounts
 from streamlit.testing.v1 import AppTest
 
 from tracker import auth, repo
@@ -13,8 +14,6 @@ from tracker.auth import Scope
 from tracker.db import Database
 
 APP = str(ROOT / "streamlit_app.py")
-PASSWORD = "correct horse battery"
-PP = "Peer Pathways (demo)"
 COMMON = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "review", "upload",
           "export", "organisations", "measures"]
 ADMIN_ONLY = ["accounts", "audit"]
@@ -23,13 +22,7 @@ ADMIN_ONLY = ["accounts", "audit"]
 @pytest.fixture
 def lab(demo_path):
     with Database(demo_path) as db:
-        admin = Scope.admin("setup")
-        orgs = repo.list_organisations(db, admin).set_index("name")["id"]
-        auth.add_user(db, None, username="boss", role="admin", password=PASSWORD)
-        boss = auth.authenticate(db, "boss", PASSWORD)
-        auth.add_user(db, boss, username="pp_user", role="partner", password=PASSWORD,
-                      organisation_id=int(orgs[PP]))
-        auth.add_user(db, boss, username="lead", role="viewer", password=PASSWORD)
+        orgs = add_role_accounts(db)["orgs"]
         others = [n for n in orgs.index if n != PP]
     return {"path": demo_path, "others": others}
 

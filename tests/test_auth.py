@@ -8,28 +8,22 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, table_counts
+from conftest import PARTNER_ORG as PP
+from conftest import PASSWORD, ROOT, add_role_accounts, table_counts
 
 from tracker import auth, ingest, repo
 from tracker.auth import Scope
 from tracker.errors import InputError, PermissionDenied
 
-PASSWORD = "correct horse battery"
 ADMIN = Scope.admin("tester")
-PP = "Peer Pathways (demo)"
 
 
 @pytest.fixture
 def accounts(demo_db):
     db = demo_db
-    orgs = repo.list_organisations(db, ADMIN).set_index("name")["id"]
-    admin = auth.add_user(db, None, username="boss", role="admin", password=PASSWORD)
-    admin_scope = auth.authenticate(db, "boss", PASSWORD)
-    auth.add_user(db, admin_scope, username="pp_user", role="partner", password=PASSWORD,
-                  organisation_id=int(orgs[PP]), email="pp@example.org")
-    auth.add_user(db, admin_scope, username="lead", role="viewer", password=PASSWORD,
-                  email="lead@example.org")
-    return {"db": db, "admin": admin_scope, "admin_id": admin,
+    made = add_role_accounts(db)
+    orgs, admin_scope = made["orgs"], made["admin"]
+    return {"db": db, "admin": admin_scope,
             "partner": auth.authenticate(db, "pp_user", PASSWORD),
             "viewer": auth.authenticate(db, "lead", PASSWORD),
             "pp_id": int(orgs[PP]), "other_id": int(orgs["Riverside Medical Practice (demo)"]),

@@ -176,17 +176,13 @@ def test_upload_through_the_real_page(browser, demo_path, tmp_path):
 @pytest.mark.parametrize("username, role", [("boss", "admin"), ("pp_user", "partner"),
                                             ("lead", "viewer")])
 def test_log_in_as_each_role(browser, demo_path, username, role):
-    from tracker import auth, repo
+    from conftest import PASSWORD as password
+    from conftest import add_role_accounts
+
     from tracker.db import Database
 
-    password = "correct horse battery"
     with Database(demo_path) as db:
-        orgs = repo.list_organisations(db, auth.Scope.admin("setup")).set_index("name")["id"]
-        auth.add_user(db, None, username="boss", role="admin", password=password)
-        boss = auth.authenticate(db, "boss", password)
-        auth.add_user(db, boss, username="pp_user", role="partner", password=password,
-                      organisation_id=int(orgs["Peer Pathways (demo)"]))
-        auth.add_user(db, boss, username="lead", role="viewer", password=password)
+        add_role_accounts(db)
     proc, url, log = _start(demo_path)
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1400})

@@ -988,6 +988,12 @@ def list_audit(db: Database, scope: Scope, *, limit: int | None = 200, actor: st
     return db.read(sql, params)
 
 
+def data_version(db: Database) -> int:
+    """A number that changes whenever anything is changed: every change writes an audit row.
+    Caches key on it (with the viewer's scope) so a write is seen at once."""
+    return int(db.scalar("SELECT coalesce(max(id), 0) FROM audit_log"))
+
+
 def is_empty(db: Database) -> bool:
     """True when the database holds no data of the lab yet (a fresh file)."""
     return not db.scalar(

@@ -38,14 +38,16 @@ class Pack:
     slides: list[Slide]
 
 
-def pack_rows(db: Database, scope: Scope, organisation: str | None = None) -> pd.DataFrame:
-    """The summary rows (one per measure x organisation) the pack covers."""
+def pack_rows(db: Database, scope: Scope, organisation: str | None = None,
+              table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The summary rows (one per measure x organisation) the pack covers; `table` is the
+    viewer's summary when the caller already has it."""
     orgs = repo.list_organisations(db, scope, include_retired=False)
     if organisation:
         orgs = orgs[orgs["name"].map(repo._norm) == repo._norm(organisation)]
         if orgs.empty:
             raise InputError(f"No organisation called '{organisation}' is yours to report on.")
-    table = summary.summary_table(db, scope)
+    table = summary.summary_table(db, scope) if table is None else table
     if table.empty:
         return table
     return table[table["organisation_id"].isin(orgs["id"])].reset_index(drop=True)
