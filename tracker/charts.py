@@ -311,27 +311,14 @@ def outcome_frame(results: pd.DataFrame, data_kind: str, *, improvement: str,
         out["sentence"] = spc.point_sentences(out, periods).to_numpy()
         out.attrs["signals"] = spc.explain(out, periods)["sentence"].tolist()
     else:
-        chart = spc.p_chart if data_kind == "proportion" else spc.u_chart
-        parts = []
-        bounds = [0, *starts, len(frame)]
-        for phase, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            piece = chart(frame["numerator"].iloc[a:b], frame["denominator"].iloc[a:b],
-                          laney=laney)
-            piece["phase"] = phase
-            parts.append(piece)
-        out = pd.concat(parts, ignore_index=True)
-        high = out["value"] > out["upper"]
-        want = spc.IMPROVEMENT[improvement]
-        good = high if want > 0 else (out["value"] < out["lower"])
-        out["point_type"] = np.select(
-            [~out["outside"], want == 0, good], ["common_cause", np.where(
-                high, "neutral_high", "neutral_low"), "improvement"], "concern")
-        out.loc[out["value"].isna(), "point_type"] = None
-        out["rule"] = np.where(out["outside"], "outside_limits", None)
-        out["trial"] = out.groupby("phase")["value"].transform("count") < spc.MIN_POINTS_FOR_LIMITS
+        work = pd.DataFrame({"series": 0, "numerator": frame["numerator"].to_numpy(),
+                             "denominator": frame["denominator"].to_numpy(),
+                             "phase_start": np.isin(np.arange(len(frame)), starts)})
+        out = spc.attribute_many(work, "series", kind=data_kind, improvement=improvement,
+                                 phase_start="phase_start", laney=laney)
+        out = out.drop(columns=["series", "numerator", "denominator", "phase_start"])
         out["sentence"] = [
-            (f"Outside the limits {spc.describe_span(p, p, i, i)}: "
-             f"{spc.CLASS_WORDS.get(t, '')}." if o else "")
+            spc.outside_sentence(p, i, t) if o else ""
             for i, (p, o, t) in enumerate(zip(periods, out["outside"], out["point_type"],
                                               strict=True))]
         out.attrs["signals"] = [s for s in out["sentence"] if s]

@@ -896,6 +896,23 @@ def load_results(db: Database, scope: Scope, *, measure_id: int | None = None,
     )
 
 
+def series_results(db: Database, scope: Scope,
+                   organisation_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """Every current result the user may see, lean (ids and numbers, no names), each series
+    (organisation x measure) together in period order: the input of the batch statistics."""
+    if scope.is_partner:
+        organisation_ids = [scope.organisation_id] if organisation_ids is None or \
+            scope.organisation_id in set(organisation_ids) else []
+    where, params = "", []
+    if organisation_ids is not None:
+        ids = _ids(organisation_ids) or [-1]
+        where = f" WHERE organisation_id IN ({', '.join('?' for _ in ids)})"
+        params = ids
+    return db.read(
+        "SELECT organisation_id, measure_id, period, value, numerator, denominator"
+        f" FROM current_result{where} ORDER BY organisation_id, measure_id, period", params)
+
+
 def proportion_totals(db: Database, scope: Scope, measure_id: int, since=None,
                       until=None) -> pd.DataFrame:
     """Numerator and denominator summed over a period for each organisation (for a funnel

@@ -71,6 +71,15 @@ def _direction_code(improvement: str) -> int:
     return IMPROVEMENT[improvement]
 
 
+def _direction_codes(words: pd.Series, name: str) -> np.ndarray:
+    """+1 / -1 / 0 for a column of directions (fast for a categorical column)."""
+    codes = words.map(IMPROVEMENT)
+    if codes.isna().any():
+        bad = sorted(set(words[codes.isna()].astype(str)))
+        raise SPCError(f"column {name!r} holds unknown directions: {bad}")
+    return codes.to_numpy(dtype=np.int8)
+
+
 def _run_lengths(boundary: np.ndarray) -> np.ndarray:
     """For each element, the length of the run it belongs to; a run starts where
     `boundary` is True (the first element always starts one)."""
@@ -320,11 +329,7 @@ def xmr_many(frame: pd.DataFrame, by: str | list[str], value: str, *,
     if improvement in IMPROVEMENT:
         direction = np.full(n, IMPROVEMENT[improvement], dtype=np.int8)
     elif improvement in ordered.columns:
-        words = ordered[improvement].to_numpy()
-        bad = set(pd.unique(words)) - set(IMPROVEMENT)
-        if bad:
-            raise SPCError(f"column {improvement!r} holds unknown directions: {sorted(bad)}")
-        direction = np.select([words == "increase", words == "decrease"], [1, -1], 0)
+        direction = _direction_codes(ordered[improvement], improvement)
     else:
         raise SPCError(f"improvement must be a direction or a column name, not {improvement!r}")
     result = _xmr_engine(values, seg, int(seg[-1]) + 1 if n else 0, direction, baseline,
@@ -550,35 +555,54 @@ def _attribute_inputs(numerators, denominators, what: str):
     return num, den, present
 
 
-def _laney_sigma_z(z: np.ndarray) -> float:
-    """Laney's between-period spread: mean moving range of the z-scores, screened as for
-    XmR, divided by d2 = 1.128."""
-    z = z[~np.isnan(z)]
-    if z.size < 2:
-        return 1.0
-    mr = np.abs(np.diff(z))
-    amr = mr.mean()
-    if amr > 0:
-        kept = mr[mr < SCREEN * amr]
-        amr = kept.mean() if kept.size else amr
-    return float(amr / 1.128)
+def _attribute_engine(num: np.ndarray, den: np.ndarray, present: np.ndarray, seg: np.ndarray,
+                      n_segments: int, is_p: np.ndarray, laney: bool) -> dict[str, np.ndarray]:
+    """p and u charts on flat arrays cut into segments (series x phase), like `_xmr_engine`.
 
-
-def _attribute_chart(num, den, present, centre, sigma, laney, clip_upper):
-    value = np.where(present, num / np.where(present, den, 1.0), np.nan)
+    Centre: the segment's total numerator over its total denominator. Sigma per period:
+    √(p̄(1−p̄)/nᵢ) for proportions, √(ū/nᵢ) for rates; with `laney`, times the segment's
+    between-period spread of z-scores (mean moving range of z between consecutive present
+    periods, screened as for XmR, over d2 = 1.128; 1 with fewer than two periods).
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
+        total_num = np.bincount(seg, weights=np.where(present, num, 0.0), minlength=n_segments)
+        total_den = np.bincount(seg, weights=np.where(present, den, 0.0), minlength=n_segments)
+        centre = (total_num / total_den)[seg]
+        value = np.where(present, num / np.where(present, den, 1.0), np.nan)
+        sigma = np.sqrt(np.where(is_p, centre * (1 - centre), centre) / den)
         z = np.where(present & (sigma > 0), (value - centre) / sigma, 0.0)
     z[~present] = np.nan
-    factor = _laney_sigma_z(z) if laney else 1.0
-    spread = 3 * sigma * factor
+    factor = np.ones(n_segments)
+    if laney:
+        rows = np.flatnonzero(present)
+        zs, segs = z[rows], seg[rows]
+        if rows.size > 1:
+            same = segs[1:] == segs[:-1]
+            mr, mr_seg = np.abs(np.diff(zs))[same], segs[1:][same]
+            count = np.bincount(mr_seg, minlength=n_segments)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                amr = np.bincount(mr_seg, weights=mr, minlength=n_segments) / count
+                kept = mr < SCREEN * amr[mr_seg]
+                kept_count = np.bincount(mr_seg, weights=kept, minlength=n_segments)
+                screened = np.bincount(mr_seg, weights=np.where(kept, mr, 0.0),
+                                       minlength=n_segments) / kept_count
+            amr = np.where((amr > 0) & (kept_count > 0), screened, amr)
+            factor = np.where(count > 0, amr / 1.128, 1.0)
+    sigma = sigma * factor[seg]
+    spread = 3 * sigma
     lower = np.maximum(centre - spread, 0.0)
-    upper = centre + spread
-    if clip_upper:
-        upper = np.minimum(upper, 1.0)
+    upper = np.where(is_p, np.minimum(centre + spread, 1.0), centre + spread)
     lower[~present], upper[~present] = np.nan, np.nan
     outside = present & ((value > upper) | (value < lower))
-    return pd.DataFrame({"value": value, "centre": centre, "lower": lower, "upper": upper,
-                         "outside": outside, "sigma": sigma * factor, "z": z})
+    return {"value": value, "centre": centre, "lower": lower, "upper": upper,
+            "outside": outside, "sigma": sigma, "z": z}
+
+
+def _attribute_one(num, den, present, laney, what) -> pd.DataFrame:
+    n = num.size
+    result = _attribute_engine(num, den, present, np.zeros(n, dtype=np.int64), 1,
+                               np.full(n, what == "p"), laney)
+    return pd.DataFrame(result)
 
 
 def p_chart(numerators, denominators, *, laney: bool = False) -> pd.DataFrame:
@@ -587,10 +611,7 @@ def p_chart(numerators, denominators, *, laney: bool = False) -> pd.DataFrame:
     num, den, present = _attribute_inputs(numerators, denominators, "p")
     if not present.any():
         raise SPCError("no period has both a numerator and a denominator")
-    centre = num[present].sum() / den[present].sum()
-    with np.errstate(invalid="ignore"):
-        sigma = np.sqrt(centre * (1 - centre) / den)
-    return _attribute_chart(num, den, present, centre, sigma, laney, clip_upper=True)
+    return _attribute_one(num, den, present, laney, "p")
 
 
 def u_chart(counts, exposures, *, laney: bool = False) -> pd.DataFrame:
@@ -600,10 +621,58 @@ def u_chart(counts, exposures, *, laney: bool = False) -> pd.DataFrame:
     num, den, present = _attribute_inputs(counts, exposures, "u")
     if not present.any():
         raise SPCError("no period has both a count and an exposure")
-    centre = num[present].sum() / den[present].sum()
-    with np.errstate(invalid="ignore"):
-        sigma = np.sqrt(centre / den)
-    return _attribute_chart(num, den, present, centre, sigma, laney, clip_upper=False)
+    return _attribute_one(num, den, present, laney, "u")
+
+
+def attribute_many(frame: pd.DataFrame, by: str | list[str], *, kind: str,
+                   numerator: str = "numerator", denominator: str = "denominator",
+                   improvement: str = "neutral", phase_start: str | None = None,
+                   laney: bool = False) -> pd.DataFrame:
+    """p (kind "proportion") or u (kind "rate", or a column of kinds) charts for every series
+    of a long frame at once, each phase with its own centre and limits. Rows of a series must
+    be together, in period order. Adds value, centre, lower, upper, outside, sigma, z, phase,
+    trial (fewer than 13 points in the phase), rule and point_type, classed as in `xmr`:
+    outside the limits on the improvement side is an improvement, on the other a concern."""
+    keys = [by] if isinstance(by, str) else list(by)
+    work = frame.reset_index(drop=True)
+    n = len(work)
+    num = _as_float(work[numerator].to_numpy(), numerator)
+    den = _as_float(work[denominator].to_numpy(), denominator)
+    present = ~np.isnan(num) & ~np.isnan(den) & (den > 0)
+    series = work.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    if n and (np.diff(series) < 0).any():
+        raise SPCError("the rows of each series must be together, in period order")
+    new_series = np.ones(n, dtype=bool)
+    if n:
+        new_series[1:] = series[1:] != series[:-1]
+    new_phase = new_series.copy()
+    if phase_start is not None:
+        new_phase |= work[phase_start].fillna(False).to_numpy(dtype=bool)
+    seg = np.cumsum(new_phase) - 1
+    n_segments = int(seg[-1]) + 1 if n else 0
+    first = np.maximum.accumulate(np.where(new_series, np.arange(n), 0)) if n else seg
+    is_p = (work[kind] == "proportion").to_numpy(dtype=bool) if kind in work.columns \
+        else np.full(n, kind == "proportion")
+    result = _attribute_engine(num, den, present, seg, n_segments, is_p, laney)
+    out = pd.DataFrame(result, index=frame.index)
+    out["phase"] = seg - seg[first]
+    points = np.bincount(seg, weights=present, minlength=n_segments)
+    out["trial"] = points[seg] < MIN_POINTS_FOR_LIMITS
+    if improvement in IMPROVEMENT:
+        want = np.full(n, IMPROVEMENT[improvement])
+    else:
+        want = _direction_codes(work[improvement], improvement)
+    high = result["value"] > result["upper"]
+    good = np.where(want > 0, high, result["value"] < result["lower"])
+    point_type = np.select(
+        [~result["outside"], want == 0, good],
+        ["common_cause", np.where(high, "neutral_high", "neutral_low"), "improvement"],
+        "concern").astype(object)
+    point_type[~present] = None
+    out["point_type"] = point_type
+    out["rule"] = np.where(result["outside"], "outside_limits", None)
+    return pd.concat([frame.drop(columns=[c for c in out.columns if c in frame.columns]), out],
+                     axis=1)
 
 
 # --------------------------------------------------------------------------- plain English
@@ -650,45 +719,103 @@ def explain(frame: pd.DataFrame, dates=None, *, improvement: str | None = None) 
     date_list = list(dates) if dates is not None else [None] * len(frame)
     if len(date_list) != len(frame):
         raise SPCError(f"{len(date_list)} dates for {len(frame)} points")
-    want = _direction_code(improvement or frame.attrs.get("improvement", "neutral"))
-    value = frame["value"].to_numpy(dtype="float64")
-    centre = frame["centre"].to_numpy(dtype="float64")
-    present = np.flatnonzero(~np.isnan(value))
+    work = frame.reset_index(drop=True).assign(
+        _series=0, _date=pd.Series(date_list, dtype=object))
+    out = explain_many(work, "_series", dates="_date",
+                       improvement=improvement or frame.attrs.get("improvement", "neutral"))
+    return out.drop(columns="_series")
+
+
+def _signal_groups(series: np.ndarray, present: np.ndarray, mask: np.ndarray,
+                   max_gap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of `mask` grouped into signals: consecutive members of one series whose ranks among
+    the present points differ by at most `max_gap`. Returns (first row, last row, count)."""
+    rows = np.flatnonzero(mask & present)
+    if rows.size == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    rank = np.cumsum(present)[rows]
+    new = np.ones(rows.size, dtype=bool)
+    new[1:] = (series[rows[1:]] != series[rows[:-1]]) | (np.diff(rank) > max_gap)
+    group = np.cumsum(new) - 1
+    ends = np.append(np.flatnonzero(new)[1:] - 1, rows.size - 1)
+    return rows[new], rows[ends], np.bincount(group)
+
+
+def explain_many(frame: pd.DataFrame, by: str | list[str], *, dates: str | None = "period",
+                 improvement: str = "neutral", latest_only: bool = False) -> pd.DataFrame:
+    """The signals of many XmR series at once (the output of `xmr_many`), as `explain` gives
+    for one: the keys of `by`, first and last (row positions within the series), rule,
+    point_type, points and sentence. Rows of a series must be together, in period order.
+    `improvement` is a direction for all series or a column of them. With `latest_only`, only
+    each series' latest signal (the one that starts last) is kept, and only its sentence made.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    work = frame.reset_index(drop=True)
+    n = len(work)
+    series = work.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    if n and (np.diff(series) < 0).any():  # groups are numbered in order of appearance
+        raise SPCError("the rows of each series must be together, in period order")
+    start = np.ones(n, dtype=bool)
+    if n:
+        start[1:] = series[1:] != series[:-1]
+    series_first = np.maximum.accumulate(np.where(start, np.arange(n), 0)) if n else series
+    value = work["value"].to_numpy(dtype="float64")
+    centre = work["centre"].to_numpy(dtype="float64")
+    present = ~np.isnan(value)
     high = value > centre
+    if improvement in IMPROVEMENT:
+        want = np.full(n, IMPROVEMENT[improvement], dtype=np.int8)
+    else:
+        want = _direction_codes(work[improvement], improvement)
     patterns = [
-        ("outside_limits", frame["in_outside"].to_numpy() & high, 1, 1),
-        ("outside_limits", frame["in_outside"].to_numpy() & ~high, -1, 1),
-        ("trend", frame["in_trend_up"].to_numpy(), 1, 1),
-        ("trend", frame["in_trend_down"].to_numpy(), -1, 1),
-        ("two_in_three", frame["in_two_in_three"].to_numpy() & high, 1, 2),
-        ("two_in_three", frame["in_two_in_three"].to_numpy() & ~high, -1, 2),
-        ("shift", frame["in_shift"].to_numpy() & high, 1, 1),
-        ("shift", frame["in_shift"].to_numpy() & ~high, -1, 1),
+        ("outside_limits", work["in_outside"].to_numpy() & high, 1, 1),
+        ("outside_limits", work["in_outside"].to_numpy() & ~high, -1, 1),
+        ("trend", work["in_trend_up"].to_numpy(), 1, 1),
+        ("trend", work["in_trend_down"].to_numpy(), -1, 1),
+        ("two_in_three", work["in_two_in_three"].to_numpy() & high, 1, 2),
+        ("two_in_three", work["in_two_in_three"].to_numpy() & ~high, -1, 2),
+        ("shift", work["in_shift"].to_numpy() & high, 1, 1),
+        ("shift", work["in_shift"].to_numpy() & ~high, -1, 1),
     ]
-    rows = []
+    parts = []
     for rule, mask, sign, max_gap in patterns:
-        order = np.flatnonzero(mask[present])  # positions among the present points
-        if order.size == 0:
-            continue
-        breaks = np.flatnonzero(np.diff(order) > max_gap) + 1
-        for group in np.split(order, breaks):
-            members = present[group]
-            if want == 0:
-                ptype = "neutral_high" if sign > 0 else "neutral_low"
-            else:
-                ptype = "improvement" if sign == want else "concern"
-            rows.append(_signal_row(members, rule, sign, ptype, date_list))
-    out = pd.DataFrame(rows, columns=["first", "last", "rule", "point_type", "points",
-                                      "sentence"])
-    priority = {rule: i for i, rule in enumerate(RULES)}
-    return out.sort_values(["first", "rule"], key=lambda c: c.map(priority) if c.name == "rule"
-                           else c, ignore_index=True)
+        first, last, count = _signal_groups(series, present, mask.astype(bool), max_gap)
+        if first.size:
+            parts.append(pd.DataFrame({"row": first, "last_row": last, "points": count,
+                                       "rule": rule, "sign": sign}))
+    columns = [*keys, "first", "last", "rule", "point_type", "points", "sentence"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    signals = pd.concat(parts, ignore_index=True)
+    signals["series"] = series[signals["row"]]
+    signals["priority"] = signals["rule"].map({r: i for i, r in enumerate(RULES)})
+    signals = signals.sort_values(["series", "row", "priority"], ignore_index=True)
+    if latest_only:
+        signals = signals.groupby("series", sort=False).tail(1).reset_index(drop=True)
+    row, last_row = signals["row"].to_numpy(), signals["last_row"].to_numpy()
+    wanted = want[row]
+    is_high = signals["sign"].to_numpy() > 0
+    signals["point_type"] = np.select(
+        [(wanted == 0) & is_high, wanted == 0, (wanted > 0) == is_high],
+        ["neutral_high", "neutral_low", "improvement"], "concern")
+    signals["first"] = row - series_first[row]
+    signals["last"] = last_row - series_first[row]
+    date_values = work[dates].to_numpy() if dates is not None else np.full(n, None)
+    signals["sentence"] = [
+        signal_sentence(rule, sign, ptype, count, date_values[a], date_values[b], f, f_last)
+        for rule, sign, ptype, count, a, b, f, f_last in zip(
+            signals["rule"], signals["sign"], signals["point_type"], signals["points"], row,
+            last_row, signals["first"], signals["last"], strict=True)]
+    for key in keys:
+        signals[key] = work[key].to_numpy()[row]
+    return signals[columns]
 
 
-def _signal_row(members, rule, sign, ptype, dates):
-    n = len(members)
-    first, last = int(members[0]), int(members[-1])
-    span = describe_span(dates[first], dates[last], first, last)
+def signal_sentence(rule: str, sign: int, ptype: str, n: int, first_date, last_date,
+                    first: int, last: int) -> str:
+    """'7 points above the mean from 3 March to 14 April 2025: a shift, an improvement.'"""
+    span = describe_span(first_date, last_date, int(first), int(last))
     points = f"{n} point{'s' if n != 1 else ''}"
     if rule == "outside_limits":
         where = "above the upper process limit" if sign > 0 else "below the lower process limit"
@@ -701,8 +828,13 @@ def _signal_row(members, rule, sign, ptype, dates):
                 f"(two out of three points beyond two sigma) {span}: two out of three")
     else:
         text = f"{points} {'above' if sign > 0 else 'below'} the mean {span}: a shift"
-    return {"first": first, "last": last, "rule": rule, "point_type": ptype, "points": n,
-            "sentence": f"{text}, {CLASS_WORDS[ptype]}."}
+    return f"{text}, {CLASS_WORDS[ptype]}."
+
+
+def outside_sentence(date, position: int, point_type: str) -> str:
+    """The sentence of an attribute (p or u) chart point outside its limits."""
+    return (f"Outside the limits {describe_span(date, date, position, position)}: "
+            f"{CLASS_WORDS.get(point_type, '')}.")
 
 
 def point_sentences(frame: pd.DataFrame, dates=None, *,

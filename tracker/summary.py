@@ -7,7 +7,7 @@ import base64
 import numpy as np
 import pandas as pd
 
-from tracker import charts, repo, spc
+from tracker import repo, spc
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -52,53 +52,137 @@ def assurance_icon(assurance: str | None) -> str:
             "hit_and_miss": _svg("#a6a6a6", "?")}.get(assurance, _svg("#d8dde0", "–"))
 
 
-def summary_table(db: Database, scope: Scope) -> pd.DataFrame:
-    """Every measure at every organisation the user may see: latest value, target, the
-    variation and assurance icons (with words), and the latest signal in a sentence."""
-    results = repo.load_results(db, scope)
-    measures = repo.list_measures(db, include_retired=False).set_index("id")
+COLUMNS = ["organisation_id", "measure_id", "organisation", "measure", "measure_type",
+           "latest_period", "latest", "unit", "percent", "target", "variation",
+           "variation_icon", "assurance", "assurance_icon", "improving", "concern", "signal",
+           "points"]
+
+
+def summary_table(db: Database, scope: Scope,
+                  organisation_ids: list[int] | None = None) -> pd.DataFrame:
+    """Every measure at every organisation the user may see (or at `organisation_ids`):
+    latest value, target, the variation and assurance icons (with words), and the latest
+    signal in a sentence.
+
+    All series at once: the results come out of DuckDB in series order and go through the
+    batch statistics (`spc.xmr_many`, `spc.attribute_many`, `spc.explain_many`), the same
+    engines the charts use one series at a time, so the Summary and a chart always agree.
+    """
+    results = repo.series_results(db, scope, organisation_ids)
+    measures = repo.list_measures(db, include_retired=False)
+    results = results[results["measure_id"].isin(measures["id"])].reset_index(drop=True)
     if results.empty:
-        return pd.DataFrame(columns=["organisation", "measure", "latest_period", "latest",
-                                     "target", "variation", "assurance", "signal"])
+        return pd.DataFrame(columns=COLUMNS)
+    m = measures.set_index("id")
+    # per-measure columns as categoricals: a million strings would cost more than the maths
+    where = m.index.get_indexer(results["measure_id"])
+    for column in ("direction", "data_kind"):
+        results[column] = pd.Categorical(m[column]).take(where)
+    results["target"] = m["target"].to_numpy(dtype=float)[where]
+    results["phase_start"] = _phase_starts(db, results)
+    parts = []
+    values = results[results["data_kind"] == "value"]
+    if not values.empty:
+        parts.append(_value_rows(values))
+    attributes = results[results["data_kind"] != "value"]
+    if not attributes.empty:
+        parts.append(_attribute_rows(attributes))
+    rows = pd.concat(parts, ignore_index=True)
+    orgs = repo.list_organisations(db, scope).set_index("id")["name"]
+    target = rows["target"]
+    variation = [None if pd.isna(v) else v for v in rows["variation"]]
+    assurance = [None if pd.isna(a) else a for a in rows["assurance"]]
+    out = pd.DataFrame({
+        "organisation_id": rows["organisation_id"].astype(int),
+        "measure_id": rows["measure_id"].astype(int),
+        "organisation": rows["organisation_id"].map(orgs),
+        "measure": rows["measure_id"].map(m["name"]),
+        "measure_type": rows["measure_id"].map(m["measure_type"]),
+        "latest_period": rows["period"], "latest": rows["value"].astype(float),
+        "unit": rows["measure_id"].map(m["unit"]),
+        "percent": rows["measure_id"].map(m["data_kind"]) == "proportion",
+        "target": target.astype(object).where(target.notna(), None),
+        "variation": [VARIATION_WORDS[v] for v in variation],
+        "variation_icon": [variation_icon(v, d) for v, d in
+                           zip(variation, rows["direction"], strict=True)],
+        "assurance": [ASSURANCE_WORDS[a] for a in assurance],
+        "assurance_icon": [assurance_icon(a) for a in assurance],
+        "improving": rows["variation"] == "improvement",
+        "concern": rows["variation"] == "concern",
+        "signal": rows["signal"].fillna(""), "points": rows["points"].astype(int)})
+    return out.sort_values(["measure", "organisation"], ignore_index=True)
+
+
+KEYS = ["organisation_id", "measure_id"]
+
+
+def _phase_starts(db: Database, results: pd.DataFrame) -> np.ndarray:
+    """True on the first period on or after each rebase date of the series (a new phase)."""
+    flags = np.zeros(len(results), dtype=bool)
     phases = db.read("SELECT measure_id, organisation_id, on_date FROM annotation"
                      " WHERE kind = 'phase'")
-    rows = []
-    for (org_id, measure_id), series in results.groupby(["organisation_id", "measure_id"]):
-        if measure_id not in measures.index:
-            continue
-        m = measures.loc[measure_id]
-        dates = phases[(phases["measure_id"] == measure_id)
-                       & (phases["organisation_id"].isna()
-                          | (phases["organisation_id"] == org_id))]["on_date"]
-        frame = charts.outcome_frame(series, m["data_kind"], improvement=m["direction"],
-                                     phase_dates=list(dates))
-        present = frame.dropna(subset=["value"])
-        latest = present.iloc[-1]
-        if m["data_kind"] == "value":
-            variation = spc.variation(frame)
-            assurance = spc.assurance(frame, m["target"], m["direction"])
-        else:  # attribute charts: the latest point's class, limits from the latest phase
-            trial = bool(latest["trial"])
-            variation = None if trial else latest["point_type"]
-            assurance = None if trial else _attribute_assurance(latest, m["target"],
-                                                                m["direction"])
-        signals = frame.attrs.get("signals", [])
-        rows.append({
-            "organisation_id": int(org_id), "measure_id": int(measure_id),
-            "organisation": series["organisation"].iloc[0], "measure": m["name"],
-            "measure_type": m["measure_type"], "latest_period": latest["period"],
-            "latest": float(latest["value"]), "unit": m["unit"],
-            "percent": m["data_kind"] == "proportion",
-            "target": None if pd.isna(m["target"]) else float(m["target"]),
-            "variation": VARIATION_WORDS.get(variation, variation),
-            "variation_icon": variation_icon(variation, m["direction"]),
-            "assurance": ASSURANCE_WORDS.get(assurance, assurance),
-            "assurance_icon": assurance_icon(assurance),
-            "improving": variation == "improvement", "concern": variation == "concern",
-            "signal": signals[-1] if signals else "",
-            "points": int(present.shape[0]),
-        })
-    return pd.DataFrame(rows).sort_values(["measure", "organisation"], ignore_index=True)
+    if phases.empty:
+        return flags
+    rows = results[KEYS + ["period"]].reset_index(names="row")
+    rows["period"] = pd.to_datetime(rows["period"])
+    phases["on_date"] = pd.to_datetime(phases["on_date"])
+    matched = rows.merge(phases, on="measure_id", suffixes=("", "_phase"))
+    matched = matched[(matched["organisation_id_phase"].isna()
+                       | (matched["organisation_id_phase"] == matched["organisation_id"]))
+                      & (matched["period"] >= matched["on_date"])]
+    firsts = matched.groupby(KEYS + ["on_date"])["row"].min().to_numpy()
+    flags[firsts] = True
+    return flags
+
+
+def _latest(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each series' latest period with a value, and its number of such periods."""
+    present = frame[frame["value"].notna()]
+    latest = present.groupby(KEYS, sort=False).tail(1).copy()
+    latest["points"] = latest.set_index(KEYS).index.map(present.groupby(KEYS).size())
+    return latest.reset_index(drop=True)
+
+
+def _value_rows(values: pd.DataFrame) -> pd.DataFrame:
+    charted = spc.xmr_many(values, KEYS, "value", improvement="direction",
+                           phase_start="phase_start")
+    latest = _latest(charted)
+    trial = latest["trial"].to_numpy(dtype=bool)
+    latest["variation"] = latest["point_type"].where(~trial, None)
+    latest["assurance"] = _assurance(latest)
+    signals = spc.explain_many(charted, KEYS, improvement="direction", latest_only=True)
+    latest["signal"] = latest.set_index(KEYS).index.map(
+        signals.set_index(KEYS)["sentence"]).to_numpy() if len(signals) else None
+    return latest
+
+
+def _attribute_rows(attributes: pd.DataFrame) -> pd.DataFrame:
+    charted = spc.attribute_many(attributes, KEYS, kind="data_kind", improvement="direction",
+                                 phase_start="phase_start")
+    latest = _latest(charted)
+    trial = latest["trial"].to_numpy(dtype=bool)
+    latest["variation"] = latest["point_type"].where(~trial, None)
+    latest["assurance"] = _assurance(latest)
+    charted["position"] = charted.groupby(KEYS, sort=False).cumcount()  # row in its series
+    outside = charted[charted["outside"]]
+    if len(outside):
+        last = outside.groupby(KEYS).tail(1).copy()
+        last["sentence"] = [spc.outside_sentence(p, i, t) for p, i, t in
+                            zip(last["period"], last["position"], last["point_type"],
+                                strict=True)]
+        latest["signal"] = latest.set_index(KEYS).index.map(
+            last.set_index(KEYS)["sentence"]).to_numpy()
+    else:
+        latest["signal"] = None
+    return latest
+
+
+def _assurance(latest: pd.DataFrame) -> list[str | None]:
+    """The assurance icon of each series from its latest phase's limits."""
+    return [None if trial else _attribute_assurance(limits, target, direction)
+            for limits, target, direction, trial in zip(
+                latest[["lower", "upper"]].to_dict("records"), latest["target"],
+                latest["direction"], latest["trial"], strict=True)]
 
 
 def _attribute_assurance(latest, target, direction) -> str | None:
