@@ -82,6 +82,7 @@ PAGES = {
     "Results": [
         st.Page("app_pages/summary.py", title="Summary", icon=":material/table_chart:"),
         st.Page("app_pages/outcomes.py", title="Outcomes", icon=":material/show_chart:"),
+        st.Page("app_pages/portfolio.py", title="Portfolio of ideas", icon=":material/grid_view:"),
         st.Page("app_pages/review.py", title="Review", icon=":material/slideshow:"),
         st.Page("app_pages/upload.py", title="Upload results", icon=":material/upload_file:"),
         st.Page("app_pages/export.py", title="Export data", icon=":material/download:"),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from tracker import auth, repo, summary
+from tracker import auth, portfolio, repo, summary
 from tracker.db import Database, DatabaseError, DatabaseLocked, default_path
 
 
@@ -31,6 +31,17 @@ def summary_table(scope: auth.Scope) -> pd.DataFrame:
     shared between users, so one partner never gets another's rows."""
     db = get_db()
     return _summary(str(db.path), scope, repo.data_version(db))
+
+
+@st.cache_data(show_spinner="Checking every idea's measures...", max_entries=16)
+def _portfolio(path: str, scope: auth.Scope, version: int) -> pd.DataFrame:
+    return portfolio.portfolio(_database(path), scope)
+
+
+def portfolio_pairs(scope: auth.Scope) -> pd.DataFrame:
+    """The portfolio rows (idea x organisation) for this viewer, cached like the Summary."""
+    db = get_db()
+    return _portfolio(str(db.path), scope, repo.data_version(db))
 
 
 def get_db() -> Database:

@@ -93,8 +93,19 @@ if measure["data_kind"] == "proportion":
                    "The funnel narrows as numbers grow: a small partner far from the line "
                    "may still be within what chance allows.")
 
-if st.toggle(f"Show {measure['name']} at every organisation (small multiples)"):
-    everyone = repo.load_results(db, scope, measure_id=measure_id)
+st.subheader("Small multiples")
+MAX_PANELS = 12
+compare = st.radio("Compare", ["none", "orgs", "measures"], horizontal=True,
+                   format_func={"none": "Nothing", "orgs": f"{measure['name']} at other "
+                                "organisations", "measures": f"Every measure at "
+                                f"{org_options[org_id]}"}.get)
+if compare == "orgs":
+    others = [o for o in org_options if o != org_id]
+    default = [org_id, *others[: MAX_PANELS - 1]]
+    picked = st.multiselect("Organisations", list(org_options), default=default,
+                            format_func=org_options.get, max_selections=24,
+                            help="Up to 24 side by side; each chart has its own limits.")
+    everyone = repo.load_results(db, scope, measure_id=measure_id, organisation_ids=picked)
     everyone = everyone[pd.to_datetime(everyone["period"]) >= pd.Timestamp(period)]
     panels = [(name, charts.outcome_frame(group, measure["data_kind"],
                                           improvement=measure["direction"]))
@@ -103,3 +114,17 @@ if st.toggle(f"Show {measure['name']} at every organisation (small multiples)"):
         st.altair_chart(charts.small_multiples(panels, unit=measure["unit"], columns=2,
                                                percent=measure["data_kind"] == "proportion"),
                         width="content")
+elif compare == "measures":
+    mine = repo.load_results(db, scope, organisation_ids=[org_id])
+    mine = mine[pd.to_datetime(mine["period"]) >= pd.Timestamp(period)]
+    by_id = measures.set_index("id")
+    panels = []
+    for mid, group in mine.groupby("measure_id"):
+        if mid not in by_id.index:
+            continue  # a retired measure
+        m = by_id.loc[mid]
+        panels.append((m["name"], charts.outcome_frame(group, m["data_kind"],
+                                                      improvement=m["direction"]),
+                       m["unit"], m["data_kind"] == "proportion"))
+    if panels:
+        st.altair_chart(charts.small_multiples(panels, columns=2), width="content")

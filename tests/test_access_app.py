@@ -14,8 +14,8 @@ from tracker.auth import Scope
 from tracker.db import Database
 
 APP = str(ROOT / "streamlit_app.py")
-COMMON = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "review", "upload",
-          "export", "organisations", "measures"]
+COMMON = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "portfolio",
+          "review", "upload", "export", "organisations", "measures"]
 ADMIN_ONLY = ["accounts", "audit"]
 
 

@@ -18,7 +18,8 @@ ADMIN = Scope.admin("tester")
 APP = str(ROOT / "streamlit_app.py")
 PAGES = ["app_pages/overview.py", "app_pages/challenge.py", "app_pages/ideas.py", "app_pages/cycles.py",
          "app_pages/organisations.py", "app_pages/measures.py", "app_pages/upload.py",
-         "app_pages/outcomes.py", "app_pages/summary.py", "app_pages/review.py"]
+         "app_pages/outcomes.py", "app_pages/summary.py", "app_pages/review.py",
+         "app_pages/portfolio.py"]
 
 
 def open_app(monkeypatch, path, page: str | None = None) -> AppTest:
@@ -88,12 +89,22 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
         assert at.file_uploader[0].label == "Results file (CSV or Excel)"
     elif page == "app_pages/outcomes.py":
         assert len(charts(at)) == 1 and at.subheader[0].value == "Signals"
-        at.toggle[-1].set_value(True).run()  # small multiples at every organisation
+        compare = [r for r in at.radio if r.label == "Compare"][0]
+        compare.set_value("orgs").run()  # one measure at every organisation
         assert not at.exception and len(charts(at)) == 2
+        assert b"Kindred Voices" in charts(at)[1].proto.SerializeToString()
+        [r for r in at.radio if r.label == "Compare"][0].set_value("measures").run()
+        assert not at.exception and len(charts(at)) == 2  # every measure at one organisation
+        assert b"Days waited" in charts(at)[1].proto.SerializeToString()
     elif page == "app_pages/review.py":
         assert at.select_slider[0].label == "Screen"
         at.select_slider[0].set_value(3).run()
         assert not at.exception and len(charts(at)) == 1
+    elif page == "app_pages/portfolio.py":
+        assert [m.value for m in at.metric][:3] == ["13 of 14", "8", "26"]
+        assert len(charts(at)) == 3  # reach of each idea, the matrix, velocity
+        tests = at.dataframe[0].value
+        assert len(tests) == 26 and "Improvement seen" in set(tests["After the first cycle"])
     elif page == "app_pages/summary.py":
         table = at.dataframe[0].value
         assert len(table) == 72 and table["Variation"].str.startswith("data:image/svg").all()

@@ -483,11 +483,90 @@ def funnel_chart(totals: pd.DataFrame, *, title: str, width: int = 800) -> alt.T
                                                             title=title), orient="top")
 
 
-def small_multiples(panels: list[tuple[str, pd.DataFrame]], *, unit: str,
-                    percent: bool = False, columns: int = 3) -> alt.TopLevelMixin:
-    """Several SPC charts side by side (one measure across organisations, or one organisation
-    across measures), each with its own limits."""
-    charts_ = [spc_chart(frame, title=title, unit=unit, percent=percent, width=300,
-                         styled=False).properties(height=170) for title, frame in panels]
+def small_multiples(panels: list[tuple], *, unit: str | None = None, percent: bool = False,
+                    columns: int = 3) -> alt.TopLevelMixin:
+    """Several SPC charts side by side, each with its own limits: one measure across
+    organisations (panels of (title, frame), sharing `unit`), or one organisation across its
+    measures (panels of (title, frame, unit, percent), each on its own scale)."""
+    charts_ = []
+    for panel in panels:
+        title, frame = panel[0], panel[1]
+        own_unit, own_percent = (panel[2], panel[3]) if len(panel) == 4 else (unit, percent)
+        charts_.append(spc_chart(frame, title=_wrap(title, 48, 1), unit=own_unit or "",
+                                 percent=own_percent, width=300, styled=False)
+                       .properties(height=170))
     rows = [alt.hconcat(*charts_[i: i + columns]) for i in range(0, len(charts_), columns)]
     return style(alt.vconcat(*rows), orient="top")
+
+
+# --------------------------------------------------------------------------- portfolio
+
+OUTCOME_COLOURS = {"Improvement seen": "#00b0f0", "Concern seen": "#e46c0a",
+                   "No signal yet": "#c8cdd0", "Too few points to tell": "#eef1f2",
+                   "No measure targeted": "#ffffff"}
+
+
+def portfolio_matrix(pairs: pd.DataFrame, *, title: str = "",
+                     cell: int = 64) -> alt.TopLevelMixin:
+    """Ideas (rows) x organisations (columns): a cell where the idea was tested, coloured by
+    what its targeted measures show after its first cycle there, and labelled with the number
+    of cycles, the latest decision's mark (✓ adopt, ↻ adapt, ✗ abandon, … in progress) and
+    the outcome's mark (▲ improvement, ▼ concern, – no signal, … too few points), so the
+    colour is never the only cue."""
+    data = pairs.copy()
+    data["idea_short"] = data["idea"].map(lambda t: t if len(t) <= 48 else t[:47] + "…")
+    data["label"] = (data["cycles"].astype(str) + " "
+                     + data["latest_decision"].map(DECISION_MARKS).fillna("")
+                     + " " + data["outcome"].map(vocab.OUTCOME_MARKS).fillna(""))
+    legend = [f"{vocab.OUTCOME_MARKS[k]} {v}" for k, v in vocab.OUTCOMES.items()]
+    data["legend"] = data["outcome"].map(vocab.OUTCOME_MARKS) + " " + data["outcome_words"]
+    x = alt.X("organisation:N", title=None, sort="ascending",
+              axis=alt.Axis(orient="top", labelAngle=-40, labelLimit=220, labelOverlap=False,
+                            labelFontSize=FONT_SIZE - 1))
+    y = alt.Y("idea_short:N", title=None, sort="ascending",
+              axis=alt.Axis(labelLimit=340, labelFontSize=FONT_SIZE - 1))
+    base = alt.Chart(data).encode(x=x, y=y)
+    rects = base.mark_rect(stroke="#425563", strokeWidth=0.6).encode(
+        color=alt.Color("legend:N", title="After the first cycle there",
+                        scale=alt.Scale(domain=legend,
+                                        range=list(OUTCOME_COLOURS.values()))),
+        tooltip=[alt.Tooltip("idea:N", title="Idea"),
+                 alt.Tooltip("organisation:N", title="Organisation"),
+                 alt.Tooltip("cycles:Q", title="Cycles run"),
+                 alt.Tooltip("latest_decision:N", title="Latest decision"),
+                 alt.Tooltip("first_start:T", title="First cycle", format="%d %b %Y"),
+                 alt.Tooltip("outcome_words:N", title="Measures after it"),
+                 alt.Tooltip("measures:N", title="Each measure")])
+    text = base.mark_text(fontSize=FONT_SIZE - 1, color="#212b32").encode(text="label:N")
+    chart = alt.layer(rects, text).properties(width=alt.Step(cell), height=alt.Step(34),
+                                              title=title)
+    return style(chart, orient="bottom", columns=3, labelLimit=300)
+
+
+def idea_reach(summary: pd.DataFrame, *, width: int = 600) -> alt.TopLevelMixin:
+    """Per idea: the organisations it was tested in (a light bar) and those where its measures
+    improved after the first cycle (a dark bar inside it), with 'improved in M of N' written
+    at the end, so the reading never depends on telling the two shades apart."""
+    data = summary[summary["organisations"] > 0].copy()
+    data["idea_short"] = data["idea"].map(lambda t: t if len(t) <= 48 else t[:47] + "…")
+    data["label"] = ("improved in " + data["improved"].astype(str) + " of "
+                     + data["organisations"].astype(str))
+    order = data["idea_short"].tolist()
+    y = alt.Y("idea_short:N", title=None, sort=order,
+              axis=alt.Axis(labelLimit=340, labelFontSize=FONT_SIZE - 1))
+    long = data.melt(["idea_short", "label"], ["organisations", "improved"],
+                     var_name="what", value_name="count")
+    long["what"] = long["what"].map({"organisations": "Organisations that tested it",
+                                     "improved": "Improvement seen after its first cycle"})
+    bars = alt.Chart(long).mark_bar(height=16).encode(
+        y=y, x=alt.X("count:Q", title="Organisations", axis=alt.Axis(tickMinStep=1),
+                     stack=None),
+        color=alt.Color("what:N", title=None, scale=alt.Scale(
+            domain=["Organisations that tested it", "Improvement seen after its first cycle"],
+            range=["#c8cdd0", "#005eb8"])),
+        tooltip=[alt.Tooltip("idea_short:N", title="Idea"), alt.Tooltip("what:N", title="What"),
+                 alt.Tooltip("count:Q", title="Organisations")])
+    labels = alt.Chart(data).mark_text(align="left", dx=5, fontSize=FONT_SIZE - 1).encode(
+        y=y, x="organisations:Q", text="label:N")
+    chart = alt.layer(bars, labels).properties(width=width, height=alt.Step(26))
+    return style(chart, orient="top", direction="vertical", labelLimit=420)

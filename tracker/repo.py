@@ -896,21 +896,26 @@ def load_results(db: Database, scope: Scope, *, measure_id: int | None = None,
     )
 
 
-def series_results(db: Database, scope: Scope,
-                   organisation_ids: Iterable[int] | None = None) -> pd.DataFrame:
+def series_results(db: Database, scope: Scope, organisation_ids: Iterable[int] | None = None,
+                   *, targeted_by_cycles: bool = False) -> pd.DataFrame:
     """Every current result the user may see, lean (ids and numbers, no names), each series
-    (organisation x measure) together in period order: the input of the batch statistics."""
+    (organisation x measure) together in period order: the input of the batch statistics.
+    `targeted_by_cycles`: only the series some PDSA cycle at that organisation targets."""
     if scope.is_partner:
         organisation_ids = [scope.organisation_id] if organisation_ids is None or \
             scope.organisation_id in set(organisation_ids) else []
-    where, params = "", []
+    where, params = ["1=1"], []
     if organisation_ids is not None:
         ids = _ids(organisation_ids) or [-1]
-        where = f" WHERE organisation_id IN ({', '.join('?' for _ in ids)})"
+        where.append(f"r.organisation_id IN ({', '.join('?' for _ in ids)})")
         params = ids
+    if targeted_by_cycles:
+        where.append("(r.organisation_id, r.measure_id) IN (SELECT (c.organisation_id,"
+                     " cm.measure_id) FROM cycle c JOIN cycle_measure cm ON cm.cycle_id = c.id)")
     return db.read(
-        "SELECT organisation_id, measure_id, period, value, numerator, denominator"
-        f" FROM current_result{where} ORDER BY organisation_id, measure_id, period", params)
+        "SELECT r.organisation_id, r.measure_id, r.period, r.value, r.numerator, r.denominator"
+        f" FROM current_result r WHERE {' AND '.join(where)}"
+        " ORDER BY r.organisation_id, r.measure_id, r.period", params)
 
 
 def proportion_totals(db: Database, scope: Scope, measure_id: int, since=None,

@@ -68,26 +68,16 @@ def summary_table(db: Database, scope: Scope,
     batch statistics (`spc.xmr_many`, `spc.attribute_many`, `spc.explain_many`), the same
     engines the charts use one series at a time, so the Summary and a chart always agree.
     """
-    results = repo.series_results(db, scope, organisation_ids)
-    measures = repo.list_measures(db, include_retired=False)
-    results = results[results["measure_id"].isin(measures["id"])].reset_index(drop=True)
-    if results.empty:
-        return pd.DataFrame(columns=COLUMNS)
-    m = measures.set_index("id")
-    # per-measure columns as categoricals: a million strings would cost more than the maths
-    where = m.index.get_indexer(results["measure_id"])
-    for column in ("direction", "data_kind"):
-        results[column] = pd.Categorical(m[column]).take(where)
-    results["target"] = m["target"].to_numpy(dtype=float)[where]
-    results["phase_start"] = _phase_starts(db, results)
+    values, attributes = charted_series(db, scope, organisation_ids)
     parts = []
-    values = results[results["data_kind"] == "value"]
     if not values.empty:
         parts.append(_value_rows(values))
-    attributes = results[results["data_kind"] != "value"]
     if not attributes.empty:
         parts.append(_attribute_rows(attributes))
+    if not parts:
+        return pd.DataFrame(columns=COLUMNS)
     rows = pd.concat(parts, ignore_index=True)
+    m = repo.list_measures(db).set_index("id")
     orgs = repo.list_organisations(db, scope).set_index("id")["name"]
     target = rows["target"]
     variation = [None if pd.isna(v) else v for v in rows["variation"]]
@@ -143,9 +133,35 @@ def _latest(frame: pd.DataFrame) -> pd.DataFrame:
     return latest.reset_index(drop=True)
 
 
-def _value_rows(values: pd.DataFrame) -> pd.DataFrame:
-    charted = spc.xmr_many(values, KEYS, "value", improvement="direction",
-                           phase_start="phase_start")
+def charted_series(db: Database, scope: Scope, organisation_ids: list[int] | None = None, *,
+                   targeted_by_cycles: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every current series of an active measure the user may see (or at `organisation_ids`,
+    or only those some PDSA cycle targets), charted as the Outcomes page charts it: XmR for
+    values (with the rule flags), p or u for proportions and rates, each rebase a new phase.
+    Returns (value series, attribute series), rows of a series together in period order."""
+    results = repo.series_results(db, scope, organisation_ids,
+                                  targeted_by_cycles=targeted_by_cycles)
+    measures = repo.list_measures(db, include_retired=False)
+    results = results[results["measure_id"].isin(measures["id"])].reset_index(drop=True)
+    m = measures.set_index("id")
+    # per-measure columns as categoricals: a million strings would cost more than the maths
+    where = m.index.get_indexer(results["measure_id"])
+    for column in ("direction", "data_kind"):
+        results[column] = pd.Categorical(m[column]).take(where)
+    results["target"] = m["target"].to_numpy(dtype=float)[where]
+    results["phase_start"] = _phase_starts(db, results)
+    is_value = (results["data_kind"] == "value").to_numpy(dtype=bool)
+    values, attributes = results[is_value], results[~is_value]
+    if not values.empty:
+        values = spc.xmr_many(values, KEYS, "value", improvement="direction",
+                              phase_start="phase_start")
+    if not attributes.empty:
+        attributes = spc.attribute_many(attributes, KEYS, kind="data_kind",
+                                        improvement="direction", phase_start="phase_start")
+    return values, attributes
+
+
+def _value_rows(charted: pd.DataFrame) -> pd.DataFrame:
     latest = _latest(charted)
     trial = latest["trial"].to_numpy(dtype=bool)
     latest["variation"] = latest["point_type"].where(~trial, None)
@@ -156,9 +172,7 @@ def _value_rows(values: pd.DataFrame) -> pd.DataFrame:
     return latest
 
 
-def _attribute_rows(attributes: pd.DataFrame) -> pd.DataFrame:
-    charted = spc.attribute_many(attributes, KEYS, kind="data_kind", improvement="direction",
-                                 phase_start="phase_start")
+def _attribute_rows(charted: pd.DataFrame) -> pd.DataFrame:
     latest = _latest(charted)
     trial = latest["trial"].to_numpy(dtype=bool)
     latest["variation"] = latest["point_type"].where(~trial, None)

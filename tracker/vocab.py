@@ -49,3 +49,14 @@ IDEA_STATUSES = {
 }
 
 DRIVER_LEVELS = {"primary": "Primary driver", "secondary": "Secondary driver"}
+
+# What the measures an idea targets show after its first cycle at an organisation (portfolio).
+OUTCOMES = {
+    "improved": "Improvement seen",
+    "concern": "Concern seen",
+    "none": "No signal yet",
+    "too_few": "Too few points to tell",
+    "untargeted": "No measure targeted",
+}
+OUTCOME_MARKS = {"improved": "▲", "concern": "▼", "none": "–", "too_few": "…",
+                 "untargeted": "?"}

@@ -1,0 +1,101 @@
+"""Portfolio of ideas: where each idea was tested, what was decided, and what its measures
+showed afterwards; how fast the lab is testing."""
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from tracker import charts, portfolio, repo
+
+MAX_COLUMNS = 30  # organisations in the matrix before it stops fitting a projector
+
+db = ui.get_db()
+scope = ui.scope()
+challenge = ui.challenge_or_welcome(db)
+st.title("Portfolio of ideas")
+st.caption("Each change idea at each organisation that tested it: the cycles run, the latest "
+           "decision, and whether the measures the idea targets showed special cause "
+           "improvement on their SPC chart after its first cycle there. Several ideas tested "
+           "at one place at the same time can share an improvement: open the chart to see "
+           "which cycles came before it.")
+
+pairs = ui.portfolio_pairs(scope)
+ideas = repo.list_ideas(db, challenge["id"])
+if pairs.empty:
+    st.info("No PDSA cycles yet. Log cycles on **Test cycles (PDSA)** to see the portfolio.")
+    st.stop()
+per_idea = portfolio.idea_summary(pairs, ideas)
+tested = per_idea[per_idea["organisations"] > 0]
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Ideas tested", f"{len(tested)} of {len(per_idea)}")
+m2.metric("Organisations testing", f"{pairs['organisation_id'].nunique()}")
+m3.metric("Idea × organisation tests", f"{len(pairs)}")
+m4.metric("With improvement after", f"{int((pairs['outcome'] == 'improved').sum())}")
+
+st.subheader("Reach of each idea")
+st.altair_chart(charts.idea_reach(tested), width="content")
+
+st.subheader("Ideas × organisations")
+org_names = sorted(pairs["organisation"].unique())
+busiest = pairs.groupby("organisation")["cycles"].sum().nlargest(MAX_COLUMNS).index
+c1, c2 = st.columns(2)
+chosen_orgs = c1.multiselect(
+    "Organisations", org_names, placeholder=(
+        "All" if len(org_names) <= MAX_COLUMNS else
+        f"The {MAX_COLUMNS} that ran most cycles"))
+chosen_ideas = c2.multiselect("Ideas", sorted(pairs["idea"].unique()), placeholder="All")
+shown = pairs[pairs["organisation"].isin(chosen_orgs or busiest)]
+if chosen_ideas:
+    shown = shown[shown["idea"].isin(chosen_ideas)]
+if len(chosen_orgs) > MAX_COLUMNS:
+    st.warning(f"The matrix shows {MAX_COLUMNS} organisations at a time; the table below has "
+               "them all.")
+    shown = shown[shown["organisation"].isin(chosen_orgs[:MAX_COLUMNS])]
+if shown.empty:
+    st.info("No tests for this choice.")
+else:
+    if not chosen_orgs and len(org_names) > MAX_COLUMNS:
+        st.caption(f"Showing the {MAX_COLUMNS} organisations that ran most cycles, of "
+                   f"{len(org_names)}: choose organisations above to see others.")
+    st.altair_chart(charts.portfolio_matrix(shown), width="content")
+    st.caption("Each cell: cycles run, the latest decision (✓ adopt, ↻ adapt, ✗ abandon, "
+               "… in progress) and what the targeted measures showed after the first cycle "
+               "(▲ improvement, ▼ concern, – no signal yet, … too few points). Empty: not "
+               "tested there.")
+
+st.subheader("Every test")
+table = pairs if not (chosen_orgs or chosen_ideas) else pairs[
+    (pairs["organisation"].isin(chosen_orgs) if chosen_orgs else True)
+    & (pairs["idea"].isin(chosen_ideas) if chosen_ideas else True)]
+table = table.reset_index(drop=True)
+picked = st.dataframe(
+    pd.DataFrame({"Idea": table["idea"], "Organisation": table["organisation"],
+                  "Cycles": table["cycles"], "Latest decision": table["latest_decision"],
+                  "First cycle": pd.to_datetime(table["first_start"]),
+                  "After the first cycle": table["outcome_words"],
+                  "Measures": table["measures"]}),
+    hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+    key="portfolio_table",
+    column_config={"First cycle": st.column_config.DateColumn(format="DD MMM YYYY"),
+                   "Measures": st.column_config.TextColumn(width="large")})
+st.caption("Select a row to open the chart of the measure that shows it.")
+rows = picked.selection.rows if picked is not None else []
+if rows:
+    row = table.iloc[rows[0]]
+    if pd.notna(row["measure_id"]):
+        st.session_state["outcome_measure"] = int(row["measure_id"])
+        st.session_state["outcome_org"] = int(row["organisation_id"])
+        st.switch_page("app_pages/outcomes.py")
+    else:
+        st.info("This test targets no measure, so there is no chart to open.")
+
+st.subheader("Cycle velocity")
+cycles = repo.list_cycles(db, scope, challenge["id"])
+today = dt.date.today()
+velocity = charts.weekly_velocity(cycles, challenge["start_date"],
+                                  min(today, challenge["end_date"]))
+st.altair_chart(charts.velocity_chart(velocity), width="stretch")
+st.caption("PDSA cycles started and completed each week over the challenge: a lab that keeps "
+           "testing keeps both lines above zero.")
