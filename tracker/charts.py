@@ -34,11 +34,17 @@ LEVEL_COLOURS = {"Aim": "#003087", "Primary driver": "#005eb8", "Secondary drive
 
 
 def style(chart: alt.TopLevelMixin, **legend) -> alt.TopLevelMixin:
-    """Projector-friendly type sizes; `legend` adds legend settings such as orient."""
-    return chart.configure_axis(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE + 1) \
-        .configure_legend(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE, **legend) \
-        .configure_title(fontSize=FONT_SIZE + 3, anchor="start") \
-        .configure_view(strokeWidth=0)
+    """Projector-friendly type sizes; `legend` adds legend settings such as orient.
+
+    One Config set on a shallow copy: each `configure_*` call deep-copies the chart, data
+    included, which cost a review pack a tenth of a second per chart."""
+    styled = chart.copy(deep=False)
+    styled.config = alt.Config(
+        axis=alt.AxisConfig(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE + 1),
+        legend=alt.LegendConfig(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE, **legend),
+        title=alt.TitleConfig(fontSize=FONT_SIZE + 3, anchor="start"),
+        view=alt.ViewConfig(strokeWidth=0))
+    return styled
 
 
 def _wrap(text: str, width: int, lines: int = 3) -> str:
@@ -337,16 +343,23 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
     legend in words, the centre line and limits labelled with their values, the target, each
     PDSA cycle as a band labelled with its idea and number, notes as dated rules."""
     fmt = ".0%" if percent else ",.3~f"
-    data = frame.copy()
-    data["class"] = data["point_type"].map(lambda t: POINT_CLASSES.get(t, ("", "", ""))[0])
-    data["signal"] = data["sentence"].replace("", "No special cause")
+    # Only the columns the chart draws, given once to the whole layer: Altair copies and
+    # serialises data per layer, which was most of a review pack's build time.
+    data = pd.DataFrame({
+        "period": frame["period"], "value": frame["value"], "centre": frame["centre"],
+        "upper": frame["upper"], "lower": frame["lower"], "phase": frame["phase"],
+        "segment": frame["segment"], "trial": frame["trial"],
+        "class": frame["point_type"].map(lambda t: POINT_CLASSES.get(t, ("", "", ""))[0]),
+        "signal": frame["sentence"].replace("", "No special cause")})
+    has_value = "isValid(datum.value)"
     x = alt.X("period:T", title="Period starting", axis=alt.Axis(format="%d %b %Y"))
     y_title = "Proportion" if percent else unit
     y = alt.Y("value:Q", title=y_title, axis=alt.Axis(format=fmt),
               scale=alt.Scale(zero=False))
     layers = []
     if cycles is not None and not cycles.empty:
-        bands = cycles.assign(
+        bands = cycles[["idea", "cycle_no", "start_date", "end_date", "prediction",
+                        "decision"]].assign(
             start=pd.to_datetime(cycles["start_date"]),
             finish=pd.to_datetime(cycles["end_date"]) + pd.Timedelta(days=1),
             label=cycles["idea"].str.slice(0, 28) + " · C" + cycles["cycle_no"].astype(str),
@@ -366,16 +379,17 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
                                           color="#003087").encode(
             x="start:T", y=alt.Y("label_y:Q", scale=None), text="label:N"))
     lines = data.dropna(subset=["centre"])
-    for column, name, dash in (("centre", "Mean" if "lower" in data else "Median", []),
-                               ("upper", "Upper limit", [6, 4]), ("lower", "Lower limit", [6, 4])):
+    centre_name = "Mean" if data["lower"].notna().any() else "Median"  # run charts: median
+    for column, name, dash in (("centre", centre_name, []), ("upper", "Upper limit", [6, 4]),
+                               ("lower", "Lower limit", [6, 4])):
         if lines[column].notna().any():
-            layers.append(alt.Chart(lines).mark_line(
+            layers.append(alt.Chart().transform_filter(f"isValid(datum.{column})").mark_line(
                 color="#425563", strokeDash=dash, strokeWidth=1.5, interpolate="step-after").encode(
                 x=x, y=alt.Y(f"{column}:Q"), detail="phase:N",
                 tooltip=[alt.Tooltip(f"{column}:Q", title=name, format=fmt)]))
     last = lines.groupby("phase").tail(1)
     label_rows = []
-    for column, name in (("centre", "Mean"), ("upper", "Upper"), ("lower", "Lower")):
+    for column, name in (("centre", centre_name), ("upper", "Upper"), ("lower", "Lower")):
         for row in last.itertuples():
             value = getattr(row, column)
             if pd.notna(value):
@@ -399,7 +413,7 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
         note_frame = notes.assign(on=pd.to_datetime(notes["on_date"]))
         layers.append(alt.Chart(note_frame).mark_rule(color="#768692", strokeDash=[1, 3]).encode(
             x="on:T", tooltip=[alt.Tooltip("on:T", title="Note", format="%d %b %Y"), "text:N"]))
-    layers.append(alt.Chart(data.dropna(subset=["value"])).mark_line(
+    layers.append(alt.Chart().transform_filter(has_value).mark_line(
         color="#768692", strokeWidth=1.2).encode(x=x, y=y, detail="segment:N"))
     classes = [v[0] for v in POINT_CLASSES.values()][:4] + ["Unusually low"]
     present = [c for c in dict.fromkeys(classes) if c in set(data["class"])]
@@ -407,7 +421,7 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
     colours = {v[0]: v[1] for v in POINT_CLASSES.values()}
     shapes = {v[0]: v[2] for v in POINT_CLASSES.values()}
     shapes["Unusually low"] = "triangle-down"
-    layers.append(alt.Chart(data.dropna(subset=["value"])).mark_point(
+    layers.append(alt.Chart().transform_filter(has_value).mark_point(
         filled=True, size=70, opacity=1).encode(
         x=x, y=y,
         color=alt.Color("class:N", title="Points", scale=alt.Scale(
@@ -420,7 +434,7 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
                  alt.Tooltip("signal:N", title="Signal")]))
     trial = bool(frame["trial"].iloc[-1]) if len(frame) else False
     subtitle = ["Trial limits: fewer than 13 points in this phase."] if trial else []
-    chart = alt.layer(*layers).properties(
+    chart = alt.layer(*layers, data=data).properties(
         width=width, height=360, title=alt.Title(title, subtitle=subtitle))
     return style(chart, orient="top") if styled else chart
 
