@@ -58,6 +58,18 @@ st.altair_chart(
     width="content")
 st.caption(f"{kind}. {vocab.DIRECTIONS[measure['direction']]}. Shaded bands are the PDSA "
            "cycles that ran here and target this measure. Gaps are periods with no result.")
+if not cycles.empty:
+    st.markdown(f"**PDSA cycles on this chart** ({len(cycles)}): the shaded bands, in words.")
+    st.dataframe(pd.DataFrame({
+        "On the chart": cycles["idea"].map(charts.cycle_keys(cycles)) + cycles["cycle_no"].astype(str),
+        "Idea": cycles["idea"], "Cycle": cycles["cycle_no"],
+        "From": pd.to_datetime(cycles["start_date"]), "To": pd.to_datetime(cycles["end_date"]),
+        "Prediction": cycles["prediction"],
+        "Decision": cycles["decision"].map(vocab.DECISIONS).fillna("In progress")}),
+        hide_index=True, width="stretch", key="chart_cycles",
+        column_config={"From": st.column_config.DateColumn(format="DD MMM YYYY"),
+                       "To": st.column_config.DateColumn(format="DD MMM YYYY"),
+                       "Prediction": st.column_config.TextColumn(width="large")})
 signals = frame.attrs.get("signals", [])
 st.subheader("Signals")
 if signals:

@@ -15,6 +15,7 @@ challenge = ui.challenge_or_welcome(db)
 st.title("Review")
 
 ALL = "All organisations"
+MAX_NOTABLE = 30  # headlines on the summary screen: a meeting reads a screen, not a list
 names = repo.list_organisations(db, scope, include_retired=False)["name"].tolist()
 c1, c2, c3 = st.columns([2, 1, 1])
 organisation = c1.selectbox("Organisation", ([] if scope.is_partner else [ALL]) + names)
@@ -35,10 +36,16 @@ if screen == 0:
     improving, concern = int(rows["improving"].sum()), int(rows["concern"].sum())
     st.markdown(f"## {len(rows)} charts: {improving} show improvement now, {concern} show "
                 "concern")
-    for row in rows.itertuples():
-        if row.improving or row.concern or row.assurance.startswith("Consistently"):
-            st.markdown(f"### {row.measure} — {row.organisation}\n"
-                        f"**{row.variation}.** {row.assurance}. {row.signal}")
+    notable = rows[rows["improving"] | rows["concern"]
+                   | rows["assurance"].str.startswith("Consistently")]
+    notable = notable.assign(order=~notable["improving"] & ~notable["concern"]) \
+        .sort_values("order", kind="stable")  # special causes first, then assurance
+    for row in notable.head(MAX_NOTABLE).itertuples():
+        st.markdown(f"### {row.measure} — {row.organisation}\n"
+                    f"**{row.variation}.** {row.assurance}. {row.signal}")
+    if len(notable) > MAX_NOTABLE:
+        st.markdown(f"#### … and {len(notable) - MAX_NOTABLE:,} more: choose an organisation "
+                    "above, or see them all on the Summary page.")
 else:
     slide = report.build_slide(db, scope, rows.iloc[screen - 1], date_from=date_from,
                                date_to=date_to)

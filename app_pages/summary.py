@@ -17,16 +17,20 @@ table = ui.summary_table(scope)
 if table.empty:
     st.info("No results yet.")
     st.stop()
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns([1, 2, 2, 2])
 kinds = c1.multiselect("Type of measure", sorted(table["measure_type"].unique()),
-                       format_func=str.capitalize)
-names = c2.multiselect("Measure", sorted(table["measure"].unique()))
-focus = c3.radio("Show", ["All", "Improvement", "Concern"], horizontal=True)
+                       format_func=str.capitalize, placeholder="All")
+names = c2.multiselect("Measure", sorted(table["measure"].unique()), placeholder="All")
+where = c3.multiselect("Organisation", sorted(table["organisation"].unique()),
+                       placeholder="All")
+focus = c4.radio("Show", ["All", "Improvement", "Concern"], horizontal=True)
 shown = table
 if kinds:
     shown = shown[shown["measure_type"].isin(kinds)]
 if names:
     shown = shown[shown["measure"].isin(names)]
+if where:
+    shown = shown[shown["organisation"].isin(where)]
 if focus == "Improvement":
     shown = shown[shown["improving"]]
 elif focus == "Concern":
@@ -36,9 +40,9 @@ shown = shown.reset_index(drop=True)
 improving = int(table["improving"].sum())
 concern = int(table["concern"].sum())
 m1, m2, m3 = st.columns(3)
-m1.metric("Measure × organisation series", f"{len(table)}")
-m2.metric("Showing improvement now", f"{improving}")
-m3.metric("Showing concern now", f"{concern}")
+m1.metric("Measure × organisation series", f"{len(table):,}")
+m2.metric("Showing improvement now", f"{improving:,}")
+m3.metric("Showing concern now", f"{concern:,}")
 
 
 def latest(row) -> str:
@@ -51,8 +55,11 @@ view = pd.DataFrame({
     "Period": pd.to_datetime(shown["latest_period"]),
     "Target": [("" if pd.isna(r.target) else (f"{r.target:.0%}" if r.percent else f"{r.target:g}"))
                for r in shown.itertuples()],
-    "Variation": shown["variation_icon"], "Variation (words)": shown["variation"],
-    "Assurance": shown["assurance_icon"], "Assurance (words)": shown["assurance"],
+    # categoricals travel as Arrow dictionaries: a few distinct icons, not 5,000 copies
+    "Variation": shown["variation_icon"].astype("category"),
+    "Variation (words)": shown["variation"].astype("category"),
+    "Assurance": shown["assurance_icon"].astype("category"),
+    "Assurance (words)": shown["assurance"].astype("category"),
     "Latest signal": shown["signal"]})
 picked = st.dataframe(
     view, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",

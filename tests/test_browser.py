@@ -202,3 +202,40 @@ def test_log_in_as_each_role(browser, demo_path, username, role):
         page.screenshot(path=str(ARTIFACTS / f"signed_in_{role}.png"), full_page=True)
     finally:
         _stop(proc, log)
+
+
+def test_a_leader_goes_from_the_summary_to_the_chart_and_exports_the_pack(browser, demo_path):
+    """The issue's 'done when': open the Summary, see which measures show improvement, click
+    through to the chart, see the cycles that preceded the shift, and export the pack."""
+    proc, url, log = _start(demo_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1600}, accept_downloads=True)
+        _open(page, f"{url}/summary", "Summary")
+        page.get_by_text("Improvement", exact=True).click()  # only series improving now
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / "leader_1_summary.png"), full_page=True)
+        grid = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+        # the grid is drawn on a canvas: tick the first row's box (header and rows ~35 px)
+        page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)
+        page.get_by_role("heading", name="Outcomes").first.wait_for(timeout=30_000)
+        page.get_by_text("PDSA cycles on this chart").wait_for(timeout=30_000)
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(2000)
+        body = page.locator("body").inner_text()
+        assert "Shaded: PDSA cycles (letter = idea, number = its cycle)" in body  # in the SVG
+        assert ": a shift, an improvement." in body  # the signal, in words
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "leader_2_chart.png"), full_page=True)
+
+        _open(page, f"{url}/review", "Review")
+        page.get_by_role("button", name="Build the pack").click()
+        download = page.get_by_role("button", name="Download the pack (PDF)")
+        download.wait_for(timeout=180_000)
+        with page.expect_download() as info:
+            download.click()
+        saved = ARTIFACTS / "leader_review_pack.pdf"
+        info.value.save_as(saved)
+        assert saved.read_bytes()[:5] == b"%PDF-" and saved.stat().st_size > 50_000
+        page.screenshot(path=str(ARTIFACTS / "leader_3_review.png"), full_page=True)
+    finally:
+        _stop(proc, log)

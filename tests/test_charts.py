@@ -32,7 +32,8 @@ def test_xmr_chart_has_points_limits_target_cycles_and_gaps():
     text = json.dumps(spec, ensure_ascii=False)
     marks = [p["mark"]["type"] if isinstance(p["mark"], dict) else p["mark"] for p in parts]
     assert marks.count("rect") == 1 and "point" in marks and marks.count("rule") >= 1
-    assert "Welcome call · C1" in text and "Reminder · C2" in text  # one band per cycle
+    assert '"A1"' in text and '"B2"' in text  # one band per cycle: idea letter, cycle number
+    assert "A: Welcome call · B: Reminder" in text  # the key, in the subtitle
     assert "Target 15" in text and "Upper" in text and "Mean" in text and "Lower" in text
     point_layer = [p for p in parts if p["mark"]["type"] == "point"][0]
     tooltips = [t["title"] for t in point_layer["encoding"]["tooltip"]]

@@ -42,7 +42,8 @@ def style(chart: alt.TopLevelMixin, **legend) -> alt.TopLevelMixin:
     styled.config = alt.Config(
         axis=alt.AxisConfig(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE + 1),
         legend=alt.LegendConfig(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE, **legend),
-        title=alt.TitleConfig(fontSize=FONT_SIZE + 3, anchor="start"),
+        title=alt.TitleConfig(fontSize=FONT_SIZE + 3, subtitleFontSize=FONT_SIZE - 1,
+                              anchor="start"),
         view=alt.ViewConfig(strokeWidth=0))
     return styled
 
@@ -334,6 +335,15 @@ def outcome_frame(results: pd.DataFrame, data_kind: str, *, improvement: str,
     return out
 
 
+def cycle_keys(cycles: pd.DataFrame) -> pd.Series:
+    """A letter for each idea (A, B, ... in the order its first cycle started), so a band on a
+    chart reads "A2" (idea A, cycle 2) instead of a long title that collides with its
+    neighbours; the chart's subtitle and the list of cycles say which idea is which."""
+    ideas = cycles.sort_values("start_date")["idea"].drop_duplicates().tolist()
+    letters = [chr(ord("A") + i) if i < 26 else f"Z{i - 25}" for i in range(len(ideas))]
+    return pd.Series(letters, index=ideas, dtype=object)
+
+
 def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | None = None,
               cycles: pd.DataFrame | None = None, notes: pd.DataFrame | None = None,
               percent: bool = False, width: int = 900,
@@ -358,14 +368,19 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
               scale=alt.Scale(zero=False))
     layers = []
     if cycles is not None and not cycles.empty:
+        keys = cycle_keys(cycles)
         bands = cycles[["idea", "cycle_no", "start_date", "end_date", "prediction",
                         "decision"]].assign(
             start=pd.to_datetime(cycles["start_date"]),
             finish=pd.to_datetime(cycles["end_date"]) + pd.Timedelta(days=1),
-            label=cycles["idea"].str.slice(0, 28) + " · C" + cycles["cycle_no"].astype(str),
+            label=cycles["idea"].map(keys) + cycles["cycle_no"].astype(str),
             outcome=cycles["decision"].map(vocab.DECISIONS).fillna("In progress"))
         bands = bands.sort_values("start").reset_index(drop=True)
-        bands["label_y"] = (np.arange(len(bands)) % 3) * 12 + 2  # stagger labels that meet
+        key_lines = [f"{key}: {_wrap(idea, 90, 1)}" for idea, key in keys.items()]
+        if len(key_lines) > 6:
+            key_lines = key_lines[:5] + [f"… and {len(key_lines) - 5} more ideas (see the "
+                                         "list of cycles)"]
+        bands["label_y"] = (np.arange(len(bands)) % 3) * 14 + 2  # stagger labels that meet
         band_base = alt.Chart(bands)
         layers.append(band_base.mark_rect(opacity=0.13, color="#005eb8").encode(
             x="start:T", x2="finish:T",
@@ -375,8 +390,8 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
                      alt.Tooltip("end_date:T", title="To", format="%d %b %Y"),
                      alt.Tooltip("prediction:N", title="Prediction"),
                      alt.Tooltip("outcome:N", title="Decision")]))
-        layers.append(band_base.mark_text(align="left", baseline="top", dx=2, fontSize=10,
-                                          color="#003087").encode(
+        layers.append(band_base.mark_text(align="left", baseline="top", dx=2, fontSize=12,
+                                          fontWeight="bold", color="#003087").encode(
             x="start:T", y=alt.Y("label_y:Q", scale=None), text="label:N"))
     lines = data.dropna(subset=["centre"])
     centre_name = "Mean" if data["lower"].notna().any() else "Median"  # run charts: median
@@ -434,6 +449,10 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
                  alt.Tooltip("signal:N", title="Signal")]))
     trial = bool(frame["trial"].iloc[-1]) if len(frame) else False
     subtitle = ["Trial limits: fewer than 13 points in this phase."] if trial else []
+    if cycles is not None and not cycles.empty:
+        subtitle.append("Shaded: PDSA cycles (letter = idea, number = its cycle). "
+                        + " · ".join(key_lines[:2]))
+        subtitle.extend(" · ".join(key_lines[i:i + 2]) for i in range(2, len(key_lines), 2))
     chart = alt.layer(*layers, data=data).properties(
         width=width, height=360, title=alt.Title(title, subtitle=subtitle))
     return style(chart, orient="top") if styled else chart
