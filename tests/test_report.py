@@ -41,7 +41,26 @@ def test_pptx_pack_has_a_summary_then_one_slide_per_chart(demo_db, tmp_path):
     assert all(t.endswith(f"— {PP}") for t in titles[1:])
     assert any("Days waited for a first session" in t for t in titles)
     pictures = [sh for s in list(deck.slides)[1:] for sh in s.shapes if sh.shape_type == 13]
-    assert len(pictures) == 9
+    assert len(pictures) == 9 * 3  # each chart with its variation and assurance icons
+
+
+def test_libreoffice_opens_the_pptx(demo_db, tmp_path):
+    """A standard viewer opens the deck: LibreOffice turns every slide into a PDF page, and
+    the icons are pictures on the slides (two per chart, two per summary row)."""
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        if os.environ.get("REQUIRE_OFFICE") == "1":
+            pytest.fail("REQUIRE_OFFICE=1 but LibreOffice is missing: apt-get install "
+                        "libreoffice-impress")
+        pytest.skip("LibreOffice not installed (apt-get install libreoffice-impress)")
+    out = report.write_report(demo_db, ADMIN, tmp_path / "pack.pptx", organisation=PP)
+    deck = Presentation(out)
+    pictures = [sum(sh.shape_type == 13 for sh in s.shapes) for s in deck.slides]
+    assert pictures == [2 * 9] + [3] * 9  # icons on the summary; chart and two icons after
+    subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo",
+                    "--convert-to", "pdf", "--outdir", str(tmp_path), str(out)],
+                   check=True, capture_output=True, timeout=240)
+    assert len(PdfReader(tmp_path / "pack.pdf").pages) == len(deck.slides) == 10
 
 
 def test_a_partner_pack_names_no_other_organisation(demo_db, tmp_path):

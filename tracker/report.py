@@ -3,13 +3,16 @@ its signals in words. PDF (vl-convert + pypdf) or PowerPoint (python-pptx); no b
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
@@ -28,6 +31,8 @@ class Slide:
     sentences: list[str] = field(default_factory=list)
     variation: str = ""
     assurance: str = ""
+    variation_icon: str = ""  # data URIs of the icons drawn by summary.variation_icon
+    assurance_icon: str = ""
 
 
 @dataclass
@@ -82,7 +87,8 @@ def build_slide(db: Database, scope: Scope, row, *, date_from: dt.date | None = 
                              cycles=cycles, notes=notes[notes["kind"] == "note"],
                              percent=m["data_kind"] == "proportion", width=1000, styled=False)
     return Slide(title=title, chart=chart, sentences=frame.attrs.get("signals", [])[-6:],
-                 variation=row.variation, assurance=row.assurance)
+                 variation=row.variation, assurance=row.assurance,
+                 variation_icon=row.variation_icon, assurance_icon=row.assurance_icon)
 
 
 def build_pack(db: Database, scope: Scope, *, organisation: str | None = None,
@@ -113,31 +119,52 @@ def subtitle(organisation, date_from, date_to) -> str:
         f" · prepared {dt.date.today():%d %B %Y}"
 
 
+SUMMARY_ROWS = 40  # rows on the summary page of a PDF pack
+
+
+def _notable_first(table: pd.DataFrame) -> pd.DataFrame:
+    """Special causes first (improvement, then concern), then the rest, as listed."""
+    order = np.select([table["improving"], table["concern"]], [0, 1], 2)
+    return table.assign(_order=order).sort_values("_order", kind="stable") \
+        .drop(columns="_order").reset_index(drop=True)
+
+
 def _summary_chart(pack: Pack) -> alt.TopLevelMixin:
-    rows = pack.summary.assign(
-        line=lambda t: t["measure"].str.slice(0, 40) + " | " + t["organisation"].str.slice(0, 34),
-        words=lambda t: t["variation"] + " · " + t["assurance"])
-    rows = rows.reset_index(drop=True)
-    rows["y"] = rows.index
-    base = alt.Chart(rows.head(40)).encode(y=alt.Y("y:O", axis=None))
-    left = base.mark_text(align="left", fontSize=11).encode(x=alt.value(0), text="line:N")
-    right = base.mark_text(align="left", fontSize=11).encode(x=alt.value(560), text="words:N")
-    return charts.style(alt.layer(left, right).properties(
-        width=1000, height=max(60, 18 * min(len(rows), 40)),
+    rows = _notable_first(pack.summary).head(SUMMARY_ROWS)
+    rows = rows.assign(
+        line=rows["measure"].str.slice(0, 42) + " | " + rows["organisation"].str.slice(0, 42),
+        words=rows["variation"] + " · " + rows["assurance"], y=range(len(rows)))
+    base = alt.Chart(rows).encode(y=alt.Y("y:O", axis=None))
+    icons = [base.mark_image(width=18, height=18).encode(x=alt.value(x), url=f"{column}:N")
+             for x, column in ((9, "variation_icon"), (31, "assurance_icon"))]
+    left = base.mark_text(align="left", fontSize=11).encode(x=alt.value(48), text="line:N")
+    right = base.mark_text(align="left", fontSize=11).encode(x=alt.value(640), text="words:N")
+    shown = (f" The first {SUMMARY_ROWS} of {len(pack.summary)} series, special causes "
+             "first." if len(pack.summary) > SUMMARY_ROWS else "")
+    return charts.style(alt.layer(*icons, left, right).properties(
+        width=1040, height=max(60, 20 * len(rows)),
         title=alt.Title(pack.title, subtitle=[pack.subtitle, f"{len(pack.slides)} charts; "
                         f"{int(pack.summary['improving'].sum())} series show improvement, "
-                        f"{int(pack.summary['concern'].sum())} concern."])))
+                        f"{int(pack.summary['concern'].sum())} concern.{shown}",
+                        "Icons: variation (~ common cause, H / L high or low: blue "
+                        "improvement, orange concern) and assurance (P passes, F fails, "
+                        "? hit and miss)."])))
 
 
 def _chart_with_text(slide: Slide) -> alt.TopLevelMixin:
     lines = [f"Variation: {slide.variation}. Assurance: {slide.assurance}."] + \
         (slide.sentences or ["No special cause: the variation is what this process usually "
                              "shows."])
-    text = alt.Chart(pd.DataFrame({"t": lines, "y": range(len(lines))})).mark_text(
-        align="left", fontSize=13).encode(y=alt.Y("y:O", axis=None), x=alt.value(0),
-                                          text="t:N").properties(width=1000,
-                                                                 height=22 * len(lines))
-    return charts.style(alt.vconcat(slide.chart, text), orient="top")
+    frame = pd.DataFrame({"t": lines, "y": range(len(lines)),
+                          "v": [slide.variation_icon] + [None] * (len(lines) - 1),
+                          "a": [slide.assurance_icon] + [None] * (len(lines) - 1)})
+    base = alt.Chart(frame).encode(y=alt.Y("y:O", axis=None))
+    text = base.mark_text(align="left", fontSize=13).encode(
+        x=alt.value(56), text="t:N")
+    icons = [base.transform_filter(f"isValid(datum.{c})").mark_image(width=22, height=22)
+             .encode(x=alt.value(x), url=f"{c}:N") for x, c in ((11, "v"), (37, "a"))]
+    return charts.style(alt.vconcat(slide.chart, alt.layer(*icons, text).properties(
+        width=1000, height=24 * len(lines))), orient="top")
 
 
 def write_pdf(pack: Pack, path: Path, progress: Progress | None = None) -> Path:
@@ -155,38 +182,96 @@ def write_pdf(pack: Pack, path: Path, progress: Progress | None = None) -> Path:
     return path
 
 
+@lru_cache(maxsize=64)
+def _icon_png(uri: str) -> bytes:
+    """An icon's SVG (a data URI from summary.variation_icon) as a PNG, for PowerPoint."""
+    return vlc.svg_to_png(base64.b64decode(uri.split(",", 1)[1]).decode(), scale=4)
+
+
+PPTX_ROWS = 14  # rows of the summary table on the first slide
+
+
+def _short(words: str) -> str:
+    """The icon's words cut to fit one line of a table cell."""
+    return (words.removeprefix("Special cause: ").split(":")[0]
+            .replace("Too few points (under 13)", "Too few points")
+            .replace("No target or too few points", "–").replace("Consistently passes", "Passes")
+            .replace("Consistently fails", "Fails").capitalize())
+
+
 def write_pptx(pack: Pack, path: Path, progress: Progress | None = None) -> Path:
     from pptx import Presentation
+    from pptx.enum.text import PP_ALIGN
     from pptx.util import Inches, Pt
 
     step = progress or (lambda fraction, text: None)
     deck = Presentation()
     deck.slide_width, deck.slide_height = Inches(13.333), Inches(7.5)
     blank = deck.slide_layouts[5]  # title only
-    first = deck.slides.add_slide(blank)
-    first.shapes.title.text = f"{pack.title}: summary"
-    first.shapes.title.text_frame.paragraphs[0].font.size = Pt(30)
-    rows = pack.summary.head(16)
-    table = first.shapes.add_table(len(rows) + 1, 4, Inches(0.4), Inches(1.4), Inches(12.5),
-                                   Inches(0.3) * (len(rows) + 1)).table
-    for j, head in enumerate(["Measure", "Organisation", "Variation", "Assurance"]):
-        table.cell(0, j).text = head
+
+    def titled(text: str, size: int):
+        page = deck.slides.add_slide(blank)
+        title = page.shapes.title  # the layout's title box is sized for 4:3: make it 16:9
+        title.left, title.top, title.width, title.height = \
+            Inches(0.4), Inches(0.25), Inches(12.5), Inches(0.8)
+        title.text = text
+        title.text_frame.word_wrap = True
+        paragraph = title.text_frame.paragraphs[0]
+        paragraph.font.size = Pt(size)
+        paragraph.alignment = PP_ALIGN.LEFT
+        return page
+
+    def icon(page, uri: str, left, top, size):
+        if uri:
+            page.shapes.add_picture(io.BytesIO(_icon_png(uri)), left, top, size, size)
+
+    first = titled(f"{pack.title}: summary", 26)
+    rows = _notable_first(pack.summary).head(PPTX_ROWS)
+    note = first.shapes.add_textbox(Inches(0.4), Inches(1.0), Inches(12.5), Inches(0.4))
+    note.text_frame.paragraphs[0].alignment = PP_ALIGN.LEFT
+    note.text_frame.paragraphs[0].text = pack.subtitle + (
+        f" · the first {PPTX_ROWS} of {len(pack.summary)} series, special causes first"
+        if len(pack.summary) > PPTX_ROWS else "")
+    # Rows of text boxes and pictures at fixed places, not a table: a table row grows with
+    # its text in each viewer differently, and the icons beside it would drift.
+    row_h, top = Inches(0.36), Inches(1.5)
+    columns = ((Inches(1.3), Inches(4.3), "Measure"), (Inches(5.7), Inches(3.3), "Organisation"),
+               (Inches(9.1), Inches(1.9), "Variation"), (Inches(11.0), Inches(2.0), "Assurance"))
+
+    def line(y, left, width, text, bold=False):
+        box = first.shapes.add_textbox(left, y, width, row_h)
+        box.text_frame.word_wrap = False
+        box.text_frame.text = text
+        paragraph = box.text_frame.paragraphs[0]
+        paragraph.alignment = PP_ALIGN.LEFT
+        paragraph.font.size, paragraph.font.bold = Pt(12), bold
+
+    for left, width, head in ((Inches(0.4), Inches(0.5), "V"), (Inches(0.85), Inches(0.5), "A"),
+                              *columns):
+        line(top, left, width, head, bold=True)
     for i, r in enumerate(rows.itertuples(), start=1):
-        for j, value in enumerate([r.measure, r.organisation, r.variation, r.assurance]):
-            cell = table.cell(i, j)
-            cell.text = str(value)
-            cell.text_frame.paragraphs[0].font.size = Pt(11)
-    note = first.shapes.add_textbox(Inches(0.4), Inches(0.95), Inches(12.5), Inches(0.4))
-    note.text_frame.text = pack.subtitle + (f" · first 16 of {len(pack.summary)} rows"
-                                            if len(pack.summary) > 16 else "")
+        y = top + row_h * i
+        icon(first, r.variation_icon, Inches(0.45), y + Inches(0.04), Inches(0.28))
+        icon(first, r.assurance_icon, Inches(0.9), y + Inches(0.04), Inches(0.28))
+        for (left, width, _), value in zip(columns, (
+                r.measure[:44], r.organisation[:36], _short(r.variation), _short(r.assurance)),
+                strict=True):
+            line(y, left, width, value)
+    key = first.shapes.add_textbox(Inches(0.4), top + row_h * (len(rows) + 1) + Inches(0.1),
+                                   Inches(12.5), Inches(0.4))
+    key.text_frame.text = ("V: variation (~ common cause; H / L high or low: blue improvement, "
+                           "orange concern). A: assurance (P passes, F fails, ? hit and miss).")
+    key.text_frame.paragraphs[0].font.size = Pt(11)
+    key.text_frame.paragraphs[0].alignment = PP_ALIGN.LEFT
+
     for i, slide in enumerate(pack.slides):
         step(0.7 + 0.3 * i / max(len(pack.slides), 1), f"Slide {i + 2}")
-        page = deck.slides.add_slide(blank)
-        page.shapes.title.text = slide.title
-        page.shapes.title.text_frame.paragraphs[0].font.size = Pt(26)
+        page = titled(slide.title, 24)
         png = chart_image(charts.style(slide.chart, orient="top"), "png")
         page.shapes.add_picture(io.BytesIO(png), Inches(0.4), Inches(1.3), width=Inches(8.6))
-        box = page.shapes.add_textbox(Inches(9.2), Inches(1.3), Inches(3.9), Inches(5.5))
+        icon(page, slide.variation_icon, Inches(9.2), Inches(1.3), Inches(0.55))
+        icon(page, slide.assurance_icon, Inches(9.85), Inches(1.3), Inches(0.55))
+        box = page.shapes.add_textbox(Inches(9.2), Inches(1.95), Inches(3.9), Inches(5.0))
         frame = box.text_frame
         frame.word_wrap = True
         frame.text = f"Variation: {slide.variation}"

@@ -28,7 +28,8 @@ ASSURANCE_WORDS = {"pass": "Consistently passes the target",
 def _svg(fill: str, letter: str, ring: str = "#ffffff") -> str:
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28" viewBox="0 0 28 28">'
            f'<circle cx="14" cy="14" r="12" fill="{fill}" stroke="{ring}" stroke-width="2"/>'
-           f'<text x="14" y="19" font-family="Arial" font-size="14" font-weight="bold" '
+           f'<text x="14" y="19" font-family="Arial, Helvetica, sans-serif" font-size="14" '
+           f'font-weight="bold" '
            f'fill="#ffffff" text-anchor="middle">{letter}</text></svg>')
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
