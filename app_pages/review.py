@@ -16,6 +16,10 @@ st.title("Review")
 
 ALL = "All organisations"
 MAX_NOTABLE = 30  # headlines on the summary screen: a meeting reads a screen, not a list
+
+
+def shows(n: int) -> str:
+    return f"{n:,} show{'s' if n == 1 else ''}"
 names = repo.list_organisations(db, scope, include_retired=False)["name"].tolist()
 c1, c2, c3 = st.columns([2, 1, 1])
 organisation = c1.selectbox("Organisation", ([] if scope.is_partner else [ALL]) + names)
@@ -34,8 +38,8 @@ screen = st.select_slider("Screen", options=range(len(labels)),
                           format_func=lambda i: f"{i + 1}. {labels[i]}", key="review_screen")
 if screen == 0:
     improving, concern = int(rows["improving"].sum()), int(rows["concern"].sum())
-    st.markdown(f"## {len(rows)} charts: {improving} show improvement now, {concern} show "
-                "concern")
+    st.markdown(f"## {len(rows):,} charts: {shows(improving)} improvement now, "
+                f"{shows(concern)} concern")
     notable = rows[rows["improving"] | rows["concern"]
                    | rows["assurance"].str.startswith("Consistently")]
     notable = notable.assign(order=~notable["improving"] & ~notable["concern"]) \

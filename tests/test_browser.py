@@ -21,11 +21,14 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
+# `SCREENSHOT_DIR=docs/screenshots python -m pytest tests/test_browser.py -k chart_type`
+# refreshes the pictures in the docs from the same run.
+CHART_SHOTS = Path(os.environ.get("SCREENSHOT_DIR", ARTIFACTS / "charts"))
 PAGES = {"": "DEMO: Peer support", "challenge": "Challenge and driver diagram",
          "outcomes": "Outcomes", "summary": "Summary", "review": "Review",
          "ideas": "Change ideas", "cycles": "Test cycles (PDSA)",
          "organisations": "Partner organisations", "measures": "Measures",
-         "upload": "Upload results"}
+         "upload": "Upload results", "portfolio": "Portfolio of ideas"}
 
 
 def _need_browser():
@@ -237,5 +240,84 @@ def test_a_leader_goes_from_the_summary_to_the_chart_and_exports_the_pack(browse
         info.value.save_as(saved)
         assert saved.read_bytes()[:5] == b"%PDF-" and saved.stat().st_size > 50_000
         page.screenshot(path=str(ARTIFACTS / "leader_3_review.png"), full_page=True)
+    finally:
+        _stop(proc, log)
+
+
+def _settle(page):
+    """Wait for the rerun to finish: no running indicator and no faded (stale) element."""
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "!document.querySelector('[data-testid=stStatusWidget]')"
+        " && !document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
+    page.wait_for_timeout(1500)  # let the charts draw
+
+
+def _choose(page, label: str, option: str):
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
+    box.scroll_into_view_if_needed()
+    box.click()
+    page.keyboard.type(option[:24])  # the list filters as one types, as a user would
+    page.get_by_role("option", name=option).first.click()
+    _settle(page)
+
+
+def test_every_chart_type_in_chromium(browser, demo_path):
+    """A screenshot of each kind of chart as the browser draws it: XmR, run, p, p′, u, the
+    funnel, both small multiples, the Summary icons, the portfolio and the review screen."""
+    proc, url, log = _start(demo_path)
+    CHART_SHOTS.mkdir(parents=True, exist_ok=True)
+    try:  # tall enough for the small multiples: parts beyond the viewport are not painted
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        charts = page.get_by_test_id("stVegaLiteChart")
+
+        def shoot(name: str, index: int = 0):
+            charts.nth(index).scroll_into_view_if_needed()
+            page.wait_for_timeout(2000)  # tall charts finish drawing after they scroll in
+            charts.nth(index).screenshot(path=str(CHART_SHOTS / f"{name}.png"))
+
+        _open(page, f"{url}/outcomes", "Outcomes")
+        _choose(page, "Measure", "Days waited for a first session (process)")
+        _choose(page, "Organisation", "Peer Pathways (demo)")
+        assert "Shaded: PDSA cycles" in page.locator("body").inner_text()
+        shoot("xmr_chart")
+        page.get_by_text("Run chart instead").click()
+        _settle(page)
+        assert "Median" in page.locator("body").inner_text()
+        shoot("run_chart")
+        page.get_by_text("Run chart instead").click()
+        _settle(page)
+        _choose(page, "Measure", "Referred people attending a first session (process)")
+        shoot("p_chart")
+        shoot("funnel_plot", 1)
+        page.get_by_text("Laney adjustment").click()
+        _settle(page)
+        shoot("p_prime_chart")
+        page.get_by_text("Laney adjustment").click()
+        _settle(page)
+        page.get_by_text("at other organisations").click()
+        _settle(page)
+        shoot("small_multiples_one_measure", 2)
+        page.get_by_text("Every measure at").click()
+        _settle(page)
+        shoot("small_multiples_one_organisation", 2)
+        _choose(page, "Measure", "A&E attendances per 100 people supported (balancing)")
+        shoot("u_chart")
+        assert page.locator("[data-testid='stException']").count() == 0
+
+        _open(page, f"{url}/summary", "Summary")
+        page.get_by_test_id("stDataFrame").first.screenshot(
+            path=str(CHART_SHOTS / "summary_icons.png"))
+        _open(page, f"{url}/portfolio", "Portfolio of ideas")
+        shoot("portfolio_reach", 0)
+        shoot("portfolio_matrix", 1)
+        shoot("cycle_velocity", 2)
+        _open(page, f"{url}/review", "Review")
+        page.get_by_test_id("stSlider").first.wait_for()
+        page.screenshot(path=str(CHART_SHOTS / "review_summary_screen.png"))
+        names = {p.stem for p in CHART_SHOTS.glob("*.png")}
+        assert {"xmr_chart", "run_chart", "p_chart", "p_prime_chart", "u_chart", "funnel_plot",
+                "small_multiples_one_measure", "small_multiples_one_organisation",
+                "portfolio_matrix"} <= names
     finally:
         _stop(proc, log)

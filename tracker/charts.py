@@ -346,8 +346,8 @@ def cycle_keys(cycles: pd.DataFrame) -> pd.Series:
 
 def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | None = None,
               cycles: pd.DataFrame | None = None, notes: pd.DataFrame | None = None,
-              percent: bool = False, width: int = 900,
-              styled: bool = True) -> alt.TopLevelMixin:
+              percent: bool = False, width: int = 900, styled: bool = True,
+              every_class: bool = False) -> alt.TopLevelMixin:
     """An SPC (or run) chart from `outcome_frame` (unstyled when it is to be combined with
     other charts, which then take the style): points shaped and coloured by class with a
     legend in words, the centre line and limits labelled with their values, the target, each
@@ -432,7 +432,8 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
         color="#768692", strokeWidth=1.2).encode(x=x, y=y, detail="segment:N"))
     classes = [v[0] for v in POINT_CLASSES.values()][:4] + ["Unusually low"]
     present = [c for c in dict.fromkeys(classes) if c in set(data["class"])]
-    domain = present or ["Common cause"]
+    # side by side, charts share one legend: every class, so no two panels disagree
+    domain = list(dict.fromkeys(classes)) if every_class else (present or ["Common cause"])
     colours = {v[0]: v[1] for v in POINT_CLASSES.values()}
     shapes = {v[0]: v[2] for v in POINT_CLASSES.values()}
     shapes["Unusually low"] = "triangle-down"
@@ -526,7 +527,7 @@ def small_multiples(panels: list[tuple], *, unit: str | None = None, percent: bo
         title, frame = panel[0], panel[1]
         own_unit, own_percent = (panel[2], panel[3]) if len(panel) == 4 else (unit, percent)
         charts_.append(spc_chart(frame, title=_wrap(title, 48, 1), unit=own_unit or "",
-                                 percent=own_percent, width=300, styled=False)
+                                 percent=own_percent, width=300, styled=False, every_class=True)
                        .properties(height=170))
     rows = [alt.hconcat(*charts_[i: i + columns]) for i in range(0, len(charts_), columns)]
     return style(alt.vconcat(*rows), orient="top")
