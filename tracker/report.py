@@ -189,6 +189,7 @@ def _icon_png(uri: str) -> bytes:
 
 
 PPTX_ROWS = 14  # rows of the summary table on the first slide
+SLIDE_SENTENCES = 4  # the latest signals beside a chart: more would run off the slide
 
 
 def _short(words: str) -> str:
@@ -275,11 +276,18 @@ def write_pptx(pack: Pack, path: Path, progress: Progress | None = None) -> Path
         frame = box.text_frame
         frame.word_wrap = True
         frame.text = f"Variation: {slide.variation}"
-        for line in [f"Assurance: {slide.assurance}", *slide.sentences]:
+        latest = slide.sentences[-SLIDE_SENTENCES:]
+        earlier = len(slide.sentences) - len(latest)
+        lines = [f"Assurance: {slide.assurance}", *latest]
+        if earlier:
+            lines.append(f"({earlier} earlier signal{'s' if earlier > 1 else ''} in the PDF "
+                         "pack and the app.)")
+        for line in lines:
             paragraph = frame.add_paragraph()
             paragraph.text = line
+            paragraph.space_before = Pt(4)
         for paragraph in frame.paragraphs:
-            paragraph.font.size = Pt(14)
+            paragraph.font.size = Pt(13)
     deck.save(path)
     return path
 
