@@ -31,15 +31,28 @@ org_id = c2.selectbox("Organisation", list(org_options), format_func=org_options
                       key="outcome_org")
 measure = measures.set_index("id").loc[measure_id]
 kinds = {"value": "XmR chart", "proportion": "p chart", "rate": "u chart"}
-c3, c4, c5 = st.columns(3)
+c3, c4, c5, c6 = st.columns([3, 3, 2, 2])
 run_only = c3.toggle("Run chart instead", help="Median and Anhøj's run rules, no limits.")
 laney = c4.toggle("Laney adjustment (p′ / u′)", disabled=measure["data_kind"] == "value",
                   help="For large denominators, where ordinary p or u limits are too tight.")
 start = challenge["start_date"]
 period = c5.date_input("From", value=start, format="DD/MM/YYYY")
+until = c6.date_input("To", value=max(dt.date.today(), period), format="DD/MM/YYYY")
+if until < period:
+    st.error("The 'To' date is before the 'From' date: choose a 'To' date on or after "
+             f"{ui.fmt_date(period)}.")
+    st.stop()
+
+
+def in_period(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the chosen period (limits are computed from these points only)."""
+    periods = pd.to_datetime(frame["period"])
+    return frame[(periods >= pd.Timestamp(period)) & (periods <= pd.Timestamp(until))]
+
+
 
 results = repo.load_results(db, scope, measure_id=measure_id, organisation_ids=[org_id])
-results = results[pd.to_datetime(results["period"]) >= pd.Timestamp(period)]
+results = in_period(results)
 if results.empty:
     st.info("No results for this measure and organisation in this period yet.")
     st.stop()
@@ -49,6 +62,8 @@ frame = charts.outcome_frame(results, measure["data_kind"], improvement=measure[
                              phase_dates=phases, laney=laney, run_chart=run_only)
 cycles = repo.list_cycles(db, scope, challenge["id"], organisation_id=org_id,
                           measure_id=measure_id)
+cycles = cycles[(pd.to_datetime(cycles["end_date"]) >= pd.Timestamp(period))
+                & (pd.to_datetime(cycles["start_date"]) <= pd.Timestamp(until))]
 kind = "Run chart" if run_only else kinds[measure["data_kind"]] + ("′" if laney else "")
 title = f"{measure['name']} — {org_options[org_id]}"
 st.altair_chart(
@@ -96,10 +111,11 @@ if scope.can_write:
 
 if measure["data_kind"] == "proportion":
     st.subheader("Fair comparison across organisations")
-    totals = repo.proportion_totals(db, scope, measure_id, since=period)
+    totals = repo.proportion_totals(db, scope, measure_id, since=period, until=until)
     if len(totals) >= 2:
-        st.altair_chart(charts.funnel_chart(totals, title=f"{measure['name']} since "
-                                                          f"{ui.fmt_date(period)}"),
+        st.altair_chart(charts.funnel_chart(totals, title=f"{measure['name']}, "
+                                                          f"{ui.fmt_date(period)} to "
+                                                          f"{ui.fmt_date(until)}"),
                         width="content")
         st.caption("Each organisation's proportion against how many people it counted. "
                    "The funnel narrows as numbers grow: a small partner far from the line "
@@ -118,7 +134,7 @@ if compare == "orgs":
                             format_func=org_options.get, max_selections=24,
                             help="Up to 24 side by side; each chart has its own limits.")
     everyone = repo.load_results(db, scope, measure_id=measure_id, organisation_ids=picked)
-    everyone = everyone[pd.to_datetime(everyone["period"]) >= pd.Timestamp(period)]
+    everyone = in_period(everyone)
     panels = [(name, charts.outcome_frame(group, measure["data_kind"],
                                           improvement=measure["direction"]))
               for name, group in everyone.groupby("organisation")]
@@ -128,7 +144,7 @@ if compare == "orgs":
                         width="content")
 elif compare == "measures":
     mine = repo.load_results(db, scope, organisation_ids=[org_id])
-    mine = mine[pd.to_datetime(mine["period"]) >= pd.Timestamp(period)]
+    mine = in_period(mine)
     by_id = measures.set_index("id")
     panels = []
     for mid, group in mine.groupby("measure_id"):

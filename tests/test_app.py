@@ -48,6 +48,17 @@ def charts(at):
     return at.get("vega_lite_chart")
 
 
+def chart_points(chart) -> pd.DataFrame:
+    """The periods and values an SPC chart draws (its dataset with a value column)."""
+    import pyarrow as pa
+
+    for dataset in chart.proto.datasets:
+        frame = pa.ipc.open_stream(dataset.data.data).read_all().to_pandas()
+        if "value" in frame.columns:
+            return frame
+    raise AssertionError("no points in the chart")
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_on_an_empty_database(monkeypatch, db_path, page):
     at = open_app(monkeypatch, db_path, page)
@@ -351,3 +362,26 @@ def test_outcomes_chart_shows_the_cycles_and_a_new_phase_is_stored(monkeypatch, 
         notes = repo.list_annotations(db, ADMIN, int(measures["WAIT"]),
                                       int(orgs["Peer Pathways (demo)"]))
     assert notes["kind"].tolist() == ["phase"]
+
+
+def test_outcomes_period_from_and_to(monkeypatch, demo_path):
+    at = open_app(monkeypatch, demo_path, "app_pages/outcomes.py")
+    with Database(demo_path) as db:
+        measures = repo.list_measures(db).set_index("code")["id"]
+        orgs = repo.list_organisations(db, ADMIN).set_index("name")["id"]
+        last = db.scalar("SELECT max(period) FROM result")
+    one(at.selectbox, "Measure").set_value(int(measures["WAIT"])).run()
+    one(at.selectbox, "Organisation").set_value(int(orgs["Peer Pathways (demo)"])).run()
+    cycles_listed = len(at.dataframe[0].value)
+    start = one(at.date_input, "From").value
+    one(at.date_input, "To").set_value(start - dt.timedelta(days=1)).run()
+    assert not at.exception
+    assert "The 'To' date is before the 'From' date" in at.error[0].value
+    one(at.date_input, "To").set_value(last - dt.timedelta(weeks=8)).run()
+    one(at.date_input, "From").set_value(last - dt.timedelta(weeks=30)).run()
+    assert not at.exception and not at.error
+    periods = pd.to_datetime(chart_points(charts(at)[0])["period"])
+    assert periods.min() >= pd.Timestamp(last - dt.timedelta(weeks=30))
+    assert periods.max() <= pd.Timestamp(last - dt.timedelta(weeks=8))
+    assert 18 <= len(periods) <= 23  # 30 - 8 + 1 weeks, less the odd missing week
+    assert len(at.dataframe[0].value) <= cycles_listed  # only the cycles in the period
