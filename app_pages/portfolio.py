@@ -9,7 +9,7 @@ import streamlit as st
 import ui
 from tracker import charts, portfolio, repo
 
-MAX_COLUMNS = 30  # organisations in the matrix before it stops fitting a projector
+MAX_COLUMNS = 12  # organisations in the matrix before it stops fitting the page
 
 db = ui.get_db()
 scope = ui.scope()
@@ -17,9 +17,9 @@ challenge = ui.challenge_or_welcome(db)
 st.title("Portfolio of ideas")
 st.caption("Each change idea at each organisation that tested it: the cycles run, the latest "
            "decision, and whether the measures the idea targets showed special cause "
-           "improvement on their SPC chart after its first cycle there. Several ideas tested "
-           "at one place at the same time can share an improvement: open the chart to see "
-           "which cycles came before it.")
+           "improvement on their SPC chart from its first cycle there to 26 weeks after its "
+           "last. Several ideas tested at one place at the same time can share an improvement: "
+           "open the chart to see which cycles came before it.")
 
 pairs = ui.portfolio_pairs(scope)
 ideas = repo.list_ideas(db, challenge["id"])
@@ -32,7 +32,7 @@ m1, m2, m3, m4 = st.columns(4)
 m1.metric("Ideas tested", f"{len(tested)} of {len(per_idea)}")
 m2.metric("Organisations testing", f"{pairs['organisation_id'].nunique()}")
 m3.metric("Idea × organisation tests", f"{len(pairs)}")
-m4.metric("With improvement after", f"{int((pairs['outcome'] == 'improved').sum())}")
+m4.metric("Tests followed by improvement", f"{int((pairs['outcome'] == 'improved').sum())}")
 
 st.subheader("Reach of each idea")
 st.altair_chart(charts.idea_reach(tested), width="content")
@@ -74,7 +74,7 @@ picked = st.dataframe(
     pd.DataFrame({"Idea": table["idea"], "Organisation": table["organisation"],
                   "Cycles": table["cycles"], "Latest decision": table["latest_decision"],
                   "First cycle": pd.to_datetime(table["first_start"]),
-                  "After the first cycle": table["outcome_words"],
+                  "Measures after testing": table["outcome_words"],
                   "Measures": table["measures"]}),
     hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
     key="portfolio_table",

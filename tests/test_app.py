@@ -115,7 +115,7 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
         assert [m.value for m in at.metric][:3] == ["13 of 14", "8", "26"]
         assert len(charts(at)) == 3  # reach of each idea, the matrix, velocity
         tests = at.dataframe[0].value
-        assert len(tests) == 26 and "Improvement seen" in set(tests["After the first cycle"])
+        assert len(tests) == 26 and "Improvement seen" in set(tests["Measures after testing"])
     elif page == "app_pages/summary.py":
         table = at.dataframe[0].value
         assert len(table) == 72 and table["Variation"].str.startswith("data:image/svg").all()

@@ -18,6 +18,7 @@ def chart_outcome(db, scope, idea_id, org_id) -> str:
     cycles = repo.list_cycles(db, scope, challenge["id"], idea_id=idea_id,
                               organisation_id=org_id)
     first = pd.Timestamp(cycles["start_date"].min())
+    until = pd.Timestamp(cycles["end_date"].max()) + pd.Timedelta(weeks=26)
     measures = repo.list_measures(db).set_index("id")
     targeted = set()
     for cycle_id in cycles["id"]:
@@ -30,7 +31,8 @@ def chart_outcome(db, scope, idea_id, org_id) -> str:
         frame = charts.outcome_frame(results, m["data_kind"], improvement=m["direction"],
                                      phase_dates=list(notes.loc[notes["kind"] == "phase",
                                                                 "on_date"]))
-        after = frame[(frame["period"] >= first) & frame["value"].notna() & ~frame["trial"]]
+        after = frame[(frame["period"] >= first) & (frame["period"] <= until)
+                      & frame["value"].notna() & ~frame["trial"]]
         if (after["point_type"] == "improvement").any():
             found.add("improved")
         elif (after["point_type"] == "concern").any():
@@ -111,7 +113,7 @@ def test_portfolio_charts_name_everything_in_words(demo_db):
     marks = [layer["mark"]["type"] for layer in spec["layer"]]
     assert marks == ["rect", "text"]
     assert "▲ Improvement seen" in text and "▼ Concern seen" in text
-    assert "After the first cycle there" in text
+    assert "From the first cycle to 26 weeks after the last" in text
     ideas = repo.list_ideas(demo_db, repo.get_challenge(demo_db)["id"])
     reach = charts.idea_reach(portfolio.idea_summary(pairs, ideas)).to_dict()
     reach_text = json.dumps(reach, ensure_ascii=False)

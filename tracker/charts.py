@@ -561,7 +561,7 @@ def portfolio_matrix(pairs: pd.DataFrame, *, title: str = "",
               axis=alt.Axis(labelLimit=340, labelFontSize=FONT_SIZE - 1))
     base = alt.Chart(data).encode(x=x, y=y)
     rects = base.mark_rect(stroke="#425563", strokeWidth=0.6).encode(
-        color=alt.Color("legend:N", title="After the first cycle there",
+        color=alt.Color("legend:N", title="From the first cycle to 26 weeks after the last",
                         scale=alt.Scale(domain=legend,
                                         range=list(OUTCOME_COLOURS.values()))),
         tooltip=[alt.Tooltip("idea:N", title="Idea"),
@@ -591,12 +591,12 @@ def idea_reach(summary: pd.DataFrame, *, width: int = 600) -> alt.TopLevelMixin:
     long = data.melt(["idea_short", "label"], ["organisations", "improved"],
                      var_name="what", value_name="count")
     long["what"] = long["what"].map({"organisations": "Organisations that tested it",
-                                     "improved": "Improvement seen after its first cycle"})
+                                     "improved": "Improvement seen after testing"})
     bars = alt.Chart(long).mark_bar(height=16).encode(
         y=y, x=alt.X("count:Q", title="Organisations", axis=alt.Axis(tickMinStep=1),
                      stack=None),
         color=alt.Color("what:N", title=None, scale=alt.Scale(
-            domain=["Organisations that tested it", "Improvement seen after its first cycle"],
+            domain=["Organisations that tested it", "Improvement seen after testing"],
             range=["#c8cdd0", "#005eb8"])),
         tooltip=[alt.Tooltip("idea_short:N", title="Idea"), alt.Tooltip("what:N", title="What"),
                  alt.Tooltip("count:Q", title="Organisations")])

@@ -2,8 +2,10 @@
 measures it targets improved there after it was first tried.
 
 "Improved" means what the Outcomes chart of that measure at that organisation shows: at least
-one point from the start of the idea's first cycle there onwards is classed as special cause
-improvement, under limits from 13 or more points (trial limits do not count). It is evidence
+one point from the start of the idea's first cycle there to 26 weeks after its last cycle
+there (WINDOW) is classed as special cause improvement, under limits from 13 or more points
+(trial limits do not count). The window keeps a signal years later, which the test cannot
+explain, from counting; the longer a series runs, the likelier a chance signal somewhere. It is evidence
 to discuss, not proof that the idea caused the change: several ideas tested at one
 organisation around the same time can share one improvement, which the chart, with each
 cycle drawn on it, helps to untangle.
@@ -18,17 +20,21 @@ from tracker.auth import Scope
 from tracker.db import Database
 
 OUTCOMES, OUTCOME_MARKS = vocab.OUTCOMES, vocab.OUTCOME_MARKS
+WINDOW = pd.Timedelta(weeks=26)
 _RANK = {"improved": 4, "concern": 3, "none": 2, "too_few": 1, "untargeted": 0}
 
 
 def measure_outcomes(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
     """For every idea x organisation x targeted measure: the first cycle's start, and what the
-    measure's chart shows from then on (improved / concern / none / too_few)."""
+    measure's chart shows from then to WINDOW after the last cycle (improved / concern / none /
+    too_few)."""
     targets = db.read(
-        "WITH firsts AS (SELECT c.idea_id, c.organisation_id, min(c.start_date) AS first_start"
+        "WITH firsts AS (SELECT c.idea_id, c.organisation_id, min(c.start_date) AS first_start,"
+        "   max(c.end_date) AS last_end"
         "   FROM cycle c JOIN idea i ON i.id = c.idea_id WHERE i.challenge_id = ?"
         "   GROUP BY ALL)"
-        " SELECT DISTINCT f.idea_id, f.organisation_id, cm.measure_id, f.first_start"
+        " SELECT DISTINCT f.idea_id, f.organisation_id, cm.measure_id, f.first_start,"
+        " f.last_end"
         " FROM firsts f JOIN cycle c ON c.idea_id = f.idea_id"
         "   AND c.organisation_id = f.organisation_id"
         " JOIN cycle_measure cm ON cm.cycle_id = c.id"
@@ -46,7 +52,9 @@ def measure_outcomes(db: Database, scope: Scope, challenge_id: int) -> pd.DataFr
         else pd.DataFrame(columns=keep)
     charted = charted[charted["value"].notna()]
     after = targets.merge(charted, on=["organisation_id", "measure_id"])
-    after = after[pd.to_datetime(after["period"]) >= pd.to_datetime(after["first_start"])]
+    when = pd.to_datetime(after["period"])
+    after = after[(when >= pd.to_datetime(after["first_start"]))
+                  & (when <= pd.to_datetime(after["last_end"]) + WINDOW)]
     counted = after[~after["trial"].astype(bool)]
     keys = ["idea_id", "organisation_id", "measure_id"]
     flags = pd.DataFrame({
