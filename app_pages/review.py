@@ -16,6 +16,8 @@ st.title("Review")
 
 ALL = "All organisations"
 MAX_NOTABLE = 30  # headlines on the summary screen: a meeting reads a screen, not a list
+LARGE_PACK = 150  # charts; beyond this the page asks before building
+SECONDS_PER_CHART = 0.8  # measured: docs/benchmarks.md (vl-convert renders each chart)
 
 
 def shows(n: int) -> str:
@@ -73,7 +75,13 @@ st.divider()
 st.subheader("Export the review pack")
 kind = st.radio("Format", ["pdf", "pptx"], horizontal=True,
                 format_func={"pdf": "PDF", "pptx": "PowerPoint"}.get)
-if st.button("Build the pack", type="primary"):
+big = len(rows) > LARGE_PACK
+if big:
+    minutes = max(1, round(len(rows) * SECONDS_PER_CHART / 60))
+    st.warning(f"This pack would hold {len(rows):,} charts and take about {minutes} minutes to "
+               "build. Choose an organisation above for a pack of its own charts.")
+confirmed = not big or st.checkbox(f"Build all {len(rows):,} charts anyway")
+if st.button("Build the pack", type="primary", disabled=not confirmed):
     bar = st.progress(0.0, text="Starting")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / f"review.{kind}"

@@ -385,3 +385,22 @@ def test_outcomes_period_from_and_to(monkeypatch, demo_path):
     assert periods.max() <= pd.Timestamp(last - dt.timedelta(weeks=8))
     assert 18 <= len(periods) <= 23  # 30 - 8 + 1 weeks, less the odd missing week
     assert len(at.dataframe[0].value) <= cycles_listed  # only the cycles in the period
+
+
+def test_review_asks_before_a_very_large_pack(monkeypatch, demo_path):
+    at = open_app(monkeypatch, demo_path, "app_pages/review.py")
+    def asks():
+        return [w.value for w in at.warning if "would hold" in w.value]
+
+    assert not asks() and not one(at.button, "Build the pack").disabled  # 72 charts
+    with Database(demo_path) as db:  # ten more organisations: 162 charts in all
+        results = repo.load_results(db, ADMIN)
+        source = results[results["organisation"] == "Peer Pathways (demo)"]
+        for i in range(10):
+            org = repo.add_organisation(db, ADMIN, name=f"Extra partner {i}", kind="charity")
+            repo.insert_results(db, ADMIN, source.assign(organisation_id=org), source="import")
+    at.run()
+    assert "would hold 162 charts" in asks()[0]
+    assert one(at.button, "Build the pack").disabled
+    at.checkbox[0].check().run()
+    assert not one(at.button, "Build the pack").disabled
