@@ -96,3 +96,23 @@ def test_small_multiples_one_panel_per_series():
                                   columns=3).to_dict()
     assert len(spec["vconcat"]) == 2 and len(spec["vconcat"][0]["hconcat"]) == 3
     assert "Org 3" in json.dumps(spec)
+
+
+def test_funnel_names_do_not_overlap():
+    """Names of points close together are placed apart (right, left, above, below)."""
+    px = np.array([100.0, 104, 108, 300])
+    py = np.array([50.0, 52, 54, 200])
+    widths = np.array([120.0, 120, 120, 60])
+    spots = charts.place_labels(px, py, widths)
+    boxes = []
+    for (x, y, align), w in zip(spots, widths, strict=True):
+        left = x if align == "left" else x - w
+        boxes.append((left, y - 6.5, left + w, y + 6.5))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert a[2] <= b[0] or a[0] >= b[2] or a[3] <= b[1] or a[1] >= b[3], (a, b)
+    many = pd.DataFrame({"organisation": [f"Org {i}" for i in range(30)],
+                         "numerator": [50 + i for i in range(30)], "denominator": 100})
+    many.loc[0, "numerator"] = 95  # far outside
+    spec = json.dumps(charts.funnel_chart(many, title="t").to_dict())
+    assert "Named: the 11 of 30 organisations outside the 95% limits" in spec
