@@ -39,16 +39,15 @@ st.altair_chart(charts.idea_reach(tested), width="content")
 
 st.subheader("Ideas × organisations")
 org_names = sorted(pairs["organisation"].unique())
-busiest = pairs.groupby("organisation")["cycles"].sum().nlargest(MAX_COLUMNS).index
 c1, c2 = st.columns(2)
 chosen_orgs = c1.multiselect(
     "Organisations", org_names, placeholder=(
         "All" if len(org_names) <= MAX_COLUMNS else
         f"The {MAX_COLUMNS} that ran most cycles"))
 chosen_ideas = c2.multiselect("Ideas", sorted(pairs["idea"].unique()), placeholder="All")
-shown = pairs[pairs["organisation"].isin(chosen_orgs or busiest)]
-if chosen_ideas:
-    shown = shown[shown["idea"].isin(chosen_ideas)]
+of_ideas = pairs[pairs["idea"].isin(chosen_ideas)] if chosen_ideas else pairs
+busiest = of_ideas.groupby("organisation")["cycles"].sum().nlargest(MAX_COLUMNS).index
+shown = of_ideas[of_ideas["organisation"].isin(chosen_orgs or busiest)]
 if len(chosen_orgs) > MAX_COLUMNS:
     st.warning(f"The matrix shows {MAX_COLUMNS} organisations at a time; the table below has "
                "them all.")
@@ -56,14 +55,15 @@ if len(chosen_orgs) > MAX_COLUMNS:
 if shown.empty:
     st.info("No tests for this choice.")
 else:
-    if not chosen_orgs and len(org_names) > MAX_COLUMNS:
+    testing = of_ideas["organisation"].nunique()
+    if not chosen_orgs and testing > MAX_COLUMNS:
         st.caption(f"Showing the {MAX_COLUMNS} organisations that ran most cycles, of "
-                   f"{len(org_names)}: choose organisations above to see others.")
+                   f"{testing}: choose organisations above to see others.")
     st.altair_chart(charts.portfolio_matrix(shown), width="content")
     st.caption("Each cell: cycles run, the latest decision (✓ adopt, ↻ adapt, ✗ abandon, "
-               "… in progress) and what the targeted measures showed after the first cycle "
-               "(▲ improvement, ▼ concern, – no signal yet, … too few points). Empty: not "
-               "tested there.")
+               "… in progress) and what the targeted measures showed from the first cycle to "
+               "26 weeks after the last (▲ improvement, ▼ concern, – no signal yet, … too few "
+               "points). Empty: not tested there.")
 
 st.subheader("Every test")
 table = pairs if not (chosen_orgs or chosen_ideas) else pairs[

@@ -404,3 +404,21 @@ def test_review_asks_before_a_very_large_pack(monkeypatch, demo_path):
     assert one(at.button, "Build the pack").disabled
     at.checkbox[0].check().run()
     assert not one(at.button, "Build the pack").disabled
+
+
+def test_portfolio_filters_by_idea_and_organisation(monkeypatch, demo_path):
+    at = open_app(monkeypatch, demo_path, "app_pages/portfolio.py")
+    one(at.multiselect, "Ideas").select("Peer-led welcome call within a week of referral").run()
+    assert not at.exception
+    tests = at.dataframe[0].value
+    assert set(tests["Idea"]) == {"Peer-led welcome call within a week of referral"}
+    assert len(tests) == 3 and len(charts(at)) == 3
+    one(at.multiselect, "Organisations").select("Peer Pathways (demo)").run()
+    tests = at.dataframe[0].value
+    assert tests[["Organisation", "Measures after testing"]].values.tolist() == [
+        ["Peer Pathways (demo)", "Improvement seen"]]
+    one(at.multiselect, "Ideas").unselect(
+        "Peer-led welcome call within a week of referral").run()
+    one(at.multiselect, "Organisations").select("Hillview Surgery (demo)").run()
+    assert set(at.dataframe[0].value["Organisation"]) == {"Peer Pathways (demo)",
+                                                          "Hillview Surgery (demo)"}
