@@ -315,6 +315,15 @@ def test_every_chart_type_in_chromium(browser, demo_path):
         _open(page, f"{url}/review", "Review")
         page.get_by_test_id("stSlider").first.wait_for()
         page.screenshot(path=str(CHART_SHOTS / "review_summary_screen.png"))
+        # a test in the portfolio's table opens the chart of the measure that shows it
+        _open(page, f"{url}/portfolio", "Portfolio of ideas")
+        grid = page.get_by_test_id("stDataFrame").first
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's tick box
+        page.get_by_text("PDSA cycles on this chart").wait_for(timeout=30_000)
+        assert "Buddy for every new volunteer peer supporter" in \
+            page.locator("body").inner_text()  # the first test's idea, on its chart
         names = {p.stem for p in CHART_SHOTS.glob("*.png")}
         assert {"xmr_chart", "run_chart", "p_chart", "p_prime_chart", "u_chart", "funnel_plot",
                 "small_multiples_one_measure", "small_multiples_one_organisation",
