@@ -229,6 +229,7 @@ def write_pptx(pack: Pack, path: Path, progress: Progress | None = None) -> Path
     first = titled(f"{pack.title}: summary", 26)
     rows = _notable_first(pack.summary).head(PPTX_ROWS)
     note = first.shapes.add_textbox(Inches(0.4), Inches(1.0), Inches(12.5), Inches(0.4))
+    note.text_frame.word_wrap = True
     note.text_frame.paragraphs[0].alignment = PP_ALIGN.LEFT
     note.text_frame.paragraphs[0].text = pack.subtitle + (
         f" · the first {PPTX_ROWS} of {len(pack.summary)} series, special causes first"
@@ -241,7 +242,7 @@ def write_pptx(pack: Pack, path: Path, progress: Progress | None = None) -> Path
 
     def line(y, left, width, text, bold=False):
         box = first.shapes.add_textbox(left, y, width, row_h)
-        box.text_frame.word_wrap = False
+        box.text_frame.word_wrap = True  # (unwrapped boxes are centred by LibreOffice)
         box.text_frame.text = text
         paragraph = box.text_frame.paragraphs[0]
         paragraph.alignment = PP_ALIGN.LEFT
@@ -260,6 +261,7 @@ def write_pptx(pack: Pack, path: Path, progress: Progress | None = None) -> Path
             line(y, left, width, value)
     key = first.shapes.add_textbox(Inches(0.4), top + row_h * (len(rows) + 1) + Inches(0.1),
                                    Inches(12.5), Inches(0.4))
+    key.text_frame.word_wrap = True
     key.text_frame.text = ("V: variation (~ common cause; H / L high or low: blue improvement, "
                            "orange concern). A: assurance (P passes, F fails, ? hit and miss).")
     key.text_frame.paragraphs[0].font.size = Pt(11)
