@@ -296,6 +296,36 @@ def xmr(values, *, improvement: str = "increase", target: float | None = None,
     return frame
 
 
+def _segments(frame: pd.DataFrame, keys: list[str], phase_start: str | None = None, *,
+              check_together: bool = False):
+    """Cut a long frame, the rows of each series together, into segments (series x phase).
+
+    Returns per row: the series code, the row where its series starts, the segment, and the
+    phase within the series; and the number of segments."""
+    n = len(frame)
+    series = frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    if check_together and n and (np.diff(series) < 0).any():  # codes follow first appearance
+        raise SPCError("the rows of each series must be together, in period order")
+    new_series = np.ones(n, dtype=bool)
+    if n:
+        new_series[1:] = series[1:] != series[:-1]
+    new_phase = new_series.copy()
+    if phase_start is not None:
+        new_phase |= frame[phase_start].fillna(False).to_numpy(dtype=bool)
+    seg = np.cumsum(new_phase) - 1
+    first = np.maximum.accumulate(np.where(new_series, np.arange(n), 0)) if n else seg
+    return series, first, seg, seg - seg[first], int(seg[-1]) + 1 if n else 0
+
+
+def _directions(frame: pd.DataFrame, improvement: str) -> np.ndarray:
+    """+1 / -1 / 0 per row: one direction for all rows, or the name of a column of them."""
+    if improvement in IMPROVEMENT:
+        return np.full(len(frame), IMPROVEMENT[improvement], dtype=np.int8)
+    if improvement in frame.columns:
+        return _direction_codes(frame[improvement], improvement)
+    raise SPCError(f"improvement must be a direction or a column name, not {improvement!r}")
+
+
 def xmr_many(frame: pd.DataFrame, by: str | list[str], value: str, *,
              improvement: str = "increase", phase_start: str | None = None,
              baseline: int | None = None, screen: bool = True,
@@ -316,23 +346,8 @@ def xmr_many(frame: pd.DataFrame, by: str | list[str], value: str, *,
     ordered = work.iloc[order]
     n = len(ordered)
     values = _as_float(ordered[value].to_numpy(), value)
-    group_codes = ordered.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
-    new_group = np.ones(n, dtype=bool)
-    if n:
-        new_group[1:] = group_codes[1:] != group_codes[:-1]
-    new_phase = new_group.copy()
-    if phase_start is not None:
-        new_phase |= ordered[phase_start].fillna(False).to_numpy(dtype=bool)
-    seg = np.cumsum(new_phase) - 1
-    group_first = np.maximum.accumulate(np.where(new_group, np.arange(n), 0)) if n else seg
-    phase = seg - seg[group_first]
-    if improvement in IMPROVEMENT:
-        direction = np.full(n, IMPROVEMENT[improvement], dtype=np.int8)
-    elif improvement in ordered.columns:
-        direction = _direction_codes(ordered[improvement], improvement)
-    else:
-        raise SPCError(f"improvement must be a direction or a column name, not {improvement!r}")
-    result = _xmr_engine(values, seg, int(seg[-1]) + 1 if n else 0, direction, baseline,
+    _, _, seg, phase, n_segments = _segments(ordered, keys, phase_start)
+    result = _xmr_engine(values, seg, n_segments, _directions(ordered, improvement), baseline,
                          screen, two_in_three)
     stats = _frame(result, phase, ordered.index).drop(columns="value")
     out = pd.concat([ordered, stats], axis=1)
@@ -639,29 +654,15 @@ def attribute_many(frame: pd.DataFrame, by: str | list[str], *, kind: str,
     num = _as_float(work[numerator].to_numpy(), numerator)
     den = _as_float(work[denominator].to_numpy(), denominator)
     present = ~np.isnan(num) & ~np.isnan(den) & (den > 0)
-    series = work.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
-    if n and (np.diff(series) < 0).any():
-        raise SPCError("the rows of each series must be together, in period order")
-    new_series = np.ones(n, dtype=bool)
-    if n:
-        new_series[1:] = series[1:] != series[:-1]
-    new_phase = new_series.copy()
-    if phase_start is not None:
-        new_phase |= work[phase_start].fillna(False).to_numpy(dtype=bool)
-    seg = np.cumsum(new_phase) - 1
-    n_segments = int(seg[-1]) + 1 if n else 0
-    first = np.maximum.accumulate(np.where(new_series, np.arange(n), 0)) if n else seg
+    _, _, seg, phase, n_segments = _segments(work, keys, phase_start, check_together=True)
     is_p = (work[kind] == "proportion").to_numpy(dtype=bool) if kind in work.columns \
         else np.full(n, kind == "proportion")
     result = _attribute_engine(num, den, present, seg, n_segments, is_p, laney)
     out = pd.DataFrame(result, index=frame.index)
-    out["phase"] = seg - seg[first]
+    out["phase"] = phase
     points = np.bincount(seg, weights=present, minlength=n_segments)
     out["trial"] = points[seg] < MIN_POINTS_FOR_LIMITS
-    if improvement in IMPROVEMENT:
-        want = np.full(n, IMPROVEMENT[improvement])
-    else:
-        want = _direction_codes(work[improvement], improvement)
+    want = _directions(work, improvement)
     high = result["value"] > result["upper"]
     good = np.where(want > 0, high, result["value"] < result["lower"])
     point_type = np.select(
@@ -753,21 +754,12 @@ def explain_many(frame: pd.DataFrame, by: str | list[str], *, dates: str | None 
     keys = [by] if isinstance(by, str) else list(by)
     work = frame.reset_index(drop=True)
     n = len(work)
-    series = work.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
-    if n and (np.diff(series) < 0).any():  # groups are numbered in order of appearance
-        raise SPCError("the rows of each series must be together, in period order")
-    start = np.ones(n, dtype=bool)
-    if n:
-        start[1:] = series[1:] != series[:-1]
-    series_first = np.maximum.accumulate(np.where(start, np.arange(n), 0)) if n else series
+    series, series_first, _, _, _ = _segments(work, keys, check_together=True)
     value = work["value"].to_numpy(dtype="float64")
     centre = work["centre"].to_numpy(dtype="float64")
     present = ~np.isnan(value)
     high = value > centre
-    if improvement in IMPROVEMENT:
-        want = np.full(n, IMPROVEMENT[improvement], dtype=np.int8)
-    else:
-        want = _direction_codes(work[improvement], improvement)
+    want = _directions(work, improvement)
     patterns = [
         ("outside_limits", work["in_outside"].to_numpy() & high, 1, 1),
         ("outside_limits", work["in_outside"].to_numpy() & ~high, -1, 1),
