@@ -72,12 +72,18 @@ def _direction_code(improvement: str) -> int:
 
 
 def _direction_codes(words: pd.Series, name: str) -> np.ndarray:
-    """+1 / -1 / 0 for a column of directions (fast for a categorical column)."""
-    codes = words.map(IMPROVEMENT)
-    if codes.isna().any():
-        bad = sorted(set(words[codes.isna()].astype(str)))
+    """+1 / -1 / 0 for a column of directions, looked up once per distinct word (a
+    categorical's categories, or the words found by hashing), not once per row."""
+    if isinstance(words.dtype, pd.CategoricalDtype):
+        found, distinct = words.cat.codes.to_numpy(), words.cat.categories
+    else:
+        found, distinct = pd.factorize(words.to_numpy(dtype=object))
+    lookup = np.array([IMPROVEMENT.get(w, 9) for w in distinct] + [9], dtype=np.int8)
+    codes = lookup[found]  # a missing word (code -1) takes the last entry: 9, unknown
+    if (codes == 9).any():
+        bad = sorted({str(w) if pd.notna(w) else "(blank)" for w in words[codes == 9]})
         raise SPCError(f"column {name!r} holds unknown directions: {bad}")
-    return codes.to_numpy(dtype=np.int8)
+    return codes
 
 
 def _run_lengths(boundary: np.ndarray) -> np.ndarray:
