@@ -477,3 +477,13 @@ def test_batch_is_much_faster_than_a_loop_in_the_same_process():
         spc.xmr(group["y"].to_numpy())
     loop = time.perf_counter() - started
     assert loop / batch > 5
+
+
+def test_unknown_directions_are_named():
+    frame = pd.DataFrame({"s": [1, 1, 2, 2], "v": [1.0, 2, 3, 4],
+                          "d": ["increase", "increase", "upwards", None]})
+    with pytest.raises(spc.SPCError, match=r"unknown directions: \['\(blank\)', 'upwards'\]"):
+        spc.xmr_many(frame, "s", "v", improvement="d")
+    frame["d"] = frame["d"].fillna("neutral").astype("category")
+    with pytest.raises(spc.SPCError, match="upwards"):
+        spc.xmr_many(frame, "s", "v", improvement="d")
