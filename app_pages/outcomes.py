@@ -50,7 +50,6 @@ def in_period(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[(periods >= pd.Timestamp(period)) & (periods <= pd.Timestamp(until))]
 
 
-
 results = repo.load_results(db, scope, measure_id=measure_id, organisation_ids=[org_id])
 results = in_period(results)
 if results.empty:
@@ -76,7 +75,8 @@ st.caption(f"{kind}. {vocab.DIRECTIONS[measure['direction']]}. Shaded bands are 
 if not cycles.empty:
     st.markdown(f"**PDSA cycles on this chart** ({len(cycles)}): the shaded bands, in words.")
     st.dataframe(pd.DataFrame({
-        "On the chart": cycles["idea"].map(charts.cycle_keys(cycles)) + cycles["cycle_no"].astype(str),
+        "On the chart": cycles["idea"].map(charts.cycle_keys(cycles))
+        + cycles["cycle_no"].astype(str),
         "Idea": cycles["idea"], "Cycle": cycles["cycle_no"],
         "From": pd.to_datetime(cycles["start_date"]), "To": pd.to_datetime(cycles["end_date"]),
         "Prediction": cycles["prediction"],
