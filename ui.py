@@ -98,6 +98,14 @@ def retire_toggle(retired_at, noun: str, set_retired: Callable[[bool], object],
         st.rerun()
 
 
+def open_chart(measure_id: int, organisation_id: int) -> None:
+    """Go to the Outcomes page showing this measure at this organisation (the Outcomes page
+    reads these keys as its select boxes' state)."""
+    st.session_state["outcome_measure"] = int(measure_id)
+    st.session_state["outcome_org"] = int(organisation_id)
+    st.switch_page("app_pages/outcomes.py")
+
+
 def flash() -> None:
     """Show (once) the message of the last successful change, which survives st.rerun."""
     message = st.session_state.pop("flash", None)

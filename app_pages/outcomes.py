@@ -70,8 +70,11 @@ st.altair_chart(
                      cycles=cycles, notes=notes[notes["kind"] == "note"],
                      percent=measure["data_kind"] == "proportion"),
     width="content")
-st.caption(f"{kind}. {vocab.DIRECTIONS[measure['direction']]}. Shaded bands are the PDSA "
-           "cycles that ran here and target this measure. Gaps are periods with no result.")
+bands = ("Shaded bands are the PDSA cycles that ran here and target this measure."
+         if not cycles.empty else "No PDSA cycle that targets this measure ran here in this "
+         "period.")
+st.caption(f"{kind}. {vocab.DIRECTIONS[measure['direction']]}. {bands} Gaps are periods with "
+           "no result.")
 if not cycles.empty:
     st.markdown(f"**PDSA cycles on this chart** ({len(cycles)}): the shaded bands, in words.")
     st.dataframe(pd.DataFrame({

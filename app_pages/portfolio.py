@@ -85,9 +85,7 @@ rows = picked.selection.rows if picked is not None else []
 if rows:
     row = table.iloc[rows[0]]
     if pd.notna(row["measure_id"]):
-        st.session_state["outcome_measure"] = int(row["measure_id"])
-        st.session_state["outcome_org"] = int(row["organisation_id"])
-        st.switch_page("app_pages/outcomes.py")
+        ui.open_chart(row["measure_id"], row["organisation_id"])
     else:
         st.info("This test targets no measure, so there is no chart to open.")
 

@@ -72,9 +72,7 @@ picked = st.dataframe(
 rows = picked.selection.rows if picked is not None else []
 if rows:
     row = shown.iloc[rows[0]]
-    st.session_state["outcome_measure"] = int(row["measure_id"])
-    st.session_state["outcome_org"] = int(row["organisation_id"])
-    st.switch_page("app_pages/outcomes.py")
+    ui.open_chart(row["measure_id"], row["organisation_id"])
 st.caption("Icons: ~ common cause; H / L high or low (blue improvement, orange concern, purple "
            "when no direction is set); P passes, F fails, ? hit and miss; – too few points "
            "(fewer than 13) or no target.")

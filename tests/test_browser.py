@@ -217,9 +217,7 @@ def test_a_leader_goes_from_the_summary_to_the_chart_and_exports_the_pack(browse
         page.get_by_text("Improvement", exact=True).click()  # only series improving now
         page.wait_for_timeout(1500)
         page.screenshot(path=str(ARTIFACTS / "leader_1_summary.png"), full_page=True)
-        grid = page.locator("[data-testid='stDataFrame']").first.bounding_box()
-        # the grid is drawn on a canvas: tick the first row's box (header and rows ~35 px)
-        page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)
+        _tick_first_row(page)
         page.get_by_role("heading", name="Outcomes").first.wait_for(timeout=30_000)
         page.get_by_text("PDSA cycles on this chart").wait_for(timeout=30_000)
         page.wait_for_load_state("networkidle")
@@ -242,6 +240,15 @@ def test_a_leader_goes_from_the_summary_to_the_chart_and_exports_the_pack(browse
         page.screenshot(path=str(ARTIFACTS / "leader_3_review.png"), full_page=True)
     finally:
         _stop(proc, log)
+
+
+def _tick_first_row(page):
+    """Select the first row of the page's first table. The grid is drawn on a canvas, so click
+    where the first row's tick box is (header and rows are about 35 px high)."""
+    grid = page.get_by_test_id("stDataFrame").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
 
 
 def _settle(page):
@@ -317,10 +324,7 @@ def test_every_chart_type_in_chromium(browser, demo_path):
         page.screenshot(path=str(CHART_SHOTS / "review_summary_screen.png"))
         # a test in the portfolio's table opens the chart of the measure that shows it
         _open(page, f"{url}/portfolio", "Portfolio of ideas")
-        grid = page.get_by_test_id("stDataFrame").first
-        grid.scroll_into_view_if_needed()
-        box = grid.bounding_box()
-        page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's tick box
+        _tick_first_row(page)
         page.get_by_text("PDSA cycles on this chart").wait_for(timeout=30_000)
         assert "Buddy for every new volunteer peer supporter" in \
             page.locator("body").inner_text()  # the first test's idea, on its chart

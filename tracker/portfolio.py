@@ -19,7 +19,6 @@ from tracker import repo, summary, vocab
 from tracker.auth import Scope
 from tracker.db import Database
 
-OUTCOMES, OUTCOME_MARKS = vocab.OUTCOMES, vocab.OUTCOME_MARKS
 WINDOW = pd.Timedelta(weeks=26)
 _RANK = {"improved": 4, "concern": 3, "none": 2, "too_few": 1, "untargeted": 0}
 
@@ -107,14 +106,14 @@ def portfolio(db: Database, scope: Scope, challenge_id: int | None = None) -> pd
         found["rank"] = found["outcome"].map(_RANK)
         best = found.sort_values("rank").groupby(["idea_id", "organisation_id"]).tail(1)
         words = found.assign(text=found["measure_id"].map(names) + ": "
-                             + found["outcome"].map(OUTCOMES).str.lower())
+                             + found["outcome"].map(vocab.OUTCOMES).str.lower())
         words = words.groupby(["idea_id", "organisation_id"])["text"].agg("; ".join)
         pairs = pairs.merge(best[["idea_id", "organisation_id", "outcome", "measure_id"]],
                             on=["idea_id", "organisation_id"], how="left")
         pairs["outcome"] = pairs["outcome"].fillna("untargeted")
         pairs["measures"] = pairs.set_index(["idea_id", "organisation_id"]).index.map(
             words).fillna("")
-    pairs["outcome_words"] = pairs["outcome"].map(OUTCOMES)
+    pairs["outcome_words"] = pairs["outcome"].map(vocab.OUTCOMES)
     return pairs[columns].sort_values(["idea", "organisation"], ignore_index=True)
 
 
