@@ -5,7 +5,7 @@ import datetime as dt
 import streamlit as st
 
 import ui
-from tracker import ingest, repo
+from tracker import export, repo
 
 db = ui.get_db()
 scope = ui.scope()
@@ -37,5 +37,5 @@ st.dataframe(log.head(2000), hide_index=True, width="stretch",
              column_config={"happened_at": st.column_config.DatetimeColumn(
                  "When", format="DD MMM YYYY HH:mm:ss")})
 st.download_button("Export these entries (CSV)",
-                   ingest.neutralise(log).to_csv(index=False).encode("utf-8"),
+                   export.neutralise(log).to_csv(index=False).encode("utf-8"),
                    file_name=f"audit-{today:%Y-%m-%d}.csv", mime="text/csv")

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from tracker import ingest
+from tracker import export
 
 db = ui.get_db()
 scope = ui.scope()
@@ -23,7 +23,7 @@ else:
 st.caption("Text that a spreadsheet would run as a formula starts with an apostrophe.")
 if st.button("Prepare the export", type="primary"):
     with tempfile.TemporaryDirectory() as folder:
-        paths = ingest.export_all(db, scope, Path(folder))
+        paths = export.export_all(db, scope, Path(folder))
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in paths:

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import ingest, repo
+from tracker import batches, ingest, repo, templates
 
 db = ui.get_db()
 scope = ui.scope()
@@ -41,11 +41,11 @@ with tab_upload:
             slug = "-".join(org_name.split())
             try:
                 left.download_button("Template as Excel (.xlsx)",
-                                     ingest.template_xlsx(db, scope, org_name),
+                                     templates.template_xlsx(db, scope, org_name),
                                      file_name=f"template-{slug}.xlsx",
                                      mime="application/vnd.openxmlformats-officedocument."
                                           "spreadsheetml.sheet")
-                right.download_button("Template as CSV", ingest.template_csv(db, scope, org_name),
+                right.download_button("Template as CSV", templates.template_csv(db, scope, org_name),
                                       file_name=f"template-{slug}.csv", mime="text/csv")
             except repo.InputError as exc:
                 st.error(" ".join(exc.problems))
@@ -133,29 +133,29 @@ with tab_history:
     history_org = st.selectbox("Organisation", [EVERY, *org_options], key="history_org",
                          format_func=lambda v: "All organisations" if v is EVERY
                          else org_options[v])
-    batches = ingest.list_batches(db, scope, None if history_org is EVERY else [history_org])
-    if batches.empty:
+    uploads = batches.list_batches(db, scope, None if history_org is EVERY else [history_org])
+    if uploads.empty:
         st.write("No uploads yet.")
     else:
         st.dataframe(pd.DataFrame({
-            "Upload": batches["id"], "When": batches["uploaded_at"], "By": batches["uploaded_by"],
-            "File": batches["file_name"], "Organisation": batches["organisation"].fillna("several"),
-            "New": batches["rows_new"], "Updated": batches["rows_updated"],
-            "Unchanged": batches["rows_unchanged"],
-            "Undone": batches["undone_at"].notna().map({True: "Undone", False: ""})}),
+            "Upload": uploads["id"], "When": uploads["uploaded_at"], "By": uploads["uploaded_by"],
+            "File": uploads["file_name"], "Organisation": uploads["organisation"].fillna("several"),
+            "New": uploads["rows_new"], "Updated": uploads["rows_updated"],
+            "Unchanged": uploads["rows_unchanged"],
+            "Undone": uploads["undone_at"].notna().map({True: "Undone", False: ""})}),
             hide_index=True, width="stretch",
             column_config={"When": st.column_config.DatetimeColumn(format="DD MMM YYYY HH:mm")})
         labels = {int(r.id): f"Upload {r.id}: {r.file_name} ({r.uploaded_at:%d %b %Y %H:%M})"
                   + (" (undone)" if pd.notna(r.undone_at) else "")
-                  for r in batches.itertuples()}
+                  for r in uploads.itertuples()}
         batch_id = st.selectbox("Open an upload", list(labels), format_func=labels.get)
-        rows = ingest.batch_rows(db, scope, batch_id)
+        rows = batches.batch_rows(db, scope, batch_id)
         st.dataframe(rows, hide_index=True, width="stretch")
-        undone = pd.notna(batches.set_index("id").loc[batch_id, "undone_at"])
+        undone = pd.notna(uploads.set_index("id").loc[batch_id, "undone_at"])
         if not undone and scope.is_admin:
             sure = st.checkbox("I want to undo this upload: its values stop counting and the "
                                "values they replaced come back", key=f"sure_{batch_id}")
             if st.button("Undo this upload", disabled=not sure):
-                ui.run_write(lambda: ingest.undo_batch(db, scope, batch_id),
+                ui.run_write(lambda: batches.undo_batch(db, scope, batch_id),
                              f"Upload {batch_id} undone.")
                 st.rerun()

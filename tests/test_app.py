@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, table_counts
 from streamlit.testing.v1 import AppTest
 
-from tracker import ingest, repo
+from tracker import batches, repo
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -330,7 +330,7 @@ def test_upload_page_previews_stores_and_undoes_a_good_file(monkeypatch, demo_pa
     assert not at.exception
     with Database(demo_path) as db:
         now = repo.load_results(db, ADMIN)
-        batch = ingest.list_batches(db, ADMIN)["id"].max()
+        batch = batches.list_batches(db, ADMIN)["id"].max()
     assert len(now) == len(old) + 1
     assert 99 in now["value"].tolist()
     # undo from the history tab

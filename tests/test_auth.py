@@ -11,7 +11,7 @@ import pytest
 from conftest import PARTNER_ORG as PP
 from conftest import PASSWORD, ROOT, add_role_accounts, table_counts
 
-from tracker import auth, ingest, repo
+from tracker import auth, batches, export, ingest, repo
 from tracker.auth import Scope
 from tracker.errors import InputError, PermissionDenied
 
@@ -131,7 +131,7 @@ def writes(a):
     other_cycle = int(repo.list_cycles(db, ADMIN, cid, organisation_id=a["other_id"])["id"]
                       .iloc[0])
     measure = int(repo.list_measures(db)["id"].iloc[0])
-    batch = int(ingest.list_batches(db, ADMIN)["id"].iloc[-1])
+    batch = int(batches.list_batches(db, ADMIN)["id"].iloc[-1])
     return {
         "edit the challenge": lambda s: repo.update_challenge(
             db, s, cid, title="T", question="Q", aim="A", start_date="2026-01-05",
@@ -153,7 +153,7 @@ def writes(a):
             prediction="p", start_date="2026-03-02", end_date="2026-03-09"),
         "record another organisation's cycle": lambda s: repo.record_do(
             db, s, other_cycle, do_notes="x", went_as_planned=True),
-        "undo an upload": lambda s: ingest.undo_batch(db, s, batch),
+        "undo an upload": lambda s: batches.undo_batch(db, s, batch),
     }
 
 
@@ -212,10 +212,10 @@ def test_a_partner_reads_only_its_own_named_data(accounts, tmp_path):
     fresh = repo.results_freshness(db, partner)
     assert fresh["organisation"].tolist()[0] == PP
     assert fresh["organisation"].iloc[1].startswith(auth.OTHERS)
-    assert set(ingest.list_batches(db, partner)["organisation"].dropna()) <= {PP}
+    assert set(batches.list_batches(db, partner)["organisation"].dropna()) <= {PP}
     with pytest.raises(PermissionDenied):
         repo.list_audit(db, partner)
-    written = ingest.export_all(db, partner, tmp_path)
+    written = export.export_all(db, partner, tmp_path)
     assert "audit_log.csv" not in {p.name for p in written}
     text = " ".join(p.read_text() for p in written)
     assert PP in text
@@ -226,7 +226,7 @@ def test_a_partner_reads_only_its_own_named_data(accounts, tmp_path):
 def test_a_viewer_reads_and_exports_everything(accounts, tmp_path):
     db, viewer = accounts["db"], accounts["viewer"]
     assert len(repo.list_organisations(db, viewer)) == 8
-    written = {p.name for p in ingest.export_all(db, viewer, tmp_path)}
+    written = {p.name for p in export.export_all(db, viewer, tmp_path)}
     assert "results.csv" in written and "audit_log.csv" not in written
     with pytest.raises(PermissionDenied):
         repo.list_audit(db, viewer)

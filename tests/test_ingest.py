@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
-from tracker import ingest, repo
+from tracker import batches, export, ingest, repo, templates, upload_read
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -77,7 +77,7 @@ def xlsx_bytes(rows, *, formulas=False) -> bytes:
 
 
 def good_xlsx() -> bytes:
-    return xlsx_bytes([list(ingest.COLUMNS), [PP, "REF", W[2], 12, None, None, "ok"]])
+    return xlsx_bytes([list(upload_read.COLUMNS), [PP, "REF", W[2], 12, None, None, "ok"]])
 
 
 def zip_bomb() -> bytes:
@@ -144,7 +144,7 @@ def bad_bytes(name: str) -> bytes:
         data = good_xlsx()
         return data[: len(data) // 2]
     if name == "xlsx with formulas":
-        return xlsx_bytes([list(ingest.COLUMNS), [PP, "REF", W[2], None, None, None, None]],
+        return xlsx_bytes([list(upload_read.COLUMNS), [PP, "REF", W[2], None, None, None, None]],
                           formulas=True)
     if name == "zip bomb":
         return zip_bomb()
@@ -197,7 +197,7 @@ def test_a_hundred_thousand_bad_rows_are_counted_not_all_listed(lab):
                         for i in range(100_000)]
     report = ingest.commit(db, "".join(lines).encode(), "huge.csv", ME)
     assert not report.ok and report.rows == 100_000
-    assert len(report.errors) == ingest.MAX_LISTED
+    assert len(report.errors) == upload_read.MAX_LISTED
     assert len(report.errors) + report.more_errors >= 100_000
     assert table_counts(db) == before
 
@@ -259,12 +259,12 @@ def test_good_file_in_every_accepted_shape(lab):
 
 def test_xlsx_template_round_trip(lab):
     db = lab["db"]
-    data = ingest.template_xlsx(db, ADMIN, PP)
+    data = templates.template_xlsx(db, ADMIN, PP)
     book = load_workbook(io.BytesIO(data))
     assert book.sheetnames == ["Results", "Instructions"]
     sheet = book["Results"]
     header = [c.value for c in sheet[1]]
-    assert header == list(ingest.COLUMNS)
+    assert header == list(upload_read.COLUMNS)
     instructions = " ".join(str(c.value) for r in book["Instructions"].iter_rows() for c in r)
     assert "Operational definition" in instructions and "numerator and denominator" in instructions
     filled = 0
@@ -281,15 +281,15 @@ def test_xlsx_template_round_trip(lab):
 
 def test_csv_template_lists_periods_due(lab):
     db = lab["db"]
-    text = ingest.template_csv(db, ADMIN, PP).decode()
+    text = templates.template_csv(db, ADMIN, PP).decode()
     frame = pd.read_csv(io.StringIO(text))
-    assert list(frame.columns) == list(ingest.COLUMNS)
+    assert list(frame.columns) == list(upload_read.COLUMNS)
     weekly = frame[frame["measure"] == "People referred"]["period"]
     assert len(weekly) == 31  # W[30] .. this week
     assert set(frame["measure"]) == {"People referred", "Attending a first session",
                                      "Volunteers active"}
     ingest.commit(db, (HEADER + row()).encode(), "one.csv", ME)
-    again = pd.read_csv(io.StringIO(ingest.template_csv(db, ADMIN, PP).decode()))
+    again = pd.read_csv(io.StringIO(templates.template_csv(db, ADMIN, PP).decode()))
     assert len(again[again["measure"] == "People referred"]) == 30  # W[2] no longer due
 
 
@@ -304,14 +304,14 @@ def test_update_supersedes_keeps_history_and_undo_brings_it_back(lab):
     assert stored(db)["value"].tolist() == [12, 11]  # W[3] comes before W[2]
     history = db.read("SELECT value FROM result ORDER BY id")["value"].tolist()
     assert history == [10, 11, 12]  # nothing overwritten in place
-    assert ingest.undo_batch(db, ME, second.batch_id) == 2
+    assert batches.undo_batch(db, ME, second.batch_id) == 2
     assert stored(db)["value"].tolist() == [10]
     with pytest.raises(repo.InputError, match="already undone"):
-        ingest.undo_batch(db, ME, second.batch_id)
+        batches.undo_batch(db, ME, second.batch_id)
     audit = repo.list_audit(db, ADMIN)
     assert {"upload", "undo"} <= set(audit["action"])
-    batches = ingest.list_batches(db, ADMIN, [lab["pp"]])
-    assert batches["undone_at"].notna().sum() == 1
+    listed = batches.list_batches(db, ADMIN, [lab["pp"]])
+    assert listed["undone_at"].notna().sum() == 1
 
 
 def test_the_same_file_twice_adds_nothing(lab):
@@ -348,7 +348,7 @@ def test_export_writes_every_table_and_neutralises_formulas(lab, tmp_path):
     data = (HEADER + row(note="=HYPERLINK(\"http://x\")") + row(period=W[3].isoformat(),
                                                                 note="@SUM(1)")).encode()
     assert ingest.commit(db, data, "f.csv", ME).ok
-    written = {p.name for p in ingest.export_all(db, ADMIN, tmp_path)}
+    written = {p.name for p in export.export_all(db, ADMIN, tmp_path)}
     assert {"results.csv", "organisations.csv", "measures.csv", "cycles.csv",
             "audit_log.csv", "upload_batches.csv"} <= written
     with open(tmp_path / "results.csv", newline="") as handle:
@@ -378,7 +378,7 @@ def test_any_accepted_file_comes_back_unchanged_through_export(tmp_path_factory,
         make_lab(db)
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(ingest.COLUMNS)
+        writer.writerow(upload_read.COLUMNS)
         expected = {}
         for week, measure, a, b, note in rows:
             period = W[week].isoformat()
@@ -392,7 +392,7 @@ def test_any_accepted_file_comes_back_unchanged_through_export(tmp_path_factory,
                 expected[(measure, period)] = (None, float(num), float(den), note or None)
         report = ingest.commit(db, out.getvalue().encode(), "in.csv", ME)
         assert report.ok, [str(e) for e in report.errors]
-        ingest.export_all(db, ADMIN, folder / "out")
+        export.export_all(db, ADMIN, folder / "out")
         again = ingest.check(db, (folder / "out" / "results.csv").read_bytes(), "results.csv", ADMIN)
         assert again.ok and again.unchanged == len(rows) and again.new == again.updated == 0
         exported = pd.read_csv(folder / "out" / "results.csv", keep_default_na=False,
@@ -492,6 +492,6 @@ def test_killed_in_the_middle_of_a_million_row_import(tmp_path):
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL  # it was killed, not finished
     with Database(path) as db:
-        batches = db.scalar("SELECT count(*) FROM upload_batch")
+        n_batches = db.scalar("SELECT count(*) FROM upload_batch")
         results = db.scalar("SELECT count(*) FROM result")
-    assert (batches, results) in ((0, 0), (1, 1_000_000))
+    assert (n_batches, results) in ((0, 0), (1, 1_000_000))

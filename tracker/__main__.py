@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tracker import auth, demo, ingest, repo
+from tracker import auth, demo, export, ingest, repo, templates
 from tracker.db import Database, DatabaseError, DatabaseLocked, default_path
 
 # Whoever runs the command line holds the database file itself, so acts as the lab admin;
@@ -179,14 +179,14 @@ def main(argv: list[str] | None = None) -> int:
                       f"({summary['start']:%d %b %Y} to {summary['end']:%d %b %Y}).")
             elif args.command == "template":
                 if args.format == "csv":
-                    data = ingest.template_csv(db, CLI, args.org)
+                    data = templates.template_csv(db, CLI, args.org)
                     if args.out:
                         args.out.write_bytes(data)
                     else:
                         sys.stdout.write(data.decode("utf-8"))
                 else:
                     out = args.out or Path(f"template-{'-'.join(args.org.split())}.xlsx")
-                    out.write_bytes(ingest.template_xlsx(db, CLI, args.org))
+                    out.write_bytes(templates.template_xlsx(db, CLI, args.org))
                     print(f"Template written to {out}")
             elif args.command == "import":
                 return _import(db, args)
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "user":
                 return _user(db, args)
             elif args.command == "export":
-                written = ingest.export_all(db, CLI, args.out)
+                written = export.export_all(db, CLI, args.out)
                 print(f"Wrote {len(written)} files to {args.out}")
     except repo.InputError as exc:
         for problem in exc.problems:

@@ -1,0 +1,88 @@
+"""Exports: every table a user may see as CSV, with formula-like text neutralised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from tracker.auth import Scope
+from tracker.db import Database
+from tracker.upload_read import FORMULA_START
+
+
+def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Make text cells that a spreadsheet would run as a formula show as text: prefix them
+    with an apostrophe. Numbers stay numbers."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if series.dtype == object or pd.api.types.is_string_dtype(series):
+            text = series.astype("string")
+            risky = text.str.startswith(FORMULA_START).fillna(False)
+            if risky.any():
+                out[column] = series.astype(object).where(~risky, "'" + text)
+    return out
+
+
+# What each table holds, and how a partner's export is cut to its own organisation
+# ("{own}" is replaced by a parameter marker; shared tables are the same for everyone).
+EXPORT_TABLES = {
+    "challenge": ("SELECT * FROM challenge ORDER BY id", None),
+    "challenge_phases": ("SELECT * FROM challenge_phase ORDER BY id", None),
+    "drivers": ("SELECT * FROM driver ORDER BY id", None),
+    "driver_links": ("SELECT * FROM driver_link ORDER BY 1, 2", None),
+    "ideas": ("SELECT * FROM idea ORDER BY id", None),
+    "idea_drivers": ("SELECT * FROM idea_driver ORDER BY 1, 2", None),
+    "measures": ("SELECT * FROM measure ORDER BY id", None),
+    "organisations": ("SELECT * FROM organisation ORDER BY id", "WHERE id = ?"),
+    "cycles": ("SELECT * FROM cycle ORDER BY id", "WHERE organisation_id = ?"),
+    "cycle_measures": ("SELECT * FROM cycle_measure ORDER BY 1, 2",
+                       "WHERE cycle_id IN (SELECT id FROM cycle WHERE organisation_id = ?)"),
+    "upload_batches": ("SELECT * FROM upload_batch ORDER BY id",
+                       "WHERE id IN (SELECT batch_id FROM result WHERE organisation_id = ?)"),
+    "results_history": ("SELECT * FROM result ORDER BY id", "WHERE organisation_id = ?"),
+    "annotations": ("SELECT * FROM annotation ORDER BY id",
+                    "WHERE organisation_id = ? OR organisation_id IS NULL"),
+    "audit_log": ("SELECT * FROM audit_log ORDER BY id", "admin"),
+}
+
+
+def _exact(x) -> str:
+    """A number as the shortest text that reads back as the same double (12, not 12.0)."""
+    if x is None or pd.isna(x):
+        return ""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
+
+
+def export_all(db: Database, scope: Scope, out_dir: Path) -> list[Path]:
+    """Write every table the user may see as CSV, and the current results as results.csv.
+    A partner gets its own organisation's rows and the shared tables; the audit log goes to
+    admins only."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (sql, partner_filter) in EXPORT_TABLES.items():
+        params: list = []
+        if partner_filter == "admin":
+            if not scope.is_admin:
+                continue
+        elif partner_filter and scope.is_partner:
+            select, order = sql.split(" ORDER BY ")
+            sql = f"{select} {partner_filter} ORDER BY {order}"
+            params = [scope.organisation_id]
+        path = out_dir / f"{name}.csv"
+        neutralise(db.read(sql, params)).to_csv(path, index=False, lineterminator="\n")
+        written.append(path)
+    own = scope.organisation_id if scope.is_partner else None
+    results = db.read(
+        "SELECT o.name AS organisation, m.name AS measure, strftime(r.period, '%Y-%m-%d')"
+        " AS period, r.value, r.numerator, r.denominator, r.note, r.batch_id AS batch"
+        " FROM current_result r JOIN organisation o ON o.id = r.organisation_id"
+        " JOIN measure m ON m.id = r.measure_id WHERE (?::INTEGER IS NULL"
+        " OR r.organisation_id = ?) ORDER BY o.name, m.name, r.period", [own, own])
+    for column in ("value", "numerator", "denominator"):
+        results[column] = results[column].map(_exact)
+    path = out_dir / "results.csv"
+    neutralise(results).to_csv(path, index=False, lineterminator="\n")
+    written.append(path)
+    return written

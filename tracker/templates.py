@@ -1,0 +1,107 @@
+"""Upload templates for one organisation: the measures and periods still due, as CSV or Excel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pandas as pd
+
+from tracker import repo
+from tracker.auth import Scope
+from tracker.db import Database
+from tracker.export import neutralise
+from tracker.ingest import suggest
+from tracker.upload_read import COLUMNS
+
+
+def periods_due(frequency: str, start: dt.date, today: dt.date) -> list[dt.date]:
+    """Every period of a measure from the challenge start up to the latest one that has
+    started (weeks start on Monday, months on the 1st)."""
+    if frequency == "week":
+        first = start - dt.timedelta(days=start.weekday())
+        return list(pd.date_range(first, today, freq="7D").date)
+    first = start.replace(day=1)
+    return list(pd.date_range(first, today, freq="MS").date)
+
+
+def template_frame(db: Database, scope: Scope, organisation: str,
+                   today: dt.date | None = None) -> pd.DataFrame:
+    """The long template for one organisation: one row per measure and period still due
+    (periods with no current result), values blank."""
+    today = today or dt.date.today()
+    orgs = repo.list_organisations(db, scope, include_retired=False)
+    match = orgs[orgs["name"].map(repo._norm) == repo._norm(organisation)]
+    if match.empty:
+        raise repo.InputError(f"No active organisation is called '{organisation}'."
+                              + suggest(organisation, orgs["name"].tolist()))
+    org_id, org_name = int(match["id"].iloc[0]), match["name"].iloc[0]
+    challenge = repo.get_challenge(db)
+    start = challenge["start_date"] if challenge else today - dt.timedelta(days=84)
+    end = min(today, challenge["end_date"]) if challenge else today
+    stored = repo.load_results(db, scope, organisation_ids=[org_id])
+    have = set(zip(stored["measure_id"], pd.to_datetime(stored["period"]).dt.date, strict=True))
+    rows = []
+    for m in repo.list_measures(db, include_retired=False).itertuples():
+        for period in periods_due(m.frequency, start, end):
+            if (m.id, period) not in have:
+                rows.append({"organisation": org_name, "measure": m.name,
+                             "period": period.isoformat(), "value": None, "numerator": None,
+                             "denominator": None, "note": None})
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def template_csv(db: Database, scope: Scope, organisation: str,
+                 today: dt.date | None = None) -> bytes:
+    frame = template_frame(db, scope, organisation, today)
+    return neutralise(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def template_xlsx(db: Database, scope: Scope, organisation: str,
+                  today: dt.date | None = None) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    frame = template_frame(db, scope, organisation, today)
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Results"
+    sheet.append(list(COLUMNS))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor="005EB8")
+    for row in frame.itertuples(index=False):
+        sheet.append([row.organisation, row.measure, row.period, None, None, None, None])
+    for column, width in zip("ABCDEFG", (38, 44, 12, 10, 12, 13, 40), strict=True):
+        sheet.column_dimensions[column].width = width
+    sheet.freeze_panes = "A2"
+    info = book.create_sheet("Instructions")
+    info.append(["How to fill in this file"])
+    info["A1"].font = Font(bold=True, size=14)
+    for line in (
+        "One row per measure and period. Fill in 'value' for single values, or 'numerator' "
+        "and 'denominator' for proportions and rates. Leave rows you have no result for empty.",
+        "Periods: weekly measures use the Monday the week starts; monthly measures the 1st.",
+        "Dates as YYYY-MM-DD (2026-03-02) or DD/MM/YYYY (02/03/2026).",
+        "Upload the file on the tracker's Upload page, read the preview, then store it.",
+    ):
+        info.append([line])
+    info.append([])
+    info.append(["Code", "Measure", "Fill in", "Operational definition", "Numerator",
+                 "Denominator", "Unit", "Frequency"])
+    for cell in info[info.max_row]:
+        cell.font = Font(bold=True)
+    for m in repo.list_measures(db, include_retired=False).itertuples():
+        fill = "value" if m.data_kind == "value" else "numerator and denominator"
+        info.append([m.code, m.name, fill, m.definition, m.numerator or "", m.denominator or "",
+                     m.unit, "weekly" if m.frequency == "week" else "monthly"])
+    for column, width in zip("ABCDEFGH", (10, 40, 24, 70, 40, 40, 16, 10), strict=True):
+        info.column_dimensions[column].width = width
+    for row in info.iter_rows(min_row=7):
+        for cell in row:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
