@@ -122,4 +122,4 @@ with st.sidebar:
                 st.logout()
             st.rerun()
 
-page.run()
+ui.run_page(page)

@@ -8,16 +8,37 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+import duckdb
 import pandas as pd
 import streamlit as st
 
-from tracker import auth, portfolio, repo, summary
-from tracker.db import Database, DatabaseError, DatabaseLocked, default_path
+from tracker import auth, backup, portfolio, repo, summary
+from tracker.db import (
+    Database,
+    DatabaseDamaged,
+    DatabaseError,
+    DatabaseLocked,
+    damaged_message,
+    default_path,
+    is_damage,
+)
 
 
 @st.cache_resource(show_spinner=False)
 def _database(path: str) -> Database:
-    return Database(path)
+    database = Database(path)
+    _daily_backups(database)
+    return database
+
+
+def _daily_backups(database: Database) -> backup.DailyBackups | None:
+    """The app's automatic backup, one thread per process (the process that owns the file)."""
+    at = backup.daily_time()
+    if at is None:
+        return None
+    daily = backup.DailyBackups(database, at, backup.keep_count()).start()
+    database.daily_backups = daily  # the Backups page shows its next run and last error
+    return daily
 
 
 @st.cache_data(show_spinner="Computing every series...", max_entries=16)
@@ -49,9 +70,23 @@ def get_db() -> Database:
     path = str(default_path().resolve())
     try:
         return _database(path)
+    except DatabaseDamaged as exc:
+        st.error(str(exc), icon=":material/report:")
+        st.stop()
     except (DatabaseLocked, DatabaseError) as exc:
         st.error(f"The tracker cannot open its database. {exc}")
         st.stop()
+
+
+def run_page(page) -> None:
+    """Run the chosen page; a damaged database file met while reading is said in words (where
+    the last backup is, what to do), never as a stack trace."""
+    try:
+        page.run()
+    except duckdb.Error as exc:
+        if not is_damage(exc):
+            raise
+        st.error(damaged_message(get_db().path, str(exc)), icon=":material/report:")
 
 
 def scope() -> auth.Scope:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -17,6 +18,9 @@ from tracker import demo  # noqa: E402
 from tracker.db import Database  # noqa: E402
 
 AS_OF = dt.date.today()
+# The app's daily backup thread is tested on its own (test_hardening_data); the app and
+# browser tests run without it. A test that wants it sets the variable itself.
+os.environ.setdefault("TRACKER_BACKUP_AT", "off")
 
 
 @pytest.fixture

@@ -11,10 +11,18 @@ import os
 import sys
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
-from tracker import auth, demo, export, ingest, repo, templates
-from tracker.db import Database, DatabaseError, DatabaseLocked, default_path
+from tracker import auth, backup, demo, export, ingest, repo, templates
+from tracker.db import (
+    Database,
+    DatabaseError,
+    DatabaseLocked,
+    damaged_message,
+    default_path,
+    is_damage,
+)
 
 # Whoever runs the command line holds the database file itself, so acts as the lab admin;
 # the audit log records the operating-system user.
@@ -66,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--org", default=None, help="one organisation (default: all)")
     p.add_argument("--from", dest="date_from", type=_date, default=None, help="YYYY-MM-DD")
     p.add_argument("--to", dest="date_to", type=_date, default=None, help="YYYY-MM-DD")
+
+    p = sub.add_parser("backup", parents=[common],
+                       help="a consistent copy of the database, checked by reopening it")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for the backup (default: $TRACKER_BACKUP_DIR, else backups/ "
+                        "beside the database)")
+    p.add_argument("--keep", type=int, default=None,
+                   help="keep only the newest N backups in that folder (default 14)")
+    p = sub.add_parser("restore", parents=[common],
+                       help="put a backup in place of the database (not while the app runs)")
+    p.add_argument("--from", dest="source", type=Path, required=True,
+                   help="a backup file, or a folder of backups (the newest is used)")
 
     user = sub.add_parser("user", help="accounts: add, list, disable, enable, reset-password")
     users = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
@@ -161,10 +181,19 @@ def _import(db, args) -> int:
     return 0
 
 
+def _restore(path: Path, source: Path) -> int:
+    chosen, kept = backup.restore(path, source)
+    print(f"Restored {path} from {chosen}." + (f" The file it replaced is kept as {kept}."
+                                              if kept.exists() else ""))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     path = args.db or default_path()
     try:
+        if args.command == "restore":
+            return _restore(path, args.source)
         with Database(path) as db:
             if args.command == "init":
                 print(f"Database ready: {path}")
@@ -201,12 +230,23 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "export":
                 written = export.export_all(db, CLI, args.out)
                 print(f"Wrote {len(written)} files to {args.out}")
+            elif args.command == "backup":
+                made = backup.backup(db, args.out, keep=args.keep)
+                print(f"Backup written to {made.path} ({made.size / 1e6:,.1f} MB), checked by "
+                      "reopening it.")
     except repo.InputError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    except (DatabaseLocked, DatabaseError) as exc:
+    except (DatabaseLocked, DatabaseError, backup.BackupError) as exc:
         print(exc, file=sys.stderr)
+        return 1
+    except duckdb.Error as exc:  # met while reading: a damaged block, never a traceback
+        if is_damage(exc):
+            print(damaged_message(Path(path), str(exc)), file=sys.stderr)
+        else:
+            print(f"The database refused the command: {str(exc).splitlines()[0]}",
+                  file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"Could not read or write a file: {exc.strerror or exc} ({exc.filename})",

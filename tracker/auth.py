@@ -149,7 +149,7 @@ def _user_checks(cur, username, role, organisation_id, email, password, sso_only
                           "needs the e-mail address the identity provider confirms.")
     if username:
         cur.execute("SELECT username FROM account")
-        if any(u.casefold() == username.casefold() for (u,) in cur.fetchall()):
+        if any(repo._norm(u) == repo._norm(username) for (u,) in cur.fetchall()):
             c.problems.append(f"The username '{username}' is taken.")
     return c, username, role, email
 
@@ -160,7 +160,7 @@ def add_user(db: Database, scope: Scope | None, *, username, role, password=None
     login on; after that only an admin may add accounts."""
     from tracker import repo
 
-    with db.transaction() as cur:
+    with db.transaction(lock="accounts") as cur:
         first = cur.execute("SELECT count(*) FROM account").fetchall()[0][0] == 0
         if not first:
             if scope is None:
@@ -186,7 +186,7 @@ def _set(db: Database, scope: Scope, account_id: int, fields: dict, action: str,
     from tracker import repo
 
     scope.require_admin("manage accounts")
-    with db.transaction() as cur:
+    with db.transaction(lock="accounts") as cur:
         before = repo._row(cur, "account", account_id)
         if before is None:
             raise repo.InputError("That account does not exist.")
@@ -245,7 +245,7 @@ def authenticate(db: Database, username: str, password: str,
     now = now or dt.datetime.now()
     refused = AuthError("That username and password do not match an active account.")
     failure: AuthError | None = None
-    with db.transaction() as cur:  # the failure count must be stored even when refused
+    with db.transaction(lock="accounts") as cur:  # the failure count is kept when refused
         cur.execute(_ACCOUNT_SELECT + " WHERE lower(a.username) = lower(?)",
                     [str(username or "").strip()])
         found = cur.fetchall()

@@ -2,11 +2,18 @@
 
 DuckDB lets one process open a file for writing, with many threads inside it. The tracker opens
 one connection per process (`Database`), gives every unit of work its own cursor, and serialises
-writes behind a lock, each in one explicit transaction that rolls back on any error.
+writes, each in one explicit transaction that rolls back on any error.
+
+There are two write locks, so that a sign-in never waits behind an upload: "data" (the
+challenge, results, cycles: whatever a check-then-insert must see alone) and "accounts"
+(accounts, failed sign-ins, throttling). DuckDB itself lets transactions on different cursors
+append to the same table at once (the audit log), so the two never block each other. Uploads
+parse and validate outside any lock and take "data" only to compare and store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -29,6 +36,64 @@ class DatabaseLocked(RuntimeError):
 
 class DatabaseError(RuntimeError):
     """The file cannot be opened as a tracker database."""
+
+
+class DatabaseDamaged(DatabaseError):
+    """The file is damaged (a checksum that does not match, a truncated file)."""
+
+
+# What DuckDB says when the bytes of a file are not what it wrote.
+_DAMAGE = re.compile(r"corrupt|checksum|could not read enough bytes|not a valid duckdb|"
+                     r"block .* out of range|failed to read|invalid .*header", re.IGNORECASE)
+
+
+def is_lock_conflict(message: str) -> bool:
+    """Whether DuckDB refused the file because another process holds it."""
+    return bool(re.search(r"could not set lock|conflicting lock", message, re.IGNORECASE))
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether a DuckDB error means the database file itself is damaged."""
+    return isinstance(exc, DatabaseDamaged) or (
+        isinstance(exc, duckdb.Error) and bool(_DAMAGE.search(str(exc))))
+
+
+def damaged_message(path: Path, detail: str = "") -> str:
+    """What to tell a person when the file is damaged: in words, with the last backup."""
+    from tracker import backup  # backup imports this module
+
+    latest = backup.latest(backup.default_dir(path))
+    lines = [f"The database file {path} is damaged and cannot be read"
+             + (f" ({detail.splitlines()[0][:160]})." if detail else ".")]
+    if latest is not None:
+        lines.append(f"The last backup is {latest.path} (taken {latest.taken:%d %b %Y %H:%M}). "
+                     "To go back to it: stop the tracker app, then run "
+                     f"`python -m tracker restore --from {latest.path}`; the damaged file is "
+                     "kept beside it.")
+    else:
+        lines.append(f"No backup was found in {backup.default_dir(path)}. Keep the damaged "
+                     "file, and ask whoever looks after the tracker's computer to restore the "
+                     "file from the computer's own backups.")
+    lines.append("Nothing was changed.")
+    return " ".join(lines)
+
+
+def _holder(message: str) -> str:
+    """Which program holds the file, from DuckDB's lock message (it names the PID)."""
+    m = re.search(r"PID (\d+)", message)
+    if not m:
+        return "another program"
+    pid = m.group(1)
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        command = " ".join(a.decode(errors="replace") for a in args if a)
+    except OSError:
+        return f"another program (process {pid})"
+    if "streamlit" in command:
+        return f"the tracker app (streamlit run, process {pid})"
+    if "tracker" in command:
+        return f"the tracker's command line (python -m tracker, process {pid})"
+    return f"another program (process {pid}: {command[:80]})"
 
 
 def default_path() -> Path:
@@ -83,16 +148,15 @@ def _open(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        text = str(exc)
-        if "lock" in text.lower():
-            raise DatabaseLocked(
-                f"The database file {path} is in use by another program, most likely the tracker "
-                "app (streamlit run). Stop the app first, or name another file with --db."
-            ) from None
-        raise DatabaseError(f"Cannot open {path} as a tracker database: {text}") from None
     except duckdb.Error as exc:
-        raise DatabaseError(f"Cannot open {path} as a tracker database: {exc}") from None
+        text = str(exc)
+        if is_lock_conflict(text):
+            raise DatabaseLocked(
+                f"The database file {path} is in use by {_holder(text)}. Wait for it to "
+                "finish (or stop it), or name another file with --db.") from None
+        if is_damage(exc):
+            raise DatabaseDamaged(damaged_message(path, text)) from None
+        raise DatabaseError(f"Cannot open {path} as a tracker database: {text}") from None
 
 
 class Database:
@@ -105,10 +169,16 @@ class Database:
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path else default_path()
         self._con = _open(self.path)
-        self._write_lock = threading.RLock()
+        self.daily_backups = None  # the app sets its daily backup thread here (ui.py)
+        self._locks = {"data": threading.RLock(), "accounts": threading.RLock()}
         try:
-            with self._write_lock:
+            with self._locks["data"], self._locks["accounts"]:
                 migrate(self._con)
+        except duckdb.Error as exc:
+            self._con.close()
+            if is_damage(exc):
+                raise DatabaseDamaged(damaged_message(self.path, str(exc))) from None
+            raise
         except Exception:
             self._con.close()
             raise
@@ -140,8 +210,13 @@ class Database:
             return None if row is None else row[0]
 
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._write_lock, self.cursor() as cur:
+    def transaction(self, cursor: duckdb.DuckDBPyConnection | None = None, *,
+                    lock: str = "data") -> Iterator[duckdb.DuckDBPyConnection]:
+        """One explicit transaction under one write lock ("data" or "accounts"): it commits
+        when the block ends and rolls back on any exception. `cursor` continues the work of
+        a cursor that prepared staging tables outside the lock."""
+        with self._locks[lock], contextlib.ExitStack() as stack:
+            cur = cursor if cursor is not None else stack.enter_context(self.cursor())
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
@@ -150,6 +225,14 @@ class Database:
                 raise
             cur.execute("COMMIT")
 
+    @contextmanager
+    def quiet(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Every write lock at once, after a checkpoint: the file on disk is then complete
+        and nothing changes it until the block ends (a backup copies it then)."""
+        with self._locks["data"], self._locks["accounts"], self.cursor() as cur:
+            cur.execute("CHECKPOINT")
+            yield cur
+
     def checkpoint(self) -> None:
-        with self._write_lock, self.cursor() as cur:
+        with self._locks["data"], self.cursor() as cur:
             cur.execute("CHECKPOINT")

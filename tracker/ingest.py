@@ -21,6 +21,7 @@ from tracker import repo
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.errors import PermissionDenied
+from tracker.text import CONTROL_CLASS
 from tracker.upload_read import (
     COLUMNS,
     MAX_FILE_BYTES,
@@ -299,6 +300,13 @@ def _validate(cur, report: Report, *, us_style: bool, challenge: dict | None, to
                   " AND den > 0 AND abs(v - num / den) > 1e-9 * greatest(1, abs(v))",
          lambda r: "the value does not equal numerator / denominator; leave 'value' empty "
                    "for this measure"),
+        ("note", f"regexp_matches(note, '{CONTROL_CLASS}')",
+         lambda r: "this note holds an invisible control character (a character that is not "
+                   "text, such as NUL or a direction override); retype the note"),
+        ("organisation", f"regexp_matches(organisation, '{CONTROL_CLASS}')",
+         lambda r: "this name holds an invisible control character; retype it"),
+        ("measure", f"regexp_matches(measure, '{CONTROL_CLASS}')",
+         lambda r: "this name holds an invisible control character; retype it"),
         ("note", f"length(note) > {MAX_NOTE}",
          lambda r: f"this note is {len(r.note):,} characters long; keep notes under "
                    f"{MAX_NOTE:,} characters"),
@@ -365,9 +373,9 @@ def _validate(cur, report: Report, *, us_style: bool, challenge: dict | None, to
                                            f"rows {others} repeat this row; it is counted once"))
 
 
-def _plan(cur, report: Report) -> None:
-    """Classify each valid row against what is stored: new, updated (old → new), unchanged.
-    Also warn about values far outside the organisation's own history."""
+def _classify(cur, report: Report) -> None:
+    """Classify each valid row against what is stored now: new, updated (old → new) or
+    unchanged. A row whose note differs is an update: a note is data."""
     # identical repeated rows count once (conflicting ones were refused already)
     rows_sql = ("SELECT * FROM stage_typed QUALIFY row_number() OVER (PARTITION BY org_id,"
                 " measure_id, day ORDER BY row_no) = 1" if report.has_duplicates
@@ -375,7 +383,8 @@ def _plan(cur, report: Report) -> None:
     cur.execute(f"""
         CREATE OR REPLACE TEMP TABLE stage_plan AS
         WITH rows AS ({rows_sql}), cur_res AS (
-            SELECT r.organisation_id, r.measure_id, r.period, r.value, r.numerator, r.denominator
+            SELECT r.organisation_id, r.measure_id, r.period, r.value, r.numerator,
+                   r.denominator, r.note
             FROM current_result r
             WHERE (r.organisation_id, r.measure_id) IN (SELECT org_id, measure_id FROM rows)
         )
@@ -383,12 +392,13 @@ def _plan(cur, report: Report) -> None:
                CASE WHEN rows.data_kind = 'value' THEN rows.v END AS value,
                rows.num AS numerator, rows.den AS denominator, rows.note,
                c.value AS old_value, c.numerator AS old_numerator,
-               c.denominator AS old_denominator,
+               c.denominator AS old_denominator, c.note AS old_note,
                CASE WHEN c.period IS NULL THEN 'new'
                     WHEN c.value IS NOT DISTINCT FROM
                          (CASE WHEN rows.data_kind = 'value' THEN rows.v END)
                      AND c.numerator IS NOT DISTINCT FROM rows.num
-                     AND c.denominator IS NOT DISTINCT FROM rows.den THEN 'unchanged'
+                     AND c.denominator IS NOT DISTINCT FROM rows.den
+                     AND c.note IS NOT DISTINCT FROM rows.note THEN 'unchanged'
                     ELSE 'updated' END AS status
         FROM rows
         LEFT JOIN cur_res c ON c.organisation_id = rows.org_id
@@ -400,6 +410,11 @@ def _plan(cur, report: Report) -> None:
     report.unchanged = counts.get("unchanged", 0)
     report.organisation_ids = [r[0] for r in cur.execute(
         "SELECT DISTINCT org_id FROM stage_plan ORDER BY 1").fetchall()]
+
+
+def _plan(cur, report: Report) -> None:
+    """Classify the rows, and warn about values far outside the organisation's own history."""
+    _classify(cur, report)
     if report.unchanged:
         report.warnings.append(Problem(None, None, None, f"{report.unchanged:,} row"
                                        f"{'s are' if report.unchanged != 1 else ' is'} identical "
@@ -432,7 +447,7 @@ def _plan_frame(cur) -> pd.DataFrame:
     return cur.execute("""
         SELECT p.row_no AS "row", o.name AS organisation, m.name AS measure, p.period,
                p.value, p.numerator, p.denominator, p.note, p.status,
-               p.old_value, p.old_numerator, p.old_denominator
+               p.old_value, p.old_numerator, p.old_denominator, p.old_note
         FROM stage_plan p JOIN organisation o ON o.id = p.org_id
         JOIN measure m ON m.id = p.measure_id ORDER BY p.row_no LIMIT 5000""").df()
 
@@ -512,38 +527,63 @@ def commit(db: Database, data: bytes, file_name: str, scope: Scope, *,
            progress: Progress | None = None) -> Report:
     """Validate and, if the file has no errors, store it as one batch in one transaction.
 
-    Validation runs again under the write lock, so the plan cannot go stale between the
-    check and the commit. A file identical to a stored batch adds nothing.
+    Reading, parsing and validating run outside the write lock (they take most of the
+    time); the lock is held only to compare the rows with what is stored at that moment and
+    to store them, so the plan cannot go stale and a sign-in or a cycle never waits behind a
+    slow file. A file identical to a stored batch adds nothing.
     """
-    with db.transaction() as cur:
+    step = progress or (lambda fraction, text: None)
+    with db.cursor() as cur:
         try:
             report = _prepare(db, cur, data, file_name, scope, organisation=organisation,
                               today=today, progress=progress)
             if not report.ok or report.already_stored_batch is not None or \
                     report.new + report.updated == 0:
                 return report
-            (progress or (lambda f, t: None))(0.85, "Storing")
-            orgs = report.organisation_ids
-            batch_id = cur.execute(
-                "INSERT INTO upload_batch (organisation_id, source, file_name, sha256,"
-                " uploaded_by, rows_new, rows_updated, rows_unchanged)"
-                " VALUES (?, 'upload', ?, ?, ?, ?, ?, ?) RETURNING id",
-                [orgs[0] if len(orgs) == 1 else None, file_name, report.sha256, scope.actor,
-                 report.new, report.updated, report.unchanged]).fetchone()[0]
-            cur.execute(
-                "INSERT INTO result (organisation_id, measure_id, period, value, numerator,"
-                " denominator, note, batch_id)"
-                " SELECT org_id, measure_id, period, value, numerator, denominator, note, ?"
-                " FROM stage_plan WHERE status <> 'unchanged'", [batch_id])
-            repo._audit(cur, scope.actor, "upload", "upload_batch", batch_id, None,
-                        {"file_name": file_name, "sha256": report.sha256, "new": report.new,
-                         "updated": report.updated, "unchanged": report.unchanged,
-                         "organisation_ids": orgs})
-            report.batch_id = int(batch_id)
+            step(0.85, "Storing")
+            with db.transaction(cur):
+                _store(cur, report, file_name, scope)
         finally:
             _drop_staging(cur)
-    db.checkpoint()
+    if report.batch_id is not None:
+        db.checkpoint()
     return report
+
+
+def _store(cur, report: Report, file_name: str, scope: Scope) -> None:
+    """Under the write lock: what changed since the check, then the batch and its rows."""
+    gone = cur.execute("""
+        SELECT DISTINCT o.name FROM stage_typed t JOIN organisation o ON o.id = t.org_id
+        WHERE o.retired_at IS NOT NULL
+        UNION ALL
+        SELECT DISTINCT m.name FROM stage_typed t JOIN measure m ON m.id = t.measure_id
+        WHERE m.data_kind <> t.data_kind""").fetchall()
+    if gone:
+        report.errors.insert(0, Problem(None, None, None, "While this file was being checked, "
+                                        "the lab team changed " + ", ".join(g[0] for g in gone)
+                                        + " (retired, or its kind of data). Check the file "
+                                        "and upload it again."))
+        return
+    _classify(cur, report)  # against what is stored now
+    if report.new + report.updated == 0:
+        return
+    orgs = report.organisation_ids
+    batch_id = cur.execute(
+        "INSERT INTO upload_batch (organisation_id, source, file_name, sha256,"
+        " uploaded_by, rows_new, rows_updated, rows_unchanged)"
+        " VALUES (?, 'upload', ?, ?, ?, ?, ?, ?) RETURNING id",
+        [orgs[0] if len(orgs) == 1 else None, file_name, report.sha256, scope.actor,
+         report.new, report.updated, report.unchanged]).fetchone()[0]
+    cur.execute(
+        "INSERT INTO result (organisation_id, measure_id, period, value, numerator,"
+        " denominator, note, batch_id)"
+        " SELECT org_id, measure_id, period, value, numerator, denominator, note, ?"
+        " FROM stage_plan WHERE status <> 'unchanged'", [batch_id])
+    repo._audit(cur, scope.actor, "upload", "upload_batch", batch_id, None,
+                {"file_name": file_name, "sha256": report.sha256, "new": report.new,
+                 "updated": report.updated, "unchanged": report.unchanged,
+                 "organisation_ids": orgs})
+    report.batch_id = int(batch_id)
 
 
 def _drop_staging(cur) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from tracker import text as text_rules
 from tracker import vocab
 from tracker.auth import OTHERS, Scope
 from tracker.db import Database
@@ -35,7 +36,21 @@ class _Checks:
         self.problems: list[str] = []
 
     def text(self, value: Any, label: str, *, required: bool = True, limit: int = MAX_SHORT):
+        """A text field. Short ones (names, codes, up to MAX_SHORT characters) are one line,
+        NFKC-normalised, with no invisible character; long ones may hold line breaks and
+        tabs but no other control character and no direction override."""
         text = "" if value is None else str(value).strip()
+        if limit <= MAX_SHORT and text:
+            hidden = text_rules.invisible(text)
+            if hidden:
+                self.problems.append(f"{label} holds invisible characters ({', '.join(hidden[:3])})"
+                                     "; retype it without them.")
+                return None
+            text = text_rules.normalise_name(text)
+        elif text_rules.has_control(text):
+            self.problems.append(f"{label} holds an invisible control character (such as NUL "
+                                 "or a direction override); retype it without it.")
+            return None
         if required and not text:
             self.problems.append(f"{label} is required: please fill it in.")
         elif len(text) > limit:
@@ -104,8 +119,9 @@ class _Checks:
 
 
 def _norm(name: str) -> str:
-    """Names are matched case- and space-insensitively."""
-    return " ".join(str(name).split()).casefold()
+    """Names are matched by their confusable key: case, spaces, full-width forms and
+    lookalike letters from other scripts do not make a different name (tracker.text)."""
+    return text_rules.name_key(name)
 
 
 def _ids(values: Iterable | None) -> list[int]:

@@ -22,7 +22,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-MAX_FILE_BYTES = 100 * 1024 * 1024
+MAX_FILE_BYTES = 50 * 1024 * 1024  # as the app's uploader allows (.streamlit/config.toml)
+MAX_COLUMNS = 500  # the widest real file: 9 measures x (numerator, denominator) and a few more
+MAX_HEADER_BYTES = 32 * 1024
 MAX_XLSX_UNCOMPRESSED = 300 * 1024 * 1024
 MAX_XLSX_RATIO = 100
 MAX_NOTE = 2000
@@ -125,11 +127,36 @@ def norm_header(name: str) -> str:
     return ALIASES.get(text, text)
 
 
+def _row_of(data: bytes, offset: int) -> int:
+    """The row a spreadsheet would show for a byte offset (quoted line breaks aside)."""
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _bound(data: bytes) -> None:
+    """Refuse, before any parsing, what would make the work unbounded: NUL bytes anywhere
+    (binary data, or a text field smuggling one), a header row too long or too wide."""
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise Refused(f"Row {_row_of(data, nul)}: this file holds binary data (a NUL "
+                      "character), so it is not a CSV text file. Save the spreadsheet as "
+                      "'CSV UTF-8' or upload the .xlsx file itself.")
+    end = data.find(b"\n", 0, MAX_HEADER_BYTES + 1)
+    complete = end >= 0 or len(data) <= MAX_HEADER_BYTES
+    header = data[: end if end >= 0 else MAX_HEADER_BYTES]
+    widest = max(header.count(d) for d in (b",", b";", b"\t")) + 1
+    if widest > MAX_COLUMNS:
+        raise Refused(f"The file has {'' if complete else 'more than '}{widest:,} columns; at "
+                      f"most {MAX_COLUMNS:,} are read. Use the template's layout "
+                      "(organisation, measure, period, value, numerator, denominator, note) "
+                      "or split the file by measure.")
+    if not complete:
+        raise Refused(f"The first row (the column names) is longer than "
+                      f"{MAX_HEADER_BYTES // 1024} KB. A results file has a short header: "
+                      "organisation, measure, period, value, numerator, denominator, note.")
+
+
 def _decode(data: bytes, report: Report) -> str:
-    sample = data[:65536]
-    if b"\x00" in sample:
-        raise Refused("This file is not a CSV text file (it holds binary data). Save the "
-                       "spreadsheet as 'CSV UTF-8' or upload the .xlsx file itself.")
+    _bound(data)
     if data.startswith(b"\xef\xbb\xbf"):
         report.encoding = "UTF-8 with BOM"
         return data[3:].decode("utf-8", errors="strict")
@@ -284,13 +311,24 @@ def read_xlsx(cur, data: bytes, report: Report) -> list[str]:
         raise Refused("This file could not be opened as an Excel workbook. Save it again in "
                        "Excel (.xlsx) and upload the new copy.") from None
     sheet = book["Results"] if "Results" in book.sheetnames else book.worksheets[0]
-    rows = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    rows = []
+    for number, row in enumerate(sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS + 1),
+                                 start=1):
+        if len(row) > MAX_COLUMNS and row[MAX_COLUMNS] not in (None, ""):
+            book.close()
+            raise Refused(f"Row {number}: the sheet has more than {MAX_COLUMNS:,} columns; at "
+                          "most that many are read. Use the template's layout or split the "
+                          "file by measure.")
+        rows.append([_cell_text(v) for v in row[:MAX_COLUMNS]])
     book.close()
+    used = max((max((i for i, v in enumerate(r) if v not in (None, "")), default=-1)
+                for r in rows), default=-1) + 1
+    rows = [r[:used] for r in rows]
     formulas: dict[tuple[int, int], str] = {}
     if len(data) <= 5 * 1024 * 1024:  # find formulas Excel never calculated (no saved value)
         raw = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
         raw_sheet = raw[sheet.title]
-        for r, row in enumerate(raw_sheet.iter_rows(values_only=True)):
+        for r, row in enumerate(raw_sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)):
             for c, value in enumerate(row):
                 if isinstance(value, str) and value.startswith("="):
                     formulas[(r, c)] = value

@@ -1,0 +1,72 @@
+"""Rules for text that people type or upload: names, notes, headers.
+
+- Names (organisations, measures, drivers, ideas, accounts) are normalised to NFKC (so a
+  full-width "Ｐeer" becomes "Peer") and may not hold invisible characters: controls,
+  zero-width characters, direction overrides and isolates (Unicode categories Cc and Cf).
+- Two names are the same name when their *confusable keys* are equal: the Unicode
+  case is folded, then the Unicode confusables data (via the `confusable_homoglyphs`
+  package) maps each character to one representative of the characters it can be mistaken
+  for, and spaces are collapsed. "Peer Pathwаys" with a Cyrillic "а" has the key of "Peer Pathways".
+- Longer text (notes, objectives, syntheses) may hold line breaks and tabs but no other
+  control character and no direction override (the "Trojan Source" trick that shows text in
+  another order than it is stored).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import unicodedata
+from importlib import resources
+
+# Controls other than tab, line feed and carriage return; DEL; bidi embeddings, overrides
+# and isolates. One pattern for Python, the same class in RE2 syntax for DuckDB.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+CONTROL = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_BIDI}]")
+CONTROL_CLASS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\x{202A}-\x{202E}\x{2066}-\x{2069}]"
+
+
+def has_control(text: str) -> bool:
+    return bool(CONTROL.search(text))
+
+
+def invisible(text: str) -> list[str]:
+    """The invisible characters in a name, as U+XXXX with their Unicode names."""
+    found = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cn", "Zl", "Zp"):
+            label = f"U+{ord(ch):04X}"
+            name = unicodedata.name(ch, "")
+            found.append(f"{label} {name.lower()}" if name else label)
+    return found
+
+
+def normalise_name(text: str) -> str:
+    """NFKC, and runs of white space as one space, trimmed."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+@functools.cache
+def _representatives() -> dict[str, str]:
+    """Each confusable character → the character every member of its group maps to (an
+    ASCII one when the group has one, else the smallest)."""
+    raw = json.loads(resources.files("confusable_homoglyphs").joinpath("confusables.json")
+                     .read_text(encoding="utf-8"))
+    out: dict[str, str] = {}
+    for char, glyphs in raw.items():
+        group = [char] + [g["c"].strip("\u200e") for g in glyphs]
+        group = [g for g in group if len(g) == 1]
+        if len(char) != 1 or not group:
+            continue
+        ascii_ = sorted(g for g in group if g.isascii())
+        out[char] = ascii_[0] if ascii_ else min(group)
+    return out
+
+
+def name_key(text: str) -> str:
+    """The key two names are compared by: NFKC, case folded, confusables mapped to one
+    representative, spaces collapsed. Not for showing: only for comparing."""
+    reps = _representatives()
+    base = normalise_name(str(text)).casefold()
+    return "".join(reps.get(ch, ch) for ch in base).casefold()
