@@ -26,16 +26,19 @@ def login_page() -> None:
     if message:
         st.info(message)
     if sso_configured():
+        # The identity provider's cookie outlives a tracker session: signing in again takes
+        # a click, so logging out of the tracker (or its idle expiry) is never undone by it.
         if st.user.is_logged_in:
-            try:
-                st.session_state["scope"] = auth.scope_for_email(
-                    db, st.user.get("email"), bool(st.user.get("email_verified", False)))
-                st.session_state["last_active"] = dt.datetime.now()
-                st.rerun()
-            except auth.AuthError as exc:
-                st.error(str(exc))
-                if st.button("Sign out of single sign-on"):
-                    st.logout()
+            if st.button("Continue with single sign-on", type="primary"):
+                try:
+                    st.session_state["scope"] = auth.scope_for_email(
+                        db, st.user.get("email"), bool(st.user.get("email_verified", False)))
+                    st.session_state["last_active"] = dt.datetime.now()
+                    st.rerun()
+                except auth.AuthError as exc:
+                    st.error(str(exc))
+            if st.button("Sign out of single sign-on"):
+                st.logout()
         else:
             st.button("Log in with single sign-on", on_click=st.login, type="primary")
         st.divider()
@@ -44,7 +47,8 @@ def login_page() -> None:
         password = st.text_input("Password", type="password", autocomplete="current-password")
         if st.form_submit_button("Log in", type="primary"):
             try:
-                st.session_state["scope"] = auth.authenticate(db, username, password)
+                st.session_state["scope"] = auth.authenticate(
+                    db, username, password, client=st.context.ip_address)
                 st.session_state["last_active"] = dt.datetime.now()
                 st.rerun()
             except auth.AuthError as exc:
@@ -63,8 +67,11 @@ else:
         ui.sign_out("Your session ended after 30 minutes without activity. Please sign in "
                     "again.")
         scope = None
-    if scope is not None and auth.refresh(db, scope) is None:
-        ui.sign_out("Your account was disabled. Ask the lab admin.")
+        if sso_configured() and st.user.is_logged_in:
+            st.logout()  # the identity provider's cookie must not sign the person back in
+    ended = None if scope is None else auth.session_ended(db, scope)
+    if ended:
+        ui.sign_out(ended)
         scope = None
     if scope is None:
         login_page()

@@ -1,4 +1,4 @@
-"""Accounts (lab admin): add, disable, enable, reset passwords."""
+"""Accounts (lab admin): add, disable, enable, unlock, change role, reset passwords."""
 
 import pandas as pd
 import streamlit as st
@@ -66,6 +66,21 @@ if not local:
         elif st.button("Enable this account"):
             ui.run_write(lambda: auth.enable_user(db, scope, who), f"'{who}' enabled.")
             st.rerun()
+        if pd.notna(row["locked_until"]) and st.button(
+                "Unlock this account", help="Lift the lock after five failed sign-ins; the "
+                "person can sign in again at once."):
+            ui.run_write(lambda: auth.unlock_user(db, scope, who), f"'{who}' unlocked.")
+            st.rerun()
+        with st.form("change_role"):
+            new_role = st.selectbox("Role", list(auth.ROLES), format_func=auth.ROLES.get,
+                                    index=list(auth.ROLES).index(row["role"]))
+            new_org = st.selectbox("Organisation (partner accounts only)",
+                                   [None, *org_options],
+                                   format_func=lambda v: "None" if v is None else org_options[v])
+            if st.form_submit_button("Change role (signs the account out)"):
+                ui.run_write(lambda: auth.change_role(db, scope, who, new_role, new_org),
+                             f"Role of '{who}' changed; its open sessions have ended.")
+                st.rerun()
     with right, st.form("reset_password", clear_on_submit=True):
         new = st.text_input("New password", type="password")
         if st.form_submit_button("Reset password (and unlock)"):

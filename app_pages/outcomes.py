@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import charts, repo, vocab
+from tracker import charts, observations, repo, vocab
 
 db = ui.get_db()
 scope = ui.scope()
@@ -50,12 +50,12 @@ def in_period(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[(periods >= pd.Timestamp(period)) & (periods <= pd.Timestamp(until))]
 
 
-results = repo.load_results(db, scope, measure_id=measure_id, organisation_ids=[org_id])
+results = observations.load_results(db, scope, measure_id=measure_id, organisation_ids=[org_id])
 results = in_period(results)
 if results.empty:
     st.info("No results for this measure and organisation in this period yet.")
     st.stop()
-notes = repo.list_annotations(db, scope, measure_id, org_id)
+notes = observations.list_annotations(db, scope, measure_id, org_id)
 phases = pd.to_datetime(notes.loc[notes["kind"] == "phase", "on_date"]).tolist()
 frame = charts.outcome_frame(results, measure["data_kind"], improvement=measure["direction"],
                              phase_dates=phases, laney=laney, run_chart=run_only)
@@ -106,7 +106,7 @@ if scope.can_write:
         on = st.date_input("Date", value=dt.date.today(), format="DD/MM/YYYY")
         text = st.text_input("Note", placeholder="Welcome call adopted as usual practice")
         if st.form_submit_button("Save", type="primary") and ui.run_write(
-                lambda: repo.add_annotation(db, scope, measure_id=measure_id,
+                lambda: observations.add_annotation(db, scope, measure_id=measure_id,
                                             organisation_id=org_id, on_date=on,
                                             kind=kind_choice, text=text),
                 "Saved on the chart."):
@@ -114,7 +114,7 @@ if scope.can_write:
 
 if measure["data_kind"] == "proportion":
     st.subheader("Fair comparison across organisations")
-    totals = repo.proportion_totals(db, scope, measure_id, since=period, until=until)
+    totals = observations.proportion_totals(db, scope, measure_id, since=period, until=until)
     if len(totals) >= 2:
         st.altair_chart(charts.funnel_chart(totals, title=f"{measure['name']}, "
                                                           f"{ui.fmt_date(period)} to "
@@ -136,7 +136,7 @@ if compare == "orgs":
     picked = st.multiselect("Organisations", list(org_options), default=default,
                             format_func=org_options.get, max_selections=24,
                             help="Up to 24 side by side; each chart has its own limits.")
-    everyone = repo.load_results(db, scope, measure_id=measure_id, organisation_ids=picked)
+    everyone = observations.load_results(db, scope, measure_id=measure_id, organisation_ids=picked)
     everyone = in_period(everyone)
     panels = [(name, charts.outcome_frame(group, measure["data_kind"],
                                           improvement=measure["direction"]))
@@ -146,7 +146,7 @@ if compare == "orgs":
                                                percent=measure["data_kind"] == "proportion"),
                         width="content")
 elif compare == "measures":
-    mine = repo.load_results(db, scope, organisation_ids=[org_id])
+    mine = observations.load_results(db, scope, organisation_ids=[org_id])
     mine = in_period(mine)
     by_id = measures.set_index("id")
     panels = []

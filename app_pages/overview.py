@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import charts, demo, repo, vocab
+from tracker import charts, demo, observations, repo, vocab
 
 db = ui.get_db()
 scope = ui.scope()
@@ -87,7 +87,7 @@ with left:
     st.altair_chart(charts.ideas_by_status(ideas), width="stretch")
 with right:
     st.subheader("How fresh each organisation's results are")
-    fresh = repo.results_freshness(db, scope)
+    fresh = observations.results_freshness(db, scope)
     latest = pd.to_datetime(fresh["latest_period"])
     age = (pd.Timestamp(today) - latest).dt.days
     fresh["Status"] = pd.cut(age, [-10_000, 13, 34, 10_000],

@@ -26,7 +26,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tracker import portfolio, repo, report, summary  # noqa: E402
+from tracker import observations, portfolio, repo, report, summary  # noqa: E402
 from tracker.auth import Scope  # noqa: E402
 from tracker.db import Database  # noqa: E402
 
@@ -133,7 +133,7 @@ def build(path: Path, *, orgs: int = 200, measures: int = 25, years: int = 5,
                     "note": None}))
         results = pd.concat(frames, ignore_index=True)
         results = results[rng.random(len(results)) > 0.01]  # real services miss weeks
-        repo.insert_results(db, ADMIN, results, source="import", file_name="scale bench")
+        observations.insert_results(db, ADMIN, results, source="import", file_name="scale bench")
         db.checkpoint()
     return {"organisations": orgs, "measures": measures, "weeks": len(weeks),
             "ideas": ideas, "cycles": n_cycles, "results": len(results),

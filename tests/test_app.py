@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, table_counts
 from streamlit.testing.v1 import AppTest
 
-from tracker import batches, repo
+from tracker import batches, observations, repo
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -319,7 +319,7 @@ def test_upload_page_previews_stores_and_undoes_a_good_file(monkeypatch, demo_pa
             f"Peer Pathways (demo),REF,{week(2)},99,,,corrected\n"
             f"Peer Pathways (demo),FIRST,{week(0)},,6,9,this week\n").encode()
     with Database(demo_path) as db:
-        old = repo.load_results(db, ADMIN)
+        old = observations.load_results(db, ADMIN)
     at.file_uploader[0].set_value(("good.csv", good, "text/csv")).run()
     assert not at.exception and not at.error
     assert [m.value for m in at.metric] == ["1", "1", "0"]  # new, updated, unchanged
@@ -329,7 +329,7 @@ def test_upload_page_previews_stores_and_undoes_a_good_file(monkeypatch, demo_pa
     store.click().run()
     assert not at.exception
     with Database(demo_path) as db:
-        now = repo.load_results(db, ADMIN)
+        now = observations.load_results(db, ADMIN)
         batch = batches.list_batches(db, ADMIN)["id"].max()
     assert len(now) == len(old) + 1
     assert 99 in now["value"].tolist()
@@ -339,7 +339,7 @@ def test_upload_page_previews_stores_and_undoes_a_good_file(monkeypatch, demo_pa
     [b for b in at.button if b.label == "Undo this upload"][0].click().run()
     assert not at.exception
     with Database(demo_path) as db:
-        after = repo.load_results(db, ADMIN)
+        after = observations.load_results(db, ADMIN)
     pd.testing.assert_frame_equal(after.drop(columns="batch_id").reset_index(drop=True),
                                   old.drop(columns="batch_id").reset_index(drop=True))
 
@@ -359,7 +359,7 @@ def test_outcomes_chart_shows_the_cycles_and_a_new_phase_is_stored(monkeypatch, 
     one(at.button, "Save").click().run()
     assert not at.exception and not at.error
     with Database(demo_path) as db:
-        notes = repo.list_annotations(db, ADMIN, int(measures["WAIT"]),
+        notes = observations.list_annotations(db, ADMIN, int(measures["WAIT"]),
                                       int(orgs["Peer Pathways (demo)"]))
     assert notes["kind"].tolist() == ["phase"]
 
@@ -394,11 +394,11 @@ def test_review_asks_before_a_very_large_pack(monkeypatch, demo_path):
 
     assert not asks() and not one(at.button, "Build the pack").disabled  # 72 charts
     with Database(demo_path) as db:  # ten more organisations: 162 charts in all
-        results = repo.load_results(db, ADMIN)
+        results = observations.load_results(db, ADMIN)
         source = results[results["organisation"] == "Peer Pathways (demo)"]
         for i in range(10):
             org = repo.add_organisation(db, ADMIN, name=f"Extra partner {i}", kind="charity")
-            repo.insert_results(db, ADMIN, source.assign(organisation_id=org), source="import")
+            observations.insert_results(db, ADMIN, source.assign(organisation_id=org), source="import")
     at.run()
     assert "would hold 162 charts" in asks()[0]
     assert one(at.button, "Build the pack").disabled

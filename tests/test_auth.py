@@ -4,14 +4,16 @@ data layer itself (not only hidden in pages)."""
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import PARTNER_ORG as PP
 from conftest import PASSWORD, ROOT, add_role_accounts, table_counts
 
-from tracker import auth, batches, export, ingest, repo
+from tracker import auth, batches, export, ingest, observations, repo
 from tracker.auth import Scope
 from tracker.errors import InputError, PermissionDenied
 
@@ -59,42 +61,133 @@ def test_password_rules(accounts):
                       password=PASSWORD)
 
 
-def test_wrong_passwords_lock_the_account_for_15_minutes(accounts):
+def _guess(db, username, password, when, client):
+    with pytest.raises(auth.AuthError) as refused:
+        auth.authenticate(db, username, password, when, client=client)
+    return str(refused.value)
+
+
+def test_wrong_passwords_lock_the_account_for_15_minutes_from_that_place(accounts):
     db = accounts["db"]
     now = dt.datetime.now()
-    for _ in range(4):
-        with pytest.raises(auth.AuthError, match="do not match"):
-            auth.authenticate(db, "lead", "wrong password!", now)
-    with pytest.raises(auth.AuthError, match="locked for 15 minutes"):
-        auth.authenticate(db, "lead", "wrong password!", now)
-    with pytest.raises(auth.AuthError, match="locked"):
-        auth.authenticate(db, "lead", PASSWORD, now + dt.timedelta(minutes=5))
-    assert auth.authenticate(db, "lead", PASSWORD, now + dt.timedelta(minutes=16)).role == \
-        "viewer"
+    # five guesses from one place, each after the wait the throttle asks for
+    when = now
+    for k in range(5):
+        assert _guess(db, "lead", "wrong password!", when, "10.0.0.66") == auth.REFUSED
+        when += auth.throttle_delay(k + 1) + dt.timedelta(seconds=1)
+    # from that place the account is locked, the right password included
+    assert _guess(db, "lead", PASSWORD, when + dt.timedelta(minutes=5), "10.0.0.66") == \
+        auth.REFUSED
+    # from another place the real user still signs in
+    assert auth.authenticate(db, "lead", PASSWORD, when, client="192.168.1.5").role == "viewer"
     failures = repo.list_audit(db, ADMIN, limit=None, action="login_failed")
-    assert len(failures) == 5
+    assert len(failures) == 6
 
 
-def test_unknown_and_disabled_accounts_get_the_same_answer(accounts):
+def test_a_client_that_keeps_guessing_waits_longer_each_time(accounts):
     db = accounts["db"]
-    with pytest.raises(auth.AuthError) as unknown:
-        auth.authenticate(db, "nobody", PASSWORD)
+    now = dt.datetime.now()
+    for k in range(auth.THROTTLE_FREE):
+        _guess(db, "boss", f"guess {k} guess", now, "10.0.0.7")
+    # the next try at once is refused without a check, and says how long to wait
+    message = _guess(db, "boss", PASSWORD, now, "10.0.0.7")
+    assert message.startswith("Too many failed sign-ins from this computer: wait 2 seconds")
+    assert auth.throttle_delay(4) == 2 * auth.throttle_delay(3)
+    assert auth.throttle_delay(50) == auth.THROTTLE_MAX
+    # the wait is per client: the real admin elsewhere is not slowed down
+    assert auth.authenticate(db, "boss", PASSWORD, now, client="10.0.0.8").is_admin
+    # after the wait, the right password from the guessing client works and clears it
+    later = now + dt.timedelta(seconds=3)
+    assert auth.authenticate(db, "boss", PASSWORD, later, client="10.0.0.7").is_admin
+    assert db.scalar("SELECT count(*) FROM login_throttle WHERE client = '10.0.0.7'") == 0
+
+
+def test_unknown_wrong_locked_and_disabled_get_the_same_answer(accounts):
+    db = accounts["db"]
+    now = dt.datetime.now()
+    answers = {"unknown": _guess(db, "nobody", PASSWORD, now, "a"),
+               "wrong": _guess(db, "lead", "not the password", now, "b")}
+    for k in range(5):
+        _guess(db, "pp_user", "nope nope nope", now + dt.timedelta(minutes=k), f"c{k}")
+    answers["locked"] = _guess(db, "pp_user", PASSWORD, now + dt.timedelta(minutes=5), "c4")
     auth.disable_user(db, accounts["admin"], "lead")
-    with pytest.raises(auth.AuthError) as disabled:
-        auth.authenticate(db, "lead", PASSWORD)
-    assert str(unknown.value) == str(disabled.value)
-    assert auth.refresh(db, accounts["viewer"]) is None
+    answers["disabled"] = _guess(db, "lead", PASSWORD, now, "d")
+    assert set(answers.values()) == {auth.REFUSED}
+    assert auth.session_ended(db, accounts["viewer"]) is not None
     auth.enable_user(db, accounts["admin"], "lead")
-    assert auth.authenticate(db, "lead", PASSWORD)
+    assert auth.authenticate(db, "lead", PASSWORD, client="d")
 
 
-def test_reset_password_unlocks(accounts):
+def test_unknown_wrong_locked_and_disabled_take_similar_time(accounts):
+    """Each does one argon2 check (a dummy hash when there is no account or no password),
+    so timing does not tell which accounts exist. Compared in the same process."""
     db = accounts["db"]
-    for _ in range(5):
-        with pytest.raises(auth.AuthError):
-            auth.authenticate(db, "pp_user", "nope nope nope")
+    auth.add_user(db, accounts["admin"], username="gone", role="viewer", password=PASSWORD)
+    auth.disable_user(db, accounts["admin"], "gone")
+    auth.add_user(db, accounts["admin"], username="sso", role="viewer", sso_only=True,
+                  email="sso@example.org")
+    now = dt.datetime.now()
+
+    def timed(username, password, client):
+        started = time.perf_counter()
+        with pytest.raises(auth.AuthError, match="do not match"):
+            auth.authenticate(db, username, password, now, client=client)
+        return time.perf_counter() - started
+
+    times = {case: statistics.median(timed(user, pw, f"{case}{k}") for k in range(5))
+             for case, (user, pw) in {"wrong": ("lead", "not it at all"),
+                                      "unknown": ("nobody", PASSWORD),
+                                      "disabled": ("gone", PASSWORD),
+                                      "sso only": ("sso", PASSWORD)}.items()}
+    base = times["wrong"]
+    for seconds in times.values():
+        assert 0.4 < seconds / base < 2.5, times
+
+
+def test_reset_password_unlocks_and_ends_open_sessions(accounts):
+    db = accounts["db"]
+    open_session = auth.authenticate(db, "pp_user", PASSWORD, client="x")
+    assert auth.session_ended(db, open_session) is None
+    for k in range(5):
+        _guess(db, "pp_user", "nope nope nope", dt.datetime.now(), f"y{k}")
     auth.reset_password(db, accounts["admin"], "pp_user", "a brand new password")
-    assert auth.authenticate(db, "pp_user", "a brand new password").organisation == PP
+    assert "password or role was changed" in auth.session_ended(db, open_session)
+    fresh = auth.authenticate(db, "pp_user", "a brand new password", client="y0")
+    assert fresh.organisation == PP and auth.session_ended(db, fresh) is None
+
+
+def test_a_role_change_ends_open_sessions(accounts):
+    db = accounts["db"]
+    open_session = auth.authenticate(db, "lead", PASSWORD)
+    auth.change_role(db, accounts["admin"], "lead", "partner",
+                     accounts["pp_id"])
+    assert "password or role was changed" in auth.session_ended(db, open_session)
+    assert auth.authenticate(db, "lead", PASSWORD).organisation == PP
+    with pytest.raises(InputError, match="own account"):
+        auth.change_role(db, accounts["admin"], "boss", "viewer")
+
+
+def test_a_second_admin_unlocks_an_account(accounts):
+    db = accounts["db"]
+    auth.add_user(db, accounts["admin"], username="deputy", role="admin", password=PASSWORD)
+    now = dt.datetime.now()
+    for _ in range(5):
+        _guess(db, "boss", "not it at all", now, "attacker")
+        now += dt.timedelta(minutes=1)
+    assert db.scalar("SELECT locked_until FROM account WHERE username = 'boss'") is not None
+    deputy = auth.authenticate(db, "deputy", PASSWORD, client="office")
+    auth.unlock_user(db, deputy, "boss")
+    assert db.scalar("SELECT locked_until FROM account WHERE username = 'boss'") is None
+    assert "unlock" in set(repo.list_audit(db, deputy)["action"])
+
+
+def test_emails_are_unique_across_accounts_ignoring_case(accounts):
+    db = accounts["db"]
+    before = table_counts(db)
+    with pytest.raises(InputError, match="belongs to another account"):
+        auth.add_user(db, accounts["admin"], username="twin", role="viewer",
+                      password=PASSWORD, email="PP@Example.org")
+    assert table_counts(db) == before
 
 
 def test_single_sign_on_maps_a_verified_email(accounts):
@@ -204,12 +297,12 @@ def test_a_partner_reads_only_its_own_named_data(accounts, tmp_path):
     cid = repo.get_challenge(db)["id"]
     assert repo.list_organisations(db, partner)["name"].tolist() == [PP]
     assert set(repo.list_cycles(db, partner, cid)["organisation"]) == {PP}
-    assert set(repo.load_results(db, partner)["organisation"]) == {PP}
-    assert repo.load_results(db, partner, organisation_ids=[accounts["other_id"]]).empty
+    assert set(observations.load_results(db, partner)["organisation"]) == {PP}
+    assert observations.load_results(db, partner, organisation_ids=[accounts["other_id"]]).empty
     other_cycle = int(repo.list_cycles(db, ADMIN, cid, organisation_id=accounts["other_id"])
                       ["id"].iloc[0])
     assert repo.get_cycle(db, partner, other_cycle) is None
-    fresh = repo.results_freshness(db, partner)
+    fresh = observations.results_freshness(db, partner)
     assert fresh["organisation"].tolist()[0] == PP
     assert fresh["organisation"].iloc[1].startswith(auth.OTHERS)
     assert set(batches.list_batches(db, partner)["organisation"].dropna()) <= {PP}

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import AS_OF
 
-from tracker import demo, repo
+from tracker import demo, observations, repo
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -41,7 +41,7 @@ def test_demo_has_the_promised_shape(demo_db):
 
 
 def test_weekly_results_for_every_organisation_and_measure(demo_db):
-    results = repo.load_results(demo_db, ADMIN)
+    results = observations.load_results(demo_db, ADMIN)
     pairs = results.groupby(["organisation_id", "measure_id"]).size()
     assert len(pairs) == 8 * 9
     assert pairs.min() >= 40  # about a year of weeks, a few missed
@@ -58,7 +58,7 @@ def test_adopted_ideas_shift_their_measures_and_others_do_not(demo_db):
     """The welcome call, adopted at Peer Pathways, cuts waiting days after its final cycle."""
     challenge = repo.get_challenge(demo_db)
     cycles = repo.list_cycles(demo_db, ADMIN, challenge["id"])
-    results = repo.load_results(demo_db, ADMIN)
+    results = observations.load_results(demo_db, ADMIN)
 
     def before_after(idea_title, org, measure):
         ramp = cycles[(cycles["idea"] == idea_title) & (cycles["organisation"] == org)]
@@ -84,7 +84,7 @@ def test_demo_is_deterministic_for_a_seed(tmp_path):
         with Database(tmp_path / f"{name}.duckdb") as db:
             demo.load_demo(db, seed=7, as_of=dt.date(2026, 6, 1))
             cid = repo.get_challenge(db)["id"]
-            frames.append((repo.load_results(db, ADMIN).drop(columns="batch_id"),
+            frames.append((observations.load_results(db, ADMIN).drop(columns="batch_id"),
                            repo.list_cycles(db, ADMIN, cid).drop(columns=["created_at", "updated_at"])))
     pd.testing.assert_frame_equal(frames[0][0], frames[1][0])
     pd.testing.assert_frame_equal(frames[0][1], frames[1][1])

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
-from tracker import batches, export, ingest, repo, templates, upload_read
+from tracker import batches, export, ingest, observations, repo, templates, upload_read
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -216,7 +216,7 @@ def test_rows_for_another_organisation_are_refused(lab):
 
 
 def stored(db):
-    return repo.load_results(db, ADMIN).sort_values(["organisation", "measure", "period"])
+    return observations.load_results(db, ADMIN).sort_values(["organisation", "measure", "period"])
 
 
 def test_good_file_in_every_accepted_shape(lab):
@@ -435,7 +435,7 @@ def test_eight_uploads_at_once_while_others_read(tmp_path):
         def read():
             while not stop.is_set():
                 try:
-                    reads.append(len(repo.load_results(db, ADMIN)))
+                    reads.append(len(observations.load_results(db, ADMIN)))
                 except Exception as exc:  # noqa: BLE001
                     errors.append(("reader", repr(exc)))
 
@@ -449,7 +449,7 @@ def test_eight_uploads_at_once_while_others_read(tmp_path):
         for t in readers:
             t.join(timeout=30)
         assert errors == []
-        results = repo.load_results(db, ADMIN)
+        results = observations.load_results(db, ADMIN)
         assert len(results) == 8 * 28
         assert set(results["organisation_id"]) == set(org_ids)
         assert reads and max(reads) <= 8 * 28

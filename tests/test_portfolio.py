@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from tracker import charts, portfolio, repo
+from tracker import charts, observations, portfolio, repo
 from tracker.auth import Scope
 
 ADMIN = Scope.admin("test")
@@ -26,8 +26,8 @@ def chart_outcome(db, scope, idea_id, org_id) -> str:
     found = set()
     for mid in targeted:
         m = measures.loc[mid]
-        results = repo.load_results(db, scope, measure_id=mid, organisation_ids=[org_id])
-        notes = repo.list_annotations(db, scope, mid, org_id)
+        results = observations.load_results(db, scope, measure_id=mid, organisation_ids=[org_id])
+        notes = observations.list_annotations(db, scope, mid, org_id)
         frame = charts.outcome_frame(results, m["data_kind"], improvement=m["direction"],
                                      phase_dates=list(notes.loc[notes["kind"] == "phase",
                                                                 "on_date"]))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from tracker import charts, ingest, repo, summary
+from tracker import charts, ingest, observations, repo, summary
 from tracker.auth import Scope
 
 DATA = ROOT.parent / "shared" / "data" / "ae_attendances.csv"
@@ -44,16 +44,16 @@ def ae(db):
 
 def test_real_ae_data_through_upload_summary_and_funnel(ae):
     db = ae["db"]
-    assert len(repo.load_results(db, ADMIN)) == ae["rows"]
+    assert len(observations.load_results(db, ADMIN)) == ae["rows"]
     table = summary.summary_table(db, ADMIN)
     assert len(table) == ae["trusts"]
     assert set(table["assurance"]) >= {"Consistently fails the target"}
     measure_id = int(repo.list_measures(db)["id"].iloc[0])
-    totals = repo.proportion_totals(db, ADMIN, measure_id)
+    totals = observations.proportion_totals(db, ADMIN, measure_id)
     points, limits = charts.funnel_frame(totals)
     assert len(points) == ae["trusts"] and (limits["upper998"] <= 1).all()
     assert (points["position"] != "Within limits").any()  # real trusts do differ
-    series = repo.load_results(db, ADMIN, measure_id=measure_id).groupby("organisation_id")
+    series = observations.load_results(db, ADMIN, measure_id=measure_id).groupby("organisation_id")
     longest = max((group for _, group in series), key=len)  # real data: some trusts are partial
     frame = charts.outcome_frame(longest, "proportion", improvement="increase")
     assert len(frame) == 36 and frame["upper"].max() <= 1

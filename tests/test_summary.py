@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tracker import charts, repo, spc, summary
+from tracker import charts, observations, repo, spc, summary
 from tracker.auth import Scope
 
 ADMIN = Scope.admin("test")
@@ -15,8 +15,8 @@ ADMIN = Scope.admin("test")
 def reference_row(db, scope, org_id, measure_id) -> dict:
     """One series the way a chart computes it (outcome_frame, one series at a time)."""
     m = repo.list_measures(db).set_index("id").loc[measure_id]
-    series = repo.load_results(db, scope, measure_id=measure_id, organisation_ids=[org_id])
-    notes = repo.list_annotations(db, scope, measure_id, org_id)
+    series = observations.load_results(db, scope, measure_id=measure_id, organisation_ids=[org_id])
+    notes = observations.list_annotations(db, scope, measure_id, org_id)
     frame = charts.outcome_frame(series, m["data_kind"], improvement=m["direction"],
                                  phase_dates=list(notes.loc[notes["kind"] == "phase",
                                                             "on_date"]))
@@ -48,7 +48,7 @@ def add_neutral_measure(db) -> int:
     frames = [pd.DataFrame({"organisation_id": org, "measure_id": mid, "period": weeks,
                             "value": rng.normal(20 + 6 * (np.arange(30) > 18) * (i % 2), 1.5)})
               for i, org in enumerate(orgs)]
-    repo.insert_results(db, ADMIN, pd.concat(frames), source="import")
+    observations.insert_results(db, ADMIN, pd.concat(frames), source="import")
     return mid
 
 
@@ -58,10 +58,10 @@ def test_batch_summary_matches_each_chart(demo_db):
     measures = repo.list_measures(demo_db).set_index("code")["id"]
     orgs = repo.list_organisations(demo_db, ADMIN).set_index("name")["id"]
     some_day = demo_db.scalar("SELECT max(period) FROM result") - dt.timedelta(weeks=16)
-    repo.add_annotation(demo_db, ADMIN, measure_id=int(measures["WAIT"]),
+    observations.add_annotation(demo_db, ADMIN, measure_id=int(measures["WAIT"]),
                         organisation_id=int(orgs["Peer Pathways (demo)"]), on_date=some_day,
                         kind="phase", text="Welcome call adopted")
-    repo.add_annotation(demo_db, ADMIN, measure_id=int(measures["FIRST"]), organisation_id=None,
+    observations.add_annotation(demo_db, ADMIN, measure_id=int(measures["FIRST"]), organisation_id=None,
                         on_date=some_day - dt.timedelta(weeks=3), kind="phase",
                         text="New definition everywhere")
     add_neutral_measure(demo_db)

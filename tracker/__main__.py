@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", type=Path, required=True,
                    help="a backup file, or a folder of backups (the newest is used)")
 
-    user = sub.add_parser("user", help="accounts: add, list, disable, enable, reset-password")
+    user = sub.add_parser("user", help="accounts: add, list, disable, enable, unlock, "
+                                         "reset-password")
     users = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     p = users.add_parser("add", parents=[common], help="add an account (the first is an admin)")
     p.add_argument("--name", required=True, help="username")
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_parser("list", parents=[common], help="list the accounts")
     for action, text in (("disable", "stop an account signing in"),
                          ("enable", "let a disabled account sign in again"),
+                         ("unlock", "lift the lock after failed sign-ins"),
                          ("reset-password", "set a new password (and unlock)")):
         p = users.add_parser(action, parents=[common], help=text)
         p.add_argument("--name", required=True, help="username")
@@ -147,6 +149,9 @@ def _user(db, args) -> int:
     elif args.user_command == "enable":
         auth.enable_user(db, CLI, args.name)
         print(f"Account '{args.name}' enabled.")
+    elif args.user_command == "unlock":
+        auth.unlock_user(db, CLI, args.name)
+        print(f"Account '{args.name}' unlocked.")
     else:
         auth.reset_password(db, CLI, args.name, _read_password("New password: "))
         print(f"Password of '{args.name}' reset; the account is unlocked.")

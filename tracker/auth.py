@@ -13,6 +13,7 @@ role may not use, but the refusal that counts is in tracker/.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 
@@ -27,6 +28,9 @@ ROLES = {"admin": "Lab admin", "partner": "Partner organisation", "viewer": "Vie
 MIN_PASSWORD = 12
 MAX_FAILED = 5
 LOCKOUT = dt.timedelta(minutes=15)
+THROTTLE_FREE = 3  # failed sign-ins from one client before it must wait between tries
+THROTTLE_MAX = dt.timedelta(minutes=15)
+REFUSED = "That username and password do not match an active account."
 IDLE_TIMEOUT = dt.timedelta(minutes=30)
 OTHERS = "All other partners"
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -46,6 +50,7 @@ class Scope:
     organisation_id: int | None = None
     organisation: str | None = None
     account_id: int | None = None
+    session_version: int = 0
 
     @classmethod
     def admin(cls, actor: str) -> Scope:
@@ -109,7 +114,8 @@ def check_password_rules(password: str | None) -> list[str]:
 
 _ACCOUNT_SELECT = (
     "SELECT a.id, a.username, a.email, a.role, a.organisation_id, o.name AS organisation,"
-    " a.failed_attempts, a.locked_until, a.disabled_at, a.last_login_at, a.created_at"
+    " a.failed_attempts, a.locked_until, a.disabled_at, a.last_login_at, a.created_at,"
+    " a.session_version"
     " FROM account a LEFT JOIN organisation o ON o.id = a.organisation_id")
 
 
@@ -147,10 +153,13 @@ def _user_checks(cur, username, role, organisation_id, email, password, sso_only
     elif not email:
         c.problems.append("An account without a password signs in with single sign-on, so it "
                           "needs the e-mail address the identity provider confirms.")
-    if username:
-        cur.execute("SELECT username FROM account")
-        if any(repo._norm(u) == repo._norm(username) for (u,) in cur.fetchall()):
-            c.problems.append(f"The username '{username}' is taken.")
+    cur.execute("SELECT username, email FROM account")
+    others = cur.fetchall()
+    if username and any(repo._norm(u) == repo._norm(username) for u, _ in others):
+        c.problems.append(f"The username '{username}' is taken.")
+    if email and any(e and e.strip().casefold() == email.casefold() for _, e in others):
+        c.problems.append(f"The e-mail address {email} belongs to another account; each "
+                          "account needs its own (single sign-on finds the account by it).")
     return c, username, role, email
 
 
@@ -182,7 +191,9 @@ def add_user(db: Database, scope: Scope | None, *, username, role, password=None
 
 
 def _set(db: Database, scope: Scope, account_id: int, fields: dict, action: str,
-         shown: dict) -> None:
+         shown: dict, *, end_sessions: bool = False) -> None:
+    """Change an account (lab admins only), audited. `end_sessions` raises the account's
+    session version, which ends every session it has open on their next run."""
     from tracker import repo
 
     scope.require_admin("manage accounts")
@@ -190,6 +201,8 @@ def _set(db: Database, scope: Scope, account_id: int, fields: dict, action: str,
         before = repo._row(cur, "account", account_id)
         if before is None:
             raise repo.InputError("That account does not exist.")
+        if end_sessions:
+            fields = {**fields, "session_version": before["session_version"] + 1}
         sets = ", ".join(f"{k} = ?" for k in fields)
         cur.execute(f"UPDATE account SET {sets} WHERE id = ?", [*fields.values(), account_id])
         repo._audit(cur, scope.actor, action, "account", account_id,
@@ -200,7 +213,7 @@ def _account_id(db: Database, username: str) -> int:
     from tracker import repo
 
     for account_id, name in db.read("SELECT id, username FROM account").itertuples(index=False):
-        if name.casefold() == str(username).strip().casefold():
+        if repo._norm(name) == repo._norm(username):
             return int(account_id)
     raise repo.InputError(f"No account is called '{username}'.")
 
@@ -210,13 +223,19 @@ def disable_user(db: Database, scope: Scope, username: str) -> None:
     if scope.account_id == account_id:
         raise PermissionDenied("You cannot disable your own account.")
     _set(db, scope, account_id, {"disabled_at": dt.datetime.now()}, "disable",
-         {"disabled": True})
+         {"disabled": True}, end_sessions=True)
 
 
 def enable_user(db: Database, scope: Scope, username: str) -> None:
     _set(db, scope, _account_id(db, username),
          {"disabled_at": None, "failed_attempts": 0, "locked_until": None}, "enable",
          {"disabled": False})
+
+
+def unlock_user(db: Database, scope: Scope, username: str) -> None:
+    """Lift a lock after failed sign-ins (another lab admin, or the command line)."""
+    _set(db, scope, _account_id(db, username), {"failed_attempts": 0, "locked_until": None},
+         "unlock", {"locked_until": None})
 
 
 def reset_password(db: Database, scope: Scope, username: str, password: str) -> None:
@@ -227,88 +246,155 @@ def reset_password(db: Database, scope: Scope, username: str, password: str) -> 
         raise repo.InputError(problems)
     _set(db, scope, _account_id(db, username),
          {"password_hash": hash_password(password), "failed_attempts": 0, "locked_until": None},
-         "reset_password", {"password": "changed"})
+         "reset_password", {"password": "changed"}, end_sessions=True)
+
+
+def change_role(db: Database, scope: Scope, username: str, role: str,
+                organisation_id: int | None = None) -> None:
+    """A new role (and organisation, for partners); the account's open sessions end."""
+    from tracker import repo
+
+    account_id = _account_id(db, username)
+    c = repo._Checks()
+    role = c.choice(role, "Role", ROLES)
+    if role == "partner" and organisation_id is None:
+        c.problems.append("A partner account belongs to one organisation: choose it.")
+    if role in ("admin", "viewer"):
+        organisation_id = None
+    if scope.account_id == account_id and role != "admin":
+        c.problems.append("You cannot take the lab admin role from your own account.")
+    c.raise_if_any()
+    _set(db, scope, account_id,
+         {"role": role, "organisation_id": None if organisation_id is None else
+          int(organisation_id)}, "change_role",
+         {"role": role, "organisation_id": organisation_id}, end_sessions=True)
 
 
 def _scope_of(row: dict) -> Scope:
     return Scope(actor=row["username"], role=row["role"],
                  organisation_id=row["organisation_id"], organisation=row["organisation"],
-                 account_id=row["id"])
+                 account_id=row["id"], session_version=int(row["session_version"]))
+
+
+def throttle_delay(failures: int) -> dt.timedelta:
+    """How long a client waits after its latest failed sign-in: nothing for the first
+    THROTTLE_FREE failures, then 2, 4, 8 ... seconds, at most THROTTLE_MAX."""
+    if failures < THROTTLE_FREE:
+        return dt.timedelta(0)
+    return min(dt.timedelta(seconds=2 ** min(failures - THROTTLE_FREE + 1, 20)), THROTTLE_MAX)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _HASHER.hash("a password no account has")
+
+
+def _verify(stored: str | None, password: str) -> bool:
+    """Check a password against a hash; with no hash, check against a dummy one, so that an
+    unknown, disabled or single-sign-on account takes as long as a real check."""
+    try:
+        return _HASHER.verify(stored or _dummy_hash(), password or "") and stored is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
 
 
 def authenticate(db: Database, username: str, password: str,
-                 now: dt.datetime | None = None) -> Scope:
-    """Check a username and password. Five failures lock the account for 15 minutes.
-    Every refusal says the same thing, so it does not reveal which accounts exist."""
+                 now: dt.datetime | None = None, client: str | None = None) -> Scope:
+    """Check a username and password from a client (the address the request came from).
+
+    - A client with THROTTLE_FREE failed sign-ins must wait between tries (delays that
+      grow), whatever account it tries: it is told how long, and nothing is checked.
+    - Five failures lock an account for 15 minutes for clients that have failed: someone
+      guessing from one place cannot keep the real user out from another.
+    - Unknown, wrong password, locked and disabled all get the same message after the same
+      work (one argon2 check), so the answer does not tell which accounts exist.
+    """
     from tracker import repo
 
     now = now or dt.datetime.now()
-    refused = AuthError("That username and password do not match an active account.")
+    client = (client or "unknown")[:100]
     failure: AuthError | None = None
-    with db.transaction(lock="accounts") as cur:  # the failure count is kept when refused
+    with db.transaction(lock="accounts") as cur:  # failures are kept although refused
+        throttle = cur.execute("SELECT failures, last_failure FROM login_throttle"
+                               " WHERE client = ?", [client]).fetchone()
+        client_failures = throttle[0] if throttle else 0
+        if throttle and throttle_delay(client_failures):
+            wait = throttle[1] + throttle_delay(client_failures) - now
+            if wait > dt.timedelta(0):
+                seconds = max(1, int(wait.total_seconds() + 0.999))
+                raise AuthError(f"Too many failed sign-ins from this computer: wait {seconds} "
+                                f"second{'s' if seconds != 1 else ''}, then try again.")
         cur.execute(_ACCOUNT_SELECT + " WHERE lower(a.username) = lower(?)",
                     [str(username or "").strip()])
         found = cur.fetchall()
-        if not found:
-            _HASHER.hash("spend the same time as a real check")
-            raise refused
-        row = dict(zip([d[0] for d in cur.description], found[0], strict=True))
-        stored = cur.execute("SELECT password_hash FROM account WHERE id = ?",
-                             [row["id"]]).fetchall()[0][0]
-        if row["disabled_at"] is not None:
-            raise refused
-        if row["locked_until"] is not None and row["locked_until"] > now:
-            minutes = max(1, int((row["locked_until"] - now).total_seconds() // 60) + 1)
-            raise AuthError(f"Too many failed attempts: this account is locked for about "
-                            f"{minutes} more minute{'s' if minutes != 1 else ''}. Try again "
-                            "later, or ask the lab admin to reset it.")
-        try:
-            if stored is None:
-                raise VerificationError
-            _HASHER.verify(stored, password or "")
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            failures = row["failed_attempts"] + 1
-            locked = now + LOCKOUT if failures >= MAX_FAILED else None
-            cur.execute("UPDATE account SET failed_attempts = ?, locked_until = ? WHERE id = ?",
-                        [0 if locked else failures, locked, row["id"]])
-            repo._audit(cur, row["username"], "login_failed", "account", row["id"], None,
-                        {"locked_until": locked})
-            failure = AuthError("Too many failed attempts: this account is locked for 15 "
-                                "minutes.") if locked else refused
-        else:
+        row = dict(zip([d[0] for d in cur.description], found[0], strict=True)) if found \
+            else None
+        stored = None if row is None else cur.execute(
+            "SELECT password_hash FROM account WHERE id = ?", [row["id"]]).fetchone()[0]
+        matches = _verify(stored, password)
+        locked = row is not None and row["locked_until"] is not None and \
+            row["locked_until"] > now and client_failures > 0
+        if matches and not locked and row["disabled_at"] is None:
             if _HASHER.check_needs_rehash(stored):
                 cur.execute("UPDATE account SET password_hash = ? WHERE id = ?",
                             [hash_password(password), row["id"]])
             cur.execute("UPDATE account SET failed_attempts = 0, locked_until = NULL,"
                         " last_login_at = ? WHERE id = ?", [now, row["id"]])
-            repo._audit(cur, row["username"], "login", "account", row["id"], None, None)
+            cur.execute("DELETE FROM login_throttle WHERE client = ?", [client])
+            repo._audit(cur, row["username"], "login", "account", row["id"], None,
+                        {"client": client})
+        else:
+            failure = AuthError(REFUSED)
+            cur.execute("INSERT INTO login_throttle VALUES (?, 1, ?) ON CONFLICT (client) DO"
+                        " UPDATE SET failures = login_throttle.failures + 1,"
+                        " last_failure = excluded.last_failure", [client, now])
+            if row is not None:
+                failures = row["failed_attempts"] + 1
+                lock = now + LOCKOUT if failures >= MAX_FAILED else row["locked_until"]
+                cur.execute("UPDATE account SET failed_attempts = ?, locked_until = ?"
+                            " WHERE id = ?", [0 if failures >= MAX_FAILED else failures, lock,
+                                              row["id"]])
+            repo._audit(cur, row["username"] if row else "unknown user", "login_failed",
+                        "account", row["id"] if row else None, None,
+                        {"client": client, "locked_until": lock if row else None,
+                         **({} if row else {"username": str(username or "")[:60]})})
     if failure is not None:
         raise failure
     return _scope_of(row)
 
 
 def scope_for_email(db: Database, email: str | None, verified: bool) -> Scope:
-    """Single sign-on: a verified e-mail from the identity provider maps to an account."""
+    """Single sign-on: a verified e-mail from the identity provider maps to an account.
+    E-mails are unique across accounts (case-insensitively), so the match is unambiguous."""
     if not email or not verified:
         raise AuthError("Your identity provider did not confirm an e-mail address, so the "
                         "tracker cannot tell which account is yours.")
     found = db.read(_ACCOUNT_SELECT + " WHERE lower(a.email) = lower(?)", [email.strip()])
     if found.empty:
         raise AuthError(f"No account uses {email}. Ask the lab admin to add one.")
+    if len(found) > 1:
+        raise AuthError(f"More than one account uses {email}; ask the lab admin to give each "
+                        "account its own e-mail address.")
     row = found.iloc[0].to_dict()
     if pd.notna(row["disabled_at"]):
         raise AuthError("That account is disabled.")
-    row["organisation_id"] = None if pd.isna(row["organisation_id"]) else int(row["organisation_id"])
+    row["organisation_id"] = None if pd.isna(row["organisation_id"]) else \
+        int(row["organisation_id"])
     row["organisation"] = None if pd.isna(row["organisation"]) else row["organisation"]
     row["id"] = int(row["id"])
     return _scope_of(row)
 
 
-def refresh(db: Database, scope: Scope) -> Scope | None:
-    """The current state of a signed-in user's account (None if disabled or gone)."""
+def session_ended(db: Database, scope: Scope) -> str | None:
+    """Why a signed-in session must end now (in words), or None while it may go on: the
+    account was disabled or removed, or its password or role changed since sign-in."""
     if scope.account_id is None:
-        return scope
-    found = db.read(_ACCOUNT_SELECT + " WHERE a.id = ?", [scope.account_id])
-    if found.empty or pd.notna(found["disabled_at"].iloc[0]):
         return None
-    return scope
+    found = db.read("SELECT disabled_at, session_version FROM account WHERE id = ?",
+                    [scope.account_id])
+    if found.empty or pd.notna(found["disabled_at"].iloc[0]):
+        return "Your account was disabled. Ask the lab admin."
+    if int(found["session_version"].iloc[0]) != scope.session_version:
+        return ("Your password or role was changed, so you were signed out. Please sign in "
+                "again.")
+    return None

@@ -43,7 +43,7 @@ class DatabaseDamaged(DatabaseError):
 
 
 # What DuckDB says when the bytes of a file are not what it wrote.
-_DAMAGE = re.compile(r"corrupt|checksum|could not read enough bytes|not a valid duckdb|"
+_DAMAGE = re.compile(r"corrupt|checksum|could not read enough bytes|"
                      r"block .* out of range|failed to read|invalid .*header", re.IGNORECASE)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tracker import repo
+from tracker import observations, repo
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -290,7 +290,7 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
                 week += length + int(rng.integers(0, 2))
 
     results = _results(rng, weeks, effects, org_ids, measure_ids)
-    repo.insert_results(db, ACTOR, results, source="demo", file_name="demo data")
+    observations.insert_results(db, ACTOR, results, source="demo", file_name="demo data")
     return {"challenge_id": cid, "organisations": len(org_ids), "measures": len(measure_ids),
             "ideas": len(IDEAS), "cycles": n_cycles, "results": len(results),
             "start": start, "end": end}

@@ -1,4 +1,6 @@
-"""The data layer: every SQL statement of the product lives here.
+"""The data layer for the challenge, its driver diagram, change ideas, organisations,
+measures and PDSA cycles. Results live in `tracker.results`, uploads in `tracker.ingest`;
+the shared write helpers (checks, audit) in `tracker.store`.
 
 Reads return DataFrames. Writes check their input first and raise `InputError` with every
 problem in plain words (nothing is written then); otherwise they run in one transaction and
@@ -8,182 +10,26 @@ add a row to the append-only audit log, which no function here updates or delete
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-from collections.abc import Iterable
-from typing import Any
 
 import pandas as pd
 
-from tracker import text as text_rules
 from tracker import vocab
-from tracker.auth import OTHERS, Scope
+from tracker.auth import Scope
 from tracker.db import Database
 from tracker.errors import InputError, PermissionDenied  # noqa: F401 - re-exported
-
-MAX_SHORT = 200
-MAX_LONG = 5000
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-# --------------------------------------------------------------------------- input checks
-
-
-class _Checks:
-    """Collects every problem with a form, so the user sees them all at once."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def text(self, value: Any, label: str, *, required: bool = True, limit: int = MAX_SHORT):
-        """A text field. Short ones (names, codes, up to MAX_SHORT characters) are one line,
-        NFKC-normalised, with no invisible character; long ones may hold line breaks and
-        tabs but no other control character and no direction override."""
-        text = "" if value is None else str(value).strip()
-        if limit <= MAX_SHORT and text:
-            hidden = text_rules.invisible(text)
-            if hidden:
-                self.problems.append(f"{label} holds invisible characters ({', '.join(hidden[:3])})"
-                                     "; retype it without them.")
-                return None
-            text = text_rules.normalise_name(text)
-        elif text_rules.has_control(text):
-            self.problems.append(f"{label} holds an invisible control character (such as NUL "
-                                 "or a direction override); retype it without it.")
-            return None
-        if required and not text:
-            self.problems.append(f"{label} is required: please fill it in.")
-        elif len(text) > limit:
-            self.problems.append(
-                f"{label} is {len(text):,} characters long; please keep it under {limit:,}."
-            )
-        return text or None
-
-    def choice(self, value: Any, label: str, allowed: dict[str, str], *, required: bool = True):
-        if value is None or value == "":
-            if required:
-                self.problems.append(f"{label} is required: choose one of the options.")
-            return None
-        if value not in allowed:
-            options = ", ".join(allowed.values())
-            self.problems.append(f"{label} '{value}' is not one of: {options}.")
-            return None
-        return value
-
-    def date(self, value: Any, label: str, *, required: bool = True) -> dt.date | None:
-        if value is None or value == "":
-            if required:
-                self.problems.append(f"{label} is required: give a date.")
-            return None
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        try:
-            return dt.date.fromisoformat(str(value).strip())
-        except ValueError:
-            self.problems.append(f"{label} '{value}' is not a date; write it as YYYY-MM-DD.")
-            return None
-
-    def number(self, value: Any, label: str, *, required: bool = False) -> float | None:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if required:
-                self.problems.append(f"{label} is required: give a number.")
-            return None
-        try:
-            number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
-        except (TypeError, ValueError):
-            self.problems.append(f"{label} '{value}' is not a number.")
-            return None
-        if number != number or number in (float("inf"), float("-inf")):
-            self.problems.append(f"{label} must be a finite number.")
-            return None
-        return number
-
-    def email(self, value: Any, label: str) -> str | None:
-        text = self.text(value, label, required=False)
-        if text and not _EMAIL.match(text):
-            self.problems.append(f"{label} '{text}' does not look like an e-mail address.")
-        return text
-
-    def order(self, start: dt.date | None, end: dt.date | None, what: str, *, strict=False):
-        if start and end and (end <= start if strict else end < start):
-            self.problems.append(
-                f"The end date of the {what} ({end:%d %b %Y}) is before its start date "
-                f"({start:%d %b %Y}); check both dates."
-            )
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            raise InputError(self.problems)
-
-
-def _norm(name: str) -> str:
-    """Names are matched by their confusable key: case, spaces, full-width forms and
-    lookalike letters from other scripts do not make a different name (tracker.text)."""
-    return text_rules.name_key(name)
-
-
-def _ids(values: Iterable | None) -> list[int]:
-    return sorted({int(v) for v in (values or [])})
-
-
-# --------------------------------------------------------------------------- audit
-
-
-def _jsonable(row: dict | None) -> str | None:
-    if row is None:
-        return None
-    return json.dumps(row, default=str, sort_keys=True)
-
-
-def _audit(cur, actor: str, action: str, entity: str, entity_id, before=None, after=None):
-    cur.execute(
-        "INSERT INTO audit_log (actor, action, entity, entity_id, before, after)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [actor, action, entity, entity_id, _jsonable(before), _jsonable(after)],
-    )
-
-
-def _row(cur, table: str, row_id: int) -> dict | None:
-    # `table` is always one of this module's literals, never user input.
-    cur.execute(f"SELECT * FROM {table} WHERE id = ?", [row_id])
-    found = cur.fetchone()
-    if found is None:
-        return None
-    return dict(zip([d[0] for d in cur.description], found, strict=True))
-
-
-def _insert(cur, table: str, fields: dict) -> int:
-    cols = ", ".join(fields)
-    marks = ", ".join("?" for _ in fields)
-    cur.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks}) RETURNING id", list(fields.values()))
-    return int(cur.fetchone()[0])
-
-
-def _update(cur, actor: str, table: str, row_id: int, fields: dict, entity: str) -> dict:
-    before = _row(cur, table, row_id)
-    if before is None:
-        raise InputError(f"That {entity} no longer exists; reload the page.")
-    changed = {k: v for k, v in fields.items() if before.get(k) != v}
-    if changed:
-        sets = ", ".join(f"{k} = ?" for k in changed)
-        cur.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [*changed.values(), row_id])
-        after = _row(cur, table, row_id)
-        _audit(cur, actor, "update", entity, row_id, before, after)
-    return changed
-
-
-def _unique_name(cur, table: str, column: str, value: str, label: str, problems: list,
-                 exclude_id: int | None = None, scope_sql: str = "", scope_params=()):
-    cur.execute(
-        f"SELECT id, {column} FROM {table} WHERE 1=1 {scope_sql}", list(scope_params)
-    )
-    for other_id, other in cur.fetchall():
-        if other_id != exclude_id and _norm(other) == _norm(value):
-            problems.append(f"{label} '{value}' is already taken by '{other}'; choose another.")
-            return
-
+from tracker.store import (  # noqa: F401 - the helpers other modules reach through repo
+    MAX_LONG,
+    MAX_SHORT,
+    _audit,
+    _Checks,
+    _ids,
+    _insert,
+    _norm,
+    _row,
+    _unique_name,
+    _update,
+)
 
 # --------------------------------------------------------------------------- challenge
 
@@ -824,178 +670,6 @@ def record_act(db: Database, scope: Scope, cycle_id: int, *, decision, next_step
         if cycle and fields["end_date"]:
             c.order(cycle["start_date"], fields["end_date"], "cycle")
     _advance(db, scope, cycle_id, ("act", "done"), fields, "done", c)
-
-
-# --------------------------------------------------------------------------- results
-
-
-def insert_results(db: Database, scope: Scope, frame: pd.DataFrame, *, source: str,
-                   organisation_id: int | None = None, file_name: str | None = None,
-                   sha256: str | None = None) -> int:
-    """Store a frame of already-validated results as one batch, in one transaction.
-
-    `frame` has columns organisation_id, measure_id, period, value, numerator, denominator,
-    note. Rows move as one DataFrame, never one by one.
-    """
-    scope.require_admin("load results directly")
-    columns = ["organisation_id", "measure_id", "period", "value", "numerator", "denominator",
-               "note"]
-    data = frame.reindex(columns=columns).copy()
-    data["period"] = pd.to_datetime(data["period"]).dt.date
-    for col in ("value", "numerator", "denominator"):
-        data[col] = pd.to_numeric(data[col]).astype("float64")
-    data["note"] = data["note"].astype("string")
-    with db.transaction() as cur:
-        batch_id = _insert(cur, "upload_batch", {
-            "organisation_id": organisation_id, "source": source, "file_name": file_name,
-            "sha256": sha256, "uploaded_by": scope.actor, "rows_new": len(data)})
-        data["batch_id"] = batch_id
-        cur.register("incoming_results", data)
-        try:
-            cur.execute(
-                "INSERT INTO result (organisation_id, measure_id, period, value, numerator,"
-                " denominator, note, batch_id)"
-                " SELECT organisation_id, measure_id, period, value, numerator, denominator,"
-                " note, batch_id FROM incoming_results")
-        finally:
-            cur.unregister("incoming_results")
-        _audit(cur, scope.actor, "create", "upload_batch", batch_id, None,
-               {"source": source, "rows": len(data), "file_name": file_name})
-    return batch_id
-
-
-def results_freshness(db: Database, scope: Scope) -> pd.DataFrame:
-    """For each active organisation: its latest period and when it last sent anything.
-    A partner sees its own row and one unnamed row for all the other partners together."""
-    frame = db.read(
-        "SELECT o.id AS organisation_id, o.name AS organisation, max(r.period) AS latest_period,"
-        " count(r.id) AS results, max(r.recorded_at) AS last_received"
-        " FROM organisation o LEFT JOIN current_result r ON r.organisation_id = o.id"
-        " WHERE o.retired_at IS NULL GROUP BY o.id, o.name ORDER BY latest_period NULLS FIRST"
-    )
-    if not scope.is_partner:
-        return frame
-    own = frame[frame["organisation_id"] == scope.organisation_id]
-    others = frame[frame["organisation_id"] != scope.organisation_id]
-    if others.empty:
-        return own.reset_index(drop=True)
-    aggregate = pd.DataFrame({
-        "organisation_id": [None], "organisation": [f"{OTHERS} ({len(others)})"],
-        "latest_period": [others["latest_period"].min()],
-        "results": [int(others["results"].sum())],
-        "last_received": [others["last_received"].max()]})
-    return pd.concat([own, aggregate], ignore_index=True)
-
-
-def load_results(db: Database, scope: Scope, *, measure_id: int | None = None,
-                 organisation_ids: Iterable[int] | None = None) -> pd.DataFrame:
-    """Current results with names (a partner: its own organisation's only)."""
-    if scope.is_partner:
-        wanted = set(organisation_ids) if organisation_ids is not None else None
-        organisation_ids = [scope.organisation_id] if wanted is None or \
-            scope.organisation_id in wanted else []
-    where, params = ["1=1"], []
-    if measure_id is not None:
-        where.append("r.measure_id = ?")
-        params.append(measure_id)
-    if organisation_ids is not None:
-        ids = _ids(organisation_ids) or [-1]
-        where.append(f"r.organisation_id IN ({', '.join('?' for _ in ids)})")
-        params.extend(ids)
-    return db.read(
-        "SELECT r.organisation_id, o.name AS organisation, r.measure_id, m.name AS measure,"
-        " r.period, r.value, r.numerator, r.denominator, r.note, r.batch_id"
-        " FROM current_result r JOIN organisation o ON o.id = r.organisation_id"
-        " JOIN measure m ON m.id = r.measure_id"
-        f" WHERE {' AND '.join(where)} ORDER BY o.name, m.name, r.period",
-        params,
-    )
-
-
-def series_results(db: Database, scope: Scope, organisation_ids: Iterable[int] | None = None,
-                   *, targeted_by_cycles: bool = False) -> pd.DataFrame:
-    """Every current result the user may see, lean (ids and numbers, no names), each series
-    (organisation x measure) together in period order: the input of the batch statistics.
-    `targeted_by_cycles`: only the series some PDSA cycle at that organisation targets."""
-    if scope.is_partner:
-        organisation_ids = [scope.organisation_id] if organisation_ids is None or \
-            scope.organisation_id in set(organisation_ids) else []
-    where, params = ["1=1"], []
-    if organisation_ids is not None:
-        ids = _ids(organisation_ids) or [-1]
-        where.append(f"r.organisation_id IN ({', '.join('?' for _ in ids)})")
-        params = ids
-    if targeted_by_cycles:
-        where.append("(r.organisation_id, r.measure_id) IN (SELECT (c.organisation_id,"
-                     " cm.measure_id) FROM cycle c JOIN cycle_measure cm ON cm.cycle_id = c.id)")
-    return db.read(
-        "SELECT r.organisation_id, r.measure_id, r.period, r.value, r.numerator, r.denominator"
-        f" FROM current_result r WHERE {' AND '.join(where)}"
-        " ORDER BY r.organisation_id, r.measure_id, r.period", params)
-
-
-def proportion_totals(db: Database, scope: Scope, measure_id: int, since=None,
-                      until=None) -> pd.DataFrame:
-    """Numerator and denominator summed over a period for each organisation (for a funnel
-    plot). A partner gets its own row and one row for all the other partners together."""
-    frame = db.read(
-        "SELECT r.organisation_id, o.name AS organisation, sum(r.numerator) AS numerator,"
-        " sum(r.denominator) AS denominator FROM current_result r"
-        " JOIN organisation o ON o.id = r.organisation_id"
-        " WHERE r.measure_id = ? AND r.denominator > 0 AND (?::DATE IS NULL OR r.period >= ?)"
-        " AND (?::DATE IS NULL OR r.period <= ?) GROUP BY ALL ORDER BY o.name",
-        [measure_id, since, since, until, until])
-    if not scope.is_partner or frame.empty:
-        return frame
-    own = frame[frame["organisation_id"] == scope.organisation_id]
-    others = frame[frame["organisation_id"] != scope.organisation_id]
-    if others.empty:
-        return own.reset_index(drop=True)
-    combined = pd.DataFrame({"organisation_id": [None],
-                             "organisation": [f"{OTHERS} ({len(others)})"],
-                             "numerator": [others["numerator"].sum()],
-                             "denominator": [others["denominator"].sum()]})
-    return pd.concat([own, combined], ignore_index=True)
-
-
-# --------------------------------------------------------------------------- chart notes
-
-
-def list_annotations(db: Database, scope: Scope, measure_id: int,
-                     organisation_id: int | None) -> pd.DataFrame:
-    """Notes and rebase dates for a measure's chart at one organisation (or for every
-    organisation, when they were added without one)."""
-    if organisation_id is not None and not scope.sees(organisation_id):
-        return pd.DataFrame(columns=["id", "on_date", "kind", "text", "created_by",
-                                     "organisation_id"])
-    return db.read(
-        "SELECT id, on_date, kind, text, created_by, organisation_id FROM annotation"
-        " WHERE measure_id = ? AND (organisation_id IS NULL OR organisation_id = ?)"
-        " ORDER BY on_date, id", [measure_id, organisation_id])
-
-
-def add_annotation(db: Database, scope: Scope, *, measure_id: int, organisation_id,
-                   on_date, kind: str, text) -> int:
-    """A dated note on a chart, or a new phase (the limits are recalculated from that date).
-    Without an organisation it applies to every organisation's chart (lab admin only)."""
-    if organisation_id is None:
-        scope.require_admin("add notes for every organisation")
-    else:
-        scope.require_org_write(int(organisation_id), "add chart notes")
-    c = _Checks()
-    fields = {
-        "measure_id": int(measure_id),
-        "organisation_id": None if organisation_id is None else int(organisation_id),
-        "on_date": c.date(on_date, "Date"),
-        "kind": c.choice(kind, "Kind", {"note": "Note", "phase": "New phase (rebase)"}),
-        "text": c.text(text, "Note", limit=500),
-        "created_by": scope.actor,
-    }
-    c.raise_if_any()
-    with db.transaction() as cur:
-        new_id = _insert(cur, "annotation", fields)
-        _audit(cur, scope.actor, "create", "annotation", new_id, None, fields)
-    return new_id
 
 
 # --------------------------------------------------------------------------- audit and state

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
-from tracker import charts, repo, summary
+from tracker import charts, observations, repo, summary
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.errors import InputError
@@ -66,7 +66,7 @@ def build_slide(db: Database, scope: Scope, row, *, date_from: dt.date | None = 
     challenge = repo.get_challenge(db)
     measure_id, org_id = int(row.measure_id), int(row.organisation_id)
     m = repo.list_measures(db).set_index("id").loc[measure_id]
-    results = repo.load_results(db, scope, measure_id=measure_id, organisation_ids=[org_id])
+    results = observations.load_results(db, scope, measure_id=measure_id, organisation_ids=[org_id])
     periods = pd.to_datetime(results["period"])
     keep = pd.Series(True, index=results.index)
     if date_from:
@@ -76,7 +76,7 @@ def build_slide(db: Database, scope: Scope, row, *, date_from: dt.date | None = 
     results = results[keep]
     if results.empty:
         return None
-    notes = repo.list_annotations(db, scope, measure_id, org_id)
+    notes = observations.list_annotations(db, scope, measure_id, org_id)
     frame = charts.outcome_frame(
         results, m["data_kind"], improvement=m["direction"],
         phase_dates=pd.to_datetime(notes.loc[notes["kind"] == "phase", "on_date"]).tolist())

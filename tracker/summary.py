@@ -7,7 +7,7 @@ import base64
 import numpy as np
 import pandas as pd
 
-from tracker import repo, spc
+from tracker import observations, repo, spc
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -140,7 +140,7 @@ def charted_series(db: Database, scope: Scope, organisation_ids: list[int] | Non
     or only those some PDSA cycle targets), charted as the Outcomes page charts it: XmR for
     values (with the rule flags), p or u for proportions and rates, each rebase a new phase.
     Returns (value series, attribute series), rows of a series together in period order."""
-    results = repo.series_results(db, scope, organisation_ids,
+    results = observations.series_results(db, scope, organisation_ids,
                                   targeted_by_cycles=targeted_by_cycles)
     measures = repo.list_measures(db, include_retired=False)
     results = results[results["measure_id"].isin(measures["id"])].reset_index(drop=True)

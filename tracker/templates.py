@@ -7,7 +7,7 @@ import io
 
 import pandas as pd
 
-from tracker import repo
+from tracker import observations, repo
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.export import neutralise
@@ -39,7 +39,7 @@ def template_frame(db: Database, scope: Scope, organisation: str,
     challenge = repo.get_challenge(db)
     start = challenge["start_date"] if challenge else today - dt.timedelta(days=84)
     end = min(today, challenge["end_date"]) if challenge else today
-    stored = repo.load_results(db, scope, organisation_ids=[org_id])
+    stored = observations.load_results(db, scope, organisation_ids=[org_id])
     have = set(zip(stored["measure_id"], pd.to_datetime(stored["period"]).dt.date, strict=True))
     rows = []
     for m in repo.list_measures(db, include_retired=False).itertuples():
