@@ -20,11 +20,18 @@ def sso_configured() -> bool:
         return False
 
 
+def client_address() -> str | None:
+    """Where the request comes from, for throttling failed sign-ins (behind a reverse proxy
+    this is the proxy, unless it passes the address on)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) else None
+
+
 def login_page() -> None:
     st.title("Improvement lab tracker")
     message = st.session_state.pop("login_message", None)
     if message:
-        st.info(message)
+        st.info(ui.esc(message))
     if sso_configured():
         # The identity provider's cookie outlives a tracker session: signing in again takes
         # a click, so logging out of the tracker (or its idle expiry) is never undone by it.
@@ -36,7 +43,7 @@ def login_page() -> None:
                     st.session_state["last_active"] = dt.datetime.now()
                     st.rerun()
                 except auth.AuthError as exc:
-                    st.error(str(exc))
+                    st.error(ui.esc(exc))
             if st.button("Sign out of single sign-on"):
                 st.logout()
         else:
@@ -48,11 +55,11 @@ def login_page() -> None:
         if st.form_submit_button("Log in", type="primary"):
             try:
                 st.session_state["scope"] = auth.authenticate(
-                    db, username, password, client=st.context.ip_address)
+                    db, username, password, client=client_address())
                 st.session_state["last_active"] = dt.datetime.now()
                 st.rerun()
             except auth.AuthError as exc:
-                st.error(str(exc))
+                st.error(ui.esc(exc))
 
 
 # ---------------------------------------------------------------- who is this?
@@ -109,18 +116,18 @@ page = st.navigation(PAGES, expanded=True)  # every page in view, none behind "m
 challenge = repo.get_challenge(db)
 with st.sidebar:
     if challenge is not None:
-        st.markdown(f"**{challenge['title']}**")
+        st.markdown(f"**{ui.esc(challenge['title'])}**")
         if challenge["is_demo"]:
             st.warning("Demo data: every organisation, person and number here is invented.",
                        icon=":material/science:")
     if local_mode:
         st.info(f"Local mode: you are the lab admin; the app listens on this computer only. "
                    f"Creating the first account (Admin → Accounts) switches login on. "
-                   f"Database: `{db.path}`")
+                   f"Database: {ui.esc(db.path)}")
     else:
         role = auth.ROLES[scope.role]
         where = f", {scope.organisation}" if scope.organisation else ""
-        st.caption(f"Signed in as **{scope.actor}** ({role.lower()}{where}).")
+        st.caption(f"Signed in as **{ui.esc(scope.actor)}** ({role.lower()}{ui.esc(where)}).")
         if scope.role == "viewer":
             st.caption("Viewers see everything and may export, but change nothing.")
         if st.button("Log out"):

@@ -22,6 +22,7 @@ from tracker.db import (
     default_path,
     is_damage,
 )
+from tracker.text import escape_markdown as esc  # noqa: F401 - the pages' escape
 
 
 @st.cache_resource(show_spinner=False)
@@ -113,11 +114,11 @@ def run_write(action: Callable[[], object], success: str | None = None) -> bool:
     try:
         action()
     except repo.InputError as exc:
-        lines = "\n".join(f"- {p}" for p in exc.problems)
+        lines = "\n".join(f"- {esc(p)}" for p in exc.problems)
         st.error(f"Nothing was saved. Please fix the following:\n\n{lines}")
         return False
-    if success:
-        st.toast(success)
+    if success:  # success messages name what was saved: user text, escaped
+        st.toast(esc(success))
         st.session_state["flash"] = success
     return True
 
@@ -145,7 +146,7 @@ def flash() -> None:
     """Show (once) the message of the last successful change, which survives st.rerun."""
     message = st.session_state.pop("flash", None)
     if message:
-        st.success(message)
+        st.success(esc(message))
 
 
 def challenge_or_welcome(db: Database) -> dict:

@@ -15,8 +15,8 @@ cid = challenge["id"]
 ui.flash()
 
 st.title("Challenge and driver diagram")
-st.markdown(f"**Question.** {challenge['question']}")
-st.markdown(f"**Aim.** {challenge['aim']}")
+st.markdown(f"**Question.** {ui.esc(challenge['question'])}")
+st.markdown(f"**Aim.** {ui.esc(challenge['aim'])}")
 st.caption(f"{ui.fmt_date(challenge['start_date'])} to {ui.fmt_date(challenge['end_date'])}")
 
 drivers_all = repo.list_drivers(db, cid, include_retired=True)

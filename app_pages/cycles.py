@@ -123,11 +123,11 @@ with tab_progress:
                             help="Open cycles come first.")
     cycle = repo.get_cycle(db, scope, cycle_id)
     st.markdown(
-        f"**Plan.** {cycle['objective']}  \n**Question.** {cycle['question']}  \n"
-        f"**Prediction.** {cycle['prediction']}  \n"
+        f"**Plan.** {ui.esc(cycle['objective'])}  \n**Question.** {ui.esc(cycle['question'])}"
+        f"  \n**Prediction.** {ui.esc(cycle['prediction'])}  \n"
         f"**When.** {ui.fmt_date(cycle['start_date'])} to {ui.fmt_date(cycle['end_date'])}"
-        + (f"  \n**Scale.** {cycle['scale']}" if cycle["scale"] else "")
-        + (f"  \n**Measures.** {cycle['measures']}" if cycle["measures"] else ""))
+        + (f"  \n**Scale.** {ui.esc(cycle['scale'])}" if cycle["scale"] else "")
+        + (f"  \n**Measures.** {ui.esc(cycle['measures'])}" if cycle["measures"] else ""))
     order = ["do", "study", "act"]
     reached = order if cycle["stage"] == "done" else order[: order.index(cycle["stage"]) + 1]
     step = st.radio("Record", reached, index=len(reached) - 1, horizontal=True,
@@ -152,7 +152,7 @@ with tab_progress:
                 st.rerun()
     elif step == "study":
         with st.form(f"study_{cycle_id}"):
-            st.caption(f"Your prediction was: {cycle['prediction']}")
+            st.caption(f"Your prediction was: {ui.esc(cycle['prediction'])}")
             study = st.text_area("Results compared with the prediction",
                                  value=text(cycle["study_notes"]))
             learning = st.text_area("What did you learn?", value=text(cycle["learning"]))

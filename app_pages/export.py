@@ -14,7 +14,7 @@ db = ui.get_db()
 scope = ui.scope()
 st.title("Export data")
 if scope.is_partner:
-    st.write(f"The export holds {scope.organisation}'s results, cycles and uploads, and the "
+    st.write(f"The export holds {ui.esc(scope.organisation)}'s results, cycles and uploads, and the "
              "shared challenge, drivers, ideas and measures.")
 else:
     st.write("The export holds every table: the challenge, drivers, ideas, organisations, "

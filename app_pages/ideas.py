@@ -59,12 +59,12 @@ st.divider()
 idea_options = ui.options(ideas, "title")
 idea_id = st.selectbox("Open an idea", list(idea_options), format_func=idea_options.get)
 idea = ideas.set_index("id").loc[idea_id]
-st.header(idea["title"])
+st.header(ui.esc(idea["title"]))
 st.markdown(f"**Status:** {vocab.IDEA_STATUSES[idea['status']]}"
             + (" (set by hand)" if idea["status_set_by_hand"] else ""))
 if idea["description"]:
-    st.write(idea["description"])
-st.markdown(f"**Drivers:** {idea['drivers'] or 'none linked yet'}")
+    st.markdown(ui.esc(idea["description"]))
+st.markdown(f"**Drivers:** {ui.esc(idea['drivers']) or 'none linked yet'}")
 
 cycles = repo.list_cycles(db, scope, cid, idea_id=int(idea_id))
 st.subheader("Ramp of cycles")

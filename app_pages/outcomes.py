@@ -92,7 +92,7 @@ signals = frame.attrs.get("signals", [])
 st.subheader("Signals")
 if signals:
     for sentence in signals:
-        st.markdown(f"- {sentence}")
+        st.markdown(f"- {ui.esc(sentence)}")
 else:
     st.write("No special cause: the variation is what this process usually shows.")
 
@@ -127,9 +127,9 @@ if measure["data_kind"] == "proportion":
 st.subheader("Small multiples")
 MAX_PANELS = 12
 compare = st.radio("Compare", ["none", "orgs", "measures"], horizontal=True,
-                   format_func={"none": "Nothing", "orgs": f"{measure['name']} at other "
+                   format_func={"none": "Nothing", "orgs": f"{ui.esc(measure['name'])} at other "
                                 "organisations", "measures": f"Every measure at "
-                                f"{org_options[org_id]}"}.get)
+                                f"{ui.esc(org_options[org_id])}"}.get)
 if compare == "orgs":
     others = [o for o in org_options if o != org_id]
     default = [org_id, *others[: MAX_PANELS - 1]]

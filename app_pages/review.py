@@ -34,7 +34,7 @@ rows = report.pack_rows(db, scope, chosen, ui.summary_table(scope))
 if rows.empty:
     st.info("No results yet.")
     st.stop()
-st.caption(report.subtitle(chosen, date_from, date_to))
+st.caption(ui.esc(report.subtitle(chosen, date_from, date_to)))
 labels = ["Summary"] + [f"{r.measure} — {r.organisation}" for r in rows.itertuples()]
 screen = st.select_slider("Screen", options=range(len(labels)),
                           format_func=lambda i: f"{i + 1}. {labels[i]}", key="review_screen")
@@ -47,8 +47,8 @@ if screen == 0:
     notable = notable.assign(order=~notable["improving"] & ~notable["concern"]) \
         .sort_values("order", kind="stable")  # special causes first, then assurance
     for row in notable.head(MAX_NOTABLE).itertuples():
-        st.markdown(f"### {row.measure} — {row.organisation}\n"
-                    f"**{row.variation}.** {row.assurance}. {row.signal}")
+        st.markdown(f"### {ui.esc(row.measure)} — {ui.esc(row.organisation)}\n"
+                    f"**{row.variation}.** {row.assurance}. {ui.esc(row.signal)}")
     if len(notable) > MAX_NOTABLE:
         st.markdown(f"#### … and {len(notable) - MAX_NOTABLE:,} more: choose an organisation "
                     "above, or see them all on the Summary page.")
@@ -63,7 +63,7 @@ else:
     st.markdown(f"## {slide.variation} · {slide.assurance}")
     for sentence in slide.sentences or ["No special cause: the variation is what this process "
                                         "usually shows."]:
-        st.markdown(f"#### {sentence}")
+        st.markdown(f"#### {ui.esc(sentence)}")
     left, right = st.columns(2)
     slug = "-".join(slide.title.split())[:60]
     left.download_button("This chart as PNG", report.chart_image(chart, "png"),

@@ -36,7 +36,7 @@ with tab_upload:
     if org_name:
         with st.expander("Download the template", expanded=False):
             st.write("The template lists every measure and period still due for "
-                     f"{org_name}. Fill in the values and upload it here.")
+                     f"{ui.esc(org_name)}. Fill in the values and upload it here.")
             left, right = st.columns(2)
             slug = "-".join(org_name.split())
             try:
@@ -48,7 +48,7 @@ with tab_upload:
                 right.download_button("Template as CSV", templates.template_csv(db, scope, org_name),
                                       file_name=f"template-{slug}.csv", mime="text/csv")
             except repo.InputError as exc:
-                st.error(" ".join(exc.problems))
+                st.error(ui.esc(" ".join(exc.problems)))
 
     upload = None if not scope.can_write else st.file_uploader(
         "Results file (CSV or Excel)", type=["csv", "txt", "tsv", "xlsx"],
@@ -67,7 +67,7 @@ with tab_upload:
             facts.append(f"dates: {report.date_format}")
         if report.layout:
             facts.append(report.layout)
-        st.caption(" · ".join(f for f in facts if f) + f" · {report.rows:,} rows"
+        st.caption(ui.esc(" · ".join(f for f in facts if f)) + f" · {report.rows:,} rows"
                    + (f" ({report.empty_rows:,} empty, skipped)" if report.empty_rows else ""))
 
         if report.errors:
@@ -86,7 +86,7 @@ with tab_upload:
             c2.metric("Updated (old → new)", f"{report.updated:,}")
             c3.metric("Unchanged (skipped)", f"{report.unchanged:,}")
         for warning in report.warnings:
-            st.warning(str(warning))
+            st.warning(ui.esc(warning))
         if not report.plan.empty:
             plan = report.plan
 
@@ -113,7 +113,7 @@ with tab_upload:
             if len(plan) == 5000:
                 st.caption("The preview shows the first 5,000 rows.")
         if report.already_stored_batch is not None:
-            st.info(report.summary())
+            st.info(ui.esc(report.summary()))
         elif report.ok and report.new + report.updated == 0:
             st.info("Every row is already stored with the same value: nothing to store.")
         elif report.ok and st.button(f"Store {report.new + report.updated:,} results",
@@ -127,7 +127,7 @@ with tab_upload:
                     "'Upload history and undo'."
                 st.rerun()
             else:
-                st.error(done.summary())
+                st.error(ui.esc(done.summary()))
 
 with tab_history:
     history_org = st.selectbox("Organisation", [EVERY, *org_options], key="history_org",

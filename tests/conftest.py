@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -57,6 +58,12 @@ def demo_db(demo_path):
     database = Database(demo_path)
     yield database
     database.close()
+
+
+def shown(text: str) -> str:
+    """Markdown as a person reads it: the tracker escapes user text before Streamlit renders
+    it, and AppTest hands back the escaped source."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(text))
 
 
 def table_counts(database: Database) -> dict[str, int]:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from conftest import ROOT, table_counts
+from conftest import ROOT, shown, table_counts
 from streamlit.testing.v1 import AppTest
 
 from tracker import batches, observations, repo
@@ -141,9 +141,9 @@ def test_load_the_demo_from_the_welcome_page(monkeypatch, db_path):
 def test_start_blank_refuses_then_accepts(monkeypatch, db_path):
     at = open_app(monkeypatch, db_path)
     one(at.button, "Start blank").click().run()
-    assert "Nothing was saved" in at.error[0].value
-    assert "Short title is required" not in at.error[0].value  # labels match the words used
-    assert "Title is required" in at.error[0].value
+    assert "Nothing was saved" in shown(at.error[0].value)
+    assert "Short title is required" not in shown(at.error[0].value)  # labels match the words used
+    assert "Title is required" in shown(at.error[0].value)
     with Database(db_path) as db:
         assert repo.get_challenge(db) is None
     one(at.text_input, "Short title").input("Peer support")
@@ -167,7 +167,7 @@ def test_organisation_form_refuses_bad_input_and_saves_good(monkeypatch, db_path
     with Database(db_path) as db:
         before = table_counts(db)
     add_organisation(at, "Harbour Homes", email="not an address")
-    assert "does not look like an e-mail address" in at.error[0].value
+    assert "does not look like an e-mail address" in shown(at.error[0].value)
     with Database(db_path) as db:
         assert table_counts(db) == before
     at = open_app(monkeypatch, db_path, "app_pages/organisations.py")
@@ -184,7 +184,7 @@ def test_measure_form_refuses_a_proportion_without_denominator(monkeypatch, db_p
     [w for w in at.selectbox if w.label == "Kind of data"][0].set_value("proportion")
     [w for w in at.selectbox if w.label == "Improvement direction"][0].set_value("increase")
     one(at.button, "Add measure").click().run()
-    message = at.error[0].value
+    message = shown(at.error[0].value)
     assert "numerator and a denominator" in message and "Operational definition" in message
     with Database(db_path) as db:
         assert repo.list_measures(db).empty
@@ -219,7 +219,7 @@ def test_cycle_without_prediction_is_refused_and_nothing_saved(monkeypatch, smal
         before = table_counts(db)
     plan_cycle(at, small_lab["idea"], small_lab["org"], "", dt.date(2026, 3, 2))
     assert not at.exception
-    assert "Prediction is required" in at.error[0].value
+    assert "Prediction is required" in shown(at.error[0].value)
     with Database(small_lab["path"]) as db:
         assert table_counts(db) == before
 
@@ -231,7 +231,7 @@ def test_a_full_ramp_through_the_pages(monkeypatch, small_lab):
     for step in range(3):
         at = open_app(monkeypatch, path, "app_pages/cycles.py")
         plan_cycle(at, idea, org, f"{5 + step} of 10 will come", start)
-        assert not at.error, at.error[0].value
+        assert not at.error, shown(at.error[0].value)
         at.tabs  # noqa: B018 - the Record tab is on the same page
         with Database(path) as db:
             cycle_id = int(repo.list_cycles(db, ADMIN, small_lab["cid"])["id"].max())
@@ -281,13 +281,13 @@ def test_idea_and_driver_forms(monkeypatch, small_lab):
     at.radio(key="new_driver_level").set_value("secondary")
     at.text_input(key="new_driver_name").input("Champions in practices")
     one(at.button, "Add driver").click().run()
-    assert "must serve at least one primary driver" in at.error[0].value
+    assert "must serve at least one primary driver" in shown(at.error[0].value)
     with Database(path) as db:
         assert len(repo.list_drivers(db, small_lab["cid"])) == 1
     at = open_app(monkeypatch, path, "app_pages/ideas.py")
     at.text_input(key="new_idea_title").input("welcome CALL")
     one(at.button, "Add idea").click().run()
-    assert "already taken" in at.error[0].value
+    assert "already taken" in shown(at.error[0].value)
 
 
 def week(k: int) -> str:
@@ -304,7 +304,7 @@ def test_upload_page_refuses_a_bad_file(monkeypatch, demo_path):
            f"Peer Pathways (demo),REF,31/02/2026,12,,,\n").encode()
     at.file_uploader[0].set_value(("bad.csv", bad, "text/csv")).run()
     assert not at.exception
-    assert "Nothing can be stored yet: 2 problems" in at.error[0].value
+    assert "Nothing can be stored yet: 2 problems" in shown(at.error[0].value)
     problems = at.dataframe[0].value
     assert problems["Row"].tolist() == [2, 3]
     assert "Did you mean 'Peer Pathways (demo)'" in problems["Problem"].iloc[0]
@@ -376,7 +376,7 @@ def test_outcomes_period_from_and_to(monkeypatch, demo_path):
     start = one(at.date_input, "From").value
     one(at.date_input, "To").set_value(start - dt.timedelta(days=1)).run()
     assert not at.exception
-    assert "The 'To' date is before the 'From' date" in at.error[0].value
+    assert "The 'To' date is before the 'From' date" in shown(at.error[0].value)
     one(at.date_input, "To").set_value(last - dt.timedelta(weeks=8)).run()
     one(at.date_input, "From").set_value(last - dt.timedelta(weeks=30)).run()
     assert not at.exception and not at.error

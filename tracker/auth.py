@@ -312,7 +312,7 @@ def authenticate(db: Database, username: str, password: str,
     from tracker import repo
 
     now = now or dt.datetime.now()
-    client = (client or "unknown")[:100]
+    client = client[:100] if isinstance(client, str) and client else "unknown"
     failure: AuthError | None = None
     with db.transaction(lock="accounts") as cur:  # failures are kept although refused
         throttle = cur.execute("SELECT failures, last_failure FROM login_throttle"

@@ -8,12 +8,32 @@ from tracker import repo
 from tracker.auth import Scope
 from tracker.db import Database
 
+LAB_TEAM = "lab team"
+
 
 def list_batches(db: Database, scope: Scope,
                  organisation_ids: list[int] | None = None) -> pd.DataFrame:
-    """Uploads, newest first (a partner: those holding its own organisation's results)."""
+    """Uploads, newest first. A partner sees the batches holding its own organisation's
+    results, with only its own rows counted (`rows_new` is then its results in the batch,
+    `rows_updated` and `rows_unchanged` empty), and the file name and uploader only for the
+    batches its own organisation uploaded; the others say "lab team"."""
     if scope.is_partner:
-        organisation_ids = [scope.organisation_id]
+        return db.read(
+            "SELECT b.id, b.uploaded_at,"
+            " CASE WHEN a.organisation_id = $own THEN b.uploaded_by ELSE $lab END"
+            "   AS uploaded_by,"
+            " CASE WHEN a.organisation_id = $own THEN b.file_name END AS file_name, b.source,"
+            " mine.results AS rows_new, NULL::INTEGER AS rows_updated,"
+            " NULL::INTEGER AS rows_unchanged, b.undone_at,"
+            " CASE WHEN b.undone_at IS NULL THEN NULL WHEN u.organisation_id = $own"
+            "   THEN b.undone_by ELSE $lab END AS undone_by, o.name AS organisation"
+            " FROM upload_batch b"
+            " JOIN (SELECT batch_id, count(*) AS results FROM result"
+            "       WHERE organisation_id = $own GROUP BY batch_id) mine ON mine.batch_id = b.id"
+            " JOIN organisation o ON o.id = $own"
+            " LEFT JOIN account a ON lower(a.username) = lower(b.uploaded_by)"
+            " LEFT JOIN account u ON lower(u.username) = lower(b.undone_by)"
+            " ORDER BY b.id DESC", {"own": scope.organisation_id, "lab": LAB_TEAM})
     where, params = "", []
     if organisation_ids is not None:
         ids = sorted(organisation_ids) or [-1]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tracker import batches
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.upload_read import FORMULA_START
@@ -71,7 +72,11 @@ def export_all(db: Database, scope: Scope, out_dir: Path) -> list[Path]:
             sql = f"{select} {partner_filter} ORDER BY {order}"
             params = [scope.organisation_id]
         path = out_dir / f"{name}.csv"
-        neutralise(db.read(sql, params)).to_csv(path, index=False, lineterminator="\n")
+        if name == "upload_batches" and scope.is_partner:  # no other's file names or users
+            frame = batches.list_batches(db, scope)
+        else:
+            frame = db.read(sql, params)
+        neutralise(frame).to_csv(path, index=False, lineterminator="\n")
         written.append(path)
     own = scope.organisation_id if scope.is_partner else None
     results = db.read(

@@ -15,6 +15,8 @@ from tracker.store import _audit, _Checks, _ids, _insert
 
 # --------------------------------------------------------------------------- results
 
+DEFAULT_MIN_AGGREGATE = 3
+
 
 def insert_results(db: Database, scope: Scope, frame: pd.DataFrame, *, source: str,
                    organisation_id: int | None = None, file_name: str | None = None,
@@ -62,16 +64,10 @@ def results_freshness(db: Database, scope: Scope) -> pd.DataFrame:
     )
     if not scope.is_partner:
         return frame
-    own = frame[frame["organisation_id"] == scope.organisation_id]
-    others = frame[frame["organisation_id"] != scope.organisation_id]
-    if others.empty:
-        return own.reset_index(drop=True)
-    aggregate = pd.DataFrame({
-        "organisation_id": [None], "organisation": [f"{OTHERS} ({len(others)})"],
-        "latest_period": [others["latest_period"].min()],
-        "results": [int(others["results"].sum())],
-        "last_received": [others["last_received"].max()]})
-    return pd.concat([own, aggregate], ignore_index=True)
+    return _own_and_others(db, frame, scope, lambda others: {
+        "latest_period": others["latest_period"].min(),
+        "results": int(others["results"].sum()),
+        "last_received": others["last_received"].max()})
 
 
 def load_results(db: Database, scope: Scope, *, measure_id: int | None = None,
@@ -134,15 +130,30 @@ def proportion_totals(db: Database, scope: Scope, measure_id: int, since=None,
         [measure_id, since, since, until, until])
     if not scope.is_partner or frame.empty:
         return frame
+    return _own_and_others(db, frame, scope, lambda others: {
+        "numerator": others["numerator"].sum(), "denominator": others["denominator"].sum()})
+
+
+def disclosure_threshold(db: Database) -> int:
+    """The fewest organisations an unnamed aggregate may hold before it is shown (the
+    challenge's setting; 3 when none is set)."""
+    found = db.scalar("SELECT min_aggregate_orgs FROM challenge_settings ORDER BY challenge_id"
+                      " DESC LIMIT 1")
+    return int(found) if found is not None else DEFAULT_MIN_AGGREGATE
+
+
+def _own_and_others(db: Database, frame: pd.DataFrame, scope: Scope, combine) -> pd.DataFrame:
+    """A partner's own rows and one unnamed row for all the other partners together, which
+    is left out when it would hold fewer organisations than the disclosure threshold (two
+    others could each work out the third's figures)."""
     own = frame[frame["organisation_id"] == scope.organisation_id]
     others = frame[frame["organisation_id"] != scope.organisation_id]
-    if others.empty:
+    if len(others) < max(1, disclosure_threshold(db)):
         return own.reset_index(drop=True)
-    combined = pd.DataFrame({"organisation_id": [None],
-                             "organisation": [f"{OTHERS} ({len(others)})"],
-                             "numerator": [others["numerator"].sum()],
-                             "denominator": [others["denominator"].sum()]})
-    return pd.concat([own, combined], ignore_index=True)
+    aggregate = pd.DataFrame([{"organisation_id": None,
+                               "organisation": f"{OTHERS} ({len(others)})",
+                               **combine(others)}])
+    return pd.concat([own, aggregate], ignore_index=True)
 
 
 # --------------------------------------------------------------------------- chart notes

@@ -80,6 +80,30 @@ def update_challenge(db: Database, scope: Scope, challenge_id: int, *, title, qu
         return _update(cur, scope.actor, "challenge", challenge_id, fields, "challenge")
 
 
+def set_disclosure_threshold(db: Database, scope: Scope, challenge_id: int, organisations) -> None:
+    """The fewest organisations an unnamed aggregate ("All other partners") may hold before
+    a partner is shown it (at least 2; the default is 3)."""
+    scope.require_admin("change the disclosure threshold")
+    c = _Checks()
+    number = c.number(organisations, "Disclosure threshold", required=True)
+    if number is not None and (number != int(number) or number < 2 or number > 1000):
+        c.problems.append("The disclosure threshold is a whole number of organisations, "
+                          "from 2 up.")
+    c.raise_if_any()
+    with db.transaction() as cur:
+        before = cur.execute("SELECT min_aggregate_orgs FROM challenge_settings"
+                             " WHERE challenge_id = ?", [challenge_id]).fetchone()
+        if before is None:
+            cur.execute("INSERT INTO challenge_settings (challenge_id, min_aggregate_orgs)"
+                        " VALUES (?, ?)", [challenge_id, int(number)])
+        else:
+            cur.execute("UPDATE challenge_settings SET min_aggregate_orgs = ?"
+                        " WHERE challenge_id = ?", [int(number), challenge_id])
+        _audit(cur, scope.actor, "update", "challenge_settings", challenge_id,
+               {"min_aggregate_orgs": before[0] if before else None},
+               {"min_aggregate_orgs": int(number)})
+
+
 def list_phases(db: Database, challenge_id: int) -> pd.DataFrame:
     return db.read(
         "SELECT id, name, start_date, end_date FROM challenge_phase"

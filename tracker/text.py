@@ -70,3 +70,18 @@ def name_key(text: str) -> str:
     reps = _representatives()
     base = normalise_name(str(text)).casefold()
     return "".join(reps.get(ch, ch) for ch in base).casefold()
+
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark, which then shows
+# it as itself. Escaping all of them turns links, images, emphasis, headings, HTML, LaTeX and
+# Streamlit's :colour[...] directives into plain characters.
+_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def escape_markdown(text) -> str:
+    """User text made safe to place inside markdown: every punctuation mark escaped, line
+    breaks kept as line breaks. What it shows is exactly the text."""
+    if text is None:
+        return ""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    return escaped.replace("\r\n", "\n").replace("\n", "  \n")
