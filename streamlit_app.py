@@ -110,6 +110,7 @@ if scope.is_admin:
     PAGES["Admin"] = [
         st.Page("app_pages/accounts.py", title="Accounts", icon=":material/group:"),
         st.Page("app_pages/audit.py", title="Audit log", icon=":material/history:"),
+        st.Page("app_pages/backups.py", title="Backups", icon=":material/backup:"),
     ]
 page = st.navigation(PAGES, expanded=True)  # every page in view, none behind "more"
 

@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from tracker import auth, backup, portfolio, repo, summary
+from tracker import auth, backup, export, portfolio, repo, summary
 from tracker.db import (
     Database,
     DatabaseDamaged,
@@ -158,6 +158,16 @@ def challenge_or_welcome(db: Database) -> dict:
         st.page_link("app_pages/overview.py", label="Go to Overview", icon=":material/home:")
         st.stop()
     return challenge
+
+
+def csv_download(frame: pd.DataFrame, file_name: str, label: str = "Download this table (CSV)",
+                 key: str | None = None) -> None:
+    """The tracker's own CSV of a table shown on the page: text a spreadsheet would run as a
+    formula (=, +, -, @) is neutralised. The grids' built-in download is off
+    (client.disableDataExport), because it writes cells exactly as they are."""
+    data = export.neutralise(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+    st.download_button(label, data, file_name=file_name, mime="text/csv", key=key,
+                       icon=":material/download:")
 
 
 def fmt_date(value) -> str:

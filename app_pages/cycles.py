@@ -43,16 +43,16 @@ if not cycles.empty:
     with st.expander("Timeline of cycles by organisation", expanded=True):
         st.altair_chart(charts.cycle_timeline(cycles, lane="idea_short", group="organisation"),
                         width="content")
-    st.dataframe(
-        pd.DataFrame({
-            "Idea": cycles["idea"], "Cycle": cycles["cycle_no"],
-            "Organisation": cycles["organisation"], "Stage": cycles["stage"].map(vocab.STAGES),
-            "Start": pd.to_datetime(cycles["start_date"]), "End": pd.to_datetime(cycles["end_date"]),
-            "Decision": cycles["decision"].map(vocab.DECISIONS), "Scale": cycles["scale"],
-            "Prediction": cycles["prediction"], "Measures": cycles["measures"]}),
-        hide_index=True, width="stretch",
-        column_config={"Start": st.column_config.DateColumn(format="DD MMM YYYY"),
-                       "End": st.column_config.DateColumn(format="DD MMM YYYY")})
+    listed = pd.DataFrame({
+        "Idea": cycles["idea"], "Cycle": cycles["cycle_no"],
+        "Organisation": cycles["organisation"], "Stage": cycles["stage"].map(vocab.STAGES),
+        "Start": pd.to_datetime(cycles["start_date"]), "End": pd.to_datetime(cycles["end_date"]),
+        "Decision": cycles["decision"].map(vocab.DECISIONS), "Scale": cycles["scale"],
+        "Prediction": cycles["prediction"], "Measures": cycles["measures"]})
+    st.dataframe(listed, hide_index=True, width="stretch",
+                 column_config={"Start": st.column_config.DateColumn(format="DD MMM YYYY"),
+                                "End": st.column_config.DateColumn(format="DD MMM YYYY")})
+    ui.csv_download(listed, "cycles.csv")
 
 if not scope.can_write:
     st.caption("Viewers see every cycle but change nothing.")

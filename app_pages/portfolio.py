@@ -70,17 +70,18 @@ table = pairs if not (chosen_orgs or chosen_ideas) else pairs[
     (pairs["organisation"].isin(chosen_orgs) if chosen_orgs else True)
     & (pairs["idea"].isin(chosen_ideas) if chosen_ideas else True)]
 table = table.reset_index(drop=True)
+every_test = pd.DataFrame({
+    "Idea": table["idea"], "Organisation": table["organisation"], "Cycles": table["cycles"],
+    "Latest decision": table["latest_decision"],
+    "First cycle": pd.to_datetime(table["first_start"]),
+    "Measures after testing": table["outcome_words"], "Measures": table["measures"]})
 picked = st.dataframe(
-    pd.DataFrame({"Idea": table["idea"], "Organisation": table["organisation"],
-                  "Cycles": table["cycles"], "Latest decision": table["latest_decision"],
-                  "First cycle": pd.to_datetime(table["first_start"]),
-                  "Measures after testing": table["outcome_words"],
-                  "Measures": table["measures"]}),
-    hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+    every_test, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
     key="portfolio_table",
     column_config={"First cycle": st.column_config.DateColumn(format="DD MMM YYYY"),
                    "Measures": st.column_config.TextColumn(width="large")})
 st.caption("Select a row to open the chart of the measure that shows it.")
+ui.csv_download(every_test, "portfolio.csv")
 rows = picked.selection.rows if picked is not None else []
 if rows:
     row = table.iloc[rows[0]]

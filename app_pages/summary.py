@@ -69,6 +69,7 @@ picked = st.dataframe(
         "Assurance": st.column_config.ImageColumn("Assurance", width="small"),
         "Period": st.column_config.DateColumn(format="DD MMM YYYY"),
         "Latest signal": st.column_config.TextColumn(width="large")})
+ui.csv_download(view.drop(columns=["Variation", "Assurance"]), "summary.csv")
 rows = picked.selection.rows if picked is not None else []
 if rows:
     row = shown.iloc[rows[0]]

@@ -1,5 +1,7 @@
 """Upload results: template, file, preview, store; history and undo."""
 
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
@@ -56,10 +58,19 @@ with tab_upload:
              "denominator, note) or one row per period with one column per measure.")
     if upload is not None:
         data = upload.getvalue()
-        bar = st.progress(0.0, text="Reading the file")
-        report = ingest.check(db, data, upload.name, scope, organisation=org_name,
-                              progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
-        bar.empty()
+        # Checked once per file, organisation and state of the data: reruns (a click
+        # anywhere on the page) reuse the report instead of reading the file again.
+        key = (hashlib.sha256(data).hexdigest(), upload.name, org_name,
+               repo.data_version(db), scope)
+        cached = st.session_state.get("upload_report")
+        if cached is not None and cached[0] == key:
+            report = cached[1]
+        else:
+            bar = st.progress(0.0, text="Reading the file")
+            report = ingest.check(db, data, upload.name, scope, organisation=org_name,
+                                  progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+            bar.empty()
+            st.session_state["upload_report"] = (key, report)
         facts = [report.file_type, report.encoding]
         if report.delimiter:
             facts.append(f"{report.delimiter}-separated")
@@ -107,7 +118,11 @@ with tab_upload:
                                                       plan["old_denominator"], strict=True)],
                 "From this file": [shown(*r) for r in zip(plan["value"], plan["numerator"],
                                                           plan["denominator"], strict=True)],
-                "Note": plan["note"]}),
+                "Note": [f"{old or '(none)'} → {new or '(none)'}" if status == "updated"
+                         and (old or None) != (new or None) else new
+                         for old, new, status in zip(plan["old_note"].where(
+                             plan["old_note"].notna(), None), plan["note"].where(
+                             plan["note"].notna(), None), plan["status"], strict=True)]}),
                 hide_index=True, width="stretch",
                 column_config={"Period": st.column_config.DateColumn(format="DD MMM YYYY")})
             if len(plan) == 5000:
@@ -137,17 +152,21 @@ with tab_history:
     if uploads.empty:
         st.write("No uploads yet.")
     else:
+        files = uploads["file_name"].fillna("(a file of the lab team's)")
+        if scope.is_partner:  # its own rows only: no other organisation's counts
+            counts = {"Your results": uploads["rows_new"]}
+        else:
+            counts = {"New": uploads["rows_new"], "Updated": uploads["rows_updated"],
+                      "Unchanged": uploads["rows_unchanged"]}
         st.dataframe(pd.DataFrame({
             "Upload": uploads["id"], "When": uploads["uploaded_at"], "By": uploads["uploaded_by"],
-            "File": uploads["file_name"], "Organisation": uploads["organisation"].fillna("several"),
-            "New": uploads["rows_new"], "Updated": uploads["rows_updated"],
-            "Unchanged": uploads["rows_unchanged"],
-            "Undone": uploads["undone_at"].notna().map({True: "Undone", False: ""})}),
+            "File": files, "Organisation": uploads["organisation"].fillna("several"),
+            **counts, "Undone": uploads["undone_at"].notna().map({True: "Undone", False: ""})}),
             hide_index=True, width="stretch",
             column_config={"When": st.column_config.DatetimeColumn(format="DD MMM YYYY HH:mm")})
-        labels = {int(r.id): f"Upload {r.id}: {r.file_name} ({r.uploaded_at:%d %b %Y %H:%M})"
+        labels = {int(r.id): f"Upload {r.id}: {file} ({r.uploaded_at:%d %b %Y %H:%M})"
                   + (" (undone)" if pd.notna(r.undone_at) else "")
-                  for r in uploads.itertuples()}
+                  for r, file in zip(uploads.itertuples(), files, strict=True)}
         batch_id = st.selectbox("Open an upload", list(labels), format_func=labels.get)
         rows = batches.batch_rows(db, scope, batch_id)
         st.dataframe(rows, hide_index=True, width="stretch")

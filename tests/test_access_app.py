@@ -16,7 +16,7 @@ from tracker.db import Database
 APP = str(ROOT / "streamlit_app.py")
 COMMON = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "portfolio",
           "review", "upload", "export", "organisations", "measures"]
-ADMIN_ONLY = ["accounts", "audit"]
+ADMIN_ONLY = ["accounts", "audit", "backups"]
 
 
 @pytest.fixture

@@ -401,3 +401,19 @@ def test_a_backup_that_does_not_reopen_is_removed(demo_db, tmp_path, monkeypatch
     with pytest.raises(backup.BackupError, match="cannot be opened"):
         backup.backup(demo_db, tmp_path / "b")
     assert not list((tmp_path / "b").iterdir())
+
+
+def test_back_up_now_on_the_backups_page(monkeypatch, demo_path, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TRACKER_DB", str(demo_path))
+    monkeypatch.setenv("TRACKER_BACKUP_DIR", str(tmp_path / "kept"))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/backups.py").run()
+    assert not at.exception
+    assert "No backups yet." in at.info[0].value
+    [b for b in at.button if b.label == "Back up now"][0].click().run()
+    assert not at.exception and "and checked" in at.success[0].value
+    assert len(backup.list_backups(tmp_path / "kept")) == 1
+    assert len(at.dataframe[0].value) == 1

@@ -31,7 +31,8 @@ HOSTILE = ["![x](http://127.0.0.1:9/x.png)", "[a](javascript:alert(1))", ":red[x
            "<img src=x onerror=alert(1)>"]
 TEXT = " ".join(HOSTILE)
 PAGES = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "portfolio",
-         "review", "upload", "export", "organisations", "measures", "accounts", "audit"]
+         "review", "upload", "export", "organisations", "measures", "accounts", "audit",
+         "backups"]
 # Rendered markdown of any of the strings: an image, a link, a colour directive, raw HTML.
 RENDERED = re.compile(r"(?<!\\)!(?<!\\)\[x(?<!\\)\]\(|(?<!\\)\[a(?<!\\)\]\(|(?<!\\):red(?<!\\)\[|"
                       r"(?<!\\)<img")
