@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def _start(db_path: Path):
     env = {**os.environ, "TRACKER_DB": str(db_path)}
     log = open(db_path.with_suffix(".log"), "w")  # noqa: SIM115 - closed in _stop
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -332,5 +333,74 @@ def test_every_chart_type_in_chromium(browser, demo_path):
         assert {"xmr_chart", "run_chart", "p_chart", "p_prime_chart", "u_chart", "funnel_plot",
                 "small_multiples_one_measure", "small_multiples_one_organisation",
                 "portfolio_matrix"} <= names
+    finally:
+        _stop(proc, log)
+
+
+def test_hostile_text_is_shown_as_text_and_grids_download_nothing_raw(browser, demo_path,
+                                                                      tmp_path):
+    """Issue 12, items 7, 8 and 15 in a real browser: the red team's strings in every field
+    render as text (no image fetched, no link, no colour); the grids' own CSV download is
+    off, the tracker's CSV beside them neutralises formulas; /_stcore/metrics answers 404."""
+    import datetime as dt
+
+    from test_untrusted_text import HOSTILE, poison
+
+    from tracker import repo
+    from tracker.auth import Scope
+    from tracker.db import Database
+
+    admin = Scope.admin("red team")
+    with Database(demo_path) as db:
+        ids = poison(db)
+        cid = repo.get_challenge(db)["id"]
+        idea = int(repo.list_ideas(db, cid)["id"].iloc[0])
+        repo.plan_cycle(db, admin, idea_id=idea, organisation_id=ids["pp"],
+                        objective="formula", question="q", prediction="p",
+                        start_date=dt.date.today() - dt.timedelta(days=3),
+                        end_date=dt.date.today(), scale='=HYPERLINK("http://127.0.0.1:9","x")')
+    proc, url, log = _start(demo_path)
+    fetched = []
+    try:
+        for path in ("/_stcore/metrics", "/_stcore/metrics/"):
+            try:
+                urllib.request.urlopen(url + path, timeout=5)
+                status = 200
+            except urllib.error.HTTPError as refused:
+                status = refused.code
+            assert status == 404, path
+        page = browser.new_page(viewport={"width": 1400, "height": 2000},
+                                accept_downloads=True)
+        page.on("request", lambda request: fetched.append(request.url))
+        for path, heading in (("", None), ("challenge", "Challenge and driver diagram"),
+                              ("ideas", "Change ideas"),
+                              ("organisations", "Partner organisations"),
+                              ("cycles", "Test cycles (PDSA)")):
+            page.goto(f"{url}/{path}")
+            page.locator("[data-testid='stMainBlockContainer']").first.wait_for(timeout=30_000)
+            if heading:
+                page.get_by_role("heading", name=heading).first.wait_for(timeout=30_000)
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(1500)
+            main = page.locator("[data-testid='stMain']")
+            assert main.locator("img[src='x'], img[src*='127.0.0.1:9']").count() == 0, path
+            assert page.locator("a[href^='javascript'], a[href*='127.0.0.1:9']").count() == 0
+            assert page.locator("[class*='ColoredText'], [class*='colored']").count() == 0
+            page.screenshot(path=str(ARTIFACTS / f"hostile_{path or 'overview'}.png"),
+                            full_page=True)
+        # the strings are there, as text
+        assert page.get_by_text(HOSTILE[3], exact=False).count() >= 1
+        assert not [u for u in fetched if "127.0.0.1:9" in u], fetched
+        # the grid's toolbar offers no download; the tracker's CSV neutralises the formula
+        grid = page.locator("[data-testid='stDataFrame']").first
+        grid.hover()
+        page.wait_for_timeout(500)
+        assert page.get_by_role("button", name="Download as CSV").count() == 0
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download this table (CSV)").click()
+        text = (tmp_path / "cycles.csv")
+        download.value.save_as(text)
+        content = text.read_text(encoding="utf-8")
+        assert "'=HYPERLINK(" in content and ',=HYPERLINK(' not in content
     finally:
         _stop(proc, log)

@@ -34,8 +34,9 @@ PAGES = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "por
          "review", "upload", "export", "organisations", "measures", "accounts", "audit",
          "backups"]
 # Rendered markdown of any of the strings: an image, a link, a colour directive, raw HTML.
+# Bare addresses become links too (GFM autolinks), so "http:" must never stand unbroken.
 RENDERED = re.compile(r"(?<!\\)!(?<!\\)\[x(?<!\\)\]\(|(?<!\\)\[a(?<!\\)\]\(|(?<!\\):red(?<!\\)\[|"
-                      r"(?<!\\)<img")
+                      r"(?<!\\)<img|(?i:https?\\?:)")
 
 
 def poison(db: Database) -> dict:

@@ -76,12 +76,19 @@ def name_key(text: str) -> str:
 # it as itself. Escaping all of them turns links, images, emphasis, headings, HTML, LaTeX and
 # Streamlit's :colour[...] directives into plain characters.
 _MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+# GFM also turns bare addresses into links *after* parsing, in the text itself, where
+# escapes are gone (http://..., www...., name@host.tld). An invisible WORD JOINER (U+2060)
+# placed inside each such pattern stops it matching and changes nothing a reader sees.
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto)(?=:)|(www)(?=\.)|(@)(?=[\w-])")
+WORD_JOINER = "\u2060"
 
 
 def escape_markdown(text) -> str:
-    """User text made safe to place inside markdown: every punctuation mark escaped, line
-    breaks kept as line breaks. What it shows is exactly the text."""
+    """User text made safe to place inside markdown: every punctuation mark escaped, bare
+    addresses kept from becoming links, line breaks kept as line breaks. What it shows is
+    exactly the text."""
     if text is None:
         return ""
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    joined = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, str(text))
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", joined)
     return escaped.replace("\r\n", "\n").replace("\n", "  \n")
