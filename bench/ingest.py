@@ -34,7 +34,7 @@ MONDAY = TODAY - dt.timedelta(days=TODAY.weekday())
 
 def lab(path: Path, orgs: int, measures: int, weeks: int) -> None:
     with Database(path) as db:
-        repo.create_challenge(db, "bench", title="Bench", question="Q", aim="A",
+        repo.create_challenge(db, ADMIN, title="Bench", question="Q", aim="A",
                               start_date=MONDAY - dt.timedelta(weeks=weeks + 2),
                               end_date=MONDAY + dt.timedelta(weeks=4))
         with db.transaction() as cur:
@@ -86,7 +86,7 @@ def main() -> None:
         lab(work / f"commit{attempt}.duckdb", orgs, measures, weeks)
         with Database(work / f"commit{attempt}.duckdb") as db:
             started = time.perf_counter()
-            report = ingest.commit(db, data, "big.csv", "bench")
+            report = ingest.commit(db, data, "big.csv", ADMIN)
             fulls.append(time.perf_counter() - started)
             assert report.batch_id is not None and report.new == rows
     bare, dry, full = min(bares), min(dries), min(fulls)
@@ -116,7 +116,7 @@ def main() -> None:
             checked = ingest.check(db, payload, "partner.csv", ADMIN)
             previews.append(time.perf_counter() - started)
             started = time.perf_counter()
-            stored = ingest.commit(db, payload, f"partner{attempt}.csv", "bench")
+            stored = ingest.commit(db, payload, f"partner{attempt}.csv", ADMIN)
             commits.append(time.perf_counter() - started)
             assert checked.ok and stored.ok and stored.batch_id is not None
             assert stored.new + stored.updated + stored.unchanged == len(small)

@@ -83,7 +83,7 @@ def build(path: Path, *, orgs: int = 200, measures: int = 25, years: int = 5,
                                     driver_ids=[secondary])
             targets = rng.choice(measures, size=int(rng.integers(1, 3)), replace=False)
             works = rng.random() < 0.5
-            sites = rng.choice(orgs, size=int(rng.integers(5, 30)), replace=False)
+            sites = rng.choice(orgs, size=min(orgs, int(rng.integers(5, 30))), replace=False)
             for org in sites:
                 week = int(rng.integers(20, len(weeks) - 30))
                 previous = None

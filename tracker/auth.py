@@ -1,6 +1,6 @@
 """Accounts, roles and what each user may see and change.
 
-Roles (../shared/design.md, "Who may do what"):
+Roles (docs/design.md, "Who may do what"):
 - admin: sees everything, changes everything, manages accounts, undoes uploads;
 - partner: sees its own organisation's results and cycles, the shared idea list, and other
   organisations only as unnamed aggregates; uploads and logs cycles for its own organisation;

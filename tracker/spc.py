@@ -5,7 +5,7 @@ Pure functions of numbers: no database, no Streamlit. The XmR engine works on fl
 arrays cut into segments (one per series and phase), so `xmr` on one series and `xmr_many` on
 ten thousand run the same code and give the same answers.
 
-The rules and constants follow ../shared/domain.md. Deliberate choices, also stated in
+The rules and constants follow docs/domain.md and docs/spc.md. Deliberate choices, also stated in
 docs/spc.md:
 * Missing values (NaN) are gaps: they are not points, they neither break nor extend a run, and
   the moving range is taken between the points either side of the gap.
