@@ -1,14 +1,18 @@
 """The tracker's entry point: page setup, sign-in, the menu (st.navigation) and the sidebar."""
 
 import datetime as dt
+from pathlib import Path
 
 import streamlit as st
 
 import ui
 from tracker import auth, repo
 
-st.set_page_config(page_title="Improvement lab tracker", page_icon=":material/monitoring:",
-                   layout="wide")
+# The icon is a file of the tracker's, served by the app itself: a material or emoji icon is
+# fetched from a font server on the internet on every page (it fails offline and tells a
+# third party who uses the tracker).
+ICON = Path(__file__).resolve().parent / "static" / "app_icon.png"
+st.set_page_config(page_title="Improvement lab tracker", page_icon=str(ICON), layout="wide")
 
 db = ui.get_db()
 

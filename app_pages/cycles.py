@@ -58,7 +58,9 @@ if not scope.can_write:
     st.caption("Viewers see every cycle but change nothing.")
     st.stop()
 
-tab_plan, tab_progress = st.tabs(["Plan a new cycle", "Record Do, Study and Act"])
+# keyed, so a save (which reruns the page) keeps the tab and the cycle the person was on
+tab_plan, tab_progress = st.tabs(["Plan a new cycle", "Record Do, Study and Act"],
+                                 key="cycles_tab", on_change="rerun")
 
 # ---------------------------------------------------------------- Plan
 with tab_plan:
@@ -76,7 +78,7 @@ with tab_plan:
         here = earlier[earlier["organisation_id"] == org_id]
         # The ramp usually continues at the same organisation: suggest its latest cycle there.
         suggested = [None, *earlier_options].index(int(here["id"].iloc[-1])) if len(here) else 0
-        with st.form("plan_cycle"):
+        with st.form("plan_cycle", clear_on_submit=True):
             builds_on = st.selectbox(
                 "Builds on (the earlier cycle in this idea's ramp)", [None, *earlier_options],
                 index=suggested,
@@ -119,8 +121,10 @@ with tab_progress:
         st.stop()
     cycle_options = {int(r.id): f"{r.idea}: cycle {r.cycle_no} at {r.organisation} "
                                 f"({vocab.STAGES[r.stage]})" for r in open_first.itertuples()}
+    if st.session_state.get("progress_cycle") not in cycle_options:
+        st.session_state.pop("progress_cycle", None)
     cycle_id = st.selectbox("Cycle", list(cycle_options), format_func=cycle_options.get,
-                            help="Open cycles come first.")
+                            help="Open cycles come first.", key="progress_cycle")
     cycle = repo.get_cycle(db, scope, cycle_id)
     st.markdown(
         f"**Plan.** {ui.esc(cycle['objective'])}  \n**Question.** {ui.esc(cycle['question'])}"
@@ -130,6 +134,9 @@ with tab_progress:
         + (f"  \n**Measures.** {ui.esc(cycle['measures'])}" if cycle["measures"] else ""))
     order = ["do", "study", "act"]
     reached = order if cycle["stage"] == "done" else order[: order.index(cycle["stage"]) + 1]
+    pending = st.session_state.pop("next_step", None)  # after a save: the next stage
+    if pending and pending[0] == cycle_id and pending[1] in reached:
+        st.session_state[f"step_{cycle_id}"] = pending[1]
     step = st.radio("Record", reached, index=len(reached) - 1, horizontal=True,
                     format_func=vocab.STAGES.get, key=f"step_{cycle_id}")
 
@@ -149,6 +156,7 @@ with tab_progress:
                     lambda: repo.record_do(db, scope, cycle_id, do_notes=do_notes,
                                            went_as_planned=planned, observations=observations),
                     "Do recorded. Next: Study."):
+                st.session_state["next_step"] = (cycle_id, "study")
                 st.rerun()
     elif step == "study":
         with st.form(f"study_{cycle_id}"):
@@ -160,6 +168,7 @@ with tab_progress:
                     lambda: repo.record_study(db, scope, cycle_id, study_notes=study,
                                               learning=learning),
                     "Study recorded. Next: Act."):
+                st.session_state["next_step"] = (cycle_id, "act")
                 st.rerun()
     else:
         with st.form(f"act_{cycle_id}"):
@@ -169,8 +178,10 @@ with tab_progress:
                                 choices else None, format_func=vocab.DECISIONS.get)
             next_steps = st.text_area("Next steps: what is the next cycle?",
                                       value=text(cycle["next_steps"]))
-            end_date = st.date_input("Actual end date", value=cycle["end_date"],
-                                     format="DD/MM/YYYY")
+            end_date = st.date_input(
+                "Actual end date", format="DD/MM/YYYY", max_value=dt.date.today(),
+                value=min(cycle["end_date"], dt.date.today()) if cycle["stage"] == "done"
+                else dt.date.today())
             if st.form_submit_button("Save Act", type="primary") and ui.run_write(
                     lambda: repo.record_act(db, scope, cycle_id, decision=decision,
                                             next_steps=next_steps, end_date=end_date),

@@ -44,19 +44,20 @@ def measure_form(key: str, row=None):
         return row[field]
 
     c1, c2 = st.columns([1, 3])
-    code = c1.text_input("Short code", value=get("code"), key=f"{key}_code",
+    code = c1.text_input("Short code *", value=get("code"), key=f"{key}_code",
                          help="Letters and digits, no spaces: used in upload files.")
-    name = c2.text_input("Name", value=get("name"), key=f"{key}_name")
+    name = c2.text_input("Name *", value=get("name"), key=f"{key}_name")
     c3, c4, c5 = st.columns(3)
-    mtype = pick("Type", vocab.MEASURE_TYPES, f"{key}_type", get("measure_type", None))
+    mtype = pick("Type *", vocab.MEASURE_TYPES, f"{key}_type", get("measure_type", None))
     with c3:
-        kind = pick("Kind of data", vocab.DATA_KINDS, f"{key}_kind", get("data_kind", None))
+        kind = pick("Kind of data *", vocab.DATA_KINDS, f"{key}_kind", get("data_kind", None))
     with c4:
-        direction = pick("Improvement direction", vocab.DIRECTIONS, f"{key}_dir",
+        direction = pick("Improvement direction *", vocab.DIRECTIONS, f"{key}_dir",
                          get("direction", None))
     with c5:
-        frequency = pick("Frequency", vocab.FREQUENCIES, f"{key}_freq", get("frequency", "week"))
-    definition = st.text_area("Operational definition (what is counted, inclusions, "
+        frequency = pick("Frequency *", vocab.FREQUENCIES, f"{key}_freq",
+                         get("frequency", "week"))
+    definition = st.text_area("Operational definition * (what is counted, inclusions, "
                               "exclusions, who collects it, how often)",
                               value=get("definition"), key=f"{key}_def")
     c6, c7 = st.columns(2)
@@ -64,9 +65,9 @@ def measure_form(key: str, row=None):
                               key=f"{key}_num")
     denominator = c7.text_input("Denominator (proportions and rates)", value=get("denominator"),
                                 key=f"{key}_den")
-    unit = c6.text_input("Unit", value=get("unit"), key=f"{key}_unit",
+    unit = c6.text_input("Unit *", value=get("unit"), key=f"{key}_unit",
                          placeholder="people per week, days, score")
-    target = c7.text_input("Target (optional; a fraction such as 0.8 for proportions)",
+    target = c7.text_input("Target (optional; for a proportion 80% or 0.8)",
                            value="" if get("target", None) is None else f"{get('target'):g}",
                            key=f"{key}_target")
     return {"code": code, "name": name, "measure_type": mtype, "data_kind": kind,
@@ -77,12 +78,16 @@ def measure_form(key: str, row=None):
 if not scope.is_admin:
     st.stop()
 
-tab_add, tab_edit = st.tabs(["Add a measure", "Edit or retire"])
-with tab_add, st.form("add_measure", clear_on_submit=True):
-    values = measure_form("add")
+tab_add, tab_edit = st.tabs(["Add a measure", "Edit or retire"], key="measures_tab")
+# The form keeps what was typed when something is wrong (only the problem needs fixing);
+# after a save, new widget keys give an empty form for the next measure.
+with tab_add, st.form("add_measure"):
+    values = measure_form(f"add{st.session_state.get('measure_round', 0)}")
+    st.caption("\\* required")
     if st.form_submit_button("Add measure", type="primary") and ui.run_write(
             lambda: repo.add_measure(db, scope, **values),
             f"Measure '{values['name'].strip()}' added."):
+        st.session_state["measure_round"] = st.session_state.get("measure_round", 0) + 1
         st.rerun()
 
 with tab_edit:

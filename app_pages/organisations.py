@@ -27,8 +27,8 @@ else:
 
 def org_form(key: str, row=None):
     """The fields of an organisation; returns their values."""
-    name = st.text_input("Name", value="" if row is None else row["name"], key=f"{key}_name")
-    kind = st.selectbox("Kind", KINDS, format_func=vocab.ORG_KINDS.get, key=f"{key}_kind",
+    name = st.text_input("Name *", value="" if row is None else row["name"], key=f"{key}_name")
+    kind = st.selectbox("Kind *", KINDS, format_func=vocab.ORG_KINDS.get, key=f"{key}_kind",
                         index=None if row is None else KINDS.index(row["kind"]))
     region = st.text_input("Region", value="" if row is None else (row["region"] or ""),
                            key=f"{key}_region")
@@ -43,12 +43,16 @@ def org_form(key: str, row=None):
 if not scope.is_admin:
     st.stop()
 
-tab_add, tab_edit = st.tabs(["Add an organisation", "Edit or retire"])
-with tab_add, st.form("add_org", clear_on_submit=True):
-    values = org_form("add")
+tab_add, tab_edit = st.tabs(["Add an organisation", "Edit or retire"], key="orgs_tab")
+# The form keeps what was typed when something is wrong; after a save, new widget keys give
+# an empty form for the next organisation.
+with tab_add, st.form("add_org"):
+    values = org_form(f"add{st.session_state.get('org_round', 0)}")
+    st.caption("\\* required")
     if st.form_submit_button("Add organisation", type="primary") and ui.run_write(
             lambda: repo.add_organisation(db, scope, **values),
             f"Organisation '{values['name'].strip()}' added."):
+        st.session_state["org_round"] = st.session_state.get("org_round", 0) + 1
         st.rerun()
 
 with tab_edit:

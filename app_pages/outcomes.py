@@ -88,17 +88,36 @@ if not cycles.empty:
         column_config={"From": st.column_config.DateColumn(format="DD MMM YYYY"),
                        "To": st.column_config.DateColumn(format="DD MMM YYYY"),
                        "Prediction": st.column_config.TextColumn(width="large")})
-signals = frame.attrs.get("signals", [])
 st.subheader("Signals")
-if signals:
-    for sentence in signals:
-        st.markdown(f"- {ui.esc(sentence)}")
+now, earlier = charts.signals_in_time(frame)
+if now:
+    for sentence in now:
+        st.markdown(f"- **Now:** {ui.esc(sentence)}")
 else:
-    st.write("No special cause: the variation is what this process usually shows.")
-
+    st.write("Now: no special cause in the latest points; the variation is what this process "
+             "usually shows.")
+rebase_from = frame.attrs.get("rebase_from")
+if rebase_from is not None and not run_only:
+    st.info(f"The points since {ui.fmt_date(rebase_from)} sit on one side of the mean: the "
+            "process has shifted, so these limits no longer describe it. When the change "
+            "behind it is adopted, the lab team starts a new phase from that date and the "
+            "limits are worked out again from the new points.")
+    if scope.is_admin and st.button(f"Start a new phase from {ui.fmt_date(rebase_from)}"):
+        ui.run_write(lambda: observations.add_annotation(
+            db, scope, measure_id=measure_id, organisation_id=org_id,
+            on_date=rebase_from.date(), kind="phase",
+            text="New phase after a sustained shift"), "New phase started.")
+        st.rerun()
+if earlier:
+    st.caption("Earlier signals (history):")
+    for sentence in earlier:
+        st.markdown(f"- {ui.esc(sentence)}")
 if scope.can_write:
-    with st.expander("Add a note or a new phase to this chart"), st.form("annotate"):
-        kind_choice = st.radio("What", ["note", "phase"], horizontal=True,
+    what = "Add a note or a new phase to this chart" if scope.is_admin else \
+        "Add a note to this chart"
+    with st.expander(what), st.form("annotate"):
+        kinds = ["note", "phase"] if scope.is_admin else ["note"]  # rebasing: lab team only
+        kind_choice = st.radio("What", kinds, horizontal=True,
                                format_func={"note": "A note",
                                             "phase": "A new phase (limits recalculated from "
                                                      "this date, e.g. after adopting a change)"}

@@ -35,9 +35,25 @@ if rows.empty:
     st.info("No results yet.")
     st.stop()
 st.caption(ui.esc(report.subtitle(chosen, date_from, date_to)))
+# special causes first (improvement, then concern), then targets at risk, then the rest
+rows = rows.assign(_order=(~rows["improving"]).astype(int) + (~rows["concern"]).astype(int)
+                   + (~rows["assurance"].str.startswith("Consistently")).astype(int)) \
+    .sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
 labels = ["Summary"] + [f"{r.measure} — {r.organisation}" for r in rows.itertuples()]
-screen = st.select_slider("Screen", options=range(len(labels)),
-                          format_func=lambda i: f"{i + 1}. {labels[i]}", key="review_screen")
+if st.session_state.get("review_screen", 0) >= len(labels):
+    st.session_state["review_screen"] = 0
+
+
+def step(by: int) -> None:
+    st.session_state["review_screen"] = (st.session_state.get("review_screen", 0) + by) \
+        % len(labels)
+
+
+back, pick, forward = st.columns([1, 6, 1], vertical_alignment="bottom")
+back.button("← Previous", on_click=step, args=(-1,), width="stretch")
+screen = pick.selectbox("Screen", options=range(len(labels)), key="review_screen",
+                        format_func=lambda i: f"{i + 1} of {len(labels)}. {labels[i]}")
+forward.button("Next →", on_click=step, args=(1,), width="stretch", type="primary")
 if screen == 0:
     improving, concern = int(rows["improving"].sum()), int(rows["concern"].sum())
     st.markdown(f"## {len(rows):,} charts: {shows(improving)} improvement now, "
@@ -48,7 +64,10 @@ if screen == 0:
         .sort_values("order", kind="stable")  # special causes first, then assurance
     for row in notable.head(MAX_NOTABLE).itertuples():
         st.markdown(f"### {ui.esc(row.measure)} — {ui.esc(row.organisation)}\n"
-                    f"**{row.variation}.** {row.assurance}. {ui.esc(row.signal)}")
+                    f"**{row.variation}.** {row.assurance}."
+                    + (f" Now: {ui.esc(row.signal_now)}" if row.signal_now else ""))
+        if row.signal_earlier:
+            st.caption(f"Earlier: {ui.esc(row.signal_earlier)}")
     if len(notable) > MAX_NOTABLE:
         st.markdown(f"#### … and {len(notable) - MAX_NOTABLE:,} more: choose an organisation "
                     "above, or see them all on the Summary page.")
@@ -59,11 +78,14 @@ else:
         st.info("No results for this chart in this period.")
         st.stop()
     chart = charts.style(slide.chart, orient="top")
-    st.altair_chart(chart, width="content")
+    st.altair_chart(chart, width="stretch")  # as wide as the screen: read on a projector
     st.markdown(f"## {slide.variation} · {slide.assurance}")
     for sentence in slide.sentences or ["No special cause: the variation is what this process "
                                         "usually shows."]:
-        st.markdown(f"#### {ui.esc(sentence)}")
+        if sentence.startswith("Earlier: "):
+            st.markdown(ui.esc(sentence))  # history, smaller than what the chart shows now
+        else:
+            st.markdown(f"#### {ui.esc(sentence)}")
     left, right = st.columns(2)
     slug = "-".join(slide.title.split())[:60]
     left.download_button("This chart as PNG", report.chart_image(chart, "png"),

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from tracker import vocab
 
 db = ui.get_db()
 scope = ui.scope()
@@ -24,29 +25,32 @@ names = c2.multiselect("Measure", sorted(table["measure"].unique()), placeholder
 where = c3.multiselect("Organisation", sorted(table["organisation"].unique()),
                        placeholder="All")
 focus = c4.radio("Show", ["All", "Improvement", "Concern"], horizontal=True)
-shown = table
+filtered = table
 if kinds:
-    shown = shown[shown["measure_type"].isin(kinds)]
+    filtered = filtered[filtered["measure_type"].isin(kinds)]
 if names:
-    shown = shown[shown["measure"].isin(names)]
+    filtered = filtered[filtered["measure"].isin(names)]
 if where:
-    shown = shown[shown["organisation"].isin(where)]
+    filtered = filtered[filtered["organisation"].isin(where)]
+shown = filtered
 if focus == "Improvement":
     shown = shown[shown["improving"]]
 elif focus == "Concern":
     shown = shown[shown["concern"]]
 shown = shown.reset_index(drop=True)
 
-improving = int(table["improving"].sum())
-concern = int(table["concern"].sum())
+# the tiles count what the filters choose (the "Show" choice picks among these)
 m1, m2, m3 = st.columns(3)
-m1.metric("Measure × organisation series", f"{len(table):,}")
-m2.metric("Showing improvement now", f"{improving:,}")
-m3.metric("Showing concern now", f"{concern:,}")
+m1.metric("Measure × organisation series", f"{len(filtered):,}",
+          help=None if len(filtered) == len(table) else f"of {len(table):,} in all")
+m2.metric("Showing improvement now", f"{int(filtered['improving'].sum()):,}")
+m3.metric("Showing concern now", f"{int(filtered['concern'].sum()):,}")
 
 
 def latest(row) -> str:
-    return f"{row.latest:.0%}" if row.percent else f"{row.latest:,.3g} {row.unit}"
+    if row.percent:
+        return f"{row.latest:.0%}"
+    return f"{row.latest:,.3g} {vocab.unit_for(row.latest, row.unit)}"
 
 
 view = pd.DataFrame({
@@ -60,15 +64,16 @@ view = pd.DataFrame({
     "Variation (words)": shown["variation"].astype("category"),
     "Assurance": shown["assurance_icon"].astype("category"),
     "Assurance (words)": shown["assurance"].astype("category"),
-    "Latest signal": shown["signal"]})
+    "Signal now": shown["signal_now"], "Earlier signal": shown["signal_earlier"]})
 picked = st.dataframe(
     view, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-    key="summary_table",
+    key="summary_table", height=min(38 + 35 * max(len(view), 1), 760),  # rows, not a slit
     column_config={
         "Variation": st.column_config.ImageColumn("Variation", width="small"),
         "Assurance": st.column_config.ImageColumn("Assurance", width="small"),
         "Period": st.column_config.DateColumn(format="DD MMM YYYY"),
-        "Latest signal": st.column_config.TextColumn(width="large")})
+        "Signal now": st.column_config.TextColumn(width="medium"),
+        "Earlier signal": st.column_config.TextColumn(width="medium")})
 ui.csv_download(view.drop(columns=["Variation", "Assurance"]), "summary.csv")
 rows = picked.selection.rows if picked is not None else []
 if rows:

@@ -19,7 +19,8 @@ if orgs.empty:
 org_options = ui.options(orgs)
 EVERY = None
 
-tab_upload, tab_history = st.tabs(["Upload a file", "Upload history and undo"])
+tab_upload, tab_history = st.tabs(["Upload a file", "Upload history and undo"],
+                                  key="upload_tab", on_change="rerun")  # kept after undo
 
 with tab_upload:
     if not scope.can_write:
@@ -52,8 +53,11 @@ with tab_upload:
             except repo.InputError as exc:
                 st.error(ui.esc(" ".join(exc.problems)))
 
+    # a new key after each store empties the uploader: the page then shows one state, what
+    # was stored and what to do next, not the stored file checked again ("nothing to do")
     upload = None if not scope.can_write else st.file_uploader(
         "Results file (CSV or Excel)", type=["csv", "txt", "tsv", "xlsx"],
+        key=f"upload_file_{st.session_state.get('upload_round', 0)}",
         help="The template's layout (organisation, measure, period, value, numerator, "
              "denominator, note) or one row per period with one column per measure.")
     if upload is not None:
@@ -71,7 +75,7 @@ with tab_upload:
                                   progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
             bar.empty()
             st.session_state["upload_report"] = (key, report)
-        facts = [report.file_type, report.encoding]
+        facts = list(dict.fromkeys([report.file_type, report.encoding]))  # once each
         if report.delimiter:
             facts.append(f"{report.delimiter}-separated")
         if report.date_format:
@@ -88,7 +92,10 @@ with tab_upload:
                      "again. The database has not been changed.")
             st.dataframe(pd.DataFrame([{"Row": p.row, "Column": p.column, "Value": p.value,
                                         "Problem": p.message} for p in report.errors]),
-                         hide_index=True, width="stretch")
+                         hide_index=True, width="stretch",
+                         column_config={"Row": st.column_config.NumberColumn(width="small"),
+                                        "Column": st.column_config.TextColumn(width="small"),
+                                        "Problem": st.column_config.TextColumn(width="large")})
             if report.more_errors:
                 st.caption(f"... and {report.more_errors:,} more problems of the same kinds.")
         else:
@@ -138,8 +145,11 @@ with tab_upload:
                                  progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
             bar.empty()
             if done.batch_id is not None:
-                st.session_state["flash"] = done.summary() + " You can undo it under " \
-                    "'Upload history and undo'."
+                st.session_state["flash"] = (
+                    done.summary() + " Next: see the charts on the Summary or Outcomes page. "
+                    "To take it back, undo it under 'Upload history and undo'.")
+                st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
+                st.session_state.pop("upload_report", None)
                 st.rerun()
             else:
                 st.error(ui.esc(done.summary()))
@@ -169,7 +179,11 @@ with tab_history:
                   for r, file in zip(uploads.itertuples(), files, strict=True)}
         batch_id = st.selectbox("Open an upload", list(labels), format_func=labels.get)
         rows = batches.batch_rows(db, scope, batch_id)
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.dataframe(rows.assign(period=pd.to_datetime(rows["period"]),
+                                 note=rows["note"].fillna("")),
+                     hide_index=True, width="stretch",
+                     column_config={"period": st.column_config.DateColumn(
+                         "Period", format="DD MMM YYYY")})
         undone = pd.notna(uploads.set_index("id").loc[batch_id, "undone_at"])
         if not undone and scope.is_admin:
             sure = st.checkbox("I want to undo this upload: its values stop counting and the "

@@ -97,7 +97,7 @@ def test_every_page_for_every_role(monkeypatch, lab, role, username):
         if role == "viewer":
             labels = {b.label for b in at.button}
             assert labels <= {"Prepare the export", "Export these entries (CSV)", "Log out",
-                              "Build the pack"}, \
+                              "Build the pack", "← Previous", "Next →"}, \
                 (name, labels)
             assert not at.text_area, name
             assert [w.label for w in at.text_input] in ([], ["Search all cycle notes"]), name

@@ -108,9 +108,14 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
         assert not at.exception and len(charts(at)) == 2  # every measure at one organisation
         assert b"Days waited" in charts(at)[1].proto.SerializeToString()
     elif page == "app_pages/review.py":
-        assert at.select_slider[0].label == "Screen"
-        at.select_slider[0].set_value(3).run()
+        screen = [s for s in at.selectbox if s.label == "Screen"][0]
+        assert screen.value == 0  # the summary screen first
+        [b for b in at.button if b.label == "Next →"][0].click().run()
         assert not at.exception and len(charts(at)) == 1
+        assert [s for s in at.selectbox if s.label == "Screen"][0].value == 1
+        [b for b in at.button if b.label == "← Previous"][0].click().run()
+        [b for b in at.button if b.label == "← Previous"][0].click().run()  # wraps to the last
+        assert [s for s in at.selectbox if s.label == "Screen"][0].value == 72
     elif page == "app_pages/portfolio.py":
         assert [m.value for m in at.metric][:3] == ["13 of 14", "8", "26"]
         assert len(charts(at)) == 3  # reach of each idea, the matrix, velocity
@@ -155,8 +160,8 @@ def test_start_blank_refuses_then_accepts(monkeypatch, db_path):
 
 
 def add_organisation(at, name, kind="charity", email=""):
-    one(at.text_input, "Name").input(name)
-    kinds = [w for w in at.selectbox if w.label == "Kind"]
+    one(at.text_input, "Name *").input(name)
+    kinds = [w for w in at.selectbox if w.label == "Kind *"]
     kinds[0].set_value(kind)
     one(at.text_input, "Contact e-mail").input(email)
     one(at.button, "Add organisation").click().run()
@@ -170,24 +175,40 @@ def test_organisation_form_refuses_bad_input_and_saves_good(monkeypatch, db_path
     assert "does not look like an e-mail address" in shown(at.error[0].value)
     with Database(db_path) as db:
         assert table_counts(db) == before
-    at = open_app(monkeypatch, db_path, "app_pages/organisations.py")
-    add_organisation(at, "Harbour Homes", "housing_association", "h@example.org")
+    # what was typed is kept: only the wrong field needs fixing
+    assert one(at.text_input, "Name *").value == "Harbour Homes"
+    assert one(at.text_input, "Contact e-mail").value == "not an address"
+    one(at.text_input, "Contact e-mail").input("h@example.org")
+    one(at.button, "Add organisation").click().run()
     assert not at.error and not at.exception
     assert at.dataframe[0].value["Organisation"].tolist() == ["Harbour Homes"]
+    adding = [w for w in at.text_input if w.label == "Name *" and w.form_id == "add_org"]
+    assert adding[0].value == ""  # an empty form for the next one
 
 
 def test_measure_form_refuses_a_proportion_without_denominator(monkeypatch, db_path):
     at = open_app(monkeypatch, db_path, "app_pages/measures.py")
-    one(at.text_input, "Short code").input("FIRST")
-    one(at.text_input, "Name").input("Attending a first session")
-    [w for w in at.selectbox if w.label == "Type"][0].set_value("process")
-    [w for w in at.selectbox if w.label == "Kind of data"][0].set_value("proportion")
-    [w for w in at.selectbox if w.label == "Improvement direction"][0].set_value("increase")
+    one(at.text_input, "Short code *").input("FIRST")
+    one(at.text_input, "Name *").input("Attending a first session")
+    [w for w in at.selectbox if w.label == "Type *"][0].set_value("process")
+    [w for w in at.selectbox if w.label == "Kind of data *"][0].set_value("proportion")
+    [w for w in at.selectbox if w.label == "Improvement direction *"][0].set_value("increase")
+    one(at.text_input, "Target (optional; for a proportion 80% or 0.8)").input("50%")
     one(at.button, "Add measure").click().run()
     message = shown(at.error[0].value)
     assert "numerator and a denominator" in message and "Operational definition" in message
+    assert "Target" not in message  # 50% is a proportion's target as people write it
     with Database(db_path) as db:
         assert repo.list_measures(db).empty
+    assert one(at.text_input, "Name *").value == "Attending a first session"  # kept
+    at.text_area[0].input("People at a first session of those referred")
+    one(at.text_input, "Numerator (proportions and rates)").input("Attended a first session")
+    one(at.text_input, "Denominator (proportions and rates)").input("Referred")
+    one(at.text_input, "Unit *").input("proportion")
+    one(at.button, "Add measure").click().run()
+    assert not at.error, shown(at.error[0].value)
+    with Database(db_path) as db:
+        assert repo.list_measures(db)["target"].tolist() == [0.5]
 
 
 def plan_cycle(at, idea_id, org_id, prediction, start):

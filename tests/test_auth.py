@@ -363,3 +363,39 @@ def test_user_commands(tmp_path):
     assert reset.returncode == 0
     missing = run("user", "disable", "--name", "ghost", "--db", path)
     assert missing.returncode == 1 and "No account is called 'ghost'" in missing.stderr
+
+
+def test_only_the_lab_team_starts_a_new_phase_a_partner_adds_notes(accounts):
+    db, partner = accounts["db"], accounts["partner"]
+    measure = int(repo.list_measures(db)["id"].iloc[0])
+    before = table_counts(db)
+    with pytest.raises(PermissionDenied, match="new phase"):
+        observations.add_annotation(db, partner, measure_id=measure,
+                                    organisation_id=accounts["pp_id"],
+                                    on_date=dt.date.today(), kind="phase", text="rebase")
+    assert table_counts(db) == before
+    observations.add_annotation(db, partner, measure_id=measure,
+                                organisation_id=accounts["pp_id"], on_date=dt.date.today(),
+                                kind="note", text="a note from the partner")
+    observations.add_annotation(db, accounts["admin"], measure_id=measure,
+                                organisation_id=accounts["pp_id"], on_date=dt.date.today(),
+                                kind="phase", text="adopted")
+
+
+def test_acts_end_date_is_not_after_today(accounts):
+    db, admin = accounts["db"], accounts["admin"]
+    cid = repo.get_challenge(db)["id"]
+    idea = int(repo.list_ideas(db, cid)["id"].iloc[0])
+    today = dt.date.today()
+    cycle = repo.plan_cycle(db, admin, idea_id=idea, organisation_id=accounts["pp_id"],
+                            objective="o", question="q", prediction="p",
+                            start_date=today - dt.timedelta(days=7),
+                            end_date=today + dt.timedelta(days=7))
+    repo.record_do(db, admin, cycle, do_notes="done", went_as_planned=True)
+    repo.record_study(db, admin, cycle, study_notes="s", learning="l")
+    before = table_counts(db)
+    with pytest.raises(InputError, match="after today"):
+        repo.record_act(db, admin, cycle, decision="adopt", next_steps="n",
+                        end_date=today + dt.timedelta(days=1))
+    assert table_counts(db) == before
+    repo.record_act(db, admin, cycle, decision="adopt", next_steps="n", end_date=today)

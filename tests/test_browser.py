@@ -321,8 +321,13 @@ def test_every_chart_type_in_chromium(browser, demo_path):
         shoot("portfolio_matrix", 1)
         shoot("cycle_velocity", 2)
         _open(page, f"{url}/review", "Review")
-        page.get_by_test_id("stSlider").first.wait_for()
+        page.get_by_role("button", name="Next →").wait_for()
         page.screenshot(path=str(CHART_SHOTS / "review_summary_screen.png"))
+        page.get_by_role("button", name="Next →").click()  # the first chart: a signal now
+        page.get_by_text("Now:").first.wait_for(timeout=30_000)
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(CHART_SHOTS / "review_chart_screen.png"))
         # a test in the portfolio's table opens the chart of the measure that shows it
         _open(page, f"{url}/portfolio", "Portfolio of ideas")
         _tick_first_row(page)
@@ -391,6 +396,10 @@ def test_hostile_text_is_shown_as_text_and_grids_download_nothing_raw(browser, d
         # the strings are there, as text
         assert page.get_by_text(HOSTILE[3], exact=False).count() >= 1
         assert not [u for u in fetched if "127.0.0.1:9" in u], fetched
+        # nothing is fetched from anywhere but the tracker itself: no font server for the
+        # page icon (issue 13, item 16), no image from user text
+        outside = [u for u in fetched if not u.startswith((url, "data:", "blob:"))]
+        assert not outside, outside
         # the grid's toolbar offers no download; the tracker's CSV neutralises the formula
         grid = page.locator("[data-testid='stDataFrame']").first
         grid.hover()

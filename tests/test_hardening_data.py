@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -417,3 +418,51 @@ def test_back_up_now_on_the_backups_page(monkeypatch, demo_path, tmp_path):
     assert not at.exception and "and checked" in at.success[0].value
     assert len(backup.list_backups(tmp_path / "kept")) == 1
     assert len(at.dataframe[0].value) == 1
+
+
+def test_the_upload_page_checks_a_file_once_across_reruns(monkeypatch, demo_path):
+    from streamlit.testing.v1 import AppTest
+
+    calls = []
+    real = ingest.check
+    monkeypatch.setattr(ingest, "check", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setenv("TRACKER_DB", str(demo_path))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/upload.py").run()
+    data = (HEADER + f"Peer Pathways (demo),REF,{W[2].isoformat()},99,,,\n").encode()
+    at.file_uploader[0].set_value(("again.csv", data, "text/csv")).run()
+    assert len(calls) == 1
+    at.run()
+    at.run()  # reruns (any click on the page) reuse the report
+    assert len(calls) == 1
+    assert [m.value for m in at.metric][:3] == ["0", "1", "0"]
+
+
+def test_the_app_says_in_words_that_the_file_is_damaged(monkeypatch, demo_path, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TRACKER_BACKUP_DIR", str(tmp_path / "kept"))
+    with Database(demo_path) as db:
+        made = backup.backup(db)
+    _damage(demo_path, "checksum")
+    monkeypatch.setenv("TRACKER_DB", str(demo_path))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception
+    message = at.error[0].value
+    assert "is damaged" in message and made.path.name in message.replace("\\", "")
+    assert "restore" in message
+
+
+def test_the_lock_files_pin_every_package_with_hashes():
+    for lock, source in (("requirements.txt", "requirements.in"),
+                         ("requirements-dev.txt", "requirements-dev.in")):
+        text = (ROOT / lock).read_text()
+        pins = re.findall(r"^([A-Za-z0-9_.-]+)==([^ \\]+)", text, re.M)
+        assert len(pins) > 40  # the whole tree, not only the direct dependencies
+        blocks = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", text.split("\n\n", 1)[-1])
+        assert all("--hash=sha256:" in b for b in blocks if "==" in b.split("\n")[0])
+        wanted = re.findall(r"^([A-Za-z0-9_.-]+)==", (ROOT / source).read_text(), re.M)
+        pinned = {name.lower().replace("_", "-") for name, _ in pins}
+        assert {w.lower().replace("_", "-") for w in wanted} <= pinned

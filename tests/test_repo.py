@@ -84,7 +84,7 @@ def test_all_problems_are_reported_at_once(lab):
     text = " ".join(refused.value.problems)
     for part in ("no spaces", "Measure name is required", "definition is required",
                  "Improvement direction 'up'", "numerator and a denominator",
-                 "between 0 and 1"):
+                 "between 0% and 100%"):
         assert part in text
 
 
@@ -215,3 +215,18 @@ def test_challenge_dates_must_be_in_order(db):
         repo.create_challenge(db, ME, title="T", question="Q", aim="A",
                               start_date="31/02/2026", end_date="2026-04-01")
     assert repo.get_challenge(db) is None
+
+
+def test_the_same_plan_saved_twice_is_refused_and_names_the_first(lab):
+    from conftest import table_counts
+
+    db = lab["db"]
+    plan = dict(idea_id=lab["idea"], organisation_id=lab["org"], objective="Call five people",
+                question="Will they come?", prediction="3 of 5 will come",
+                start_date=dt.date(2026, 3, 2), end_date=dt.date(2026, 3, 9))
+    first = repo.plan_cycle(db, ME, **plan)
+    before = table_counts(db)
+    with pytest.raises(repo.InputError, match="saved a moment ago as cycle"):
+        repo.plan_cycle(db, ME, **plan)
+    assert table_counts(db) == before
+    assert repo.plan_cycle(db, ME, **{**plan, "objective": "Call ten people"}) != first

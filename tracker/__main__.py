@@ -127,13 +127,14 @@ def _user(db, args) -> int:
             orgs = repo.list_organisations(db, CLI)
             match = orgs[orgs["name"].map(repo._norm) == repo._norm(args.org)]
             if match.empty:
-                raise repo.InputError(f"No organisation is called '{args.org}'.")
+                raise repo.InputError(f"No organisation is called '{args.org}'."
+                                      + ingest.suggest(args.org, orgs["name"].tolist()))
             org_id = int(match["id"].iloc[0])
         first = not auth.accounts_exist(db)
         password = None if args.sso_only else _read_password()
         auth.add_user(db, CLI, username=args.name, role=args.role, password=password,
                       organisation_id=org_id, email=args.email, sso_only=args.sso_only)
-        print(f"Account '{args.name}' added ({auth.ROLES[args.role].lower()})."
+        print(f"Account '{args.name}' added: {auth.ROLES[args.role]}."
               + (" Login is now on: the app asks everyone to sign in." if first else ""))
     elif args.user_command == "list":
         users = auth.list_users(db, CLI)

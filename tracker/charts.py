@@ -284,6 +284,13 @@ POINT_CLASSES = {
 }
 
 
+def signals_in_time(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The signals of a charted frame split in two: what the latest points show now, and
+    earlier signals (history, oldest first). A signal that reaches the latest point is now."""
+    now = frame.attrs.get("signals_now", [])
+    return now, [s for s in frame.attrs.get("signals", []) if s not in now]
+
+
 def outcome_frame(results: pd.DataFrame, data_kind: str, *, improvement: str,
                   phase_dates=(), laney: bool = False, run_chart: bool = False) -> pd.DataFrame:
     """One series (an organisation's results for one measure, in period order) with its
@@ -313,10 +320,20 @@ def outcome_frame(results: pd.DataFrame, data_kind: str, *, improvement: str,
         out["phase"] = 0
         sentences = spc.explain_run_chart(result)
         out.attrs["signals"] = sentences
+        ongoing = bool(len(out)) and bool(out["long_run"].to_numpy()[-1])
+        out.attrs["signals_now"] = [s for s in sentences if ongoing and "run" in s][-1:]
     elif data_kind == "value":
         out = spc.xmr(values.to_numpy(), improvement=improvement, phases=starts)
         out["sentence"] = spc.point_sentences(out, periods).to_numpy()
-        out.attrs["signals"] = spc.explain(out, periods)["sentence"].tolist()
+        found = spc.explain(out, periods)
+        out.attrs["signals"] = found["sentence"].tolist()
+        present = np.flatnonzero(out["value"].notna().to_numpy())
+        last = present[-1] if len(present) else -1
+        out.attrs["signals_now"] = found.loc[found["last"] >= last, "sentence"].tolist()
+        # a shift that is still going on: the limits no longer describe the process
+        ongoing = found[(found["last"] >= last) & (found["rule"] == "shift")]
+        if len(ongoing):
+            out.attrs["rebase_from"] = pd.Timestamp(periods.iloc[int(ongoing["first"].iloc[0])])
     else:
         work = pd.DataFrame({"series": 0, "numerator": frame["numerator"].to_numpy(),
                              "denominator": frame["denominator"].to_numpy(),
@@ -329,6 +346,9 @@ def outcome_frame(results: pd.DataFrame, data_kind: str, *, improvement: str,
             for i, (p, o, t) in enumerate(zip(periods, out["outside"], out["point_type"],
                                               strict=True))]
         out.attrs["signals"] = [s for s in out["sentence"] if s]
+        present = np.flatnonzero(out["value"].notna().to_numpy())
+        out.attrs["signals_now"] = [out["sentence"].iloc[present[-1]]] \
+            if len(present) and out["sentence"].iloc[present[-1]] else []
     out.insert(0, "period", periods.to_numpy())
     # a new line segment after every missing period, so the line shows the gap
     out["segment"] = out["value"].isna().cumsum()

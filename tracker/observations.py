@@ -175,11 +175,15 @@ def list_annotations(db: Database, scope: Scope, measure_id: int,
 def add_annotation(db: Database, scope: Scope, *, measure_id: int, organisation_id,
                    on_date, kind: str, text) -> int:
     """A dated note on a chart, or a new phase (the limits are recalculated from that date).
-    Without an organisation it applies to every organisation's chart (lab admin only)."""
+    Without an organisation it applies to every organisation's chart (lab admin only). Only
+    the lab team starts a new phase: it changes how every later point is judged; a partner
+    may add notes to its own charts."""
     if organisation_id is None:
         scope.require_admin("add notes for every organisation")
     else:
         scope.require_org_write(int(organisation_id), "add chart notes")
+    if kind == "phase":
+        scope.require_admin("start a new phase (rebase) on a chart")
     c = _Checks()
     fields = {
         "measure_id": int(measure_id),

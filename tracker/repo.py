@@ -449,6 +449,17 @@ def list_measures(db: Database, include_retired: bool = True) -> pd.DataFrame:
     )
 
 
+def _percent(value):
+    """"80%" → 0.8 (a proportion's target as people write it); anything else unchanged."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        number = value.strip()[:-1].strip()
+        try:
+            return float(number.replace(",", "")) / 100
+        except ValueError:
+            return value
+    return value
+
+
 def _measure_fields(cur, c, *, code, name, measure_type, definition, unit, direction, data_kind,
                     frequency, target=None, numerator=None, denominator=None, exclude_id=None):
     fields = {
@@ -460,7 +471,7 @@ def _measure_fields(cur, c, *, code, name, measure_type, definition, unit, direc
         "denominator": c.text(denominator, "Denominator", required=False, limit=MAX_LONG),
         "unit": c.text(unit, "Unit", limit=50),
         "direction": c.choice(direction, "Improvement direction", vocab.DIRECTIONS),
-        "target": c.number(target, "Target"),
+        "target": c.number(_percent(target), "Target"),
         "data_kind": c.choice(data_kind, "Kind of data", vocab.DATA_KINDS),
         "frequency": c.choice(frequency, "Frequency", vocab.FREQUENCIES),
     }
@@ -473,10 +484,14 @@ def _measure_fields(cur, c, *, code, name, measure_type, definition, unit, direc
         c.problems.append(
             f"A {word} needs both a numerator and a denominator definition: say what is "
             "counted on top and what it is divided by.")
+    if isinstance(target, str) and target.strip().endswith("%") and \
+            fields["data_kind"] != "proportion":
+        c.problems.append(f"Target '{target.strip()}' is a percentage, which only a proportion "
+                          "takes; write the number in the measure's unit.")
     if (fields["data_kind"] == "proportion" and fields["target"] is not None
             and not 0 <= fields["target"] <= 1):
-        c.problems.append("The target of a proportion is a fraction between 0 and 1 "
-                          "(write 0.8 for 80%).")
+        c.problems.append("The target of a proportion is between 0% and 100% (write 80% or "
+                          "0.8).")
     for column, label in (("code", "Short code"), ("name", "Measure name")):
         if fields[column]:
             _unique_name(cur, "measure", column, fields[column], label, c.problems, exclude_id)
@@ -578,6 +593,9 @@ def get_cycle(db: Database, scope: Scope, cycle_id: int) -> dict | None:
     return row
 
 
+DUPLICATE_PLAN_MINUTES = 10  # the same plan saved again within this is a double click
+
+
 def plan_cycle(db: Database, scope: Scope, *, idea_id, organisation_id, objective, question,
                prediction, start_date, end_date, plan_who=None, plan_where=None,
                data_collection=None, scale=None, measure_ids=(), builds_on_id=None) -> int:
@@ -623,6 +641,18 @@ def plan_cycle(db: Database, scope: Scope, *, idea_id, organisation_id, objectiv
                         f"({', '.join('?' for _ in measure_ids)})", measure_ids)
             if cur.fetchone()[0] != len(measure_ids):
                 c.problems.append("One of the chosen measures no longer exists; reload the page.")
+        if not c.problems:  # a second click on Save: the same plan again within minutes
+            same = cur.execute(
+                "SELECT cycle_no FROM cycle WHERE idea_id = ? AND organisation_id = ?"
+                " AND objective = ? AND prediction = ? AND start_date = ?"
+                " AND created_at > current_timestamp - INTERVAL (?) MINUTE",
+                [int(idea_id), int(organisation_id), fields["objective"],
+                 fields["prediction"], fields["start_date"], DUPLICATE_PLAN_MINUTES]).fetchone()
+            if same:
+                c.problems.append(
+                    f"This plan was saved a moment ago as cycle {same[0]} of this idea at this "
+                    "organisation, so it was not saved twice. Open it under 'Record Do, Study "
+                    "and Act'; to test the idea again, change the objective or the dates.")
         c.raise_if_any()
         cur.execute("SELECT coalesce(max(cycle_no), 0) + 1 FROM cycle WHERE idea_id = ?",
                     [idea_id])
@@ -680,8 +710,9 @@ def record_study(db: Database, scope: Scope, cycle_id: int, *, study_notes, lear
 
 
 def record_act(db: Database, scope: Scope, cycle_id: int, *, decision, next_steps,
-               end_date=None) -> None:
-    """Act: adopt, adapt or abandon, and what the next cycle is. Completes the cycle."""
+               end_date=None, today: dt.date | None = None) -> None:
+    """Act: adopt, adapt or abandon, and what the next cycle is. Completes the cycle. The
+    actual end date is when the test ended: not after today."""
     c = _Checks()
     fields = {
         "decision": c.choice(decision, "Decision", vocab.DECISIONS),
@@ -689,6 +720,11 @@ def record_act(db: Database, scope: Scope, cycle_id: int, *, decision, next_step
     }
     if end_date is not None:
         fields["end_date"] = c.date(end_date, "Actual end date")
+        today = today or dt.date.today()
+        if fields["end_date"] and fields["end_date"] > today:
+            c.problems.append(f"The actual end date ({fields['end_date']:%d %b %Y}) is after "
+                              f"today ({today:%d %b %Y}): a cycle is completed once it has "
+                              "ended. Give the day it ended.")
         with db.cursor() as cur:
             cycle = _row(cur, "cycle", cycle_id)
         if cycle and fields["end_date"]:

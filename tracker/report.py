@@ -49,9 +49,13 @@ def pack_rows(db: Database, scope: Scope, organisation: str | None = None,
     viewer's summary when the caller already has it."""
     orgs = repo.list_organisations(db, scope, include_retired=False)
     if organisation:
+        everyone = orgs
         orgs = orgs[orgs["name"].map(repo._norm) == repo._norm(organisation)]
         if orgs.empty:
-            raise InputError(f"No organisation called '{organisation}' is yours to report on.")
+            from tracker.ingest import suggest
+
+            raise InputError(f"No organisation called '{organisation}' is yours to report on."
+                             + suggest(organisation, everyone["name"].tolist()))
     if table is None:  # only the series the pack covers
         table = summary.summary_table(db, scope, orgs["id"].tolist() if organisation else None)
     if table.empty:
@@ -86,7 +90,10 @@ def build_slide(db: Database, scope: Scope, row, *, date_from: dt.date | None = 
     chart = charts.spc_chart(frame, title=title, unit=m["unit"], target=m["target"],
                              cycles=cycles, notes=notes[notes["kind"] == "note"],
                              percent=m["data_kind"] == "proportion", width=1000, styled=False)
-    return Slide(title=title, chart=chart, sentences=frame.attrs.get("signals", [])[-6:],
+    now, earlier = charts.signals_in_time(frame)
+    # what the latest points show first, then earlier signals as dated history
+    sentences = [f"Now: {s}" for s in now] + [f"Earlier: {s}" for s in earlier][-(6 - len(now)):]
+    return Slide(title=title, chart=chart, sentences=sentences[:6],
                  variation=row.variation, assurance=row.assurance,
                  variation_icon=row.variation_icon, assurance_icon=row.assurance_icon)
 
@@ -278,7 +285,7 @@ def write_pptx(pack: Pack, path: Path, progress: Progress | None = None) -> Path
         frame = box.text_frame
         frame.word_wrap = True
         frame.text = f"Variation: {slide.variation}"
-        latest = slide.sentences[-SLIDE_SENTENCES:]
+        latest = slide.sentences[:SLIDE_SENTENCES]  # "Now" first, then the latest history
         earlier = len(slide.sentences) - len(latest)
         lines = [f"Assurance: {slide.assurance}", *latest]
         if earlier:

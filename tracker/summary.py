@@ -56,14 +56,15 @@ def assurance_icon(assurance: str | None) -> str:
 COLUMNS = ["organisation_id", "measure_id", "organisation", "measure", "measure_type",
            "latest_period", "latest", "unit", "percent", "target", "variation",
            "variation_icon", "assurance", "assurance_icon", "improving", "concern", "signal",
-           "points"]
+           "signal_now", "signal_earlier", "points"]
 
 
 def summary_table(db: Database, scope: Scope,
                   organisation_ids: list[int] | None = None) -> pd.DataFrame:
     """Every measure at every organisation the user may see (or at `organisation_ids`):
     latest value, target, the variation and assurance icons (with words), and the latest
-    signal in a sentence.
+    signal in a sentence (`signal`), split into what the latest points show (`signal_now`: the
+    signal reaches the latest point) and history (`signal_earlier`: it ended before).
 
     All series at once: the results come out of DuckDB in series order and go through the
     batch statistics (`spc.xmr_many`, `spc.attribute_many`, `spc.explain_many`), the same
@@ -100,7 +101,11 @@ def summary_table(db: Database, scope: Scope,
         "assurance_icon": [assurance_icon(a) for a in assurance],
         "improving": rows["variation"] == "improvement",
         "concern": rows["variation"] == "concern",
-        "signal": rows["signal"].fillna(""), "points": rows["points"].astype(int)})
+        "signal": rows["signal"].fillna(""),
+        "signal_now": rows["signal"].where(rows["signal_is_now"].astype(bool), "").fillna(""),
+        "signal_earlier": rows["signal"].where(~rows["signal_is_now"].astype(bool), "")
+        .fillna(""),
+        "points": rows["points"].astype(int)})
     return out.sort_values(["measure", "organisation"], ignore_index=True)
 
 
@@ -127,11 +132,20 @@ def _phase_starts(db: Database, results: pd.DataFrame) -> np.ndarray:
 
 
 def _latest(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each series' latest period with a value, and its number of such periods."""
-    present = frame[frame["value"].notna()]
+    """Each series' latest period with a value, its number of such periods, and its row
+    position within the series (`position`)."""
+    position = frame.groupby(KEYS, sort=False).cumcount()
+    present = frame[frame["value"].notna()].assign(position=position[frame["value"].notna()])
     latest = present.groupby(KEYS, sort=False).tail(1).copy()
     latest["points"] = latest.set_index(KEYS).index.map(present.groupby(KEYS).size())
     return latest.reset_index(drop=True)
+
+
+def _is_now(latest: pd.DataFrame, last_rows: pd.Series) -> np.ndarray:
+    """Whether each series' latest signal reaches its latest point (`last_rows`: the row
+    position where that signal ends, indexed by the series keys)."""
+    ends = latest.set_index(KEYS).index.map(last_rows).to_numpy(dtype="float64")
+    return ends >= latest["position"].to_numpy(dtype="float64")
 
 
 def charted_series(db: Database, scope: Scope, organisation_ids: list[int] | None = None, *,
@@ -168,8 +182,12 @@ def _value_rows(charted: pd.DataFrame) -> pd.DataFrame:
     latest["variation"] = latest["point_type"].where(~trial, None)
     latest["assurance"] = _assurance(latest)
     signals = spc.explain_many(charted, KEYS, improvement="direction", latest_only=True)
-    latest["signal"] = latest.set_index(KEYS).index.map(
-        signals.set_index(KEYS)["sentence"]).to_numpy() if len(signals) else None
+    if len(signals):
+        by_series = signals.set_index(KEYS)
+        latest["signal"] = latest.set_index(KEYS).index.map(by_series["sentence"]).to_numpy()
+        latest["signal_is_now"] = _is_now(latest, by_series["last"])
+    else:
+        latest["signal"], latest["signal_is_now"] = None, False
     return latest
 
 
@@ -187,8 +205,9 @@ def _attribute_rows(charted: pd.DataFrame) -> pd.DataFrame:
                                 strict=True)]
         latest["signal"] = latest.set_index(KEYS).index.map(
             last.set_index(KEYS)["sentence"]).to_numpy()
+        latest["signal_is_now"] = _is_now(latest, last.set_index(KEYS)["position"])
     else:
-        latest["signal"] = None
+        latest["signal"], latest["signal_is_now"] = None, False
     return latest
 
 

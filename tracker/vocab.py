@@ -60,3 +60,13 @@ OUTCOMES = {
 }
 OUTCOME_MARKS = {"improved": "▲", "concern": "▼", "none": "–", "too_few": "…",
                  "untargeted": "?"}
+
+
+def unit_for(value, unit: str) -> str:
+    """The unit as it reads after a number: "1 volunteer", "2 volunteers" (only a plain
+    English plural ending in s is made singular; "people", "%" and "days" per 100 stay)."""
+    text = str(unit or "")
+    if value == 1 and " " not in text and len(text) > 3 and text.endswith("s") and \
+            not text.endswith("ss"):
+        return text[:-1]
+    return text
