@@ -102,6 +102,7 @@ PAGES = {
         st.Page("app_pages/outcomes.py", title="Outcomes", icon=":material/show_chart:"),
         st.Page("app_pages/portfolio.py", title="Portfolio of ideas", icon=":material/grid_view:"),
         st.Page("app_pages/review.py", title="Review", icon=":material/slideshow:"),
+        st.Page("app_pages/enter.py", title="Enter results", icon=":material/edit_note:"),
         st.Page("app_pages/upload.py", title="Upload results", icon=":material/upload_file:"),
         st.Page("app_pages/export.py", title="Export data", icon=":material/download:"),
     ],

@@ -179,3 +179,101 @@ def fmt_date(value) -> str:
 def options(frame: pd.DataFrame, label: str = "name") -> dict[int, str]:
     """id → label, for select boxes that return ids."""
     return dict(zip(frame["id"].astype(int), frame[label].astype(str), strict=True))
+
+
+def preview_and_store(report, store: Callable, *, key: str, what: str = "file") -> bool:
+    """The preview of a checked upload (a file, or the results typed into the entry grid):
+    what was read, every problem with its row and column, new / updated (old → new) /
+    unchanged, the rows flagged as probable typing errors, and a Store button. Flagged rows
+    are stored only once the person ticks that they checked them. `store(progress)` commits
+    and returns the final report. Returns True once stored (the caller then resets)."""
+    facts = list(dict.fromkeys([report.file_type, report.encoding]))  # once each
+    if report.delimiter:
+        facts.append(f"{report.delimiter}-separated")
+    if report.date_format:
+        facts.append(f"dates: {report.date_format}")
+    if report.layout:
+        facts.append(report.layout)
+    if what == "file":
+        st.caption(esc(" · ".join(f for f in facts if f)) + f" · {report.rows:,} rows"
+                   + (f" ({report.empty_rows:,} empty, skipped)" if report.empty_rows else ""))
+    if report.errors:
+        total = len(report.errors) + report.more_errors
+        again = "Correct the file and upload it again" if what == "file" else \
+            "Correct the grid and check it again"
+        st.error(f"**Nothing can be stored yet: {total:,} problem"
+                 f"{'s' if total != 1 else ''} to fix.** {again}. The database has not been "
+                 "changed.")
+        st.dataframe(pd.DataFrame([{"Row": p.row, "Column": p.column, "Value": p.value,
+                                    "Problem": p.message} for p in report.errors]),
+                     hide_index=True, width="stretch",
+                     column_config={"Row": st.column_config.NumberColumn(width="small"),
+                                    "Column": st.column_config.TextColumn(width="small"),
+                                    "Problem": st.column_config.TextColumn(width="large")})
+        if report.more_errors:
+            st.caption(f"... and {report.more_errors:,} more problems of the same kinds.")
+    else:
+        c1, c2, c3 = st.columns(3)
+        c1.metric("New results", f"{report.new:,}")
+        c2.metric("Updated (old → new)", f"{report.updated:,}")
+        c3.metric("Unchanged (skipped)", f"{report.unchanged:,}")
+    for warning in report.warnings:
+        st.warning(esc(warning))
+    if not report.plan.empty:
+        _plan_table(report.plan)
+    if report.already_stored_batch is not None:
+        st.info(esc(report.summary()))
+        return False
+    if report.ok and report.new + report.updated == 0:
+        st.info("Every row is already stored with the same value: nothing to store.")
+        return False
+    if not report.ok:
+        return False
+    confirmed = True
+    if report.implausible:
+        confirmed = st.checkbox(
+            f"I have checked the {report.implausible:,} flagged row"
+            f"{'s' if report.implausible != 1 else ''}: the values are right, store them as "
+            "they are", key=f"{key}_confirm_{report.sha256[:12]}")
+    count = report.new + report.updated
+    if not st.button(f"Store {count:,} result{'s' if count != 1 else ''}", type="primary",
+                     disabled=not confirmed, key=f"{key}_store"):
+        return False
+    bar = st.progress(0.0, text="Storing")
+    done = store(lambda f, t: bar.progress(min(f, 1.0), text=t))
+    bar.empty()
+    if done.batch_id is None:
+        st.error(esc(done.summary()))
+        return False
+    st.session_state["flash"] = (
+        done.summary() + " Next: see the charts on the Summary or Outcomes page. To take it "
+        "back, undo it under Upload results → 'Upload history and undo'.")
+    return True
+
+
+def _plan_table(plan: pd.DataFrame) -> None:
+    def shown(value, numerator, denominator):
+        if pd.notna(value):
+            return f"{value:g}"
+        if pd.notna(numerator) and pd.notna(denominator):
+            return f"{numerator:g} / {denominator:g}"
+        return ""
+
+    old_notes = plan["old_note"].where(plan["old_note"].notna(), None)
+    new_notes = plan["note"].where(plan["note"].notna(), None)
+    st.dataframe(pd.DataFrame({
+        "Row": plan["row"], "Status": plan["status"].str.capitalize(),
+        "Organisation": plan["organisation"], "Measure": plan["measure"],
+        "Period": pd.to_datetime(plan["period"]),
+        "Stored now": [shown(*r) for r in zip(plan["old_value"], plan["old_numerator"],
+                                              plan["old_denominator"], strict=True)],
+        "New": [shown(*r) for r in zip(plan["value"], plan["numerator"], plan["denominator"],
+                                       strict=True)],
+        "Note": [f"{old or '(none)'} → {new or '(none)'}" if status == "updated"
+                 and (old or None) != (new or None) else new
+                 for old, new, status in zip(old_notes, new_notes, plan["status"],
+                                             strict=True)]}),
+        hide_index=True, width="stretch",
+        column_config={"Period": st.column_config.DateColumn(format="DD MMM YYYY")})
+    if len(plan) == 5000:
+        st.caption("The preview shows the first 5,000 rows.")

@@ -70,9 +70,20 @@ def measure_form(key: str, row=None):
     target = c7.text_input("Target (optional; for a proportion 80% or 0.8)",
                            value="" if get("target", None) is None else f"{get('target'):g}",
                            key=f"{key}_target")
+    def shown(field):
+        value = get(field, None)
+        return "" if value is None else f"{value:g}"
+
+    c8, c9 = st.columns(2)
+    low = c8.text_input("Plausible range, lowest (optional)", value=shown("plausible_low"),
+                        key=f"{key}_low", help="Results outside the range are flagged in the "
+                        "upload preview and the entry grid, and stored only when confirmed.")
+    high = c9.text_input("Plausible range, highest (optional)", value=shown("plausible_high"),
+                         key=f"{key}_high", placeholder="e.g. 50 for a rate per 100 people")
     return {"code": code, "name": name, "measure_type": mtype, "data_kind": kind,
             "direction": direction, "frequency": frequency, "definition": definition,
-            "numerator": numerator, "denominator": denominator, "unit": unit, "target": target}
+            "numerator": numerator, "denominator": denominator, "unit": unit, "target": target,
+            "plausible_low": low, "plausible_high": high}
 
 
 if not scope.is_admin:

@@ -98,6 +98,12 @@ with right:
                       "Days since": age, "Results": fresh["results"], "Status": fresh["Status"]}),
         hide_index=True, width="stretch",
         column_config={"Latest period": st.column_config.DateColumn(format="DD MMM YYYY")})
+    if scope.can_write:
+        left, right = st.columns(2)
+        left.page_link("app_pages/enter.py", label="Enter results in the browser",
+                       icon=":material/edit_note:")
+        right.page_link("app_pages/upload.py", label="Upload a results file",
+                        icon=":material/upload_file:")
 
 st.subheader("Latest decisions")
 decided = done.sort_values(["end_date", "id"], ascending=False).head(8)

@@ -75,84 +75,14 @@ with tab_upload:
                                   progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
             bar.empty()
             st.session_state["upload_report"] = (key, report)
-        facts = list(dict.fromkeys([report.file_type, report.encoding]))  # once each
-        if report.delimiter:
-            facts.append(f"{report.delimiter}-separated")
-        if report.date_format:
-            facts.append(f"dates: {report.date_format}")
-        if report.layout:
-            facts.append(report.layout)
-        st.caption(ui.esc(" · ".join(f for f in facts if f)) + f" · {report.rows:,} rows"
-                   + (f" ({report.empty_rows:,} empty, skipped)" if report.empty_rows else ""))
-
-        if report.errors:
-            total = len(report.errors) + report.more_errors
-            st.error(f"**Nothing can be stored yet: {total:,} problem"
-                     f"{'s' if total != 1 else ''} to fix.** Correct the file and upload it "
-                     "again. The database has not been changed.")
-            st.dataframe(pd.DataFrame([{"Row": p.row, "Column": p.column, "Value": p.value,
-                                        "Problem": p.message} for p in report.errors]),
-                         hide_index=True, width="stretch",
-                         column_config={"Row": st.column_config.NumberColumn(width="small"),
-                                        "Column": st.column_config.TextColumn(width="small"),
-                                        "Problem": st.column_config.TextColumn(width="large")})
-            if report.more_errors:
-                st.caption(f"... and {report.more_errors:,} more problems of the same kinds.")
-        else:
-            c1, c2, c3 = st.columns(3)
-            c1.metric("New results", f"{report.new:,}")
-            c2.metric("Updated (old → new)", f"{report.updated:,}")
-            c3.metric("Unchanged (skipped)", f"{report.unchanged:,}")
-        for warning in report.warnings:
-            st.warning(ui.esc(warning))
-        if not report.plan.empty:
-            plan = report.plan
-
-            def shown(value, numerator, denominator):
-                def num(x):
-                    return f"{x:g}"
-                if pd.notna(value):
-                    return num(value)
-                if pd.notna(numerator) and pd.notna(denominator):
-                    return f"{num(numerator)} / {num(denominator)}"
-                return ""
-
-            st.dataframe(pd.DataFrame({
-                "Row": plan["row"], "Status": plan["status"].str.capitalize(),
-                "Organisation": plan["organisation"], "Measure": plan["measure"],
-                "Period": pd.to_datetime(plan["period"]),
-                "Stored now": [shown(*r) for r in zip(plan["old_value"], plan["old_numerator"],
-                                                      plan["old_denominator"], strict=True)],
-                "From this file": [shown(*r) for r in zip(plan["value"], plan["numerator"],
-                                                          plan["denominator"], strict=True)],
-                "Note": [f"{old or '(none)'} → {new or '(none)'}" if status == "updated"
-                         and (old or None) != (new or None) else new
-                         for old, new, status in zip(plan["old_note"].where(
-                             plan["old_note"].notna(), None), plan["note"].where(
-                             plan["note"].notna(), None), plan["status"], strict=True)]}),
-                hide_index=True, width="stretch",
-                column_config={"Period": st.column_config.DateColumn(format="DD MMM YYYY")})
-            if len(plan) == 5000:
-                st.caption("The preview shows the first 5,000 rows.")
-        if report.already_stored_batch is not None:
-            st.info(ui.esc(report.summary()))
-        elif report.ok and report.new + report.updated == 0:
-            st.info("Every row is already stored with the same value: nothing to store.")
-        elif report.ok and st.button(f"Store {report.new + report.updated:,} results",
-                                     type="primary"):
-            bar = st.progress(0.0, text="Storing")
-            done = ingest.commit(db, data, upload.name, scope, organisation=org_name,
-                                 progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
-            bar.empty()
-            if done.batch_id is not None:
-                st.session_state["flash"] = (
-                    done.summary() + " Next: see the charts on the Summary or Outcomes page. "
-                    "To take it back, undo it under 'Upload history and undo'.")
-                st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
-                st.session_state.pop("upload_report", None)
-                st.rerun()
-            else:
-                st.error(ui.esc(done.summary()))
+        stored = ui.preview_and_store(
+            report, lambda progress: ingest.commit(db, data, upload.name, scope,
+                                                   organisation=org_name, progress=progress),
+            key="upload")
+        if stored:
+            st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
+            st.session_state.pop("upload_report", None)
+            st.rerun()
 
 with tab_history:
     history_org = st.selectbox("Organisation", [EVERY, *org_options], key="history_org",

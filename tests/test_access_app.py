@@ -14,7 +14,7 @@ from tracker.auth import Scope
 from tracker.db import Database
 
 APP = str(ROOT / "streamlit_app.py")
-COMMON = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "portfolio",
+COMMON = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "portfolio", "enter",
           "review", "upload", "export", "organisations", "measures"]
 ADMIN_ONLY = ["accounts", "audit", "backups"]
 

@@ -413,3 +413,65 @@ def test_hostile_text_is_shown_as_text_and_grids_download_nothing_raw(browser, d
         assert "'=HYPERLINK(" in content and ',=HYPERLINK(' not in content
     finally:
         _stop(proc, log)
+
+
+# The entry grid's columns, in pixels (app_pages/enter.py fixes them): Row, Due, Measure,
+# Period, Last stored, Value, Numerator, Denominator.
+GRID_WIDTHS = [48, 90, 260, 105, 150, 80, 95, 105]
+
+
+def _type_in_grid(page, row: int, column: int, text: str) -> None:
+    """Double-click a cell of the first data editor (0-based data row and column) and type."""
+    box = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+    x = box["x"] + sum(GRID_WIDTHS[:column]) + GRID_WIDTHS[column] / 2
+    y = box["y"] + 35 + 35 * row + 17
+    page.mouse.dblclick(x, y)
+    page.wait_for_timeout(300)
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(800)
+
+
+def test_a_partner_enters_results_in_the_grid_and_corrects_a_rate(browser, demo_path):
+    """Issue 13's daily path: a partner signs in, types the week's A&E rate on the wrong base
+    (3 over 56 people for 'per 100 people'), sees it flagged with the base, corrects the
+    denominator to 0.56 and stores it as one batch."""
+    from conftest import PASSWORD as password
+    from conftest import add_role_accounts
+
+    from tracker.db import Database
+
+    with Database(demo_path) as db:
+        add_role_accounts(db)
+    proc, url, log = _start(demo_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(f"{url}/enter")
+        page.get_by_role("textbox", name="Username").fill("pp_user")
+        page.get_by_role("textbox", name="Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_text("Signed in as pp_user").wait_for(timeout=30_000)
+        page.locator("[data-testid='stSidebarNavLink']").filter(has_text="Enter results") \
+            .click()
+        page.get_by_role("heading", name="Enter results").wait_for(timeout=30_000)
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(1500)
+        # the grid is drawn on a canvas; its first row is the A&E rate (measures A to Z)
+        _type_in_grid(page, 0, 6, "3")
+        _type_in_grid(page, 0, 7, "56")
+        page.get_by_text("check it is on that base").wait_for(timeout=30_000)
+        assert page.get_by_role("button", name="Store 1 result").is_disabled()
+        page.screenshot(path=str(ARTIFACTS / "enter_flagged.png"), full_page=True)
+        _type_in_grid(page, 0, 7, "0.56")
+        page.wait_for_timeout(1500)
+        assert page.get_by_text("check it is on that base").count() == 0
+        page.get_by_role("button", name="Store 1 result").click()
+        page.get_by_text("Stored entered in the browser").wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "enter_stored.png"), full_page=True)
+    finally:
+        _stop(proc, log)
+    with Database(demo_path) as db:
+        source = db.scalar("SELECT source FROM upload_batch ORDER BY id DESC LIMIT 1")
+        stored = db.read("SELECT numerator, denominator FROM result ORDER BY id DESC LIMIT 1")
+    assert source == "form" and stored.iloc[0].tolist() == [3.0, 0.56]

@@ -466,3 +466,64 @@ def test_the_lock_files_pin_every_package_with_hashes():
         wanted = re.findall(r"^([A-Za-z0-9_.-]+)==", (ROOT / source).read_text(), re.M)
         pinned = {name.lower().replace("_", "-") for name, _ in pins}
         assert {w.lower().replace("_", "-") for w in wanted} <= pinned
+
+
+def test_a_rate_on_the_wrong_base_is_flagged_with_its_unit_and_base(demo_db):
+    """Issue 13, item 1: 3 attendances over 56 people for "per 100 people" (the denominator
+    is in hundreds) is 0.054 per 100, about 70 times below this organisation's usual rate."""
+    monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday() + 7)
+    rows = ("organisation,measure,period,value,numerator,denominator,note\n"
+            f"Peer Pathways (demo),AE,{monday},,3,56,\n"
+            f"Peer Pathways (demo),AE,{monday - dt.timedelta(weeks=1)},,3,0.56,\n")
+    report = ingest.check(demo_db, rows.encode(), "rates.csv", ME)
+    assert report.ok and report.implausible == 1
+    flagged = report.warnings[-1]
+    assert flagged.row == 2 and "per 100 people" in flagged.message
+    assert "times less" in flagged.message and "(hundreds)" in flagged.message
+
+
+def test_a_value_outside_the_measures_plausible_range_is_flagged(demo_db):
+    measure = repo.list_measures(demo_db).set_index("code", drop=False).loc["FIRST"]
+    values = {k: measure[k] for k in ("code", "name", "measure_type", "definition", "unit",
+                                      "direction", "data_kind", "frequency", "numerator",
+                                      "denominator")}
+    repo.update_measure(demo_db, ME, int(measure["id"]), **values, plausible_low="10%",
+                        plausible_high="95%")
+    monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday() + 7)
+    report = ingest.check(demo_db, ("organisation,measure,period,numerator,denominator\n"
+                                    f"Peer Pathways (demo),FIRST,{monday},10,10\n").encode(),
+                          "first.csv", ME)
+    assert report.implausible == 1
+    assert "above what this measure can plausibly be (95.0% at the highest)" in \
+        report.warnings[-1].message
+    with pytest.raises(repo.InputError, match="below its highest"):
+        repo.update_measure(demo_db, ME, int(measure["id"]), **values, plausible_low="0.9",
+                            plausible_high="0.2")
+
+
+def test_results_typed_in_the_grid_go_through_the_upload_checks(demo_db):
+    """Issue 13, item 2, at the data layer: the grid's rows (periods due x measures, with the
+    last stored values and overdue periods), what was typed as a file, the same checks and
+    preview, stored as one batch of source 'form' that can be undone."""
+    from tracker import batches, templates
+
+    partner_org = "Peer Pathways (demo)"
+    rows = templates.entry_rows(demo_db, ME, partner_org, recent=3)
+    assert set(rows["due"]) <= {"due", "overdue"} and len(rows) > 0
+    assert (rows.groupby("measure").size() <= 3).all()
+    assert rows["last"].str.contains(r"\(\d\d \w{3} \d{4}\)").any()  # "12 (23 Nov 2026)"
+    typed = rows.assign(value=None, numerator=None, denominator=None, note=None)
+    kinds = repo.list_measures(demo_db).set_index("name")["data_kind"]
+    first = typed.index[0]
+    if kinds[typed.loc[first, "measure"]] == "value":
+        typed.loc[first, "value"] = 7
+    else:
+        typed.loc[first, ["numerator", "denominator"]] = [3, 56]  # a wrong base for a rate
+    data = templates.entered_csv(typed)
+    report = ingest.check(demo_db, data, "entered", ME, organisation=partner_org)
+    assert report.ok and report.new == 1 and report.empty_rows == len(typed) - 1
+    stored = ingest.commit(demo_db, data, "entered", ME, organisation=partner_org,
+                           source="form")
+    batch = batches.list_batches(demo_db, ME).iloc[0]
+    assert (batch["id"], batch["source"]) == (stored.batch_id, "form")
+    assert batches.undo_batch(demo_db, ME, stored.batch_id) == 1

@@ -264,7 +264,8 @@ def test_xlsx_template_round_trip(lab):
     assert book.sheetnames == ["Results", "Instructions"]
     sheet = book["Results"]
     header = [c.value for c in sheet[1]]
-    assert header == list(upload_read.COLUMNS)
+    assert header == [*upload_read.COLUMNS, upload_read.HOW_TO]
+    assert sheet[2][7].value.startswith(("value: one number, in", "numerator: "))
     instructions = " ".join(str(c.value) for r in book["Instructions"].iter_rows() for c in r)
     assert "Operational definition" in instructions and "numerator and denominator" in instructions
     filled = 0
@@ -277,13 +278,18 @@ def test_xlsx_template_round_trip(lab):
     report = ingest.commit(db, out.getvalue(), "template.xlsx", ME, organisation=PP)
     assert report.ok and report.new == 3 and report.empty_rows > 0
     assert report.encoding == "Excel workbook"
+    assert not report.warnings  # the "how to fill in" column is read past quietly
 
 
 def test_csv_template_lists_periods_due(lab):
     db = lab["db"]
     text = templates.template_csv(db, ADMIN, PP).decode()
     frame = pd.read_csv(io.StringIO(text))
-    assert list(frame.columns) == list(upload_read.COLUMNS)
+    assert list(frame.columns) == [*upload_read.COLUMNS, upload_read.HOW_TO]
+    # the unit and the base of every measure, on every row, in the CSV too
+    guide = frame.set_index("measure")[upload_read.HOW_TO]
+    assert guide["People referred"].iloc[0] == "value: one number, in people"
+    assert guide["Attending a first session"].iloc[0].startswith("numerator: n; denominator: d")
     weekly = frame[frame["measure"] == "People referred"]["period"]
     assert len(weekly) == 31  # W[30] .. this week
     assert set(frame["measure"]) == {"People referred", "Attending a first session",

@@ -24,6 +24,7 @@ from tracker.errors import PermissionDenied
 from tracker.text import CONTROL_CLASS
 from tracker.upload_read import (
     COLUMNS,
+    HOW_TO,
     MAX_FILE_BYTES,
     MAX_LISTED,
     MAX_NOTE,
@@ -49,7 +50,7 @@ def _to_long(cur, names: list[str], measures: pd.DataFrame, report: Report) -> N
         if missing:
             raise Refused("The column 'period' is missing. The template's columns are: "
                            + ", ".join(COLUMNS) + ".")
-        extra = [n for n in names if n and n not in COLUMNS]
+        extra = [n for n in names if n and n not in COLUMNS and n != HOW_TO]
         if extra:
             report.warnings.append(Problem(None, None, None, "these columns were ignored: "
                                            + ", ".join(sorted(set(extra)))))
@@ -69,7 +70,7 @@ def _to_long(cur, names: list[str], measures: pd.DataFrame, report: Report) -> N
             lookup[norm_header(key)] = m.name
     wide_cols = []
     for i, name in enumerate(names):
-        if not name or name in ("period", "organisation", "note"):
+        if not name or name in ("period", "organisation", "note", HOW_TO):
             continue
         part = "value"
         base = name
@@ -419,7 +420,15 @@ def _plan(cur, report: Report) -> None:
         report.warnings.append(Problem(None, None, None, f"{report.unchanged:,} row"
                                        f"{'s are' if report.unchanged != 1 else ' is'} identical "
                                        "to what is stored and will be skipped"))
-    # far outside the organisation's own history: beyond 6 robust standard deviations
+    _implausible(cur, report)
+
+
+def _implausible(cur, report: Report) -> None:
+    """Flag results that are probably typing errors, so the person can correct or confirm
+    them before storing: outside the measure's plausible range; ten times or more above or
+    below the organisation's usual level (a rate typed on the wrong base, 3 over 56 people
+    for "per 100 people", is 100 times off); or beyond 6 robust standard deviations from it.
+    A proportion or a rate is judged as numerator / denominator, in the measure's unit."""
     odd = cur.execute("""
         WITH hist AS (
             SELECT r.organisation_id, r.measure_id,
@@ -429,18 +438,54 @@ def _plan(cur, report: Report) -> None:
                   (SELECT org_id, measure_id FROM stage_plan WHERE status <> 'unchanged')
         ), stats AS (
             SELECT organisation_id, measure_id, median(x) AS med, mad(x) AS mad, count(*) AS n
-            FROM hist GROUP BY ALL HAVING count(*) >= 8
+            FROM hist GROUP BY ALL HAVING count(*) >= 4
+        ), rows AS (
+            SELECT p.row_no, p.org_id, p.measure_id, p.value, p.numerator, p.denominator,
+                   coalesce(p.value, p.numerator / p.denominator) AS x
+            FROM stage_plan p WHERE p.status <> 'unchanged'
         )
-        SELECT p.row_no, coalesce(p.value, p.numerator / p.denominator) AS x, s.med
-        FROM stage_plan p JOIN stats s
-          ON s.organisation_id = p.org_id AND s.measure_id = p.measure_id
-        WHERE p.status <> 'unchanged' AND s.mad > 0
-          AND abs(coalesce(p.value, p.numerator / p.denominator) - s.med) > 6 * 1.4826 * s.mad
-        ORDER BY p.row_no LIMIT 200""").fetchall()
-    for row_no, x, med in odd:
-        report.warnings.append(Problem(int(row_no), "value", f"{x:g}",
-                                       f"far from this organisation's usual results (typically "
-                                       f"about {med:g}); check it is not a typing error"))
+        SELECT rows.row_no, rows.x, s.med, s.n, m.unit, m.data_kind, m.denominator AS base,
+               mr.low, mr.high,
+               CASE WHEN mr.low IS NOT NULL AND rows.x < mr.low THEN 'low'
+                    WHEN mr.high IS NOT NULL AND rows.x > mr.high THEN 'high'
+                    WHEN s.med > 0 AND rows.x > 0 AND (rows.x >= 10 * s.med
+                         OR rows.x <= s.med / 10) THEN 'scale'
+                    WHEN s.n >= 8 AND s.mad > 0
+                         AND abs(rows.x - s.med) > 6 * 1.4826 * s.mad THEN 'far'
+               END AS why
+        FROM rows JOIN measure m ON m.id = rows.measure_id
+        LEFT JOIN measure_range mr ON mr.measure_id = rows.measure_id
+        LEFT JOIN stats s ON s.organisation_id = rows.org_id AND s.measure_id = rows.measure_id
+        WHERE why IS NOT NULL ORDER BY rows.row_no LIMIT 200""").fetchall()
+    for row_no, x, med, _, unit, kind, base, low, high, why in odd:
+        shown = _in_unit(x, unit, kind)
+        if why in ("low", "high"):
+            bound = low if why == "low" else high
+            text = (f"{shown} is {'below' if why == 'low' else 'above'} what this measure can "
+                    f"plausibly be ({_in_unit(bound, unit, kind)} at the "
+                    f"{'lowest' if why == 'low' else 'highest'})")
+        else:
+            times = (x / med if x > med else med / x) if med and x else None
+            text = (f"{shown} is far from this organisation's usual results (typically about "
+                    f"{_in_unit(med, unit, kind)}"
+                    + (f", {times:,.0f} times {'more' if x > med else 'less'}" if why == "scale"
+                       and times else "") + ")")
+        if kind == "rate" and base:
+            text += f"; the denominator is {base}: check it is on that base"
+        elif kind == "proportion":
+            text += "; check the numerator and the denominator"
+        text += ". Correct it, or confirm it before storing"
+        report.warnings.append(Problem(int(row_no), "value" if kind == "value" else
+                                       "denominator", shown, text))
+        report.implausible += 1
+
+
+def _in_unit(x, unit, kind) -> str:
+    if x is None:
+        return ""
+    if kind == "proportion":
+        return f"{x:.1%}"
+    return f"{x:,.3g} {unit}".strip()
 
 
 def _plan_frame(cur) -> pd.DataFrame:
@@ -524,7 +569,7 @@ def check(db: Database, data: bytes, file_name: str, scope: Scope, *,
 
 def commit(db: Database, data: bytes, file_name: str, scope: Scope, *,
            organisation: str | None = None, today: dt.date | None = None,
-           progress: Progress | None = None) -> Report:
+           progress: Progress | None = None, source: str = "upload") -> Report:
     """Validate and, if the file has no errors, store it as one batch in one transaction.
 
     Reading, parsing and validating run outside the write lock (they take most of the
@@ -542,7 +587,7 @@ def commit(db: Database, data: bytes, file_name: str, scope: Scope, *,
                 return report
             step(0.85, "Storing")
             with db.transaction(cur):
-                _store(cur, report, file_name, scope)
+                _store(cur, report, file_name, scope, source)
         finally:
             _drop_staging(cur)
     if report.batch_id is not None:
@@ -550,7 +595,7 @@ def commit(db: Database, data: bytes, file_name: str, scope: Scope, *,
     return report
 
 
-def _store(cur, report: Report, file_name: str, scope: Scope) -> None:
+def _store(cur, report: Report, file_name: str, scope: Scope, source: str) -> None:
     """Under the write lock: what changed since the check, then the batch and its rows."""
     gone = cur.execute("""
         SELECT DISTINCT o.name FROM stage_typed t JOIN organisation o ON o.id = t.org_id
@@ -571,8 +616,8 @@ def _store(cur, report: Report, file_name: str, scope: Scope) -> None:
     batch_id = cur.execute(
         "INSERT INTO upload_batch (organisation_id, source, file_name, sha256,"
         " uploaded_by, rows_new, rows_updated, rows_unchanged)"
-        " VALUES (?, 'upload', ?, ?, ?, ?, ?, ?) RETURNING id",
-        [orgs[0] if len(orgs) == 1 else None, file_name, report.sha256, scope.actor,
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [orgs[0] if len(orgs) == 1 else None, source, file_name, report.sha256, scope.actor,
          report.new, report.updated, report.unchanged]).fetchone()[0]
     cur.execute(
         "INSERT INTO result (organisation_id, measure_id, period, value, numerator,"
@@ -580,7 +625,7 @@ def _store(cur, report: Report, file_name: str, scope: Scope) -> None:
         " SELECT org_id, measure_id, period, value, numerator, denominator, note, ?"
         " FROM stage_plan WHERE status <> 'unchanged'", [batch_id])
     repo._audit(cur, scope.actor, "upload", "upload_batch", batch_id, None,
-                {"file_name": file_name, "sha256": report.sha256, "new": report.new,
+                {"source": source, "file_name": file_name, "sha256": report.sha256, "new": report.new,
                  "updated": report.updated, "unchanged": report.unchanged,
                  "organisation_ids": orgs})
     report.batch_id = int(batch_id)

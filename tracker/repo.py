@@ -442,11 +442,41 @@ def set_organisation_retired(db: Database, scope: Scope, org_id: int, retired: b
 
 
 def list_measures(db: Database, include_retired: bool = True) -> pd.DataFrame:
+    """Every measure, with its count of results and its plausible range (`plausible_low`,
+    `plausible_high`; empty where none is set)."""
     return db.read(
-        "SELECT m.*, (SELECT count(*) FROM result r WHERE r.measure_id = m.id) AS results"
-        " FROM measure m WHERE ? OR m.retired_at IS NULL ORDER BY m.measure_type, m.name",
+        "SELECT m.*, (SELECT count(*) FROM result r WHERE r.measure_id = m.id) AS results,"
+        " mr.low AS plausible_low, mr.high AS plausible_high"
+        " FROM measure m LEFT JOIN measure_range mr ON mr.measure_id = m.id"
+        " WHERE ? OR m.retired_at IS NULL ORDER BY m.measure_type, m.name",
         [include_retired],
     )
+
+
+def _range_fields(c: _Checks, low, high, data_kind) -> dict:
+    """A plausible range: either end may be empty. A proportion's range is in percent or as a
+    fraction, like its target."""
+    out = {"low": c.number(_percent(low), "Plausible range, lowest"),
+           "high": c.number(_percent(high), "Plausible range, highest")}
+    if out["low"] is not None and out["high"] is not None and out["low"] >= out["high"]:
+        c.problems.append("The plausible range's lowest value must be below its highest.")
+    if data_kind == "proportion" and any(v is not None and not 0 <= v <= 1
+                                         for v in out.values()):
+        c.problems.append("A proportion's plausible range is between 0% and 100%.")
+    return out
+
+
+def _store_range(cur, actor: str, measure_id: int, bounds: dict) -> None:
+    before = cur.execute("SELECT low, high FROM measure_range WHERE measure_id = ?",
+                         [measure_id]).fetchone()
+    after = (bounds["low"], bounds["high"])
+    if (before or (None, None)) == after:
+        return
+    cur.execute("DELETE FROM measure_range WHERE measure_id = ?", [measure_id])
+    if after != (None, None):
+        cur.execute("INSERT INTO measure_range VALUES (?, ?, ?)", [measure_id, *after])
+    _audit(cur, actor, "update", "measure_range", measure_id,
+           None if before is None else {"low": before[0], "high": before[1]}, bounds)
 
 
 def _percent(value):
@@ -498,18 +528,22 @@ def _measure_fields(cur, c, *, code, name, measure_type, definition, unit, direc
     return fields
 
 
-def add_measure(db: Database, scope: Scope, **values) -> int:
+def add_measure(db: Database, scope: Scope, *, plausible_low=None, plausible_high=None,
+                **values) -> int:
     scope.require_admin("add measures")
     c = _Checks()
     with db.transaction() as cur:
         fields = _measure_fields(cur, c, **values)
+        bounds = _range_fields(c, plausible_low, plausible_high, fields["data_kind"])
         c.raise_if_any()
         new_id = _insert(cur, "measure", fields)
         _audit(cur, scope.actor, "create", "measure", new_id, None, fields)
+        _store_range(cur, scope.actor, new_id, bounds)
     return new_id
 
 
-def update_measure(db: Database, scope: Scope, measure_id: int, **values) -> dict:
+def update_measure(db: Database, scope: Scope, measure_id: int, *, plausible_low=None,
+                   plausible_high=None, **values) -> dict:
     scope.require_admin("edit measures")
     c = _Checks()
     with db.transaction() as cur:
@@ -517,12 +551,14 @@ def update_measure(db: Database, scope: Scope, measure_id: int, **values) -> dic
         if before is None:
             raise InputError("That measure no longer exists; reload the page.")
         fields = _measure_fields(cur, c, exclude_id=measure_id, **values)
+        bounds = _range_fields(c, plausible_low, plausible_high, fields["data_kind"])
         cur.execute("SELECT count(*) FROM result WHERE measure_id = ?", [measure_id])
         if cur.fetchone()[0] and fields["data_kind"] and fields["data_kind"] != before["data_kind"]:
             c.problems.append(
                 "This measure already has results, so its kind of data cannot change: retire it "
                 "and add a new measure instead.")
         c.raise_if_any()
+        _store_range(cur, scope.actor, measure_id, bounds)
         return _update(cur, scope.actor, "measure", measure_id, fields, "measure")
 
 

@@ -12,7 +12,7 @@ from tracker.auth import Scope
 from tracker.db import Database
 from tracker.export import neutralise
 from tracker.ingest import suggest
-from tracker.upload_read import COLUMNS
+from tracker.upload_read import COLUMNS, HOW_TO
 
 
 def periods_due(frequency: str, start: dt.date, today: dt.date) -> list[dt.date]:
@@ -43,12 +43,28 @@ def template_frame(db: Database, scope: Scope, organisation: str,
     have = set(zip(stored["measure_id"], pd.to_datetime(stored["period"]).dt.date, strict=True))
     rows = []
     for m in repo.list_measures(db, include_retired=False).itertuples():
+        guide = how_to_fill_in(m)
         for period in periods_due(m.frequency, start, end):
             if (m.id, period) not in have:
                 rows.append({"organisation": org_name, "measure": m.name,
                              "period": period.isoformat(), "value": None, "numerator": None,
-                             "denominator": None, "note": None})
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+                             "denominator": None, "note": None, HOW_TO: guide})
+    return pd.DataFrame(rows, columns=[*COLUMNS, HOW_TO])
+
+
+def how_to_fill_in(m) -> str:
+    """What to write for a measure, with its unit and base, in a sentence."""
+    def text(value) -> str:
+        return "" if value is None or (isinstance(value, float) and pd.isna(value)) \
+            else str(value)
+
+    if m.data_kind == "value":
+        return f"value: one number, in {text(m.unit)}"
+    if m.data_kind == "proportion":
+        return (f"numerator: {text(m.numerator)}; denominator: {text(m.denominator)} "
+                "(counts of people or events, not percentages)")
+    return (f"numerator: {text(m.numerator)}; denominator: {text(m.denominator)}; the rate "
+            f"shown is numerator / denominator, {text(m.unit)}")
 
 
 def template_csv(db: Database, scope: Scope, organisation: str,
@@ -66,13 +82,14 @@ def template_xlsx(db: Database, scope: Scope, organisation: str,
     book = Workbook()
     sheet = book.active
     sheet.title = "Results"
-    sheet.append(list(COLUMNS))
+    sheet.append([*COLUMNS, HOW_TO])
     for cell in sheet[1]:
         cell.font = Font(bold=True, color="FFFFFF")
         cell.fill = PatternFill("solid", fgColor="005EB8")
     for row in frame.itertuples(index=False):
-        sheet.append([row.organisation, row.measure, row.period, None, None, None, None])
-    for column, width in zip("ABCDEFG", (38, 44, 12, 10, 12, 13, 40), strict=True):
+        sheet.append([row.organisation, row.measure, row.period, None, None, None, None,
+                      row[7]])
+    for column, width in zip("ABCDEFGH", (38, 44, 12, 10, 12, 13, 40, 70), strict=True):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A2"
     info = book.create_sheet("Instructions")
@@ -105,3 +122,54 @@ def template_xlsx(db: Database, scope: Scope, organisation: str,
     return out.getvalue()
 
 
+
+
+OVERDUE_AFTER = {"week": 14, "month": 45}  # days after a period starts before it is overdue
+
+
+def entry_rows(db: Database, scope: Scope, organisation: str, *, today: dt.date | None = None,
+               recent: int = 8) -> pd.DataFrame:
+    """The rows of the browser's entry grid for one organisation: each active measure's
+    periods still due (no result yet), the `recent` latest of them, newest first, each with
+    the last value stored for the measure there and whether it is overdue."""
+    today = today or dt.date.today()
+    due = template_frame(db, scope, organisation, today)
+    if due.empty:
+        return due.assign(due=[], last=[])
+    due["day"] = pd.to_datetime(due["period"]).dt.date
+    due = due.sort_values(["measure", "day"], ascending=[True, False])
+    due = due.groupby("measure", sort=False).head(recent)
+    measures = repo.list_measures(db, include_retired=False).set_index("name")
+    org_id = int(repo.list_organisations(db, scope).set_index("name").loc[
+        due["organisation"].iloc[0], "id"])
+    stored = repo_last_values(db, scope, org_id)
+    frequency = due["measure"].map(measures["frequency"])
+    age = (pd.Timestamp(today) - pd.to_datetime(due["day"])).dt.days
+    due["due"] = ["overdue" if a > OVERDUE_AFTER[f] else "due"
+                  for a, f in zip(age, frequency, strict=True)]
+    due["last"] = due["measure"].map(stored).fillna("none yet")
+    return due.drop(columns="day").reset_index(drop=True)
+
+
+def repo_last_values(db: Database, scope: Scope, org_id: int) -> pd.Series:
+    """The latest stored result of each measure at an organisation, as text (by measure)."""
+    from tracker import observations
+
+    results = observations.load_results(db, scope, organisation_ids=[org_id])
+    if results.empty:
+        return pd.Series(dtype=object)
+    results = results.sort_values("period").groupby("measure_id").tail(1)
+    names = repo.list_measures(db).set_index("id")["name"]
+    text = [f"{v:g}" if pd.notna(v) else f"{n:g} / {d:g}" for v, n, d in
+            zip(results["value"], results["numerator"], results["denominator"], strict=True)]
+    when = pd.to_datetime(results["period"]).dt.strftime("%d %b %Y")
+    return pd.Series([f"{t} ({w})" for t, w in zip(text, when, strict=True)],
+                     index=results["measure_id"].map(names).to_numpy())
+
+
+def entered_csv(rows: pd.DataFrame) -> bytes:
+    """What was typed into the entry grid as a results file in the template's layout, so it
+    goes through exactly the checks, preview and commit of an uploaded file. Rows left empty
+    are left out; the spreadsheet row numbers in messages are the grid's rows + 1."""
+    frame = rows.reindex(columns=list(COLUMNS))
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")

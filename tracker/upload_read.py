@@ -30,6 +30,9 @@ MAX_XLSX_RATIO = 100
 MAX_NOTE = 2000
 MAX_LISTED = 1000  # problems listed one by one; the rest are counted
 COLUMNS = ("organisation", "measure", "period", "value", "numerator", "denominator", "note")
+# The templates' last column says, for each row, what to write and on which base (the unit,
+# what the numerator and the denominator count). Uploads read past it without a warning.
+HOW_TO = "how to fill in"
 ALIASES = {
     "organization": "organisation", "org": "organisation", "organisation name": "organisation",
     "site": "organisation", "measure name": "measure", "measure code": "measure",
@@ -86,6 +89,7 @@ class Report:
     already_stored_batch: int | None = None
     batch_id: int | None = None
     has_duplicates: bool = False
+    implausible: int = 0  # rows flagged as probable typing errors (to confirm or correct)
 
     @property
     def ok(self) -> bool:
