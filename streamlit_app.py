@@ -1,12 +1,16 @@
 """The tracker's entry point: page setup, sign-in, the menu (st.navigation) and the sidebar."""
 
 import datetime as dt
+import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import streamlit as st
 
 import ui
-from tracker import auth, repo
+from tracker import auth, repo, web_sessions
+
+SESSION_ROUTE = "/tracker/session"  # server.py
 
 # The icon is a file of the tracker's, served by the app itself: a material or emoji icon is
 # fetched from a font server on the internet on every page (it fails offline and tells a
@@ -31,6 +35,30 @@ def client_address() -> str | None:
     return address if isinstance(address, str) else None
 
 
+def session_cookie() -> str | None:
+    token = st.context.cookies.get(web_sessions.COOKIE) if st.context.cookies else None
+    return token if isinstance(token, str) else None
+
+
+def remember(signed_in: auth.Scope) -> None:
+    """Signed in: keep it for this tab, then send the browser once through /tracker/session,
+    which sets the HttpOnly cookie that keeps the person signed in across a refresh or a new
+    tab, and comes back to the page that was asked for (a deep link)."""
+    st.session_state["scope"] = signed_in
+    st.session_state["last_active"] = dt.datetime.now()
+    if not isinstance(st.context.url, str):  # no browser (AppTest): this tab only
+        st.rerun()
+    ticket = web_sessions.start(db, signed_in)
+    asked = urlsplit(st.context.url)
+    target = web_sessions.safe_next(asked.path + (f"?{asked.query}" if asked.query else ""))
+    st.html(f"<script>window.top.location.replace({json.dumps(SESSION_ROUTE)} + "
+            f"'?ticket=' + {json.dumps(ticket)} + '&next=' + "
+            f"encodeURIComponent({json.dumps(target)}));</script>",
+            unsafe_allow_javascript=True)
+    st.caption("Signed in. Opening the tracker...")
+    st.stop()
+
+
 def login_page() -> None:
     st.title("Improvement lab tracker")
     message = st.session_state.pop("login_message", None)
@@ -42,12 +70,12 @@ def login_page() -> None:
         if st.user.is_logged_in:
             if st.button("Continue with single sign-on", type="primary"):
                 try:
-                    st.session_state["scope"] = auth.scope_for_email(
+                    signed_in = auth.scope_for_email(
                         db, st.user.get("email"), bool(st.user.get("email_verified", False)))
-                    st.session_state["last_active"] = dt.datetime.now()
-                    st.rerun()
                 except auth.AuthError as exc:
                     st.error(ui.esc(exc))
+                else:
+                    remember(signed_in)
             if st.button("Sign out of single sign-on"):
                 st.logout()
         else:
@@ -58,12 +86,11 @@ def login_page() -> None:
         password = st.text_input("Password", type="password", autocomplete="current-password")
         if st.form_submit_button("Log in", type="primary"):
             try:
-                st.session_state["scope"] = auth.authenticate(
-                    db, username, password, client=client_address())
-                st.session_state["last_active"] = dt.datetime.now()
-                st.rerun()
+                signed_in = auth.authenticate(db, username, password, client=client_address())
             except auth.AuthError as exc:
                 st.error(ui.esc(exc))
+            else:
+                remember(signed_in)
 
 
 # ---------------------------------------------------------------- who is this?
@@ -72,22 +99,33 @@ if local_mode:
     scope = auth.LOCAL_ADMIN
 else:
     scope = st.session_state.get("scope")
+    token = session_cookie()
+    if scope is None:  # a refresh or a new tab: the cookie names the session
+        scope, ended_because = web_sessions.resume(db, token)
+        if scope is not None:
+            st.session_state["scope"] = scope
+            st.session_state["last_active"] = dt.datetime.now()
+        elif ended_because:
+            st.session_state["login_message"] = ended_because
     last = st.session_state.get("last_active")
     now = dt.datetime.now()
     if scope is not None and last is not None and now - last > auth.IDLE_TIMEOUT:
         ui.sign_out("Your session ended after 30 minutes without activity. Please sign in "
                     "again.")
+        web_sessions.end(db, token)
         scope = None
         if sso_configured() and st.user.is_logged_in:
             st.logout()  # the identity provider's cookie must not sign the person back in
     ended = None if scope is None else auth.session_ended(db, scope)
     if ended:
         ui.sign_out(ended)
+        web_sessions.end(db, token)
         scope = None
     if scope is None:
         login_page()
         st.stop()
     st.session_state["last_active"] = now
+    web_sessions.seen(db, token)
 
 # ---------------------------------------------------------------- menu
 PAGES = {
@@ -138,6 +176,7 @@ with st.sidebar:
             st.caption("Viewers see everything and may export, but change nothing.")
         if st.button("Log out"):
             ui.sign_out("You have logged out.")
+            web_sessions.end(db, session_cookie())
             if sso_configured() and st.user.is_logged_in:
                 st.logout()
             st.rerun()

@@ -21,13 +21,14 @@ from tracker.db import (
     damaged_message,
     default_path,
     is_damage,
+    shared,
 )
 from tracker.text import escape_markdown as esc  # noqa: F401 - the pages' escape
 
 
 @st.cache_resource(show_spinner=False)
 def _database(path: str) -> Database:
-    database = Database(path)
+    database = shared(path)  # the same object server.py's routes use
     _daily_backups(database)
     return database
 

@@ -399,3 +399,41 @@ def test_acts_end_date_is_not_after_today(accounts):
                         end_date=today + dt.timedelta(days=1))
     assert table_counts(db) == before
     repo.record_act(db, admin, cycle, decision="adopt", next_steps="n", end_date=today)
+
+
+def test_web_sessions_tickets_tokens_idle_and_changes(accounts):
+    from tracker import web_sessions as ws
+
+    db, admin = accounts["db"], accounts["admin"]
+    now = dt.datetime.now()
+    viewer = auth.authenticate(db, "lead", PASSWORD)
+    ticket = ws.start(db, viewer, now)
+    token = ws.redeem(db, ticket, now)
+    assert token and ws.redeem(db, ticket, now) is None  # a ticket is used once
+    assert ws.redeem(db, ws.start(db, viewer, now), now + dt.timedelta(minutes=2)) is None
+    assert ws.resume(db, token, now)[0].actor == "lead"
+    assert db.scalar("SELECT count(*) FROM web_session WHERE token_hash = ?", [token]) == 0
+    # idle too long: ended, with the reason
+    scope, why = ws.resume(db, token, now + auth.IDLE_TIMEOUT + dt.timedelta(minutes=1))
+    assert scope is None and "30 minutes" in why
+    assert ws.resume(db, token, now) == (None, None)  # and it stays ended
+    # a password reset ends the others
+    token = ws.redeem(db, ws.start(db, viewer, now), now)
+    auth.reset_password(db, admin, "lead", "another long password")
+    scope, why = ws.resume(db, token, now)
+    assert scope is None and "password or role was changed" in why
+    # logging out ends it
+    fresh = auth.authenticate(db, "lead", "another long password")
+    token = ws.redeem(db, ws.start(db, fresh, now), now)
+    ws.end(db, token, now)
+    assert ws.resume(db, token, now) == (None, None)
+
+
+@pytest.mark.parametrize("asked, sent", [
+    ("/review", "/review"), ("/outcomes?measure=3", "/outcomes?measure=3"), (None, "/"),
+    ("https://evil.example/x", "/"), ("//evil.example/x", "/"), ("/\\evil.example", "/"),
+    ("javascript:alert(1)", "/")])
+def test_after_sign_in_the_browser_goes_only_to_this_site(asked, sent):
+    from tracker import web_sessions
+
+    assert web_sessions.safe_next(asked) == sent

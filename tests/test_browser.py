@@ -475,3 +475,45 @@ def test_a_partner_enters_results_in_the_grid_and_corrects_a_rate(browser, demo_
         source = db.scalar("SELECT source FROM upload_batch ORDER BY id DESC LIMIT 1")
         stored = db.read("SELECT numerator, denominator FROM result ORDER BY id DESC LIMIT 1")
     assert source == "form" and stored.iloc[0].tolist() == [3.0, 0.56]
+
+
+def test_a_session_survives_a_refresh_and_a_new_tab_and_a_deep_link_returns(browser,
+                                                                            demo_path):
+    """Issue 13, item 5: sign in from a deep link and land on that page; refresh and open a
+    new tab, still signed in (an HttpOnly cookie, not readable by the page's scripts); log
+    out, and a refresh asks for the password again."""
+    from conftest import PASSWORD as password
+    from conftest import add_role_accounts
+
+    from tracker.db import Database
+
+    with Database(demo_path) as db:
+        add_role_accounts(db)
+    proc, url, log = _start(demo_path)
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1200})
+        page = context.new_page()
+        page.goto(f"{url}/review")
+        page.get_by_role("textbox", name="Username").fill("lead")
+        page.get_by_role("textbox", name="Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("heading", name="Review").first.wait_for(timeout=30_000)
+        assert page.url.endswith("/review")  # back on the page asked for
+        cookie = [c for c in context.cookies() if c["name"] == "tracker_session"][0]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+        assert page.evaluate("document.cookie").find("tracker_session") < 0
+        page.reload()
+        page.get_by_text("Signed in as lead").wait_for(timeout=30_000)
+        page.get_by_role("heading", name="Review").first.wait_for(timeout=30_000)
+        second = context.new_page()
+        second.goto(f"{url}/summary")
+        second.get_by_text("Signed in as lead").wait_for(timeout=30_000)
+        second.get_by_role("heading", name="Summary").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "session_after_refresh.png"))
+        second.get_by_role("button", name="Log out").click()
+        second.get_by_text("You have logged out").wait_for(timeout=30_000)
+        page.reload()
+        page.get_by_role("textbox", name="Username").wait_for(timeout=30_000)
+        assert page.get_by_text("Signed in as lead").count() == 0
+    finally:
+        _stop(proc, log)

@@ -527,3 +527,9 @@ def test_results_typed_in_the_grid_go_through_the_upload_checks(demo_db):
     batch = batches.list_batches(demo_db, ME).iloc[0]
     assert (batch["id"], batch["source"]) == (stored.batch_id, "form")
     assert batches.undo_batch(demo_db, ME, stored.batch_id) == 1
+
+
+def test_plain_ascii_names_that_differ_stay_different(lab):
+    """NHS organisation codes differ by 1 and L, 0 and O: those are different names."""
+    for name in ("Trust RJ1", "Trust RJL", "Trust R0A", "Trust ROA"):
+        repo.add_organisation(lab["db"], ME, name=name, kind="nhs_trust")

@@ -385,6 +385,19 @@ def scope_for_email(db: Database, email: str | None, verified: bool) -> Scope:
     return _scope_of(row)
 
 
+def scope_of_account(db: Database, username: str) -> Scope | None:
+    """The current scope of an active account (None when it is disabled or gone)."""
+    found = db.read(_ACCOUNT_SELECT + " WHERE a.username = ?", [username])
+    if found.empty or pd.notna(found["disabled_at"].iloc[0]):
+        return None
+    row = found.iloc[0].to_dict()
+    row["organisation_id"] = None if pd.isna(row["organisation_id"]) else \
+        int(row["organisation_id"])
+    row["organisation"] = None if pd.isna(row["organisation"]) else row["organisation"]
+    row["id"] = int(row["id"])
+    return _scope_of(row)
+
+
 def session_ended(db: Database, scope: Scope) -> str | None:
     """Why a signed-in session must end now (in words), or None while it may go on: the
     account was disabled or removed, or its password or role changed since sign-in."""

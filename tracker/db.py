@@ -236,3 +236,17 @@ class Database:
     def checkpoint(self) -> None:
         with self._locks["data"], self.cursor() as cur:
             cur.execute("CHECKPOINT")
+
+
+_SHARED: dict[str, Database] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(path: Path | str | None = None) -> Database:
+    """The process's one `Database` for a file, opened on first use: the app's pages and its
+    own web routes (server.py) share it, as DuckDB lets one process hold the file."""
+    key = str(Path(path or default_path()).resolve())
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = Database(key)
+        return _SHARED[key]

@@ -3,10 +3,12 @@
 - Names (organisations, measures, drivers, ideas, accounts) are normalised to NFKC (so a
   full-width "Ｐeer" becomes "Peer") and may not hold invisible characters: controls,
   zero-width characters, direction overrides and isolates (Unicode categories Cc and Cf).
-- Two names are the same name when their *confusable keys* are equal: the Unicode
-  case is folded, then the Unicode confusables data (via the `confusable_homoglyphs`
-  package) maps each character to one representative of the characters it can be mistaken
-  for, and spaces are collapsed. "Peer Pathwаys" with a Cyrillic "а" has the key of "Peer Pathways".
+- Two names are the same name when their *confusable keys* are equal: NFKC, case folded,
+  then each character outside ASCII mapped by the Unicode confusables data (via the
+  `confusable_homoglyphs` package) to one representative of the characters it can be
+  mistaken for, spaces collapsed. "Peer Pathwаys" with a Cyrillic "а" has the key of "Peer
+  Pathways"; ASCII characters keep their identity, so "Trust RJ1" and "Trust RJL" (two NHS
+  organisation codes) stay two names.
 - Longer text (notes, objectives, syntheses) may hold line breaks and tabs but no other
   control character and no direction override (the "Trojan Source" trick that shows text in
   another order than it is stored).
@@ -69,7 +71,9 @@ def name_key(text: str) -> str:
     representative, spaces collapsed. Not for showing: only for comparing."""
     reps = _representatives()
     base = normalise_name(str(text)).casefold()
-    return "".join(reps.get(ch, ch) for ch in base).casefold()
+    # Only characters outside ASCII are mapped: "Trust RJ1" and "Trust RJL" (NHS codes) stay
+    # two names, while a Cyrillic "а" standing in for a Latin "a" does not make a new one.
+    return "".join(ch if ch.isascii() else reps.get(ch, ch) for ch in base).casefold()
 
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark, which then shows
