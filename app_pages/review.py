@@ -97,18 +97,23 @@ st.divider()
 st.subheader("Export the review pack")
 kind = st.radio("Format", ["pdf", "pptx"], horizontal=True,
                 format_func={"pdf": "PDF", "pptx": "PowerPoint"}.get)
-big = len(rows) > LARGE_PACK
+every_chart = st.checkbox("Every chart, not only those with a signal now or a target at risk",
+                          help="The summary at the front always lists every series.")
+charted = len(rows) if every_chart else int(report.needs_a_chart(rows).sum())
+st.caption(f"The pack: a summary of all {len(rows):,} series, then {charted:,} chart"
+           f"{'s' if charted != 1 else ''}.")
+big = charted > LARGE_PACK
 if big:
-    minutes = max(1, round(len(rows) * SECONDS_PER_CHART / 60))
-    st.warning(f"This pack would hold {len(rows):,} charts and take about {minutes} minutes to "
+    minutes = max(1, round(charted * SECONDS_PER_CHART / 60))
+    st.warning(f"This pack would hold {charted:,} charts and take about {minutes} minutes to "
                "build. Choose an organisation above for a pack of its own charts.")
-confirmed = not big or st.checkbox(f"Build all {len(rows):,} charts anyway")
+confirmed = not big or st.checkbox(f"Build all {charted:,} charts anyway")
 if st.button("Build the pack", type="primary", disabled=not confirmed):
     bar = st.progress(0.0, text="Starting")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / f"review.{kind}"
         report.write_report(db, scope, out, organisation=chosen, date_from=date_from,
-                            date_to=date_to,
+                            date_to=date_to, every_chart=every_chart,
                             progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
         st.session_state["review_pack"] = (kind, out.read_bytes())
     bar.empty()

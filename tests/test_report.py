@@ -21,7 +21,8 @@ PP = "Peer Pathways (demo)"
 
 
 def test_pdf_pack_for_one_organisation(demo_db, tmp_path):
-    out = report.write_report(demo_db, ADMIN, tmp_path / "pack.pdf", organisation=PP)
+    out = report.write_report(demo_db, ADMIN, tmp_path / "pack.pdf", organisation=PP,
+                              every_chart=True)
     pages = len(PdfReader(out).pages)
     assert pages == 1 + 9  # the summary, then one page per measure at Peer Pathways
     pdftoppm = shutil.which("pdftoppm")
@@ -34,7 +35,8 @@ def test_pdf_pack_for_one_organisation(demo_db, tmp_path):
 
 
 def test_pptx_pack_has_a_summary_then_one_slide_per_chart(demo_db, tmp_path):
-    out = report.write_report(demo_db, ADMIN, tmp_path / "pack.pptx", organisation=PP)
+    out = report.write_report(demo_db, ADMIN, tmp_path / "pack.pptx", organisation=PP,
+                              every_chart=True)
     deck = Presentation(out)
     titles = [s.shapes.title.text for s in deck.slides]
     assert titles[0].endswith(": summary") and len(titles) == 10
@@ -53,7 +55,8 @@ def test_libreoffice_opens_the_pptx(demo_db, tmp_path):
             pytest.fail("REQUIRE_OFFICE=1 but LibreOffice is missing: apt-get install "
                         "libreoffice-impress")
         pytest.skip("LibreOffice not installed (apt-get install libreoffice-impress)")
-    out = report.write_report(demo_db, ADMIN, tmp_path / "pack.pptx", organisation=PP)
+    out = report.write_report(demo_db, ADMIN, tmp_path / "pack.pptx", organisation=PP,
+                              every_chart=True)
     deck = Presentation(out)
     pictures = [sum(sh.shape_type == 13 for sh in s.shapes) for s in deck.slides]
     assert pictures == [2 * 9] + [3] * 9  # icons on the summary; chart and two icons after
@@ -93,3 +96,41 @@ def test_report_command(demo_path, tmp_path):
     assert wrong.returncode == 1 and ".pdf or .pptx" in wrong.stderr
     unknown = run("--out", str(tmp_path / "r.pdf"), "--org", "Nowhere")
     assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+
+
+def test_the_full_pack_summary_lists_every_series_and_charts_what_needs_seeing(demo_db,
+                                                                            tmp_path):
+    """Issue 13, item 11: every series in the summary (several pages or slides, special
+    causes first, names never cut), then only the charts with a signal now or a target at
+    risk."""
+    rows = report.pack_rows(demo_db, ADMIN)
+    needed = int(report.needs_a_chart(rows).sum())
+    assert 0 < needed < len(rows) == 72
+    pdf = report.write_report(demo_db, ADMIN, tmp_path / "all.pdf")
+    reader = PdfReader(pdf)
+    summary_pages = -(-len(rows) // report.SUMMARY_ROWS)
+    assert len(reader.pages) == summary_pages + needed
+    text = " ".join(reader.pages[i].extract_text() for i in range(summary_pages))
+    for r in rows.itertuples():
+        assert r.measure[:30] in text
+    assert "the other" in text and "are in the summary" in text
+    deck = Presentation(report.write_report(demo_db, ADMIN, tmp_path / "all.pptx"))
+    slides = list(deck.slides)
+    summary_slides = -(-len(rows) // report.PPTX_ROWS)
+    assert len(slides) == summary_slides + needed
+    summary_text = [sh.text_frame.text for s in slides[:summary_slides] for sh in s.shapes
+                    if sh.has_text_frame]
+    for r in rows.itertuples():  # every name whole, in a box of its own
+        assert r.measure in summary_text and r.organisation in summary_text
+    first_rows = report._notable_first(rows).head(3)
+    assert first_rows["improving"].all()  # special causes first
+
+
+def test_parallel_rendering_gives_the_same_images_as_one_process():
+    import altair as alt
+    import pandas as pd
+
+    specs = [alt.Chart(pd.DataFrame({"x": [1, 2, k]})).mark_point().encode(x="x:Q").to_dict()
+             for k in range(report.PARALLEL_FROM)]
+    parallel = report.render(specs, "svg")
+    assert parallel == [report._render_one((s, "svg")) for s in specs]

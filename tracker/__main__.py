@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--org", default=None, help="one organisation (default: all)")
     p.add_argument("--from", dest="date_from", type=_date, default=None, help="YYYY-MM-DD")
     p.add_argument("--to", dest="date_to", type=_date, default=None, help="YYYY-MM-DD")
+    p.add_argument("--every-chart", action="store_true",
+                   help="a chart for every series (default: those with a signal now or a "
+                        "target at risk; the summary lists every series either way)")
 
     p = sub.add_parser("backup", parents=[common],
                        help="a consistent copy of the database, checked by reopening it")
@@ -229,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                 from tracker import report
 
                 out = report.write_report(db, CLI, args.out, organisation=args.org,
-                                          date_from=args.date_from, date_to=args.date_to)
+                                          date_from=args.date_from, date_to=args.date_to,
+                                          every_chart=args.every_chart)
                 print(f"Review pack written to {out}")
             elif args.command == "user":
                 return _user(db, args)

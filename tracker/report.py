@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -41,6 +42,15 @@ class Pack:
     subtitle: str
     summary: pd.DataFrame
     slides: list[Slide]
+    every_chart: bool = False
+
+    @property
+    def charts_note(self) -> str:
+        shown = len(self.slides)
+        if self.every_chart:
+            return f"{shown} charts: every series."
+        return (f"{shown} chart{'s' if shown != 1 else ''}: the series with a signal now or a "
+                f"target at risk; the other {len(self.summary) - shown} are in the summary.")
 
 
 def pack_rows(db: Database, scope: Scope, organisation: str | None = None,
@@ -98,23 +108,34 @@ def build_slide(db: Database, scope: Scope, row, *, date_from: dt.date | None = 
                  variation_icon=row.variation_icon, assurance_icon=row.assurance_icon)
 
 
+def needs_a_chart(table: pd.DataFrame) -> pd.Series:
+    """The series a board needs to see: a special cause now (improvement or concern), or a
+    target at risk (the process consistently fails it, or hits and misses)."""
+    return table["improving"] | table["concern"] | \
+        table["assurance"].isin([summary.ASSURANCE_WORDS["fail"],
+                                 summary.ASSURANCE_WORDS["hit_and_miss"]])
+
+
 def build_pack(db: Database, scope: Scope, *, organisation: str | None = None,
                date_from: dt.date | None = None, date_to: dt.date | None = None,
-               progress: Progress | None = None) -> Pack:
-    """Everything the review shows, for the organisations the user may see (or one)."""
+               progress: Progress | None = None, every_chart: bool = False) -> Pack:
+    """Everything the review shows, for the organisations the user may see (or one): a
+    summary of every series, then the charts of those with a signal now or a target at risk
+    (or every chart, with `every_chart`), special causes first."""
     step = progress or (lambda fraction, text: None)
     challenge = repo.get_challenge(db)
     if challenge is None:
         raise InputError("There is no challenge yet, so there is nothing to report.")
-    table = pack_rows(db, scope, organisation)
+    table = _notable_first(pack_rows(db, scope, organisation))
+    charted = table if every_chart or table.empty else table[needs_a_chart(table)]
     slides = []
-    for i, row in enumerate(table.itertuples()):
-        step(0.1 + 0.6 * i / max(len(table), 1), f"Chart {i + 1} of {len(table)}")
+    for i, row in enumerate(charted.itertuples()):
+        step(0.05 + 0.25 * i / max(len(charted), 1), f"Chart {i + 1} of {len(charted)}")
         slide = build_slide(db, scope, row, date_from=date_from, date_to=date_to)
         if slide is not None:
             slides.append(slide)
     return Pack(title=challenge["title"], subtitle=subtitle(organisation, date_from, date_to),
-                summary=table, slides=slides)
+                summary=table, slides=slides, every_chart=every_chart)
 
 
 def subtitle(organisation, date_from, date_to) -> str:
@@ -126,36 +147,46 @@ def subtitle(organisation, date_from, date_to) -> str:
         f" · prepared {dt.date.today():%d %B %Y}"
 
 
-SUMMARY_ROWS = 40  # rows on the summary page of a PDF pack
+SUMMARY_ROWS = 40  # rows on each summary page of a PDF pack
 
 
 def _notable_first(table: pd.DataFrame) -> pd.DataFrame:
-    """Special causes first (improvement, then concern), then the rest, as listed."""
-    order = np.select([table["improving"], table["concern"]], [0, 1], 2)
+    """Special causes first (improvement, then concern), then targets at risk, then the
+    rest, as listed."""
+    if table.empty:
+        return table
+    order = np.select([table["improving"], table["concern"], needs_a_chart(table)], [0, 1, 2],
+                      3)
     return table.assign(_order=order).sort_values("_order", kind="stable") \
         .drop(columns="_order").reset_index(drop=True)
 
 
-def _summary_chart(pack: Pack) -> alt.TopLevelMixin:
-    rows = _notable_first(pack.summary).head(SUMMARY_ROWS)
-    rows = rows.assign(
-        line=rows["measure"].str.slice(0, 42) + " | " + rows["organisation"].str.slice(0, 42),
-        words=rows["variation"] + " · " + rows["assurance"], y=range(len(rows)))
-    base = alt.Chart(rows).encode(y=alt.Y("y:O", axis=None))
-    icons = [base.mark_image(width=18, height=18).encode(x=alt.value(x), url=f"{column}:N")
-             for x, column in ((9, "variation_icon"), (31, "assurance_icon"))]
-    left = base.mark_text(align="left", fontSize=11).encode(x=alt.value(48), text="line:N")
-    right = base.mark_text(align="left", fontSize=11).encode(x=alt.value(640), text="words:N")
-    shown = (f" The first {SUMMARY_ROWS} of {len(pack.summary)} series, special causes "
-             "first." if len(pack.summary) > SUMMARY_ROWS else "")
-    return charts.style(alt.layer(*icons, left, right).properties(
-        width=1040, height=max(60, 20 * len(rows)),
-        title=alt.Title(pack.title, subtitle=[pack.subtitle, f"{len(pack.slides)} charts; "
-                        f"{int(pack.summary['improving'].sum())} series show improvement, "
-                        f"{int(pack.summary['concern'].sum())} concern.{shown}",
-                        "Icons: variation (~ common cause, H / L high or low: blue "
-                        "improvement, orange concern) and assurance (P passes, F fails, "
-                        "? hit and miss)."])))
+def _summary_pages(pack: Pack) -> list[alt.TopLevelMixin]:
+    """The summary of every series, SUMMARY_ROWS a page, special causes first."""
+    table = pack.summary
+    pages = max(1, -(-len(table) // SUMMARY_ROWS))
+    out = []
+    for number in range(pages):
+        rows = table.iloc[number * SUMMARY_ROWS:(number + 1) * SUMMARY_ROWS]
+        rows = rows.assign(
+            line=rows["measure"].str.slice(0, 60) + " | " + rows["organisation"].str.slice(0, 50),
+            words=rows["variation"] + " · " + rows["assurance"], y=range(len(rows)))
+        base = alt.Chart(rows).encode(y=alt.Y("y:O", axis=None))
+        icons = [base.mark_image(width=18, height=18).encode(x=alt.value(x), url=f"{column}:N")
+                 for x, column in ((9, "variation_icon"), (31, "assurance_icon"))]
+        left = base.mark_text(align="left", fontSize=11).encode(x=alt.value(48), text="line:N")
+        right = base.mark_text(align="left", fontSize=11).encode(x=alt.value(700),
+                                                                 text="words:N")
+        page = f" Summary page {number + 1} of {pages}." if pages > 1 else ""
+        out.append(charts.style(alt.layer(*icons, left, right).properties(
+            width=1040, height=max(60, 20 * len(rows)),
+            title=alt.Title(pack.title, subtitle=[
+                pack.subtitle, f"{len(table)} series, special causes first; "
+                f"{int(table['improving'].sum())} show improvement now, "
+                f"{int(table['concern'].sum())} concern.{page}", pack.charts_note,
+                "Icons: variation (~ common cause, H / L high or low: blue improvement, orange "
+                "concern) and assurance (P passes, F fails, ? hit and miss)."]))))
+    return out
 
 
 def _chart_with_text(slide: Slide) -> alt.TopLevelMixin:
@@ -177,16 +208,78 @@ def _chart_with_text(slide: Slide) -> alt.TopLevelMixin:
 def write_pdf(pack: Pack, path: Path, progress: Progress | None = None) -> Path:
     from pypdf import PdfReader, PdfWriter
 
-    step = progress or (lambda fraction, text: None)
     writer = PdfWriter()
-    pages = [_summary_chart(pack)] + [_chart_with_text(s) for s in pack.slides]
-    for i, chart in enumerate(pages):
-        step(0.7 + 0.3 * i / len(pages), f"Page {i + 1} of {len(pages)}")
-        for page in PdfReader(io.BytesIO(vlc.vegalite_to_pdf(_spec(chart)))).pages:
+    pages = _summary_pages(pack) + [_chart_with_text(s) for s in pack.slides]
+    for pdf in render([_spec(chart) for chart in pages], "pdf", progress):
+        for page in PdfReader(io.BytesIO(pdf)).pages:
             writer.add_page(page)
     with open(path, "wb") as handle:
         writer.write(handle)
     return path
+
+
+PARALLEL_FROM = 8  # charts; below this, starting worker processes costs more than it saves
+
+
+def _render_one(job: tuple[dict, str]) -> bytes:
+    spec, kind = job
+    if kind == "pdf":
+        return vlc.vegalite_to_pdf(spec)
+    return vlc.vegalite_to_png(spec, scale=2) if kind == "png" else \
+        vlc.vegalite_to_svg(spec).encode("utf-8")
+
+
+def render(specs: list[dict], kind: str, progress: Progress | None = None) -> list[bytes]:
+    """Vega-Lite specs as PDF, PNG or SVG, in order. vl-convert draws one chart at a time in
+    a process, so a pack of many charts is shared among worker processes, one per core
+    (`python -m tracker.render_worker`); a few charts are drawn in this process."""
+    step = progress or (lambda fraction, text: None)
+    workers = min(os.cpu_count() or 1, 4)
+    if len(specs) < PARALLEL_FROM or workers < 2:
+        out = []
+        for i, spec in enumerate(specs):
+            step(0.3 + 0.7 * i / max(len(specs), 1), f"Drawing chart {i + 1} of {len(specs)}")
+            out.append(_render_one((spec, kind)))
+        return out
+    import base64
+    import json
+    import queue
+    import subprocess
+    import sys
+    import threading
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    results: list[bytes | None] = [None] * len(specs)
+    finished: queue.Queue = queue.Queue()  # progress is reported from this thread only
+
+    def work(share: list[int]) -> None:
+        proc = subprocess.Popen([sys.executable, "-m", "tracker.render_worker", kind],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, cwd=root, text=True)
+        feeder = threading.Thread(target=lambda: (proc.stdin.write(json.dumps(
+            [specs[i] for i in share])), proc.stdin.close()))
+        feeder.start()
+        for i, line in zip(share, proc.stdout, strict=False):
+            results[i] = base64.b64decode(line)
+            finished.put(i)
+        feeder.join()
+        error = proc.stderr.read()
+        if proc.wait() != 0:
+            finished.put(RuntimeError(f"Drawing the charts failed: {error[-500:]}"))
+
+    shares = [list(range(k, len(specs), workers)) for k in range(workers)]
+    threads = [threading.Thread(target=work, args=(share,), daemon=True) for share in shares]
+    for thread in threads:
+        thread.start()
+    for count in range(1, len(specs) + 1):
+        item = finished.get(timeout=600)
+        if isinstance(item, Exception):
+            raise item
+        step(0.3 + 0.7 * count / len(specs), f"Drawn {count} of {len(specs)} charts")
+    for thread in threads:
+        thread.join()
+    return results
 
 
 @lru_cache(maxsize=64)
@@ -195,7 +288,7 @@ def _icon_png(uri: str) -> bytes:
     return vlc.svg_to_png(base64.b64decode(uri.split(",", 1)[1]).decode(), scale=4)
 
 
-PPTX_ROWS = 14  # rows of the summary table on the first slide
+PPTX_ROWS = 12  # rows of the summary on each summary slide
 SLIDE_SENTENCES = 4  # the latest signals beside a chart: more would run off the slide
 
 
@@ -212,7 +305,6 @@ def write_pptx(pack: Pack, path: Path, progress: Progress | None = None) -> Path
     from pptx.enum.text import PP_ALIGN
     from pptx.util import Inches, Pt
 
-    step = progress or (lambda fraction, text: None)
     deck = Presentation()
     deck.slide_width, deck.slide_height = Inches(13.333), Inches(7.5)
     blank = deck.slide_layouts[5]  # title only
@@ -233,51 +325,61 @@ def write_pptx(pack: Pack, path: Path, progress: Progress | None = None) -> Path
         if uri:
             page.shapes.add_picture(io.BytesIO(_icon_png(uri)), left, top, size, size)
 
-    first = titled(f"{pack.title}: summary", 26)
-    rows = _notable_first(pack.summary).head(PPTX_ROWS)
-    note = first.shapes.add_textbox(Inches(0.4), Inches(1.0), Inches(12.5), Inches(0.4))
-    note.text_frame.word_wrap = True
-    note.text_frame.paragraphs[0].alignment = PP_ALIGN.LEFT
-    note.text_frame.paragraphs[0].text = pack.subtitle + (
-        f" · the first {PPTX_ROWS} of {len(pack.summary)} series, special causes first"
-        if len(pack.summary) > PPTX_ROWS else "")
-    # Rows of text boxes and pictures at fixed places, not a table: a table row grows with
-    # its text in each viewer differently, and the icons beside it would drift.
-    row_h, top = Inches(0.36), Inches(1.5)
-    columns = ((Inches(1.3), Inches(4.3), "Measure"), (Inches(5.7), Inches(3.3), "Organisation"),
-               (Inches(9.1), Inches(1.9), "Variation"), (Inches(11.0), Inches(2.0), "Assurance"))
+    # The summary of every series, PPTX_ROWS a slide. Rows of text boxes and pictures at
+    # fixed places, not a table: a table row grows with its text in each viewer differently,
+    # and the icons beside it would drift. Names are never cut: the boxes wrap and the
+    # type is sized so that two lines fit a row.
+    row_h, top = Inches(0.4), Inches(1.45)
+    columns = ((Inches(1.3), Inches(4.6), "Measure"), (Inches(6.0), Inches(3.2), "Organisation"),
+               (Inches(9.3), Inches(1.8), "Variation"), (Inches(11.15), Inches(1.9), "Assurance"))
+    table = pack.summary
+    pages = max(1, -(-len(table) // PPTX_ROWS))
+    for number in range(pages):
+        first = titled(f"{pack.title}: summary" + (f" ({number + 1} of {pages})"
+                                                   if pages > 1 else ""), 26)
+        rows = table.iloc[number * PPTX_ROWS:(number + 1) * PPTX_ROWS]
+        note = first.shapes.add_textbox(Inches(0.4), Inches(1.0), Inches(12.5), Inches(0.4))
+        note.text_frame.word_wrap = True
+        note.text_frame.paragraphs[0].alignment = PP_ALIGN.LEFT
+        note.text_frame.paragraphs[0].text = (
+            f"{pack.subtitle} · {len(table)} series, special causes first. "
+            f"{pack.charts_note}")
+        note.text_frame.paragraphs[0].font.size = Pt(12)
 
-    def line(y, left, width, text, bold=False):
-        box = first.shapes.add_textbox(left, y, width, row_h)
-        box.text_frame.word_wrap = True  # (unwrapped boxes are centred by LibreOffice)
-        box.text_frame.text = text
-        paragraph = box.text_frame.paragraphs[0]
-        paragraph.alignment = PP_ALIGN.LEFT
-        paragraph.font.size, paragraph.font.bold = Pt(12), bold
+        def line(y, left, width, text, bold=False, page=first):
+            box = page.shapes.add_textbox(left, y, width, row_h)
+            box.text_frame.word_wrap = True  # (unwrapped boxes are centred by LibreOffice)
+            box.text_frame.margin_top = box.text_frame.margin_bottom = 0
+            box.text_frame.text = text
+            paragraph = box.text_frame.paragraphs[0]
+            paragraph.alignment = PP_ALIGN.LEFT
+            long = len(text) > (width / Inches(1)) * 11  # more than one line at 12 pt
+            paragraph.font.size, paragraph.font.bold = Pt(10 if long else 12), bold
 
-    for left, width, head in ((Inches(0.4), Inches(0.5), "V"), (Inches(0.85), Inches(0.5), "A"),
-                              *columns):
-        line(top, left, width, head, bold=True)
-    for i, r in enumerate(rows.itertuples(), start=1):
-        y = top + row_h * i
-        icon(first, r.variation_icon, Inches(0.45), y + Inches(0.04), Inches(0.28))
-        icon(first, r.assurance_icon, Inches(0.9), y + Inches(0.04), Inches(0.28))
-        for (left, width, _), value in zip(columns, (
-                r.measure[:44], r.organisation[:36], _short(r.variation), _short(r.assurance)),
-                strict=True):
-            line(y, left, width, value)
-    key = first.shapes.add_textbox(Inches(0.4), top + row_h * (len(rows) + 1) + Inches(0.1),
-                                   Inches(12.5), Inches(0.4))
-    key.text_frame.word_wrap = True
-    key.text_frame.text = ("V: variation (~ common cause; H / L high or low: blue improvement, "
-                           "orange concern). A: assurance (P passes, F fails, ? hit and miss).")
-    key.text_frame.paragraphs[0].font.size = Pt(11)
-    key.text_frame.paragraphs[0].alignment = PP_ALIGN.LEFT
+        for left, width, head in ((Inches(0.4), Inches(0.5), "V"),
+                                  (Inches(0.85), Inches(0.5), "A"), *columns):
+            line(top, left, width, head, bold=True)
+        for i, r in enumerate(rows.itertuples(), start=1):
+            y = top + row_h * i
+            icon(first, r.variation_icon, Inches(0.45), y + Inches(0.05), Inches(0.28))
+            icon(first, r.assurance_icon, Inches(0.9), y + Inches(0.05), Inches(0.28))
+            for (left, width, _), value in zip(columns, (
+                    r.measure, r.organisation, _short(r.variation), _short(r.assurance)),
+                    strict=True):
+                line(y, left, width, value)
+        key = first.shapes.add_textbox(Inches(0.4), top + row_h * (len(rows) + 1)
+                                       + Inches(0.05), Inches(12.5), Inches(0.4))
+        key.text_frame.word_wrap = True
+        key.text_frame.text = ("V: variation (~ common cause; H / L high or low: blue "
+                               "improvement, orange concern). A: assurance (P passes, "
+                               "F fails, ? hit and miss).")
+        key.text_frame.paragraphs[0].font.size = Pt(11)
+        key.text_frame.paragraphs[0].alignment = PP_ALIGN.LEFT
 
-    for i, slide in enumerate(pack.slides):
-        step(0.7 + 0.3 * i / max(len(pack.slides), 1), f"Slide {i + 2}")
+    images = render([_spec(charts.style(s.chart, orient="top")) for s in pack.slides], "png",
+                    progress)
+    for slide, png in zip(pack.slides, images, strict=True):
         page = titled(slide.title, 24)
-        png = chart_image(charts.style(slide.chart, orient="top"), "png")
         page.shapes.add_picture(io.BytesIO(png), Inches(0.4), Inches(1.3), width=Inches(8.6))
         icon(page, slide.variation_icon, Inches(9.2), Inches(1.3), Inches(0.55))
         icon(page, slide.assurance_icon, Inches(9.85), Inches(1.3), Inches(0.55))
@@ -318,6 +420,4 @@ def _spec(chart: alt.TopLevelMixin) -> dict:
 
 def chart_image(chart: alt.TopLevelMixin, kind: str) -> bytes:
     """One chart as PNG or SVG, without a browser."""
-    spec = _spec(chart)
-    return vlc.vegalite_to_png(spec, scale=2) if kind == "png" else \
-        vlc.vegalite_to_svg(spec).encode("utf-8")
+    return _render_one((_spec(chart), kind))
