@@ -68,8 +68,13 @@ st.markdown(f"**Drivers:** {ui.esc(idea['drivers']) or 'none linked yet'}")
 
 cycles = repo.list_cycles(db, scope, cid, idea_id=int(idea_id))
 st.subheader("Ramp of cycles")
+elsewhere = int(idea["cycles"]) - len(cycles)  # a partner sees its own cycles by name
+if scope.is_partner and elsewhere > 0:
+    st.caption(f"{elsewhere} cycle{'s' if elsewhere != 1 else ''} of this idea ran at other "
+               "organisations" + ("; yours are below." if len(cycles) else "."))
 if cycles.empty:
-    st.write("No cycles yet.")
+    st.write("No cycles yet at " + ui.esc(scope.organisation) + "." if scope.is_partner
+             else "No cycles yet.")
 else:
     st.altair_chart(charts.cycle_timeline(cycles, lane="organisation"), width="content")
     st.dataframe(

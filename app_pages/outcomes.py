@@ -156,6 +156,9 @@ if compare == "orgs":
                             format_func=org_options.get, max_selections=24,
                             help="Up to 24 side by side; each chart has its own limits.")
     everyone = observations.load_results(db, scope, measure_id=measure_id, organisation_ids=picked)
+    if scope.is_partner:  # the others as one unnamed series, never one by one
+        everyone = pd.concat([everyone, observations.others_series(db, scope, measure_id)],
+                             ignore_index=True)
     everyone = in_period(everyone)
     panels = [(name, charts.outcome_frame(group, measure["data_kind"],
                                           improvement=measure["direction"]))

@@ -437,3 +437,13 @@ def test_after_sign_in_the_browser_goes_only_to_this_site(asked, sent):
     from tracker import web_sessions
 
     assert web_sessions.safe_next(asked) == sent
+
+
+def test_a_partner_gets_one_message_for_a_row_of_another_organisation(accounts):
+    db, partner = accounts["db"], accounts["partner"]
+    monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday() + 7)
+    data = (f"organisation,measure,period,value\nRiverside Medical Practice (demo),REF,"
+            f"{monday},5\n").encode()
+    for organisation in (None, PP):
+        report = ingest.check(db, data, "x.csv", partner, organisation=organisation)
+        assert len(report.errors) == 1, [str(e) for e in report.errors]

@@ -238,3 +238,21 @@ def test_two_other_partners_are_never_shown_as_an_aggregate(db):
     assert observations.results_freshness(db, partner)["organisation"].tolist()[-1] == \
         "All other partners (3)"
 
+
+
+def test_a_partner_compares_with_the_other_partners_together(demo_db):
+    made = add_role_accounts(demo_db)
+    partner = auth.authenticate(demo_db, "pp_user", PASSWORD)
+    measures = repo.list_measures(demo_db).set_index("code")
+    first = observations.others_series(demo_db, partner, int(measures.loc["FIRST", "id"]))
+    assert set(first["organisation"]) == {"All other partners (7)"}
+    week = first.iloc[-1]
+    totals = demo_db.read(
+        "SELECT sum(numerator) AS n, sum(denominator) AS d FROM current_result"
+        " WHERE measure_id = ? AND organisation_id <> ? AND period = ?",
+        [int(measures.loc["FIRST", "id"]), partner.organisation_id, week["period"]]).iloc[0]
+    assert (week["numerator"], week["denominator"]) == (totals["n"], totals["d"])
+    assert observations.others_series(demo_db, made["admin"], 1).empty  # admins see names
+    cid = repo.get_challenge(demo_db)["id"]
+    repo.set_disclosure_threshold(demo_db, made["admin"], cid, 8)
+    assert observations.others_series(demo_db, partner, int(measures.loc["FIRST", "id"])).empty

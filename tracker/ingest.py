@@ -317,7 +317,9 @@ def _validate(cur, report: Report, *, us_style: bool, challenge: dict | None, to
         "day IS NOT NULL AND day > ?": [today],
         "day IS NOT NULL AND ? IS NOT NULL AND (day < ? OR day > ?)": [start, start, end],
     }
-    if allowed is not None:
+    # one message per row: with an organisation chosen for the upload (always one the user
+    # may write for), "this upload is for X" says it all
+    if allowed is not None and forced_org is None:
         checks.append(("organisation", "org_id IS NOT NULL AND NOT list_contains(?, org_id)",
                        lambda r: "you may upload results only for "
                        + ", ".join(names_by_id.get(i, str(i)) for i in allowed)))

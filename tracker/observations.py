@@ -134,6 +134,30 @@ def proportion_totals(db: Database, scope: Scope, measure_id: int, since=None,
         "numerator": others["numerator"].sum(), "denominator": others["denominator"].sum()})
 
 
+def others_series(db: Database, scope: Scope, measure_id: int) -> pd.DataFrame:
+    """For a partner: one measure at all the other partners together, period by period, as
+    rows shaped like `load_results` under the name "All other partners (n)": proportions and
+    rates summed (numerator over denominator), single values averaged over those that sent
+    one. Empty when fewer organisations than the disclosure threshold sent results, and for
+    anyone but a partner (who sees each organisation by name)."""
+    if not scope.is_partner:
+        return pd.DataFrame()
+    frame = db.read(
+        "SELECT r.period, count(DISTINCT r.organisation_id) AS orgs, avg(r.value) AS value,"
+        " sum(r.numerator) AS numerator, sum(r.denominator) AS denominator"
+        " FROM current_result r JOIN organisation o ON o.id = r.organisation_id"
+        " WHERE r.measure_id = ? AND r.organisation_id <> ? AND o.retired_at IS NULL"
+        " GROUP BY r.period ORDER BY r.period", [measure_id, scope.organisation_id])
+    everyone = db.scalar("SELECT count(DISTINCT organisation_id) FROM current_result"
+                         " WHERE measure_id = ? AND organisation_id <> ?",
+                         [measure_id, scope.organisation_id]) or 0
+    if frame.empty or everyone < max(1, disclosure_threshold(db)):
+        return pd.DataFrame()
+    frame = frame[frame["orgs"] >= disclosure_threshold(db)]  # no period of just one or two
+    return frame.drop(columns="orgs").assign(
+        organisation=f"{OTHERS} ({everyone})", organisation_id=None, measure_id=measure_id)
+
+
 def disclosure_threshold(db: Database) -> int:
     """The fewest organisations an unnamed aggregate may hold before it is shown (the
     challenge's setting; 3 when none is set)."""
