@@ -24,7 +24,7 @@ DECISION_COLOURS = {
 }
 STATUS_COLOURS = {
     "Proposed": "#aeb7bd",
-    "Testing": "#41b6e6",
+    "Testing": "#330072",  # NHS purple: not the secondary drivers' blue
     "Adopted": "#007f3b",
     "Adapted": "#ffb81c",
     "Abandoned": "#d5281b",
@@ -105,7 +105,7 @@ def driver_layout(aim: str, drivers: pd.DataFrame, links: pd.DataFrame, ideas: p
         frame["x0"], frame["x1"] = col + 0.04, col + 0.9
         # One row of the diagram is 64 px; a 15 px line of text needs 0.234 of a row.
         frame["text"] = [
-            _wrap(label, 30, lines=8 if col == 0 else (2 if status else 3))
+            _wrap(label, 30, lines=30 if col == 0 else (2 if status else 3))  # the aim whole
             + (f"\n[{status}]" if status else "")
             for label, status in zip(frame["label"], frame["status"], strict=True)]
         lines = frame["text"].str.count("\n").to_numpy() + 1
@@ -146,7 +146,8 @@ def driver_diagram(aim: str, drivers: pd.DataFrame, links: pd.DataFrame, ideas: 
                  alt.Tooltip("status:N", title="Status")],
     )
     text_colour = alt.condition(
-        alt.FieldOneOfPredicate("fill", ["Aim", "Primary driver", "Adopted", "Abandoned"]),
+        alt.FieldOneOfPredicate("fill", ["Aim", "Primary driver", "Testing", "Adopted",
+                                         "Abandoned"]),
         alt.value("white"), alt.value("#212b32"))
     labels = alt.Chart(nodes).mark_text(align="left", baseline="top", dx=6, lineBreak="\n",
                                         fontSize=12, lineHeight=15).encode(
@@ -183,6 +184,23 @@ def _cycle_frame(cycles: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _unpiled(frame: pd.DataFrame, lanes: list[str], pixels_per_day: float) -> list[str]:
+    """The cycles' labels with those that would overlap the one before in their lane left
+    out (about 6.5 px a character at 10 px type): short cycles close together piled their
+    labels on top of each other. Every bar keeps its tooltip."""
+    labels = frame["label"].astype(str).tolist()
+    shown = [""] * len(frame)
+    order = frame.assign(pos=range(len(frame))).sort_values([*lanes, "start"])
+    ends: dict = {}
+    for row in order.itertuples():
+        key = tuple(getattr(row, c) for c in lanes)
+        x = (row.start - frame["start"].min()).days * pixels_per_day
+        if x >= ends.get(key, -1e9):
+            shown[row.pos] = labels[row.pos]
+            ends[key] = x + 6.5 * len(labels[row.pos]) + 4
+    return shown
+
+
 def cycle_timeline(cycles: pd.DataFrame, *, lane: str = "organisation", group: str | None = None,
                    title: str = "", width: int = 640) -> alt.TopLevelMixin:
     """Each cycle as a bar from its start to its end date, one lane per `lane` value
@@ -191,10 +209,13 @@ def cycle_timeline(cycles: pd.DataFrame, *, lane: str = "organisation", group: s
     ✗ abandon, … in progress), so the colour is never the only cue."""
     frame = _cycle_frame(cycles)
     legend_order = [f"{k} {v}" for k, v in DECISION_MARKS.items()]
+    first, last = frame["start"].min() - pd.Timedelta(days=7), \
+        frame["finish"].max() + pd.Timedelta(days=14)
+    frame["label"] = _unpiled(frame, [c for c in (group, lane) if c],
+                              width / max((last - first).days, 1))
     base = alt.Chart(frame).encode(
         x=alt.X("start:T", title="Date the cycle ran", axis=alt.Axis(format="%d %b %Y"),
-                scale=alt.Scale(domain=[frame["start"].min() - pd.Timedelta(days=7),
-                                        frame["finish"].max() + pd.Timedelta(days=14)])),
+                scale=alt.Scale(domain=[first, last])),
         x2="finish:T",
         y=alt.Y(f"{lane}:N", title=None, sort="ascending",
                 axis=alt.Axis(labelLimit=300, labelFontSize=FONT_SIZE - 1)))
@@ -364,6 +385,20 @@ def cycle_keys(cycles: pd.DataFrame) -> pd.Series:
     return pd.Series(letters, index=ideas, dtype=object)
 
 
+def period_axis(periods, max_ticks: int = 10) -> alt.Axis:
+    """Ticks on the periods themselves (weeks start on Monday, months on the 1st), every
+    k-th period so that at most `max_ticks` show; Vega-Lite's own weekly ticks fall on
+    Sundays, between the points."""
+    days = sorted({pd.Timestamp(p).date() for p in periods if pd.notna(p)})
+    if not days:
+        return alt.Axis(format="%d %b %Y")
+    step = -(-len(days) // max_ticks)
+    ticks = days[::-1][::step][::-1]  # always the latest period, counting back
+    return alt.Axis(format="%d %b %Y", labelOverlap=True,
+                    values=[alt.DateTime(year=d.year, month=d.month, date=d.day)
+                            for d in ticks])
+
+
 def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | None = None,
               cycles: pd.DataFrame | None = None, notes: pd.DataFrame | None = None,
               percent: bool = False, width: int = 900, styled: bool = True,
@@ -382,7 +417,8 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
         "class": frame["point_type"].map(lambda t: POINT_CLASSES.get(t, ("", "", ""))[0]),
         "signal": frame["sentence"].replace("", "No special cause")})
     has_value = "isValid(datum.value)"
-    x = alt.X("period:T", title="Period starting", axis=alt.Axis(format="%d %b %Y"))
+    x = alt.X("period:T", title="Period starting",
+              axis=period_axis(frame["period"], max(3, width // 95)))
     y_title = "Proportion" if percent else unit
     y = alt.Y("value:Q", title=y_title, axis=alt.Axis(format=fmt),
               scale=alt.Scale(zero=False))
