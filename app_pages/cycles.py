@@ -101,13 +101,17 @@ with tab_plan:
             start = c3.date_input("Start date", value=today, format="DD/MM/YYYY")
             end = c4.date_input("Planned end date", value=today + dt.timedelta(days=13),
                                 format="DD/MM/YYYY")
+            def save_plan():
+                # the new cycle is the one the Record tab opens on (its selector comes later
+                # in this run, so its state may still be set here)
+                st.session_state["progress_cycle"] = repo.plan_cycle(
+                    db, scope, idea_id=idea_id, organisation_id=org_id, objective=objective,
+                    question=question, prediction=prediction, start_date=start, end_date=end,
+                    plan_who=who, plan_where=where, data_collection=data, scale=scale,
+                    measure_ids=targets, builds_on_id=builds_on)
+
             if st.form_submit_button("Save the plan", type="primary") and ui.run_write(
-                    lambda: repo.plan_cycle(
-                        db, scope, idea_id=idea_id, organisation_id=org_id,
-                        objective=objective, question=question, prediction=prediction,
-                        start_date=start, end_date=end, plan_who=who, plan_where=where,
-                        data_collection=data, scale=scale, measure_ids=targets,
-                        builds_on_id=builds_on),
+                    save_plan,
                     "Cycle planned. Record what happened under 'Record Do, Study and Act'."):
                 st.rerun()
 

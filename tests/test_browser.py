@@ -517,3 +517,56 @@ def test_a_session_survives_a_refresh_and_a_new_tab_and_a_deep_link_returns(brow
         assert page.get_by_text("Signed in as lead").count() == 0
     finally:
         _stop(proc, log)
+
+
+def test_the_lab_team_plans_and_records_a_cycle_without_losing_its_place(browser, demo_path):
+    """Issue 13, items 6, 8 and 10: save a plan (the form empties), then Do, Study and Act on
+    the same cycle: after each save the page stays on the 'Record' tab and the cycle, and
+    moves to the next stage; Act's end date starts at today."""
+    import datetime as dt
+
+    proc, url, log = _start(demo_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
+        _open(page, f"{url}/cycles", "Test cycles (PDSA)")
+        page.get_by_role("tab", name="Plan a new cycle").click()
+        page.get_by_label("Objective: what is this cycle for?").fill("Browser-planned test")
+        page.get_by_label("Question: if we do x, will y happen?").fill("Will they come?")
+        page.get_by_role("textbox", name="Prediction (required)").fill("4 of 6 will come")
+        page.get_by_role("button", name="Save the plan").click()
+        page.get_by_text("Cycle planned").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        assert page.get_by_label("Objective: what is this cycle for?").input_value() == ""
+        record = page.get_by_role("tab", name="Record Do, Study and Act")
+        record.click()
+        page.get_by_label("What happened?").wait_for(timeout=30_000)
+        # the new cycle is the one open first: its plan is shown above the Do form
+        assert "Browser-planned test" in page.locator("[data-testid='stMain']").inner_text()
+        page.get_by_label("What happened?").fill("Six people were called")
+        page.locator("[data-testid='stRadio']").filter(has_text="Did it go as planned?") \
+            .get_by_text("Yes", exact=True).click()
+        page.get_by_role("button", name="Save Do").click()
+        try:
+            page.get_by_label("Results compared with the prediction").wait_for(timeout=30_000)
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "cycle_after_do.png"), full_page=True)
+        assert record.get_attribute("aria-selected") == "true"  # still on this tab
+        page.get_by_label("Results compared with the prediction").fill("Five came")
+        page.get_by_label("What did you learn?").fill("Calls work")
+        page.get_by_role("button", name="Save Study").click()
+        page.get_by_label("Next steps: what is the next cycle?").wait_for(timeout=30_000)
+        assert record.get_attribute("aria-selected") == "true"
+        assert "Browser-planned test" in page.locator("[data-testid='stMain']").inner_text()
+        today = dt.date.today()
+        shown = [page.get_by_role("spinbutton", name=f"{part}, Actual end date")
+                 .get_attribute("aria-valuenow") for part in ("day", "month", "year")]
+        assert shown == [str(today.day), str(today.month), str(today.year)]
+        page.locator("[data-testid='stRadio']").filter(has_text="Decision") \
+            .get_by_text("Adopt", exact=True).click()
+        page.get_by_label("Next steps: what is the next cycle?").fill("Scale to all")
+        page.get_by_role("button", name="Save Act").click()
+        page.get_by_text("the cycle is complete").first.wait_for(timeout=30_000)
+        assert record.get_attribute("aria-selected") == "true"
+        page.screenshot(path=str(ARTIFACTS / "cycle_recorded.png"), full_page=True)
+    finally:
+        _stop(proc, log)
