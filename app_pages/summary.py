@@ -53,28 +53,42 @@ def latest(row) -> str:
     return f"{row.latest:,.3g} {vocab.unit_for(row.latest, row.unit)}"
 
 
+target = [("" if pd.isna(r.target) else (f"{r.target:.0%}" if r.percent else f"{r.target:g}"))
+          for r in shown.itertuples()]
+signal = ["Now: " + now if now else ("Earlier: " + then if then else "")
+          for now, then in zip(shown["signal_now"], shown["signal_earlier"], strict=True)]
 view = pd.DataFrame({
     "Measure": shown["measure"], "Organisation": shown["organisation"],
     "Latest": [latest(r) for r in shown.itertuples()],
-    "Period": pd.to_datetime(shown["latest_period"]),
-    "Target": [("" if pd.isna(r.target) else (f"{r.target:.0%}" if r.percent else f"{r.target:g}"))
-               for r in shown.itertuples()],
+    "Period": pd.to_datetime(shown["latest_period"]), "Target": target,
     # categoricals travel as Arrow dictionaries: a few distinct icons, not 5,000 copies
     "Variation": shown["variation_icon"].astype("category"),
-    "Variation (words)": shown["variation"].astype("category"),
     "Assurance": shown["assurance_icon"].astype("category"),
-    "Assurance (words)": shown["assurance"].astype("category"),
-    "Signal now": shown["signal_now"], "Earlier signal": shown["signal_earlier"]})
+    "In words": (shown["variation"] + " · " + shown["assurance"]).astype("category"),
+    "Signal": signal})
+# Fixed widths that fit a 1,366-pixel screen beside the menu; a cell's whole text shows on
+# hover, and the CSV below has every word.
 picked = st.dataframe(
     view, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
     key="summary_table", height=min(38 + 35 * max(len(view), 1), 760),  # rows, not a slit
     column_config={
-        "Variation": st.column_config.ImageColumn("Variation", width="small"),
-        "Assurance": st.column_config.ImageColumn("Assurance", width="small"),
-        "Period": st.column_config.DateColumn(format="DD MMM YYYY"),
-        "Signal now": st.column_config.TextColumn(width="medium"),
-        "Earlier signal": st.column_config.TextColumn(width="medium")})
-ui.csv_download(view.drop(columns=["Variation", "Assurance"]), "summary.csv")
+        "Measure": st.column_config.TextColumn(width=170),
+        "Organisation": st.column_config.TextColumn(width=150),
+        "Latest": st.column_config.TextColumn(width=92),
+        "Period": st.column_config.DateColumn(format="DD MMM YY", width=78),
+        "Target": st.column_config.TextColumn(width=52),
+        "Variation": st.column_config.ImageColumn("V", width=34,
+                                                  help="Variation (the latest point)"),
+        "Assurance": st.column_config.ImageColumn("A", width=34,
+                                                  help="Assurance (against the target)"),
+        "In words": st.column_config.TextColumn(width=130),
+        "Signal": st.column_config.TextColumn(width=140)})
+ui.csv_download(pd.DataFrame({
+    "measure": shown["measure"], "organisation": shown["organisation"],
+    "latest": view["Latest"], "period": view["Period"].dt.date, "target": target,
+    "variation": shown["variation"], "assurance": shown["assurance"],
+    "signal_now": shown["signal_now"], "earlier_signal": shown["signal_earlier"]}),
+    "summary.csv")
 rows = picked.selection.rows if picked is not None else []
 if rows:
     row = shown.iloc[rows[0]]

@@ -30,10 +30,11 @@ def reference_row(db, scope, org_id, measure_id) -> dict:
         assurance = None if latest["trial"] else summary._attribute_assurance(
             latest, m["target"], m["direction"])
     signals = frame.attrs.get("signals", [])
+    now = frame.attrs.get("signals_now", [])  # the latest-starting signal reaching the end
     return {"latest": float(latest["value"]), "points": len(present),
             "variation": summary.VARIATION_WORDS[variation],
             "assurance": summary.ASSURANCE_WORDS[assurance],
-            "signal": signals[-1] if signals else ""}
+            "signal": now[-1] if now else (signals[-1] if signals else "")}
 
 
 def add_neutral_measure(db) -> int:
