@@ -110,18 +110,45 @@ def sign_out(message: str | None = None) -> None:
         st.session_state["login_message"] = message
 
 
-def run_write(action: Callable[[], object], success: str | None = None) -> bool:
-    """Run a write; show its refusal in plain words (nothing was saved) or a success toast."""
+def run_write(action: Callable[[], object], success: str | None = None, *,
+              form: str | None = None) -> bool:
+    """Run a write; show its refusal in plain words (nothing was saved) or a success toast.
+    With `form`, a refusal is kept for the next run and the page reruns, so the fields can
+    be marked where they stand (`field_problem`); their input is kept by their keys."""
     try:
         action()
     except repo.InputError as exc:
-        lines = "\n".join(f"- {esc(p)}" for p in exc.problems)
-        st.error(f"Nothing was saved. Please fix the following:\n\n{lines}")
+        if form:
+            st.session_state[f"problems_{form}"] = list(exc.problems)
+            st.rerun()
+        show_problems(exc.problems)
         return False
     if success:  # success messages name what was saved: user text, escaped
         st.toast(esc(success))
         st.session_state["flash"] = success
     return True
+
+
+def show_problems(problems: list[str]) -> None:
+    lines = "\n".join(f"- {esc(p)}" for p in problems)
+    st.error(f"Nothing was saved. Please fix the following:\n\n{lines}")
+
+
+def form_problems(form: str) -> list[str]:
+    """The problems of a form's last refused save (shown once, above the form)."""
+    problems = st.session_state.pop(f"problems_{form}", [])
+    if problems:
+        show_problems(problems)
+    return problems
+
+
+def field_problem(problems: list[str], *names: str) -> None:
+    """Mark a field: its problems, in red, right under it. A problem belongs to a field when
+    it starts with the field's name as the data layer says it ("Measure name is required")."""
+    mine = [p for p in problems if any(p.startswith(n) or p.startswith(f"A {n.lower()}")
+                                       for n in names)]
+    for problem in mine:
+        st.caption(f":red[↑ {esc(problem)}]")
 
 
 def retire_toggle(retired_at, noun: str, set_retired: Callable[[bool], object],

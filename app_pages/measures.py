@@ -36,7 +36,7 @@ def pick(label, choices: dict, key, current=None):
                         index=None if current is None else keys.index(current))
 
 
-def measure_form(key: str, row=None):
+def measure_form(key: str, row=None, problems=()):
     def get(field, default=""):
         if row is None or row[field] is None or (not isinstance(row[field], str)
                                                  and pd.isna(row[field])):
@@ -47,19 +47,28 @@ def measure_form(key: str, row=None):
     code = c1.text_input("Short code *", value=get("code"), key=f"{key}_code",
                          help="Letters and digits, no spaces: used in upload files.")
     name = c2.text_input("Name *", value=get("name"), key=f"{key}_name")
+    with c1:
+        ui.field_problem(problems, "Short code")
+    with c2:
+        ui.field_problem(problems, "Measure name")
     c3, c4, c5 = st.columns(3)
     mtype = pick("Type *", vocab.MEASURE_TYPES, f"{key}_type", get("measure_type", None))
+    ui.field_problem(problems, "Type of measure")
     with c3:
         kind = pick("Kind of data *", vocab.DATA_KINDS, f"{key}_kind", get("data_kind", None))
+        ui.field_problem(problems, "Kind of data")
     with c4:
         direction = pick("Improvement direction *", vocab.DIRECTIONS, f"{key}_dir",
                          get("direction", None))
+        ui.field_problem(problems, "Improvement direction")
     with c5:
         frequency = pick("Frequency *", vocab.FREQUENCIES, f"{key}_freq",
                          get("frequency", "week"))
+        ui.field_problem(problems, "Frequency")
     definition = st.text_area("Operational definition * (what is counted, inclusions, "
                               "exclusions, who collects it, how often)",
                               value=get("definition"), key=f"{key}_def")
+    ui.field_problem(problems, "Operational definition")
     c6, c7 = st.columns(2)
     numerator = c6.text_input("Numerator (proportions and rates)", value=get("numerator"),
                               key=f"{key}_num")
@@ -67,9 +76,13 @@ def measure_form(key: str, row=None):
                                 key=f"{key}_den")
     unit = c6.text_input("Unit *", value=get("unit"), key=f"{key}_unit",
                          placeholder="people per week, days, score")
+    with c6:
+        ui.field_problem(problems, "Numerator", "Proportion", "Rate", "Unit")
     target = c7.text_input("Target (optional; for a proportion 80% or 0.8)",
                            value="" if get("target", None) is None else f"{get('target'):g}",
                            key=f"{key}_target")
+    with c7:
+        ui.field_problem(problems, "Target", "The target")
     def shown(field):
         value = get(field, None)
         return "" if value is None else f"{value:g}"
@@ -93,11 +106,12 @@ tab_add, tab_edit = st.tabs(["Add a measure", "Edit or retire"], key="measures_t
 # The form keeps what was typed when something is wrong (only the problem needs fixing);
 # after a save, new widget keys give an empty form for the next measure.
 with tab_add, st.form("add_measure"):
-    values = measure_form(f"add{st.session_state.get('measure_round', 0)}")
+    problems = ui.form_problems("add_measure")
+    values = measure_form(f"add{st.session_state.get('measure_round', 0)}", problems=problems)
     st.caption("\\* required")
     if st.form_submit_button("Add measure", type="primary") and ui.run_write(
             lambda: repo.add_measure(db, scope, **values),
-            f"Measure '{values['name'].strip()}' added."):
+            f"Measure '{values['name'].strip()}' added.", form="add_measure"):
         st.session_state["measure_round"] = st.session_state.get("measure_round", 0) + 1
         st.rerun()
 

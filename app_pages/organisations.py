@@ -25,17 +25,23 @@ else:
         hide_index=True, width="stretch")
 
 
-def org_form(key: str, row=None):
-    """The fields of an organisation; returns their values."""
+def org_form(key: str, row=None, problems=()):
+    """The fields of an organisation; returns their values. `problems` of the last refused
+    save are shown under the fields they belong to."""
     name = st.text_input("Name *", value="" if row is None else row["name"], key=f"{key}_name")
+    ui.field_problem(problems, "Organisation name")
     kind = st.selectbox("Kind *", KINDS, format_func=vocab.ORG_KINDS.get, key=f"{key}_kind",
                         index=None if row is None else KINDS.index(row["kind"]))
+    ui.field_problem(problems, "Kind of organisation")
     region = st.text_input("Region", value="" if row is None else (row["region"] or ""),
                            key=f"{key}_region")
+    ui.field_problem(problems, "Region")
     contact = st.text_input("Contact name", key=f"{key}_contact",
                             value="" if row is None else (row["contact_name"] or ""))
+    ui.field_problem(problems, "Contact name")
     email = st.text_input("Contact e-mail", key=f"{key}_email",
                           value="" if row is None else (row["contact_email"] or ""))
+    ui.field_problem(problems, "Contact e-mail")
     return {"name": name, "kind": kind, "region": region, "contact_name": contact,
             "contact_email": email}
 
@@ -47,11 +53,12 @@ tab_add, tab_edit = st.tabs(["Add an organisation", "Edit or retire"], key="orgs
 # The form keeps what was typed when something is wrong; after a save, new widget keys give
 # an empty form for the next organisation.
 with tab_add, st.form("add_org"):
-    values = org_form(f"add{st.session_state.get('org_round', 0)}")
+    problems = ui.form_problems("add_org")
+    values = org_form(f"add{st.session_state.get('org_round', 0)}", problems=problems)
     st.caption("\\* required")
     if st.form_submit_button("Add organisation", type="primary") and ui.run_write(
             lambda: repo.add_organisation(db, scope, **values),
-            f"Organisation '{values['name'].strip()}' added."):
+            f"Organisation '{values['name'].strip()}' added.", form="add_org"):
         st.session_state["org_round"] = st.session_state.get("org_round", 0) + 1
         st.rerun()
 

@@ -177,8 +177,10 @@ def test_organisation_form_refuses_bad_input_and_saves_good(monkeypatch, db_path
     assert "does not look like an e-mail address" in shown(at.error[0].value)
     with Database(db_path) as db:
         assert table_counts(db) == before
-    # what was typed is kept: only the wrong field needs fixing
+    # what was typed is kept, and the wrong field is marked where it stands
     assert one(at.text_input, "Name *").value == "Harbour Homes"
+    marks = [shown(c.value) for c in at.caption if "↑" in c.value]
+    assert len(marks) == 1 and "Contact e-mail 'not an address'" in marks[0]
     assert one(at.text_input, "Contact e-mail").value == "not an address"
     one(at.text_input, "Contact e-mail").input("h@example.org")
     one(at.button, "Add organisation").click().run()
