@@ -350,6 +350,11 @@ def test_upload_page_previews_stores_and_undoes_a_good_file(monkeypatch, demo_pa
     assert [m.value for m in at.metric] == ["1", "1", "0"]  # new, updated, unchanged
     preview = at.dataframe[0].value
     assert set(preview["Status"]) == {"New", "Updated"}
+    # 99 referrals is far above Peer Pathways' usual week: flagged, stored once confirmed
+    store = [b for b in at.button if b.label == "Store 2 results"][0]
+    assert store.disabled and any("far from this organisation" in shown(w.value)
+                                  for w in at.warning)
+    [c for c in at.checkbox if c.label.startswith("I have checked")][0].check().run()
     store = [b for b in at.button if b.label == "Store 2 results"][0]
     store.click().run()
     assert not at.exception
@@ -425,9 +430,11 @@ def test_review_asks_before_a_very_large_pack(monkeypatch, demo_path):
             org = repo.add_organisation(db, ADMIN, name=f"Extra partner {i}", kind="charity")
             observations.insert_results(db, ADMIN, source.assign(organisation_id=org), source="import")
     at.run()
+    assert not asks()  # the pack charts what needs seeing: far fewer than 150
+    [c for c in at.checkbox if c.label.startswith("Every chart")][0].check().run()
     assert "would hold 162 charts" in asks()[0]
     assert one(at.button, "Build the pack").disabled
-    at.checkbox[0].check().run()
+    [c for c in at.checkbox if c.label.startswith("Build all")][0].check().run()
     assert not one(at.button, "Build the pack").disabled
 
 
