@@ -358,6 +358,11 @@ def test_upload_page_previews_stores_and_undoes_a_good_file(monkeypatch, demo_pa
     store = [b for b in at.button if b.label == "Store 2 results"][0]
     store.click().run()
     assert not at.exception
+    # one clear state: what was stored and the next step, not the file checked again
+    assert "Stored good.csv" in shown(at.success[0].value) and "Next:" in shown(at.success[0].value)
+    assert not [i for i in at.info if "stored" in shown(i.value) or "nothing to" in
+                shown(i.value)]
+    assert not at.metric and not [w for w in at.warning if "identical" in w.value]
     with Database(demo_path) as db:
         now = observations.load_results(db, ADMIN)
         batch = batches.list_batches(db, ADMIN)["id"].max()

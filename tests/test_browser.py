@@ -508,6 +508,18 @@ def test_a_session_survives_a_refresh_and_a_new_tab_and_a_deep_link_returns(brow
         page.reload()
         page.get_by_text("Signed in as lead").wait_for(timeout=30_000)
         page.get_by_role("heading", name="Review").first.wait_for(timeout=30_000)
+        # the board member, still signed in, takes the pack: its summary lists every series
+        page.get_by_role("button", name="Build the pack").click()
+        download = page.get_by_role("button", name="Download the pack (PDF)")
+        download.wait_for(timeout=180_000)
+        with page.expect_download() as info:
+            download.click()
+        saved = ARTIFACTS / "board_pack.pdf"
+        info.value.save_as(saved)
+        from pypdf import PdfReader
+
+        first = PdfReader(saved).pages[0].extract_text()
+        assert "72 series, special causes first" in first
         second = context.new_page()
         second.goto(f"{url}/summary")
         second.get_by_text("Signed in as lead").wait_for(timeout=30_000)
