@@ -15,10 +15,9 @@ import threading
 import time
 import tracemalloc
 
-import pandas as pd
 import pytest
 from conftest import PASSWORD, ROOT, table_counts
-from test_ingest import HEADER, ME, PP, THIS_MONDAY, W, make_lab, row
+from test_ingest import HEADER, ME, PP, W, make_lab, million_row_lab, row
 
 from tracker import auth, backup, ingest, repo
 from tracker.db import Database, DatabaseDamaged, DatabaseLocked
@@ -106,29 +105,9 @@ def test_500_columns_are_still_read(lab):
 # --------------------------------------------------------------------------- 3. sign-in
 
 
-def _million_row_lab(tmp_path):
-    path = tmp_path / "big.duckdb"
-    weeks = [(THIS_MONDAY - dt.timedelta(weeks=k)).isoformat() for k in range(1, 51)]
-    db = Database(path)
-    repo.create_challenge(db, ME, title="Lab", question="Q?", aim="Aim",
-                          start_date=THIS_MONDAY - dt.timedelta(weeks=60),
-                          end_date=THIS_MONDAY + dt.timedelta(weeks=10))
-    for i in range(200):
-        repo.add_organisation(db, ME, name=f"Site {i}", kind="charity")
-    for j in range(100):
-        repo.add_measure(db, ME, code=f"M{j}", name=f"Measure {j}", measure_type="process",
-                         definition="d", unit="u", direction="increase", data_kind="value",
-                         frequency="week")
-    frame = pd.DataFrame({
-        "organisation": pd.Series([f"Site {i}" for i in range(200)]).repeat(100 * 50).to_numpy(),
-        "measure": pd.Series([f"M{j}" for j in range(100)] * 200).repeat(50).to_numpy(),
-        "period": weeks * (200 * 100),
-        "value": 7, "numerator": "", "denominator": "", "note": ""})
-    return db, frame.to_csv(index=False).encode()
-
-
 def test_a_sign_in_does_not_wait_behind_a_million_row_commit(tmp_path):
-    db, data = _million_row_lab(tmp_path)
+    db = Database(tmp_path / "big.duckdb")
+    data = million_row_lab(db).to_csv(index=False).encode()
     auth.add_user(db, None, username="boss", role="admin", password=PASSWORD)
 
     def sign_in() -> float:

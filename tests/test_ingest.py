@@ -464,27 +464,33 @@ def test_eight_uploads_at_once_while_others_read(tmp_path):
 # --------------------------------------------------------------------------- kill -9
 
 
-def test_killed_in_the_middle_of_a_million_row_import(tmp_path):
-    """SIGKILL while storing a 1,000,000-row file: on reopen the upload is all there or not
-    there at all."""
-    path = tmp_path / "k.duckdb"
+def million_row_lab(db: Database) -> pd.DataFrame:
+    """200 organisations and 100 weekly measures in `db`, and a file's worth of results for
+    them: 1,000,000 rows (50 weeks each)."""
     weeks = [(THIS_MONDAY - dt.timedelta(weeks=k)).isoformat() for k in range(1, 51)]
-    with Database(path) as db:
-        repo.create_challenge(db, ME, title="Lab", question="Q?", aim="Aim",
-                              start_date=THIS_MONDAY - dt.timedelta(weeks=60),
-                              end_date=THIS_MONDAY + dt.timedelta(weeks=10))
-        for i in range(200):
-            repo.add_organisation(db, ME, name=f"Site {i}", kind="charity")
-        for j in range(100):
-            repo.add_measure(db, ME, code=f"M{j}", name=f"Measure {j}", measure_type="process",
-                             definition="d", unit="u", direction="increase", data_kind="value",
-                             frequency="week")
-    big = tmp_path / "million.csv"
-    frame = pd.DataFrame({
+    repo.create_challenge(db, ME, title="Lab", question="Q?", aim="Aim",
+                          start_date=THIS_MONDAY - dt.timedelta(weeks=60),
+                          end_date=THIS_MONDAY + dt.timedelta(weeks=10))
+    for i in range(200):
+        repo.add_organisation(db, ME, name=f"Site {i}", kind="charity")
+    for j in range(100):
+        repo.add_measure(db, ME, code=f"M{j}", name=f"Measure {j}", measure_type="process",
+                         definition="d", unit="u", direction="increase", data_kind="value",
+                         frequency="week")
+    return pd.DataFrame({
         "organisation": pd.Series([f"Site {i}" for i in range(200)]).repeat(100 * 50).to_numpy(),
         "measure": pd.Series([f"M{j}" for j in range(100)] * 200).repeat(50).to_numpy(),
         "period": weeks * (200 * 100),
         "value": 7, "numerator": "", "denominator": "", "note": ""})
+
+
+def test_killed_in_the_middle_of_a_million_row_import(tmp_path):
+    """SIGKILL while storing a 1,000,000-row file: on reopen the upload is all there or not
+    there at all."""
+    path = tmp_path / "k.duckdb"
+    with Database(path) as db:
+        frame = million_row_lab(db)
+    big = tmp_path / "million.csv"
     frame.to_csv(big, index=False)
     assert len(frame) == 1_000_000
     proc = subprocess.Popen(

@@ -375,14 +375,9 @@ def scope_for_email(db: Database, email: str | None, verified: bool) -> Scope:
     if len(found) > 1:
         raise AuthError(f"More than one account uses {email}; ask the lab admin to give each "
                         "account its own e-mail address.")
-    row = found.iloc[0].to_dict()
-    if pd.notna(row["disabled_at"]):
+    if pd.notna(found["disabled_at"].iloc[0]):
         raise AuthError("That account is disabled.")
-    row["organisation_id"] = None if pd.isna(row["organisation_id"]) else \
-        int(row["organisation_id"])
-    row["organisation"] = None if pd.isna(row["organisation"]) else row["organisation"]
-    row["id"] = int(row["id"])
-    return _scope_of(row)
+    return _scope_of_frame(found)
 
 
 def scope_of_account(db: Database, username: str) -> Scope | None:
@@ -390,6 +385,12 @@ def scope_of_account(db: Database, username: str) -> Scope | None:
     found = db.read(_ACCOUNT_SELECT + " WHERE a.username = ?", [username])
     if found.empty or pd.notna(found["disabled_at"].iloc[0]):
         return None
+    return _scope_of_frame(found)
+
+
+def _scope_of_frame(found: pd.DataFrame) -> Scope:
+    """The scope of the first account row of a frame read with _ACCOUNT_SELECT (pandas
+    gives missing values as NaN, which a Scope holds as None)."""
     row = found.iloc[0].to_dict()
     row["organisation_id"] = None if pd.isna(row["organisation_id"]) else \
         int(row["organisation_id"])
