@@ -51,9 +51,11 @@ def remember(signed_in: auth.Scope) -> None:
     ticket = web_sessions.start(db, signed_in)
     asked = urlsplit(st.context.url)
     target = web_sessions.safe_next(asked.path + (f"?{asked.query}" if asked.query else ""))
-    st.html(f"<script>window.top.location.replace({json.dumps(SESSION_ROUTE)} + "
-            f"'?ticket=' + {json.dumps(ticket)} + '&next=' + "
-            f"encodeURIComponent({json.dumps(target)}));</script>",
+    def js(value: str) -> str:  # a JavaScript string that cannot close the <script>
+        return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e")
+
+    st.html(f"<script>window.top.location.replace({js(SESSION_ROUTE)} + '?ticket=' + "
+            f"{js(ticket)} + '&next=' + encodeURIComponent({js(target)}));</script>",
             unsafe_allow_javascript=True)
     st.caption("Signed in. Opening the tracker...")
     st.stop()
