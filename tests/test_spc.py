@@ -487,3 +487,18 @@ def test_unknown_directions_are_named():
     frame["d"] = frame["d"].fillna("neutral").astype("category")
     with pytest.raises(spc.SPCError, match="upwards"):
         spc.xmr_many(frame, "s", "v", improvement="d")
+
+
+def test_explain_many_prefers_the_signal_that_reaches_the_latest_point():
+    """A shift still going on at the end, and a single point outside the limits that started
+    later but is over: `latest_only` keeps the later start; with `prefer_now`, the shift,
+    which is what the chart shows now."""
+    values = [10, 10.4, 9.7, 10.2, 9.9, 10.1, 9.8, 10.3, 10, 9.6, 10.2, 9.9, 10.1, 10,
+              9.8, 10.2, 10, 9.9, 10.1, 10, 13, 13.2, 12.8, 13.1, 12.9, 30, 13, 13.1, 12.9, 13]
+    charted = spc.xmr(values, improvement="increase", screen=False).assign(
+        series=0, period=pd.date_range("2026-01-05", periods=len(values), freq="7D"))
+    latest = spc.explain_many(charted, "series", improvement="increase", latest_only=True)
+    now = spc.explain_many(charted, "series", improvement="increase", latest_only=True,
+                           prefer_now=True)
+    assert latest["rule"].iloc[0] == "outside_limits" and latest["last"].iloc[0] == 25
+    assert now["rule"].iloc[0] == "shift" and now["last"].iloc[0] == len(values) - 1

@@ -750,12 +750,15 @@ def _signal_groups(series: np.ndarray, present: np.ndarray, mask: np.ndarray,
 
 
 def explain_many(frame: pd.DataFrame, by: str | list[str], *, dates: str | None = "period",
-                 improvement: str = "neutral", latest_only: bool = False) -> pd.DataFrame:
+                 improvement: str = "neutral", latest_only: bool = False,
+                 prefer_now: bool = False) -> pd.DataFrame:
     """The signals of many XmR series at once (the output of `xmr_many`), as `explain` gives
     for one: the keys of `by`, first and last (row positions within the series), rule,
     point_type, points and sentence. Rows of a series must be together, in period order.
     `improvement` is a direction for all series or a column of them. With `latest_only`, only
-    each series' latest signal (the one that starts last) is kept, and only its sentence made.
+    each series' latest signal (the one that starts last) is kept, and only its sentence made;
+    with `prefer_now` too, a signal that reaches the series' latest point comes before any
+    that ended earlier (what the chart shows now, rather than history).
     """
     keys = [by] if isinstance(by, str) else list(by)
     work = frame.reset_index(drop=True)
@@ -790,6 +793,14 @@ def explain_many(frame: pd.DataFrame, by: str | list[str], *, dates: str | None 
     signals["priority"] = signals["rule"].map({r: i for i, r in enumerate(RULES)})
     signals = signals.sort_values(["series", "row", "priority"], ignore_index=True)
     if latest_only:
+        if prefer_now:
+            rows = np.flatnonzero(present)
+            last_present = np.full(int(series.max()) + 1, -1)
+            np.maximum.at(last_present, series[rows], rows)
+            signals["now"] = signals["last_row"].to_numpy() >= \
+                last_present[signals["series"].to_numpy()]
+            signals = signals.sort_values(["series", "now", "row", "priority"], kind="stable",
+                                          ignore_index=True)
         signals = signals.groupby("series", sort=False).tail(1).reset_index(drop=True)
     row, last_row = signals["row"].to_numpy(), signals["last_row"].to_numpy()
     wanted = want[row]

@@ -181,17 +181,14 @@ def _value_rows(charted: pd.DataFrame) -> pd.DataFrame:
     trial = latest["trial"].to_numpy(dtype=bool)
     latest["variation"] = latest["point_type"].where(~trial, None)
     latest["assurance"] = _assurance(latest)
-    signals = spc.explain_many(charted, KEYS, improvement="direction")
+    # "now": the latest-starting signal that reaches the series' latest point; otherwise the
+    # latest signal to start, which is history
+    signals = spc.explain_many(charted, KEYS, improvement="direction", latest_only=True,
+                               prefer_now=True)
     if len(signals):
-        # "now": a signal that reaches the series' latest point (the latest to start, if
-        # several); otherwise the latest signal to start is history
-        ends = signals.set_index(KEYS).index.map(latest.set_index(KEYS)["position"])
-        signals = signals.assign(is_now=signals["last"].to_numpy() >= ends.to_numpy())
-        chosen = signals.sort_values(["is_now", "first"]).groupby(KEYS).tail(1) \
-            .set_index(KEYS)
-        where = latest.set_index(KEYS).index
-        latest["signal"] = where.map(chosen["sentence"]).to_numpy()
-        latest["signal_is_now"] = where.map(chosen["is_now"]).fillna(False).to_numpy(bool)
+        by_series = signals.set_index(KEYS)
+        latest["signal"] = latest.set_index(KEYS).index.map(by_series["sentence"]).to_numpy()
+        latest["signal_is_now"] = _is_now(latest, by_series["last"])
     else:
         latest["signal"], latest["signal_is_now"] = None, False
     return latest
