@@ -233,17 +233,23 @@ def test_a_leader_goes_from_the_summary_to_the_chart_and_exports_the_pack(browse
         page.screenshot(path=str(ARTIFACTS / "leader_2_chart.png"), full_page=True)
 
         _open(page, f"{url}/review", "Review")
-        page.get_by_role("button", name="Build the pack").click()
-        download = page.get_by_role("button", name="Download the pack (PDF)")
-        download.wait_for(timeout=180_000)
-        with page.expect_download() as info:
-            download.click()
-        saved = ARTIFACTS / "leader_review_pack.pdf"
-        info.value.save_as(saved)
+        saved = _build_and_download_the_pack(page, "leader_review_pack.pdf")
         assert saved.read_bytes()[:5] == b"%PDF-" and saved.stat().st_size > 50_000
         page.screenshot(path=str(ARTIFACTS / "leader_3_review.png"), full_page=True)
     finally:
         _stop(proc, log)
+
+
+def _build_and_download_the_pack(page, name: str) -> Path:
+    """On the Review page: build the PDF pack and save the download as ARTIFACTS/name."""
+    page.get_by_role("button", name="Build the pack").click()
+    download = page.get_by_role("button", name="Download the pack (PDF)")
+    download.wait_for(timeout=180_000)
+    with page.expect_download() as info:
+        download.click()
+    saved = ARTIFACTS / name
+    info.value.save_as(saved)
+    return saved
 
 
 def _tick_first_row(page):
@@ -510,13 +516,7 @@ def test_a_session_survives_a_refresh_and_a_new_tab_and_a_deep_link_returns(brow
         page.get_by_text("Signed in as lead").wait_for(timeout=30_000)
         page.get_by_role("heading", name="Review").first.wait_for(timeout=30_000)
         # the board member, still signed in, takes the pack: its summary lists every series
-        page.get_by_role("button", name="Build the pack").click()
-        download = page.get_by_role("button", name="Download the pack (PDF)")
-        download.wait_for(timeout=180_000)
-        with page.expect_download() as info:
-            download.click()
-        saved = ARTIFACTS / "board_pack.pdf"
-        info.value.save_as(saved)
+        saved = _build_and_download_the_pack(page, "board_pack.pdf")
         from pypdf import PdfReader
 
         first = PdfReader(saved).pages[0].extract_text()
