@@ -376,6 +376,10 @@ def test_hostile_text_is_shown_as_text_and_grids_download_nothing_raw(browser, d
     proc, url, log = _start(demo_path)
     fetched = []
     try:
+        with urllib.request.urlopen(url + "/healthz", timeout=10) as reply:
+            import json
+
+            assert reply.status == 200 and json.load(reply)["status"] == "ok"
         for path in ("/_stcore/metrics", "/_stcore/metrics/"):
             try:
                 urllib.request.urlopen(url + path, timeout=5)
