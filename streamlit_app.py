@@ -127,7 +127,10 @@ else:
         login_page()
         st.stop()
     st.session_state["last_active"] = now
-    web_sessions.seen(db, token)
+    # the server-side session's activity, written at most once a minute (not every rerun)
+    if now - st.session_state.get("seen_at", dt.datetime.min) > web_sessions.SEEN_EVERY:
+        web_sessions.seen(db, token)
+        st.session_state["seen_at"] = now
 
 # ---------------------------------------------------------------- menu
 PAGES = {

@@ -103,6 +103,13 @@ def scope() -> auth.Scope:
     st.stop()
 
 
+def admin_only(what: str) -> None:
+    """Stop an Admin page for anyone but the lab admin (the menu hides it from them too)."""
+    if not scope().is_admin:
+        st.error(f"Only the lab admin {what}.")
+        st.stop()
+
+
 def sign_out(message: str | None = None) -> None:
     st.session_state.pop("scope", None)
     st.session_state.pop("last_active", None)
@@ -229,15 +236,18 @@ def preview_and_store(report, store: Callable, *, key: str, what: str = "file") 
         total = len(report.errors) + report.more_errors
         again = "Correct the file and upload it again" if what == "file" else \
             "Correct the grid and check it again"
+        whole = [p.message for p in report.errors if p.row is None]  # the file as a whole
         st.error(f"**Nothing can be stored yet: {total:,} problem"
                  f"{'s' if total != 1 else ''} to fix.** {again}. The database has not been "
-                 "changed.")
-        st.dataframe(pd.DataFrame([{"Row": p.row, "Column": p.column, "Value": p.value,
-                                    "Problem": p.message} for p in report.errors]),
-                     hide_index=True, width="stretch",
-                     column_config={"Row": st.column_config.NumberColumn(width="small"),
-                                    "Column": st.column_config.TextColumn(width="small"),
-                                    "Problem": st.column_config.TextColumn(width="large")})
+                 "changed." + "".join(f"\n\n{esc(m)}" for m in whole))
+        rows = [p for p in report.errors if p.row is not None]
+        if rows:
+            st.dataframe(pd.DataFrame([{"Row": p.row, "Column": p.column, "Value": p.value,
+                                        "Problem": p.message} for p in rows]),
+                         hide_index=True, width="stretch", placeholder="",
+                         column_config={"Row": st.column_config.NumberColumn(width="small"),
+                                        "Column": st.column_config.TextColumn(width="small"),
+                                        "Problem": st.column_config.TextColumn(width="large")})
         if report.more_errors:
             st.caption(f"... and {report.more_errors:,} more problems of the same kinds.")
     else:

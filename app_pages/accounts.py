@@ -10,9 +10,7 @@ db = ui.get_db()
 scope = ui.scope()
 ui.flash()
 st.title("Accounts")
-if not scope.is_admin:
-    st.error("Only the lab admin manages accounts.")
-    st.stop()
+ui.admin_only("manages accounts")
 
 local = not auth.accounts_exist(db)
 if local:

@@ -10,9 +10,7 @@ from tracker import export, repo
 db = ui.get_db()
 scope = ui.scope()
 st.title("Audit log")
-if not scope.is_admin:
-    st.error("Only the lab admin reads the audit log.")
-    st.stop()
+ui.admin_only("reads the audit log")
 st.caption("Every change is written here and nothing can edit or delete it.")
 
 everything = repo.list_audit(db, scope, limit=None)

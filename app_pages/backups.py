@@ -12,9 +12,7 @@ db = ui.get_db()
 scope = ui.scope()
 ui.flash()
 st.title("Backups")
-if not scope.is_admin:
-    st.error("Only the lab admin manages backups.")
-    st.stop()
+ui.admin_only("manages backups")
 
 folder = backup.default_dir(db.path)
 daily = db.daily_backups
