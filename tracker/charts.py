@@ -661,6 +661,19 @@ def small_multiples(panels: list[tuple], *, unit: str | None = None, percent: bo
     return style(alt.vconcat(*rows), orient="top")
 
 
+def idea_panels(panels: list[tuple], *, unit: str, percent: bool = False,
+                target: float | None = None, columns: int = 2,
+                width: int = 420) -> alt.TopLevelMixin:
+    """One measure at each organisation that tested an idea, side by side, each with its
+    own limits and the idea's cycles there drawn as bands (panels of (title, frame, cycles))."""
+    charts_ = [spc_chart(frame, title=_wrap(title, 56, 1), unit=unit or "", target=target,
+                         cycles=cycles, percent=percent, width=width, styled=False,
+                         every_class=True).properties(height=200)
+               for title, frame, cycles in panels]
+    rows = [alt.hconcat(*charts_[i: i + columns]) for i in range(0, len(charts_), columns)]
+    return style(alt.vconcat(*rows), orient="top")
+
+
 # --------------------------------------------------------------------------- portfolio
 
 OUTCOME_COLOURS = {"Improvement seen": "#00b0f0", "Concern seen": "#e46c0a",
