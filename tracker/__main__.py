@@ -78,6 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a chart for every series (default: those with a signal now or a "
                         "target at risk; the summary lists every series either way)")
 
+    p = sub.add_parser("learning", parents=[common],
+                       help="the learning report: what each idea taught, with its evidence")
+    p.add_argument("--out", type=Path, required=True, help="FILE.html or FILE.pdf")
+    p.add_argument("--public", action="store_true",
+                   help="the public version: disclosure control applied, and said")
+    p.add_argument("--ideas", nargs="+", default=None, metavar="IDEA",
+                   help="only these ideas (titles or numbers; default: every idea)")
+    p = sub.add_parser("digest", parents=[common],
+                       help="what is new since a date (cycles, decisions, signals, learning)")
+    p.add_argument("--since", type=_date, required=True, help="YYYY-MM-DD")
+    p.add_argument("--org", default=None,
+                   help="as a partner organisation sees it (default: as the lab team sees it)")
+    p.add_argument("--out", type=Path, required=True, help="FILE.html or FILE.md")
+
     p = sub.add_parser("backup", parents=[common],
                        help="a consistent copy of the database, checked by reopening it")
     p.add_argument("--out", type=Path, default=None,
@@ -162,6 +176,20 @@ def _user(db, args) -> int:
     return 0
 
 
+def _partner_scope(db, name: str) -> auth.Scope:
+    """The scope of a partner organisation, for writing what it may see."""
+    orgs = repo.list_organisations(db, CLI)
+    found = orgs[orgs["name"].map(repo._norm) == repo._norm(name)]
+    if found.empty:
+        from tracker.ingest import suggest
+
+        raise repo.InputError(f"No organisation called '{name}'."
+                              + suggest(name, orgs["name"].tolist()))
+    row = found.iloc[0]
+    return auth.Scope(actor=CLI.actor, role="partner", organisation_id=int(row["id"]),
+                      organisation=row["name"])
+
+
 def _import(db, args) -> int:
     if not args.file.is_file():
         print(f"{args.file}: no such file", file=sys.stderr)
@@ -235,6 +263,19 @@ def main(argv: list[str] | None = None) -> int:
                                           date_from=args.date_from, date_to=args.date_to,
                                           every_chart=args.every_chart)
                 print(f"Review pack written to {out}")
+            elif args.command == "learning":
+                from tracker import learning_report
+
+                out = learning_report.write_learning_report(db, CLI, args.out,
+                                                            public=args.public, ideas=args.ideas)
+                version = "public" if args.public else "internal (for the lab team only)"
+                print(f"Learning report, {version} version, written to {out}")
+            elif args.command == "digest":
+                from tracker import whats_new
+
+                reader = CLI if not args.org else _partner_scope(db, args.org)
+                out = whats_new.digest(db, reader, args.since, args.out)
+                print(f"Digest since {args.since:%d %b %Y} written to {out}")
             elif args.command == "user":
                 return _user(db, args)
             elif args.command == "export":

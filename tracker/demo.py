@@ -291,9 +291,74 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
 
     results = _results(rng, weeks, effects, org_ids, measure_ids)
     observations.insert_results(db, ACTOR, results, source="demo", file_name="demo data")
+    _learning(db, cid, org_ids, as_of)
     return {"challenge_id": cid, "organisations": len(org_ids), "measures": len(measure_ids),
             "ideas": len(IDEAS), "cycles": n_cycles, "results": len(results),
             "start": start, "end": end}
+
+
+# organisation index: (may be named to other partners, may be named in public reports)
+CONSENTS = {0: (True, True), 3: (True, True), 4: (True, False), 1: (True, False)}
+# idea title: key learning, worked when, did not work when, recommendation, reason
+SYNTHESES = {
+    "Peer-led welcome call within a week of referral": (
+        "A call from a peer supporter within a week of referral halves the wait for a first "
+        "session and takes the fear out of it.",
+        "Where a named peer supporter had protected time for calls, and the referral reached "
+        "them the same day.",
+        "Calls made by staff without lived experience felt like an appointment reminder.",
+        "spread", "Waits fell beyond their usual variation at all three organisations that "
+        "tested it, and each adopted it after three cycles."),
+    "Leaflet in pharmacy prescription bags": (
+        "Leaflets in prescription bags did not bring referrals, and pharmacies could not keep "
+        "it going.", None,
+        "Busy community pharmacies; nobody who self-referred mentioned the leaflet.",
+        "stop", "No referral named the leaflet in two cycles at two organisations, and the "
+        "pharmacies asked to stop."),
+    "WhatsApp group moderated by a peer supporter": (
+        "An always-on group chat put too much on volunteers.", None,
+        "Out of hours, volunteers felt they had to answer; safeguarding questions had no owner.",
+        "stop", "Volunteers asked to stop after two cycles; the risk outweighed the benefit."),
+    "Buddy for every new volunteer peer supporter": (
+        "A buddy for the first eight weeks keeps new volunteers: the first three sessions "
+        "matter most.",
+        "Where buddies were matched before the volunteer's first session.", None,
+        "spread", "Fewer volunteers stopped at the organisations that adopted it."),
+    "Evening and weekend peer groups": (
+        "Saturday groups keep people in work attending; evening groups need the right venue.",
+        "Saturday mornings in a community venue.", "Weekday evenings in a clinic building.",
+        "test_further", "Retention rose with Saturday groups; the evening version is being "
+        "tested again in a new venue."),
+}
+# excerpts marked shareable: (idea title, organisation index, note, audience)
+EXCERPTS = [
+    ("Peer-led welcome call within a week of referral", 3, "learning", "public"),
+    ("Peer-led welcome call within a week of referral", 4, "study_notes", "partners"),
+    ("Leaflet in pharmacy prescription bags", 0, "learning", "public"),
+    ("Buddy for every new volunteer peer supporter", 4, "observations", "partners"),
+]
+
+
+def _learning(db: Database, challenge_id: int, org_ids: list[int], as_of: dt.date) -> None:
+    """What the lab team recorded about sharing: consents, syntheses, shareable notes."""
+    from tracker import learning
+
+    for index, (partners, public) in CONSENTS.items():
+        learning.set_consent(db, ACTOR, org_ids[index], named_to_partners=partners,
+                             named_in_public=public)
+    ideas = repo.list_ideas(db, challenge_id).set_index("title")["id"]
+    for title, (key, worked, not_worked, recommendation, reason) in SYNTHESES.items():
+        learning.write_synthesis(db, ACTOR, int(ideas[title]), key_learning=key,
+                                 worked_when=worked, did_not_work_when=not_worked,
+                                 recommendation=recommendation, reason=reason,
+                                 reviewed_by="Dr Ana Okafor (demo lab lead)",
+                                 reviewed_on=as_of - dt.timedelta(days=10))
+    cycles = repo.list_cycles(db, ACTOR, challenge_id)
+    for title, org, note, audience in EXCERPTS:
+        mine = cycles[(cycles["idea"] == title) & (cycles["organisation_id"] == org_ids[org])
+                      & cycles[note].notna()]
+        if len(mine):
+            learning.mark_excerpt(db, ACTOR, int(mine["id"].iloc[-1]), note, audience)
 
 
 def _default_measures(idea: Idea) -> list[str]:

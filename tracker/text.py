@@ -96,3 +96,16 @@ def escape_markdown(text) -> str:
     joined = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, str(text))
     escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", joined)
     return escaped.replace("\r\n", "\n").replace("\n", "  \n")
+
+
+_MARKDOWN_MARKUP = re.compile(r"([\\`*_{}\[\]<>#|!~])")
+
+
+def markdown_text(text) -> str:
+    """User text for a markdown file people read as plain text too (the digest): only the
+    characters that make markup are escaped, addresses are kept from becoming links, and
+    line breaks become spaces, so a note cannot start a heading, a list or a link."""
+    if text is None:
+        return ""
+    joined = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, str(text))
+    return " ".join(_MARKDOWN_MARKUP.sub(r"\\\1", joined).split())
