@@ -139,6 +139,7 @@ PAGES = {
         st.Page("app_pages/challenge.py", title="Challenge and drivers", icon=":material/flag:"),
         st.Page("app_pages/ideas.py", title="Change ideas", icon=":material/lightbulb:"),
         st.Page("app_pages/cycles.py", title="Test cycles (PDSA)", icon=":material/autorenew:"),
+        st.Page("app_pages/learning.py", title="What we learned", icon=":material/school:"),
     ],
     "Results": [
         st.Page("app_pages/summary.py", title="Summary", icon=":material/table_chart:"),

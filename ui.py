@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from tracker import auth, backup, export, portfolio, repo, summary
+from tracker import auth, backup, export, portfolio, repo, summary, whats_new
 from tracker.db import (
     Database,
     DatabaseDamaged,
@@ -65,6 +65,17 @@ def portfolio_pairs(scope: auth.Scope) -> pd.DataFrame:
     """The portfolio rows (idea x organisation) for this viewer, cached like the Summary."""
     db = get_db()
     return _portfolio(str(db.path), scope, repo.data_version(db))
+
+
+@st.cache_data(show_spinner="Looking for what is new...", max_entries=16)
+def _whats_new(path: str, scope: auth.Scope, since: dt.date, version: int) -> pd.DataFrame:
+    return whats_new.whats_new(_database(path), scope, since)
+
+
+def whats_new_since(scope: auth.Scope, since: dt.date) -> pd.DataFrame:
+    """What is new since a date for this viewer, cached like the Summary."""
+    db = get_db()
+    return _whats_new(str(db.path), scope, since, repo.data_version(db))
 
 
 def get_db() -> Database:

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import charts, repo, vocab
+from tracker import charts, learning, observations, repo, vocab
 
 db = ui.get_db()
 scope = ui.scope()
@@ -47,8 +47,8 @@ if not scope.is_admin:
     st.caption("Only the lab admin changes the challenge and its driver diagram.")
     st.stop()
 
-tab_add, tab_edit, tab_challenge, tab_phases = st.tabs(
-    ["Add a driver", "Edit or retire a driver", "Edit the challenge", "Phases"])
+tab_add, tab_edit, tab_challenge, tab_phases, tab_sharing = st.tabs(
+    ["Add a driver", "Edit or retire a driver", "Edit the challenge", "Phases", "Sharing"])
 
 with tab_add, st.form("add_driver", clear_on_submit=True):
     level = st.radio("Level", list(vocab.DRIVER_LEVELS), format_func=vocab.DRIVER_LEVELS.get,
@@ -142,3 +142,29 @@ with tab_phases:
             ui.run_write(lambda: repo.delete_phase(db, scope, gone), "Phase removed.")
             st.rerun()
 
+
+with tab_sharing, st.form("sharing_rules"):
+    st.write("Disclosure control: what may leave the lab team, in partners' views and the "
+             "public learning report.")
+    problems = ui.form_problems("sharing_rules")
+    smallest = st.number_input(
+        "Smallest count of people shown outside the lab", min_value=1, max_value=1000,
+        step=1, value=learning.min_count(db, cid),
+        help="Points of proportions, rates and counts of people based on fewer people are not "
+             "shown to partners (for other organisations) or in the public report. NHS "
+             "statistics suppress small numbers; the default is 5.")
+    ui.field_problem(problems, "The smallest count", "Smallest count")
+    fewest = st.number_input(
+        "Fewest organisations in an unnamed aggregate", min_value=2, max_value=1000, step=1,
+        value=observations.disclosure_threshold(db),
+        help="A partner sees other organisations together as \"All other partners\" only "
+             "when at least this many are in it; the default is 3.")
+    ui.field_problem(problems, "The disclosure threshold", "Disclosure threshold")
+
+    def save_rules():
+        learning.set_min_count(db, scope, cid, smallest)
+        repo.set_disclosure_threshold(db, scope, cid, fewest)
+
+    if st.form_submit_button("Save sharing rules") and ui.run_write(
+            save_rules, "Sharing rules saved.", form="sharing_rules"):
+        st.rerun()

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+import learning_view
 import ui
 from tracker import charts, repo, vocab
 
@@ -91,6 +92,19 @@ else:
 if scope.can_write:
     st.page_link("app_pages/cycles.py", label="Log a cycle of this idea on the Test cycles page",
                  icon=":material/add:")
+st.subheader("What we learned")
+if scope.is_partner and cycles.empty:
+    st.caption(f"The learning record of an idea is shared with the organisations that test it; "
+               f"{ui.esc(scope.organisation)} has not tested this one.")
+else:
+    if st.toggle("Show the learning record of this idea here", key=f"record_{idea_id}"):
+        with st.container(border=True):
+            learning_view.show_record(db, scope, cid, int(idea_id), editable=False)
+    if st.button("Open it in What we learned (to write the synthesis or share notes)"
+                 if scope.is_admin else "Open it in What we learned"):
+        st.session_state["learning_idea"] = int(idea_id)
+        st.switch_page("app_pages/learning.py")
+
 if not scope.is_admin:
     st.stop()
 

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import repo, vocab
+from tracker import learning, repo, vocab
 
 db = ui.get_db()
 scope = ui.scope()
@@ -13,16 +13,19 @@ st.title("Partner organisations")
 orgs = repo.list_organisations(db, scope, include_retired=True)
 KINDS = list(vocab.ORG_KINDS)
 
+consent = learning.consents(db).set_index("organisation_id")
 if orgs.empty:
     st.info("No organisations yet. Add the first partner below.")
 else:
-    st.dataframe(
-        pd.DataFrame({
-            "Organisation": orgs["name"], "Kind": orgs["kind"].map(vocab.ORG_KINDS),
-            "Region": orgs["region"], "Contact": orgs["contact_name"],
-            "E-mail": orgs["contact_email"], "Cycles": orgs["cycles"], "Results": orgs["results"],
-            "Status": orgs["retired_at"].isna().map({True: "Active", False: "Retired"})}),
-        hide_index=True, width="stretch")
+    table = {
+        "Organisation": orgs["name"], "Kind": orgs["kind"].map(vocab.ORG_KINDS),
+        "Region": orgs["region"], "Contact": orgs["contact_name"],
+        "E-mail": orgs["contact_email"], "Cycles": orgs["cycles"], "Results": orgs["results"],
+        "Status": orgs["retired_at"].isna().map({True: "Active", False: "Retired"})}
+    if scope.is_admin:
+        table["Named to partners"] = orgs["id"].map(consent["named_to_partners"]).fillna(False)
+        table["Named in public"] = orgs["id"].map(consent["named_in_public"]).fillna(False)
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
 
 
 def org_form(key: str, row=None, problems=()):
@@ -75,6 +78,26 @@ with tab_edit:
             if st.form_submit_button("Save changes", type="primary") and ui.run_write(
                     lambda: repo.update_organisation(db, scope, org_id, **values),
                     "Organisation saved."):
+                st.rerun()
+        with st.form(f"consent_{org_id}"):
+            st.markdown("**What this organisation agreed to** (both off until it agrees; a "
+                        "change takes effect in the next report)")
+            agreed = consent.loc[org_id] if org_id in consent.index else None
+            recorded = "" if agreed is None or pd.isna(agreed["recorded_at"]) else \
+                f"Last recorded by {agreed['recorded_by']} on {ui.fmt_date(agreed['recorded_at'])}."
+            to_partners = st.checkbox(
+                "May be named to other partners", key=f"consent_p_{org_id}",
+                value=bool(agreed is not None and agreed["named_to_partners"]))
+            in_public = st.checkbox(
+                "May be named in public reports", key=f"consent_r_{org_id}",
+                value=bool(agreed is not None and agreed["named_in_public"]))
+            if recorded:
+                st.caption(ui.esc(recorded))
+            if st.form_submit_button("Save consent") and ui.run_write(
+                    lambda: learning.set_consent(db, scope, org_id,
+                                                 named_to_partners=to_partners,
+                                                 named_in_public=in_public),
+                    "Consent saved."):
                 st.rerun()
         ui.retire_toggle(row["retired_at"], "organisation",
                          lambda retire: repo.set_organisation_retired(db, scope, org_id, retire),

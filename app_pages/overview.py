@@ -75,6 +75,27 @@ c3.metric("PDSA cycles", f"{len(cycles)}", f"{len(recent)} started in the last 4
 c4.metric("Median days per cycle", f"{days.median():.0f}" if len(days) else "–",
           help="From start to end date of completed cycles", border=True)
 
+with st.container(border=True):
+    head, pick = st.columns([3, 1])
+    since = pick.date_input("Since", value=today - dt.timedelta(days=30), max_value=today,
+                            format="DD/MM/YYYY", key="new_since")
+    head.subheader(f"What's new since {ui.fmt_date(since)}")
+    news = ui.whats_new_since(scope, since)
+    if news.empty:
+        st.write("Nothing new since then: no cycle started or decided, no new signal, no "
+                 "learning written.")
+    else:
+        counts = news["what"].value_counts()
+        st.caption(" · ".join(f"{counts.get(k, 0)} {k.lower()}" for k in
+                              ("Learning written", "Decision", "Signal", "Cycle started")))
+        st.dataframe(pd.DataFrame({"When": pd.to_datetime(news["when"]), "What": news["what"],
+                                   "Details": news["text"]}),
+                     hide_index=True, width="stretch", height=min(38 + 35 * len(news), 320),
+                     column_config={"When": st.column_config.DateColumn(format="DD MMM YYYY"),
+                                    "Details": st.column_config.TextColumn(width="large")})
+        st.page_link("app_pages/learning.py", label="Read what we learned",
+                     icon=":material/school:")
+
 st.subheader("Cycle velocity")
 st.caption("PDSA cycles started and completed each week. Rapid testing means days to a few "
            "weeks per cycle.")

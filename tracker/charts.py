@@ -663,7 +663,7 @@ def small_multiples(panels: list[tuple], *, unit: str | None = None, percent: bo
 
 def idea_panels(panels: list[tuple], *, unit: str, percent: bool = False,
                 target: float | None = None, columns: int = 2,
-                width: int = 420) -> alt.TopLevelMixin:
+                width: int = 330) -> alt.TopLevelMixin:
     """One measure at each organisation that tested an idea, side by side, each with its
     own limits and the idea's cycles there drawn as bands (panels of (title, frame, cycles))."""
     charts_ = [spc_chart(frame, title=_wrap(title, 56, 1), unit=unit or "", target=target,

@@ -1,0 +1,119 @@
+"""What we learned: the learning record of every idea (filters and a search across all of
+it), and the learning report to share (public version for anyone; internal for the lab admin)."""
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+import learning_view
+import ui
+from tracker import learning, learning_record, learning_report, repo, vocab
+from tracker.errors import InputError, PermissionDenied
+
+db = ui.get_db()
+scope = ui.scope()
+challenge = ui.challenge_or_welcome(db)
+cid = challenge["id"]
+ui.flash()
+
+st.title("What we learned")
+if scope.is_partner:
+    st.caption(f"The learning of the ideas {ui.esc(scope.organisation)} tests. Other "
+               "organisations appear by name only where they agreed, and their notes only "
+               "where the lab team marked them shareable with partners.")
+else:
+    st.caption("Each idea's learning record: where it was tested, prediction against outcome, "
+               "what the data showed, and the lab team's synthesis. What did not work is "
+               "learning too.")
+
+drivers = repo.list_drivers(db, cid)
+driver_options = ui.options(drivers)
+f1, f2, f3, f4 = st.columns(4)
+driver_id = f1.selectbox("Driver", [None, *driver_options], key="learn_driver",
+                         format_func=lambda d: "Every driver" if d is None else driver_options[d])
+status = f2.selectbox("Status", [None, *vocab.IDEA_STATUSES], key="learn_status",
+                      format_func=lambda s: "Every status" if s is None
+                      else vocab.IDEA_STATUSES[s])
+recommendation = f3.selectbox("Recommendation", [None, *learning.RECOMMENDATIONS],
+                              key="learn_rec", format_func=lambda r: "Any recommendation"
+                              if r is None else learning.RECOMMENDATIONS[r])
+kind = f4.selectbox("Tested by", [None, *vocab.ORG_KINDS], key="learn_kind",
+                    format_func=lambda k: "Any kind of organisation" if k is None
+                    else vocab.ORG_KINDS[k])
+search = st.text_input("Search the learning", key="learn_search",
+                       placeholder="Every word, anywhere: ideas, syntheses, cycle notes")
+index = learning_record.idea_index(db, scope, cid, driver_id=driver_id, status=status,
+                                   recommendation=recommendation, organisation_kind=kind,
+                                   search=search)
+if index.empty:
+    st.info("No idea matches these filters." if scope.is_admin or not scope.is_partner
+            else f"{ui.esc(scope.organisation)} tests no idea that matches these filters.")
+else:
+    st.dataframe(pd.DataFrame({
+        "Idea": index["title"], "Status": index["status"].map(vocab.IDEA_STATUSES),
+        "Recommendation": index["recommendation_words"].fillna("not yet written"),
+        "Key learning": index["key_learning"].fillna(""),
+        "Organisations": index["organisations"], "Cycles": index["cycles"]}),
+        hide_index=True, width="stretch")
+    titles = ui.options(index, "title")
+    wanted = st.session_state.pop("learning_idea", None)
+    if wanted in titles:
+        st.session_state["learn_idea"] = wanted
+    idea_id = st.selectbox("Open an idea's learning record", list(titles),
+                           format_func=titles.get, key="learn_idea")
+    try:
+        learning_view.show_record(db, scope, cid, int(idea_id))
+    except PermissionDenied as exc:
+        st.warning(ui.esc(exc))
+
+# ---------------------------------------------------------------- the report
+st.divider()
+st.header("The learning report")
+st.caption("One file to share: the challenge and its phases, the driver diagram, each idea "
+           "under its drivers with the lab team's synthesis, the evidence in words and charts, "
+           "what did not work and why, every measure's definition and a note on method. HTML "
+           "opens offline in any browser; PDF is the same, printed.")
+with st.form("learning_report"):
+    if scope.is_admin:
+        public = st.toggle("Public version (disclosure control applied)", value=True,
+                           help="Off: the internal version, for the lab team only.")
+    else:
+        public = True
+        st.caption("You may download the public version; the internal one is for the lab "
+                   "team only.")
+    every = repo.list_ideas(db, cid)
+    chosen = st.multiselect("Ideas (none chosen: every idea)", every["title"].tolist())
+    kind_of_file = st.radio("File", ["HTML", "PDF"], horizontal=True)
+    build = st.form_submit_button("Build the report", type="primary")
+if build:
+    bar = st.progress(0.0, "Gathering the learning...")
+    suffix = ".html" if kind_of_file == "HTML" else ".pdf"
+    try:
+        html = learning_report.build_html(
+            db, scope, public=public, ideas=chosen or None,
+            progress=lambda f, t: bar.progress(min(f, 1.0), t))
+        if suffix == ".pdf":
+            import tempfile
+            from pathlib import Path
+
+            with tempfile.TemporaryDirectory() as work:
+                out = learning_report.html_to_pdf(html, Path(work) / "report.pdf")
+                data = out.read_bytes()
+        else:
+            data = html.encode("utf-8")
+    except (InputError, PermissionDenied) as exc:
+        bar.empty()
+        ui.show_problems(getattr(exc, "problems", [str(exc)]))
+    else:
+        bar.empty()
+        version = "public" if public else "internal"
+        st.session_state["learning_file"] = (
+            scope, data, f"learning-{version}-{dt.date.today():%Y-%m-%d}{suffix}",
+            "text/html" if suffix == ".html" else "application/pdf", version)
+made = st.session_state.get("learning_file")
+if made and made[0] == scope:  # never another sign-in's file
+    _, data, name, mime, version = made
+    st.success(f"The {version} version is ready ({len(data) / 1e6:,.1f} MB).")
+    st.download_button(f"Download the {version} learning report", data, file_name=name,
+                       mime=mime, type="primary", icon=":material/download:")
