@@ -11,7 +11,16 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import auth, charts, learning, learning_record, portfolio, repo, vocab
+from tracker import (
+    auth,
+    charts,
+    learning,
+    learning_record,
+    learning_report,
+    portfolio,
+    repo,
+    vocab,
+)
 from tracker.db import Database
 
 
@@ -58,9 +67,13 @@ def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int
         st.write("The cycles of this idea named no measure to watch.")
     for evidence in rec.evidence:
         st.markdown(f"**{ui.esc(evidence.verdict)}**")
-        if evidence.panels:
-            st.altair_chart(charts.idea_panels(
-                evidence.panels, unit=evidence.unit, target=evidence.target,
+        note = learning_report._charts_note(evidence)
+        if note:
+            st.caption(note)
+        columns = st.columns(2)
+        for i, (title, frame, cycles) in enumerate(evidence.panels):
+            columns[i % 2].altair_chart(charts.idea_panel(
+                title, frame, cycles, unit=evidence.unit, target=evidence.target,
                 percent=evidence.data_kind == "proportion"), width="content")
     st.subheader("Prediction against outcome, cycle by cycle")
     for cycle in rec.cycles:

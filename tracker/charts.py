@@ -661,17 +661,15 @@ def small_multiples(panels: list[tuple], *, unit: str | None = None, percent: bo
     return style(alt.vconcat(*rows), orient="top")
 
 
-def idea_panels(panels: list[tuple], *, unit: str, percent: bool = False,
-                target: float | None = None, columns: int = 2,
-                width: int = 330) -> alt.TopLevelMixin:
-    """One measure at each organisation that tested an idea, side by side, each with its
-    own limits and the idea's cycles there drawn as bands (panels of (title, frame, cycles))."""
-    charts_ = [spc_chart(frame, title=_wrap(title, 56, 1), unit=unit or "", target=target,
-                         cycles=cycles, percent=percent, width=width, styled=False,
-                         every_class=True).properties(height=200)
-               for title, frame, cycles in panels]
-    rows = [alt.hconcat(*charts_[i: i + columns]) for i in range(0, len(charts_), columns)]
-    return style(alt.vconcat(*rows), orient="top")
+def idea_panel(title: str, frame: pd.DataFrame, cycles: pd.DataFrame, *, unit: str,
+               percent: bool = False, target: float | None = None,
+               width: int = 330) -> alt.TopLevelMixin:
+    """One measure at one organisation that tested an idea, small, with the idea's cycles
+    there drawn as bands: the panels of a learning record, laid side by side by the page or
+    the report (one chart each: concatenating charts in Altair cost seconds per record)."""
+    return style(spc_chart(frame, title=_wrap(title, 56, 1), unit=unit or "", target=target,
+                           cycles=cycles, percent=percent, width=width, styled=False,
+                           every_class=True).properties(height=200), orient="top")
 
 
 # --------------------------------------------------------------------------- portfolio

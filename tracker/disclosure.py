@@ -159,7 +159,7 @@ class Audience:
     def problem_in(self, text: str | None) -> str | None:
         """Why a passage may not go to this reader (it names an organisation they may not see
         named, or a person, or holds an e-mail address), or None."""
-        if not text or self.kind == LAB:
+        if not isinstance(text, str) or not text or self.kind == LAB:
             return None
         folded = text.casefold()
         for name in self._forbidden:

@@ -26,6 +26,9 @@ _PEOPLE_UNIT = re.compile(r"(?i)\b(people|persons?|patients?|volunteers?|partici
                           r"referrals?|attendances?|carers?|tenants?)\b")
 
 
+MAX_PANELS = 12  # charts per measure in a record; the verdict names every organisation
+
+
 @dataclass
 class Evidence:
     """What one targeted measure showed where the idea was tested."""
@@ -36,8 +39,9 @@ class Evidence:
     data_kind: str
     target: float | None
     verdict: str  # in words, never a causal claim
+    organisations: int = 0  # that tested the idea with this measure (panels: MAX_PANELS at most)
     panels: list[tuple[str, pd.DataFrame, pd.DataFrame]] = field(default_factory=list)
-    svg: str | None = None  # the panels drawn, when a report draws them
+    svgs: list[str] = field(default_factory=list)  # the panels drawn, when a report draws them
 
 
 @dataclass
@@ -171,7 +175,8 @@ def record(db: Database, scope: Scope, idea_id: int, *, public: bool = False,
     versions = learning.syntheses(db, [idea_id], every_version=True)
     synthesis = None
     if not versions.empty:
-        synthesis = versions.iloc[0].to_dict()
+        synthesis = {k: (None if not isinstance(v, str) and pd.isna(v) else v)
+                     for k, v in versions.iloc[0].to_dict().items()}
         if not audience.is_lab:
             for key, label in (("key_learning", "The key learning"),
                                ("worked_when", "Where it worked"),
@@ -300,6 +305,10 @@ def _evidence(db: Database, cycles: pd.DataFrame, outcomes: pd.DataFrame,
         results = observations.load_results(db, _EVERYTHING, measure_id=int(measure_id),
                                             organisation_ids=org_ids)
         panels = []
+        rank = {"improved": 0, "concern": 1, "none": 2, "too_few": 3}
+        outcome_of = dict(zip(found["organisation_id"].astype(int),
+                              found["outcome"].map(rank), strict=True))
+        org_ids.sort(key=lambda o: outcome_of.get(o, 4))  # signals first
         for org in org_ids:
             series = results[results["organisation_id"] == org]
             if series.empty:
@@ -312,10 +321,13 @@ def _evidence(db: Database, cycles: pd.DataFrame, outcomes: pd.DataFrame,
                     (int(c), "prediction"))) and audience.problem_in(p) is None else ""
                     for c, p in zip(shown["id"], shown["prediction"], strict=True)]
             panels.append((audience.label(org), frame, shown))
+            if len(panels) == MAX_PANELS:
+                break
         out.append(Evidence(measure_id=int(measure_id), name=m["name"], unit=m["unit"],
                             data_kind=m["data_kind"],
                             target=None if pd.isna(m["target"]) else float(m["target"]),
-                            verdict=verdict(m["name"], found, audience.label), panels=panels))
+                            verdict=verdict(m["name"], found, audience.label), panels=panels,
+                            organisations=len(org_ids)))
     return out
 
 

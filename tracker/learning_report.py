@@ -112,9 +112,9 @@ def build_html(db: Database, scope: Scope, *, public: bool, ideas=None,
         owners.append(None)
     for rec in records:
         for evidence in rec.evidence:
-            if evidence.panels:
-                specs.append(charts.idea_panels(
-                    evidence.panels, unit=evidence.unit, target=evidence.target,
+            for title, frame, cycles in evidence.panels:
+                specs.append(charts.idea_panel(
+                    title, frame, cycles, unit=evidence.unit, target=evidence.target,
                     percent=evidence.data_kind == "proportion").to_dict(validate=False))
                 owners.append(evidence)
     from tracker import report
@@ -125,7 +125,7 @@ def build_html(db: Database, scope: Scope, *, public: bool, ideas=None,
         if owner is None:
             diagram = svg.decode("utf-8")
         else:
-            owner.svg = svg.decode("utf-8")
+            owner.svgs.append(svg.decode("utf-8"))
     step(0.97, "Writing the report")
     return _render(db, challenge, records, audience, diagram, public)
 
@@ -192,6 +192,15 @@ def _render(db, challenge, records, audience, diagram, public) -> str:
 _NOT_SHARED = "(not shared)"
 
 
+def _charts_note(evidence) -> str:
+    """Said when not every organisation has a chart: too many to draw, or no results."""
+    if evidence.organisations <= len(evidence.panels):
+        return ""
+    return (f"Charts of {len(evidence.panels)} of the {evidence.organisations} organisations "
+            "(signals first; the others had no results or are too many to draw). The sentence "
+            "above counts every one.")
+
+
 def _idea_view(rec: learning_record.Record) -> dict:
     aud = rec.audience
     idea = rec.idea
@@ -248,7 +257,8 @@ def _idea_view(rec: learning_record.Record) -> dict:
         "drivers": idea["drivers"], "synthesis": synthesis, "tested": rec.tested,
         "where": [w | {"first": f"{w['first']:%d %b %Y}", "last": f"{w['last']:%d %b %Y}"}
                   for w in rec.where.to_dict("records")], "cycles": cycles,
-        "evidence": [{"verdict": e.verdict, "svg": e.svg}
+        "evidence": [{"verdict": e.verdict, "svgs": e.svgs,
+                      "more": _charts_note(e)}
                      for e in rec.evidence],
         "not_worked_why": why}
 

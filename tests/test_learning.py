@@ -1,0 +1,510 @@
+"""Learning and its safe sharing (issue 10): syntheses, consents, shareable notes, the learning
+record per reader, the learning report (internal and public, HTML and PDF), what's new and
+the digest. Real DuckDB files; the public report is scanned byte by byte."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import table_counts
+
+from tracker import (
+    auth,
+    learning,
+    learning_record,
+    learning_report,
+    observations,
+    portfolio,
+    repo,
+    whats_new,
+)
+from tracker.__main__ import main
+from tracker.auth import Scope
+from tracker.errors import InputError, PermissionDenied
+
+ADMIN = Scope.admin("lab lead")
+PP = "Peer Pathways (demo)"
+WELCOME = "Peer-led welcome call within a week of referral"
+LEAFLET = "Leaflet in pharmacy prescription bags"
+VIDEO = "Co-designed 'what to expect' video"  # proposed: never tested
+
+
+def ids(db):
+    cid = repo.get_challenge(db)["id"]
+    ideas = repo.list_ideas(db, cid).set_index("title")["id"]
+    orgs = repo.list_organisations(db, ADMIN).set_index("name")["id"]
+    return cid, ideas, orgs
+
+
+def partner(db, name=PP) -> Scope:
+    orgs = repo.list_organisations(db, ADMIN).set_index("name")["id"]
+    return Scope(actor="partner user", role="partner", organisation_id=int(orgs[name]),
+                 organisation=name)
+
+
+VIEWER = Scope(actor="leader", role="viewer")
+
+
+# --------------------------------------------------------------------------- the data layer
+
+
+def test_a_synthesis_is_versioned_and_every_version_stays_readable(demo_db):
+    _, ideas, _ = ids(demo_db)
+    idea = int(ideas["Text reminder the day before the first session"])
+    first = learning.write_synthesis(demo_db, ADMIN, idea, key_learning="Reminders help.",
+                                     recommendation="test_further", reason="Two sites only.")
+    second = learning.write_synthesis(
+        demo_db, ADMIN, idea, key_learning="Afternoon reminders with a name work best.",
+        recommendation="spread", reason="Both sites adopted it.", reviewed_by="Lab board",
+        reviewed_on=dt.date.today())
+    assert (first, second) == (1, 2)
+    latest = learning.syntheses(demo_db, [idea])
+    assert latest["version"].tolist() == [2] and latest["recommendation"].iloc[0] == "spread"
+    every = learning.syntheses(demo_db, [idea], every_version=True)
+    assert every["version"].tolist() == [2, 1]
+    assert every["key_learning"].iloc[1] == "Reminders help."
+    log = repo.list_audit(demo_db, ADMIN, limit=None, entity="synthesis", action="create")
+    assert len(log) >= 2 and "lab lead" in log["actor"].tolist()
+    record = learning_record.record(demo_db, ADMIN, idea)
+    assert record.synthesis["version"] == 2
+    assert record.history["version"].tolist() == [1]  # the earlier version, readable
+
+
+def test_a_bad_synthesis_is_refused_with_every_problem_and_nothing_changes(demo_db):
+    _, ideas, _ = ids(demo_db)
+    before = table_counts(demo_db)
+    with pytest.raises(InputError) as refused:
+        learning.write_synthesis(
+            demo_db, ADMIN, int(ideas[WELCOME]), key_learning="x" * 601,
+            recommendation="keep going", reason="", worked_when="ok\x00",
+            reviewed_on=dt.date.today() + dt.timedelta(days=3))
+    said = " ".join(refused.value.problems)
+    for expected in ("Key learning is 601 characters long; please keep it under 600",
+                     "Recommendation 'keep going' is not one of: Spread, Test further, Stop",
+                     "Reason for the recommendation is required",
+                     "Where and when it worked holds an invisible control character",
+                     "Reviewed on is a date in the future"):
+        assert expected in said, said
+    with pytest.raises(InputError, match="Reviewed on is given without who reviewed it"):
+        learning.write_synthesis(demo_db, ADMIN, int(ideas[WELCOME]), key_learning="k",
+                                 recommendation="stop", reason="r",
+                                 reviewed_on=dt.date.today())
+    assert table_counts(demo_db) == before
+
+
+@pytest.mark.parametrize("who", ["partner", "viewer"])
+def test_only_the_lab_admin_writes_learning_consents_and_marks(demo_db, who):
+    _, ideas, orgs = ids(demo_db)
+    scope = partner(demo_db) if who == "partner" else VIEWER
+    cycle = int(repo.list_cycles(demo_db, ADMIN, ids(demo_db)[0])["id"].iloc[0])
+    before = table_counts(demo_db)
+    for action in (
+            lambda: learning.write_synthesis(demo_db, scope, int(ideas[WELCOME]),
+                                             key_learning="k", recommendation="stop",
+                                             reason="r"),
+            lambda: learning.mark_excerpt(demo_db, scope, cycle, "learning", "public"),
+            lambda: learning.set_consent(demo_db, scope, int(orgs[PP]), named_to_partners=True,
+                                         named_in_public=True),
+            lambda: learning.set_min_count(demo_db, scope, ids(demo_db)[0], 10)):
+        with pytest.raises(PermissionDenied, match="Only the lab admin"):
+            action()
+    assert table_counts(demo_db) == before
+
+
+def test_marks_and_consents_refuse_nonsense_and_are_audited(demo_db):
+    cid, _, orgs = ids(demo_db)
+    cycle = int(repo.list_cycles(demo_db, ADMIN, cid)["id"].iloc[0])
+    with pytest.raises(InputError, match="Note 'plan_who' is not one of"):
+        learning.mark_excerpt(demo_db, ADMIN, cycle, "plan_who", "public")
+    with pytest.raises(InputError, match="Shared with 'everyone' is not one of"):
+        learning.mark_excerpt(demo_db, ADMIN, cycle, "learning", "everyone")
+    with pytest.raises(InputError, match="no longer exists"):
+        learning.mark_excerpt(demo_db, ADMIN, 99_999, "learning", "public")
+    with pytest.raises(InputError, match="whole number from 1"):
+        learning.set_min_count(demo_db, ADMIN, cid, "2.5")
+    learning.mark_excerpt(demo_db, ADMIN, cycle, "learning", "partners")
+    learning.mark_excerpt(demo_db, ADMIN, cycle, "learning", "lab")
+    learning.set_consent(demo_db, ADMIN, int(orgs["Hillview Surgery (demo)"]),
+                         named_to_partners=True, named_in_public=False)
+    learning.set_min_count(demo_db, ADMIN, cid, 10)
+    assert learning.min_count(demo_db, cid) == 10
+    log = repo.list_audit(demo_db, ADMIN, limit=None)
+    entities = set(log["entity"])
+    assert {"excerpt_share", "organisation_consent", "disclosure_settings"} <= entities
+    marks = log[log["entity"] == "excerpt_share"]
+    assert '"audience": "lab"' in marks["after"].iloc[0]  # the newest: shared back to the lab
+
+
+# --------------------------------------------------------------------------- the record
+
+
+def test_the_record_gathers_where_cycles_evidence_and_synthesis(demo_db):
+    cid, ideas, _ = ids(demo_db)
+    record = learning_record.record(demo_db, ADMIN, int(ideas[WELCOME]))
+    cycles = repo.list_cycles(demo_db, ADMIN, cid, idea_id=int(ideas[WELCOME]))
+    assert len(record.cycles) == len(cycles)
+    assert sorted(record.where["organisation"]) == sorted(cycles["organisation"].unique())
+    assert record.where["cycles"].sum() == len(cycles)
+    assert all(" → " in s for s in record.where["scale"])  # the ramp of scale
+    assert record.synthesis["recommendation"] == "spread"
+    first = record.cycles[0]
+    assert first["notes"]["prediction"] == cycles.sort_values(
+        ["start_date", "cycle_no", "id"])["prediction"].iloc[0]
+    # the verdict agrees with the portfolio, organisation by organisation
+    outcomes = portfolio.measure_outcomes(demo_db, ADMIN, cid)
+    mine = outcomes[outcomes["idea_id"] == int(ideas[WELCOME])]
+    for evidence in record.evidence:
+        found = mine[mine["measure_id"] == evidence.measure_id]
+        improved = int((found["outcome"] == "improved").sum())
+        if improved:
+            assert f"special cause improvement at {improved} of {len(found)} organisation" \
+                in evidence.verdict
+        assert "caused" not in evidence.verdict
+        assert len(evidence.panels) == len(found)
+
+
+def test_a_record_of_an_idea_with_no_cycles_says_so(demo_db):
+    _, ideas, _ = ids(demo_db)
+    record = learning_record.record(demo_db, ADMIN, int(ideas[VIDEO]))
+    assert not record.tested and record.evidence == [] and record.where.empty
+    html = learning_report.build_html(demo_db, ADMIN, public=False, ideas=[VIDEO])
+    assert "This idea has not been tested yet" in html
+
+
+def test_a_partner_reads_only_allowed_notes_and_names(demo_db):
+    _, ideas, _ = ids(demo_db)
+    pp = partner(demo_db)
+    record = learning_record.record(demo_db, pp, int(ideas[WELCOME]))
+    consent = learning.consents(demo_db).set_index("name")
+    for cycle in record.cycles:
+        org = repo.list_organisations(demo_db, ADMIN).set_index("id").loc[
+            cycle["organisation_id"], "name"]
+        if org == PP:
+            assert cycle["organisation"] == PP
+            assert all(v is not None for v in cycle["notes"].values())  # its own: all
+        else:
+            named = bool(consent.loc[org, "named_to_partners"])
+            assert (cycle["organisation"] == org) == named
+            for field, text in cycle["notes"].items():
+                allowed = cycle["shared"][field] in ("partners", "public")
+                assert (text is not None) == allowed, (org, field)
+    shown = [c for c in record.cycles if c["organisation_id"] != pp.organisation_id
+             and any(t is not None for t in c["notes"].values())]
+    assert shown  # the demo shares a note of Kindred Voices with partners
+    assert record.synthesis["reviewed_by"] is None  # no person's name outside the lab
+    with pytest.raises(PermissionDenied, match="does not test this idea"):
+        learning_record.record(demo_db, pp, int(ideas["Walk-and-talk peer groups"]))
+
+
+def test_unnamed_organisations_read_as_kind_and_region_numbered_when_several(db):
+    repo.create_challenge(db, ADMIN, title="T", question="Q", aim="A",
+                          start_date=dt.date(2026, 1, 5), end_date=dt.date(2026, 12, 28))
+    a = repo.add_organisation(db, ADMIN, name="Alder Practice", kind="gp_practice",
+                              region="North West")
+    b = repo.add_organisation(db, ADMIN, name="Birch Practice", kind="gp_practice",
+                              region="North West")
+    c = repo.add_organisation(db, ADMIN, name="Cedar Trust", kind="nhs_trust", region="London")
+    d = repo.add_organisation(db, ADMIN, name="Damson Homes", kind="housing_association")
+    learning.set_consent(db, ADMIN, d, named_to_partners=False, named_in_public=True)
+    public = learning_record.audience_for(db, ADMIN, public=True)
+    assert public.label(a) == "a GP practice in the North West (1)"
+    assert public.label(b) == "a GP practice in the North West (2)"
+    assert public.label(c) == "an NHS trust in London"
+    assert public.label(d) == "Damson Homes"  # it agreed to be named in public
+    assert learning_record.audience_for(db, ADMIN).label(a) == "Alder Practice"
+
+
+def test_a_consent_change_takes_effect_in_the_next_record(demo_db):
+    _, ideas, orgs = ids(demo_db)
+    hillview = int(orgs["Hillview Surgery (demo)"])
+    idea = int(ideas["Text reminder the day before the first session"])  # tested at Hillview
+
+    def label():
+        rec = learning_record.record(demo_db, ADMIN, idea, public=True)
+        return rec.where.set_index("organisation_id").loc[hillview, "organisation"]
+
+    assert label() == "a GP practice in Yorkshire"
+    learning.set_consent(demo_db, ADMIN, hillview, named_to_partners=False,
+                         named_in_public=True)
+    assert label() == "Hillview Surgery (demo)"
+
+
+def _small_count_lab(db):
+    """One organisation, one proportion measure, 20 weeks: denominators of 3 in weeks 5
+    and 12, otherwise 20."""
+    cid = repo.create_challenge(db, ADMIN, title="T", question="Q", aim="A",
+                                start_date=dt.date(2026, 1, 5), end_date=dt.date(2026, 12, 28))
+    org = repo.add_organisation(db, ADMIN, name="Small Charity", kind="charity",
+                                region="London")
+    m = repo.add_measure(db, ADMIN, code="ATT", name="Attended", measure_type="process",
+                         definition="d", numerator="n", denominator="d", unit="proportion",
+                         direction="increase", data_kind="proportion", frequency="week")
+    idea = repo.add_idea(db, ADMIN, cid, title="Welcome call")
+    repo.plan_cycle(db, ADMIN, idea_id=idea, organisation_id=org, objective="o",
+                    question="q", prediction="p", start_date=dt.date(2026, 2, 2),
+                    end_date=dt.date(2026, 2, 15), measure_ids=[m])
+    weeks = pd.date_range("2026-01-05", periods=20, freq="7D").date
+    den = np.full(20, 20.0)
+    den[[4, 11]] = 3
+    frame = pd.DataFrame({"organisation_id": org, "measure_id": m, "period": weeks,
+                          "value": None, "numerator": np.minimum(den, 12), "denominator": den,
+                          "note": None})
+    observations.insert_results(db, ADMIN, frame, source="import", file_name="t")
+    return idea
+
+
+def test_points_of_fewer_than_the_smallest_count_are_withheld_outside_the_lab(db):
+    idea = _small_count_lab(db)
+    inside = learning_record.record(db, ADMIN, idea)
+    frame = inside.evidence[0].panels[0][1]
+    assert frame["value"].notna().all()
+    outside = learning_record.record(db, ADMIN, idea, public=True)
+    frame = outside.evidence[0].panels[0][1]
+    assert frame["value"].isna().tolist() == [i in (4, 11) for i in range(20)]
+    assert frame["upper"].iloc[[4, 11]].isna().all()  # p limits would tell the denominator
+    assert outside.audience.withheld.points == 2
+    assert "2 chart points based on fewer than 5 people are not shown" in \
+        " ".join(outside.audience.withheld.sentences(5))
+
+
+def test_shared_text_that_names_an_unconsented_organisation_is_withheld(demo_db):
+    cid, ideas, _ = ids(demo_db)
+    learning.write_synthesis(
+        demo_db, ADMIN, int(ideas[LEAFLET]), key_learning="It failed at Hillview Surgery.",
+        recommendation="stop", reason="Ask the coordinator (tallies@example.net) for the tallies.")
+    record = learning_record.record(demo_db, ADMIN, int(ideas[LEAFLET]), public=True)
+    assert record.synthesis["key_learning"] is None
+    assert record.synthesis["reason"] is None
+    said = " ".join(record.audience.withheld.passages)
+    assert "names an organisation or a person" in said and "e-mail address" in said
+
+
+# --------------------------------------------------------------------------- the report
+
+def _forbidden_in_public(db) -> dict[str, list[str]]:
+    """Every string the public report must not contain: organisations without public
+    consent (full and short name), contacts' names and e-mails, synthesis authors, and the
+    cycle notes not marked public (unless the same words are also marked public)."""
+    consent = learning.consents(db)
+    orgs = repo.list_organisations(db, ADMIN)
+    hidden = consent[~consent["named_in_public"]]["name"].tolist()
+    names = hidden + [re.sub(r"\s*\(demo\)$", "", n) for n in hidden]
+    people = orgs["contact_name"].dropna().tolist() + orgs["contact_email"].dropna().tolist()
+    every = learning.syntheses(db, every_version=True)
+    people += [p for p in every["reviewed_by"].dropna().tolist() + every["written_by"].tolist()]
+    cycles = repo.list_cycles(db, ADMIN, repo.get_challenge(db)["id"])
+    marks = learning.excerpt_marks(db)
+    public = {(int(c), f) for c, f, a in zip(marks["cycle_id"], marks["field"],
+                                             marks["audience"], strict=True) if a == "public"}
+    public_text = {cycles.set_index("id").loc[c, f] for c, f in public}
+    notes = set()
+    for field in learning.EXCERPT_FIELDS:
+        for cycle_id, value in zip(cycles["id"], cycles[field], strict=True):
+            if isinstance(value, str) and (int(cycle_id), field) not in public \
+                    and value not in public_text:
+                notes.add(value)
+    for field in ("objective", "question", "plan_who", "plan_where", "do_notes"):
+        notes |= {v for v in cycles[field].dropna()}
+    notes -= set(consent.loc[consent["named_in_public"], "name"])  # a plan_where of theirs
+    return {"organisations": names, "people": people, "notes": sorted(notes)}
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _scan(text: str, forbidden: dict[str, list[str]]) -> list[str]:
+    flat = _flat(text).casefold()
+    return [f"{kind}: {item}" for kind, items in forbidden.items() for item in items
+            if _flat(item).casefold() in flat]
+
+
+@pytest.fixture(scope="module")
+def reports(demo_template, tmp_path_factory):
+    """The demo's public report (made by a partner) and internal report, built once for the
+    tests that only read them."""
+    path = tmp_path_factory.mktemp("reports") / "demo.duckdb"
+    shutil.copy(demo_template, path)
+    from tracker.db import Database
+
+    with Database(path) as database:
+        yield {"public": learning_report.build_html(database, partner(database), public=True),
+               "internal": learning_report.build_html(database, ADMIN, public=False),
+               "forbidden": _forbidden_in_public(database)}
+
+
+def test_the_public_report_of_the_demo_holds_nothing_it_may_not(reports):
+    forbidden = reports["forbidden"]
+    assert len(forbidden["organisations"]) >= 4 and len(forbidden["notes"]) > 20
+    html = reports["public"]  # made by a partner: anyone may make the public version
+    assert _scan(html, forbidden) == []
+    raw = html.encode("utf-8")
+    for item in forbidden["organisations"] + forbidden["people"]:
+        assert item.encode("utf-8") not in raw
+    # what it withheld is said; what was marked public is there
+    assert "What this version withholds" in html
+    assert "shown by kind and region" in html and "not marked shareable" in html
+    assert "Peer Pathways (demo)" in html  # agreed to be named in public
+    assert "a GP practice in Yorkshire" in html
+    # the internal version differs visibly: the same scan finds names and notes there
+    internal = reports["internal"]
+    found = _scan(internal, forbidden)
+    assert any(f.startswith("organisations:") for f in found)
+    assert any(f.startswith("notes:") for f in found)
+    assert "Internal version" in internal and "Public version" in html
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("pdftotext") is None,
+                    reason="needs Debian's chromium and poppler-utils")
+def test_the_public_pdf_holds_nothing_it_may_not(demo_db, tmp_path):
+    out = learning_report.write_learning_report(demo_db, ADMIN, tmp_path / "public.pdf",
+                                                public=True)
+    assert out.read_bytes().startswith(b"%PDF")
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "What we learned" in text and "Public version" in text
+    forbidden = _forbidden_in_public(demo_db)
+    # PDF text runs chart labels together ("A2" + "people per week"), so a note as short as
+    # a scale ("2 people") can appear by chance; the HTML scan above checks those exactly
+    forbidden["notes"] = [n for n in forbidden["notes"] if len(n) >= 12]
+    assert _scan(text, forbidden) == []
+
+
+def test_the_report_is_one_self_contained_file_that_runs_nothing(reports):
+    html = reports["public"]
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert html.count("<svg") >= 10  # the driver diagram and the evidence, inline
+    for pattern in (r"<script", r"<link\b", r"@import", r"\bsrc\s*=\s*[\"']?https?:",
+                    r"\bhref\s*=\s*[\"']?https?:", r"<iframe", r"<img\b"):
+        assert not re.search(pattern, html, re.IGNORECASE), pattern
+
+
+def test_the_internal_report_is_for_the_lab_admin_only(demo_db):
+    for scope in (partner(demo_db), VIEWER):
+        with pytest.raises(PermissionDenied, match="internal learning report"):
+            learning_report.build_html(demo_db, scope, public=False)
+        assert "Public version" in learning_report.build_html(demo_db, scope, public=True,
+                                                              ideas=[LEAFLET])
+
+
+def test_a_public_report_with_nothing_shareable_says_what_to_mark(db):
+    _small_count_lab(db)
+    html = learning_report.build_html(db, ADMIN, public=True)
+    assert "Nothing in this report has been written or marked for the public yet" in html
+    assert "mark the cycle notes that may be published as Public" in html
+
+
+def test_user_text_in_the_report_is_text(demo_db):
+    cid, ideas, _ = ids(demo_db)
+    hostile = "<script>alert(1)</script> <img src=x onerror=alert(1)> [a](javascript:x)"
+    repo.update_idea(demo_db, ADMIN, int(ideas[LEAFLET]), title=f"Leaflet {hostile[:20]}",
+                     description=hostile, driver_ids=[])
+    learning.write_synthesis(demo_db, ADMIN, int(ideas[LEAFLET]), key_learning=hostile,
+                             recommendation="stop", reason=hostile)
+    html = learning_report.build_html(demo_db, ADMIN, public=False,
+                                      ideas=[f"Leaflet {hostile[:20]}"])
+    assert "<script" not in html.lower() and "<img" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_abandoned_ideas_keep_their_record_and_say_why(reports):
+    html = reports["public"]
+    section = html[html.index("What did not work, and why"):]
+    assert LEAFLET in section and "WhatsApp group moderated by a peer supporter" in section
+    assert "No referral named the leaflet" in section
+
+
+def test_unknown_ideas_and_file_types_are_refused_in_words(demo_db, tmp_path):
+    with pytest.raises(InputError, match="No idea called 'Leaflets in pharmacies'"):
+        learning_report.build_html(demo_db, ADMIN, public=True, ideas=["Leaflets in pharmacies"])
+    with pytest.raises(InputError, match=r"\.html or \.pdf, not '\.docx'"):
+        learning_report.write_learning_report(demo_db, ADMIN, tmp_path / "r.docx", public=True)
+
+
+def test_printing_to_pdf_without_chromium_says_what_to_do(demo_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACKER_CHROMIUM", str(tmp_path / "no-such-browser"))
+    with pytest.raises((InputError, OSError)):
+        learning_report.write_learning_report(demo_db, ADMIN, tmp_path / "r.pdf", public=True,
+                                              ideas=[LEAFLET])
+    monkeypatch.delenv("TRACKER_CHROMIUM")
+    monkeypatch.setattr(learning_report, "chromium", lambda: None)
+    with pytest.raises(InputError, match="needs Chromium"):
+        learning_report.write_learning_report(demo_db, ADMIN, tmp_path / "r.pdf", public=True,
+                                              ideas=[LEAFLET])
+    assert not (tmp_path / "r.pdf").exists()
+
+
+# --------------------------------------------------------------------------- what's new
+
+
+def test_whats_new_is_scoped_to_the_reader(demo_db):
+    since = dt.date.today() - dt.timedelta(days=120)
+    lab = whats_new.whats_new(demo_db, ADMIN, since)
+    pp = whats_new.whats_new(demo_db, partner(demo_db), since)
+    assert set(lab["what"]) >= {"Cycle started", "Decision", "Signal", "Learning written"}
+    others = [n for n in repo.list_organisations(demo_db, ADMIN)["name"] if n != PP]
+    for text in pp["text"]:
+        assert not any(o in text for o in others), text
+    assert set(pp["organisation"]) - {""} <= {PP}
+    # the syntheses a partner hears of are those of the ideas it tests
+    tested = set(learning_record.ideas_for(demo_db, partner(demo_db),
+                                           repo.get_challenge(demo_db)["id"])["title"])
+    assert set(pp.loc[pp["what"] == "Learning written", "idea"]) <= tested
+    assert len(pp) < len(lab)
+    assert (pd.Series(lab["when"]) >= since).all()
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_the_learning_and_digest_commands(demo_path, tmp_path, capsys):
+    out = tmp_path / "public.html"
+    assert main(["learning", "--db", str(demo_path), "--public", "--out", str(out),
+                 "--ideas", WELCOME, LEAFLET]) == 0
+    assert "public version" in capsys.readouterr().out
+    html = out.read_text()
+    assert WELCOME in html and LEAFLET in html and "Walk-and-talk" not in html.split(
+        "The measures: operational definitions")[0].split("Summary of the ideas")[1]
+    assert main(["learning", "--db", str(demo_path), "--out", str(tmp_path / "x.docx")]) == 1
+    assert "not '.docx'" in capsys.readouterr().err
+    assert main(["learning", "--db", str(demo_path), "--out", str(tmp_path / "i.html"),
+                 "--ideas", "Nonsense idea"]) == 1
+    assert "No idea called 'Nonsense idea'" in capsys.readouterr().err
+    since = (dt.date.today() - dt.timedelta(days=60)).isoformat()
+    md = tmp_path / "digest.md"
+    assert main(["digest", "--db", str(demo_path), "--since", since, "--org", PP,
+                 "--out", str(md)]) == 0
+    text = md.read_text()
+    assert text.startswith("# What") and f"For {PP}" in text.replace("\\", "")
+    assert "Hillview Surgery" not in text
+    page = tmp_path / "digest.html"
+    assert main(["digest", "--db", str(demo_path), "--since", since, "--out", str(page)]) == 0
+    assert "<h2>Decisions</h2>" in page.read_text()
+    future = (dt.date.today() + dt.timedelta(days=5)).isoformat()
+    assert main(["digest", "--db", str(demo_path), "--since", future, "--out", str(md)]) == 1
+    assert "in the future" in capsys.readouterr().err
+    assert main(["digest", "--db", str(demo_path), "--since", since, "--org", "Nowhere",
+                 "--out", str(md)]) == 1
+    assert "No organisation called 'Nowhere'" in capsys.readouterr().err
+
+
+def test_markdown_of_the_digest_cannot_make_links_or_headings():
+    from tracker.text import markdown_text
+
+    out = markdown_text("# Heading\n[a](javascript:x) ![i](http://x/y.png) <b>")
+    assert "\n" not in out and "\\#" in out and "\\[a\\]" in out and "\\<b\\>" in out
+    assert "http:" not in out  # a word joiner keeps the address from becoming a link
+
+
+def test_partners_may_make_the_public_report_but_scope_is_checked(demo_db):
+    # a partner's public report is the same public report (no more, no less)
+    a = learning_report.build_html(demo_db, partner(demo_db), public=True, ideas=[WELCOME])
+    b = learning_report.build_html(demo_db, auth.Scope.admin("x"), public=True,
+                                   ideas=[WELCOME])
+    assert a == b
