@@ -9,13 +9,13 @@ from conftest import PARTNER_ORG as PP
 from conftest import PASSWORD, ROOT, add_role_accounts, shown
 from streamlit.testing.v1 import AppTest
 
-from tracker import auth, repo
+from tracker import auth, learning, repo
 from tracker.auth import Scope
 from tracker.db import Database
 
 APP = str(ROOT / "streamlit_app.py")
-COMMON = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "portfolio", "enter",
-          "review", "upload", "export", "organisations", "measures"]
+COMMON = ["overview", "challenge", "ideas", "cycles", "learning", "summary", "outcomes",
+          "portfolio", "enter", "review", "upload", "export", "organisations", "measures"]
 ADMIN_ONLY = ["accounts", "audit", "backups"]
 
 
@@ -24,7 +24,13 @@ def lab(demo_path):
     with Database(demo_path) as db:
         orgs = add_role_accounts(db)["orgs"]
         others = [n for n in orgs.index if n != PP]
-    return {"path": demo_path, "others": others}
+        consent = learning.consents(db).set_index("name")
+        every = repo.list_organisations(db, Scope.admin("t"))
+        contacts = every.loc[every["name"] != PP, ["contact_name", "contact_email"]]
+    # organisations that agreed to be named to other partners may appear on What we learned
+    unnamed = [n for n in others if not consent.loc[n, "named_to_partners"]]
+    return {"path": demo_path, "others": others, "unnamed": unnamed,
+            "contacts": [c for c in contacts.to_numpy().ravel() if isinstance(c, str)]}
 
 
 def app(monkeypatch, path) -> AppTest:
@@ -89,7 +95,8 @@ def test_every_page_for_every_role(monkeypatch, lab, role, username):
         assert not at.exception, (name, [e.value for e in at.exception])
         shown = everything_shown(at)
         if role == "partner":
-            for other in lab["others"]:
+            forbidden = lab["unnamed"] if name == "learning" else lab["others"]
+            for other in forbidden + lab["contacts"]:
                 assert other.encode() not in shown, (name, other)
         elif name in ("overview", "cycles", "organisations"):
             # the same check finds the names where they may be shown (so it is not blind)
@@ -97,10 +104,11 @@ def test_every_page_for_every_role(monkeypatch, lab, role, username):
         if role == "viewer":
             labels = {b.label for b in at.button}
             assert labels <= {"Prepare the export", "Export these entries (CSV)", "Log out",
-                              "Build the pack", "← Previous", "Next →"}, \
-                (name, labels)
+                              "Build the pack", "← Previous", "Next →", "Build the report",
+                              "Open it in What we learned"}, (name, labels)
             assert not at.text_area, name
-            assert [w.label for w in at.text_input] in ([], ["Search all cycle notes"]), name
+            assert [w.label for w in at.text_input] in (
+                [], ["Search all cycle notes"], ["Search the learning"]), name
             assert not at.file_uploader, name
     if role != "admin":
         for name in ADMIN_ONLY:  # not in the menu, and refused if reached all the same
@@ -110,7 +118,7 @@ def test_every_page_for_every_role(monkeypatch, lab, role, username):
 
 def test_partner_sees_its_own_organisation_and_the_others_unnamed(monkeypatch, lab):
     at = log_in(app(monkeypatch, lab["path"]), "pp_user")
-    fresh = at.dataframe[0].value
+    fresh = [d.value for d in at.dataframe if "Latest period" in d.value.columns][0]
     assert fresh["Organisation"].iloc[0] == PP
     assert fresh["Organisation"].iloc[1].startswith(auth.OTHERS)
     at.switch_page("app_pages/upload.py").run()
@@ -178,3 +186,27 @@ def test_single_sign_on_maps_the_verified_email(monkeypatch, lab):
     unverified.run()
     [b for b in unverified.button if b.label == "Continue with single sign-on"][0].click().run()
     assert "did not confirm an e-mail address" in shown(unverified.error[0].value)
+
+
+def test_a_partner_reads_the_learning_of_its_ideas_through_the_login_form(monkeypatch, lab):
+    at = log_in(app(monkeypatch, lab["path"]), "pp_user")
+    overview = everything_shown(at)
+    assert b"What's new since" in overview  # the panel, scoped to the partner
+    at.switch_page("app_pages/learning.py").run()
+    assert not at.exception
+    titles = set(at.dataframe[0].value["Idea"])
+    with Database(lab["path"]) as db:
+        cid = repo.get_challenge(db)["id"]
+        cycles = repo.list_cycles(db, Scope.admin("t"), cid)
+    assert titles == set(cycles.loc[cycles["organisation"] == PP, "idea"])
+    at.selectbox(key="learn_idea").set_value(
+        int(cycles.loc[cycles["idea"] == "Peer-led welcome call within a week of referral",
+                       "idea_id"].iloc[0])).run()
+    shown = everything_shown(at)
+    assert b"Kindred Voices (demo)" in shown  # agreed to be named to partners
+    assert b"not shared with you" in shown  # the other notes are withheld, and said
+    for other in lab["unnamed"] + lab["contacts"]:
+        assert other.encode() not in shown, other
+    # the partner may make only the public version of the report
+    assert not [t for t in at.toggle if t.label.startswith("Public version")]
+    assert not [f for f in at.text_area]  # no synthesis form

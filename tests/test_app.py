@@ -19,7 +19,7 @@ APP = str(ROOT / "streamlit_app.py")
 PAGES = ["app_pages/overview.py", "app_pages/challenge.py", "app_pages/ideas.py", "app_pages/cycles.py",
          "app_pages/organisations.py", "app_pages/measures.py", "app_pages/upload.py",
          "app_pages/outcomes.py", "app_pages/summary.py", "app_pages/review.py",
-         "app_pages/portfolio.py"]
+         "app_pages/portfolio.py", "app_pages/learning.py"]
 
 
 def open_app(monkeypatch, path, page: str | None = None) -> AppTest:
@@ -82,7 +82,9 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
     if page == "app_pages/overview.py":
         assert [m.label for m in at.metric][:2] == ["Month", "Ideas adopted"]
         assert len(charts(at)) == 2
-        assert len(at.dataframe) == 2
+        assert len(at.dataframe) == 3  # what's new, how fresh, latest decisions
+        news = at.dataframe[0].value
+        assert {"Cycle started", "Decision", "Signal"} <= set(news["What"])
     elif page == "app_pages/challenge.py":
         assert len(charts(at)) == 1  # the driver diagram
         assert one(at.button, "Add driver")
@@ -92,6 +94,9 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
     elif page == "app_pages/cycles.py":
         assert len(at.dataframe[0].value) >= 60
         assert one(at.button, "Save the plan")
+    elif page == "app_pages/learning.py":
+        assert len(at.dataframe[0].value) == 14  # every idea
+        assert one(at.button, "Build the report")
     elif page == "app_pages/organisations.py":
         assert len(at.dataframe[0].value) == 8
     elif page == "app_pages/measures.py":
@@ -286,7 +291,7 @@ def test_a_full_ramp_through_the_pages(monkeypatch, small_lab):
     assert cycles["builds_on_id"].tolist()[1:] == cycles["id"].tolist()[:2]
 
     at = open_app(monkeypatch, path, "app_pages/overview.py")
-    latest = at.dataframe[1].value
+    latest = at.dataframe[2].value
     assert latest.iloc[0]["Decision"] == "Adopt" and latest.iloc[0]["Cycle"] == 3
     assert [m.value for m in at.metric][1] == "1 of 1"  # ideas adopted
 

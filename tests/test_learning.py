@@ -508,3 +508,44 @@ def test_partners_may_make_the_public_report_but_scope_is_checked(demo_db):
     b = learning_report.build_html(demo_db, auth.Scope.admin("x"), public=True,
                                    ideas=[WELCOME])
     assert a == b
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def test_the_lab_admin_writes_a_synthesis_and_shares_a_note_on_the_page(monkeypatch,
+                                                                         demo_path):
+    from conftest import ROOT, shown
+    from streamlit.testing.v1 import AppTest
+
+    from tracker.db import Database
+
+    monkeypatch.setenv("TRACKER_DB", str(demo_path))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/learning.py").run()
+    with Database(demo_path) as db:
+        _, ideas, _ = ids(db)
+    idea = int(ideas["Text reminder the day before the first session"])
+    at.selectbox(key="learn_idea").set_value(idea).run()
+    form = f"synthesis_{idea}"
+    # refused: nothing chosen, nothing typed; the fields say what is missing
+    [b for b in at.button if b.label == "Save as a new version"][0].click().run()
+    assert "Nothing was saved" in shown(at.error[0].value)
+    assert any("Key learning is required" in shown(c.value) for c in at.caption)
+    at.text_area(key=f"{form}_key").input("Afternoon reminders with a name work best.")
+    at.radio(key=f"{form}_rec").set_value("spread")
+    at.text_area(key=f"{form}_reason").input("Both practices adopted it after 3 cycles.")
+    [b for b in at.button if b.label == "Save as a new version"][0].click().run()
+    assert not at.exception and not at.error
+    with Database(demo_path) as db:
+        saved = learning.syntheses(db, [idea])
+        assert saved["key_learning"].iloc[0] == "Afternoon reminders with a name work best."
+        cycle = repo.list_cycles(db, ADMIN, ids(db)[0], idea_id=idea).sort_values(
+            ["start_date", "cycle_no", "id"]).iloc[0]
+    at.segmented_control(key=f"share_{cycle['id']}_learning").set_value("public")
+    [b for b in at.button if b.label == "Save sharing"][0].click().run()
+    assert not at.exception and not at.error
+    with Database(demo_path) as db:
+        marks = learning.excerpt_marks(db, [int(cycle["id"])])
+        assert marks.set_index("field").loc["learning", "audience"] == "public"

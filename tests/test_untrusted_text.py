@@ -21,7 +21,7 @@ from conftest import PARTNER_ORG as PP
 from conftest import PASSWORD, ROOT, add_role_accounts
 from streamlit.testing.v1 import AppTest
 
-from tracker import auth, batches, export, ingest, observations, repo
+from tracker import auth, batches, export, ingest, learning, observations, repo
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -30,7 +30,7 @@ APP = str(ROOT / "streamlit_app.py")
 HOSTILE = ["![x](http://127.0.0.1:9/x.png)", "[a](javascript:alert(1))", ":red[x]",
            "<img src=x onerror=alert(1)>"]
 TEXT = " ".join(HOSTILE)
-PAGES = ["overview", "challenge", "ideas", "cycles", "summary", "outcomes", "portfolio", "enter",
+PAGES = ["overview", "challenge", "ideas", "cycles", "learning", "summary", "outcomes", "portfolio", "enter",
          "review", "upload", "export", "organisations", "measures", "accounts", "audit",
          "backups"]
 # Rendered markdown of any of the strings: an image, a link, a colour directive, raw HTML.
@@ -76,7 +76,11 @@ def poison(db: Database) -> dict:
                     end_date=today - dt.timedelta(days=10))
     observations.add_annotation(db, ADMIN, measure_id=int(measure["id"]), organisation_id=pp,
                                 on_date=today - dt.timedelta(days=30), kind="note", text=TEXT)
-    return {"cycle": cycle, "measure": int(measure["id"]), "pp": pp, "org": org}
+    learning.write_synthesis(db, ADMIN, int(idea["id"]), key_learning=TEXT, worked_when=TEXT,
+                             did_not_work_when=TEXT, recommendation="spread", reason=TEXT,
+                             reviewed_by=HOSTILE[2], reviewed_on=today)
+    learning.mark_excerpt(db, ADMIN, cycle, "learning", "public")
+    return {"idea": int(idea["id"]), "cycle": cycle, "measure": int(measure["id"]), "pp": pp, "org": org}
 
 
 @pytest.fixture
@@ -119,6 +123,8 @@ def test_no_page_renders_user_text_as_markdown(monkeypatch, poisoned):
         if name == "cycles":  # open the poisoned cycle's Do, Study and Act
             picker = [s for s in at.selectbox if s.label == "Cycle"][0]
             picker.set_value(poisoned["cycle"]).run()
+        if name == "learning":
+            at.selectbox(key="learn_idea").set_value(poisoned["idea"]).run()
         if name == "outcomes":
             at.selectbox(key="outcome_measure").set_value(poisoned["measure"]).run()
             at.selectbox(key="outcome_org").set_value(poisoned["pp"]).run()
