@@ -590,3 +590,94 @@ def test_the_lab_team_plans_and_records_a_cycle_without_losing_its_place(browser
         page.screenshot(path=str(ARTIFACTS / "cycle_recorded.png"), full_page=True)
     finally:
         _stop(proc, log)
+
+
+def _download(page, button: str, saved: Path) -> Path:
+    target = page.get_by_role("button", name=button)
+    target.wait_for(timeout=180_000)
+    with page.expect_download() as info:
+        target.click()
+    info.value.save_as(saved)
+    return saved
+
+
+def _open_offline(browser, report: Path, shot: Path) -> str:
+    """Open a downloaded report with the network cut off; nothing may be fetched."""
+    context = browser.new_context(offline=True, viewport={"width": 1200, "height": 1800})
+    asked = []
+    page = context.new_page()
+    page.on("request", lambda r: asked.append(r.url))
+    page.goto(report.as_uri())
+    page.wait_for_timeout(1000)
+    text = page.locator("body").inner_text()
+    page.screenshot(path=str(shot))
+    context.close()
+    assert asked == [report.as_uri()], asked
+    return text
+
+
+def test_the_lab_team_writes_learning_shares_notes_and_makes_both_reports(browser, demo_path):
+    """Issue 10: a synthesis for an adopted idea and a new version for an abandoned one, two
+    notes marked shareable, then the internal and the public report, each opened offline."""
+    proc, url, log = _start(demo_path)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        _open(page, f"{url}/learning", "What we learned")
+        adopted = "Self-referral QR code on waiting-room screens"
+        _choose(page, "Open an idea's learning record", adopted)
+        page.get_by_label("Key learning (a few sentences)").fill(
+            "A QR code costs nothing to keep but does not drive referrals.")
+        page.locator("[data-testid='stRadio']").filter(has_text="Recommendation") \
+            .get_by_text("Test further", exact=True).click()
+        page.get_by_label("Reason for the recommendation").fill(
+            "Few scans at two practices; worth a test with a clearer call to action.")
+        page.get_by_role("button", name="Save as a new version").click()
+        page.get_by_text(f"Synthesis of '{adopted}' saved").first.wait_for(timeout=30_000)
+        _settle(page)
+        main = page.locator("[data-testid='stMain']")
+        assert "Recommendation: Test further." in main.inner_text()
+
+        abandoned = "WhatsApp group moderated by a peer supporter"
+        _choose(page, "Open an idea's learning record", abandoned)
+        page.get_by_text("Revise the synthesis (saves version 2)").click()
+        page.get_by_label("Key learning (a few sentences)").fill(
+            "An always-on group chat put too much on volunteers; a moderated weekly chat "
+            "might not.")
+        page.get_by_role("button", name="Save as a new version").click()
+        page.get_by_text(f"Synthesis of '{abandoned}' saved").first.wait_for(timeout=30_000)
+        _settle(page)
+        assert "Earlier versions (1)" in main.inner_text()
+        # two notes of its first cycle: what was learned in public, study notes to partners
+        cycle = page.get_by_test_id("stExpander").filter(has_text="Cycle 1 ·").first
+        cycle.scroll_into_view_if_needed()
+        cycle.locator("summary").click()
+        form = cycle.get_by_test_id("stForm")
+        form.get_by_role("radiogroup", name="What was learned") \
+            .get_by_role("radio", name="Public").click()
+        form.get_by_role("radiogroup", name="Study notes") \
+            .get_by_role("radio", name="Partners").click()
+        form.get_by_role("button", name="Save sharing").click()
+        page.get_by_text("Sharing saved").first.wait_for(timeout=30_000)
+        _settle(page)
+        page.screenshot(path=str(ARTIFACTS / "learning.png"), full_page=True)
+
+        # the internal report (lab admin only), then the public one
+        page.get_by_text("Public version (disclosure control applied)").click()
+        page.get_by_role("button", name="Build the report").click()
+        internal = _download(page, "Download the internal learning report",
+                             ARTIFACTS / "learning-internal.html")
+        page.get_by_text("Public version (disclosure control applied)").click()
+        page.get_by_role("button", name="Build the report").click()
+        public = _download(page, "Download the public learning report",
+                           ARTIFACTS / "learning-public.html")
+    finally:
+        _stop(proc, log)
+    inside = _open_offline(browser, internal, ARTIFACTS / "learning_report_internal.png")
+    outside = _open_offline(browser, public, ARTIFACTS / "learning_report_public.png")
+    assert "Internal version" in inside and "Public version" in outside
+    for text in (inside, outside):
+        assert "A QR code costs nothing to keep but does not drive referrals." in text
+        assert "a moderated weekly chat might not" in text
+    assert "Hillview Surgery (demo)" in inside and "Hillview Surgery" not in outside
+    assert "What this version withholds" in outside

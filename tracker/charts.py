@@ -402,7 +402,7 @@ def period_axis(periods, max_ticks: int = 10) -> alt.Axis:
 def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | None = None,
               cycles: pd.DataFrame | None = None, notes: pd.DataFrame | None = None,
               percent: bool = False, width: int = 900, styled: bool = True,
-              every_class: bool = False) -> alt.TopLevelMixin:
+              every_class: bool = False, cycle_key: bool = True) -> alt.TopLevelMixin:
     """An SPC (or run) chart from `outcome_frame` (unstyled when it is to be combined with
     other charts, which then take the style): points shaped and coloured by class with a
     legend in words, the centre line and limits labelled with their values, the target, each
@@ -506,10 +506,12 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
                  alt.Tooltip("signal:N", title="Signal")]))
     trial = bool(frame["trial"].iloc[-1]) if len(frame) else False
     subtitle = ["Trial limits: fewer than 13 points in this phase."] if trial else []
-    if cycles is not None and not cycles.empty:
+    if cycles is not None and not cycles.empty and cycle_key:
         subtitle.append("Shaded: PDSA cycles (letter = idea, number = its cycle). "
                         + " · ".join(key_lines[:2]))
         subtitle.extend(" · ".join(key_lines[i:i + 2]) for i in range(2, len(key_lines), 2))
+    elif cycles is not None and not cycles.empty:
+        subtitle.append("Shaded: the idea's cycles here (A2 = its cycle 2).")
     chart = alt.layer(*layers, data=data).properties(
         width=width, height=360, title=alt.Title(title, subtitle=subtitle))
     return style(chart, orient="top") if styled else chart
@@ -663,13 +665,19 @@ def small_multiples(panels: list[tuple], *, unit: str | None = None, percent: bo
 
 def idea_panel(title: str, frame: pd.DataFrame, cycles: pd.DataFrame, *, unit: str,
                percent: bool = False, target: float | None = None,
-               width: int = 330) -> alt.TopLevelMixin:
+               width: int = 300) -> alt.TopLevelMixin:
     """One measure at one organisation that tested an idea, small, with the idea's cycles
     there drawn as bands: the panels of a learning record, laid side by side by the page or
-    the report (one chart each: concatenating charts in Altair cost seconds per record)."""
-    return style(spc_chart(frame, title=_wrap(title, 56, 1), unit=unit or "", target=target,
-                           cycles=cycles, percent=percent, width=width, styled=False,
-                           every_class=True).properties(height=200), orient="top")
+    the report (one chart each: concatenating charts in Altair cost seconds per record).
+    Title, subtitle and legend stay narrower than the plot, so a column can hold it."""
+    chart = spc_chart(frame, title=_wrap(title, 40, 1), unit=unit or "", target=target,
+                      cycles=cycles, percent=percent, width=width, styled=False,
+                      every_class=True, cycle_key=False).properties(
+        height=200,
+        # the plot is 300 x 200 and the titles and legend come on top (Streamlit would
+        # otherwise squeeze all of it into 300 x 200)
+        autosize=alt.AutoSizeParams(type="pad", contains="padding"))
+    return style(chart, orient="top", columns=3)
 
 
 # --------------------------------------------------------------------------- portfolio
