@@ -35,9 +35,24 @@ def outcomes(db: Database, challenge_id: int) -> pd.DataFrame:
     return _outcomes(str(db.path), challenge_id, repo.data_version(db))
 
 
+@st.cache_data(show_spinner="Gathering the learning of this idea...", max_entries=32)
+def _record(path: str, scope: auth.Scope, challenge_id: int, idea_id: int,
+            version: int) -> tuple[learning_record.Record, list[list[dict]]]:
+    """The record for this reader and its charts as Vega-Lite specs (building the charts
+    costs more than gathering the record), once per change of the data. Keyed on the
+    reader's scope: one reader's record is never another's."""
+    db = ui._database(path)
+    rec = learning_record.record(db, scope, idea_id,
+                                 outcomes=_outcomes(path, challenge_id, version))
+    specs = [[charts.idea_panel(title, frame, cycles, unit=e.unit, target=e.target,
+                                percent=e.data_kind == "proportion").to_dict(validate=False)
+              for title, frame, cycles in e.panels] for e in rec.evidence]
+    return rec, specs
+
+
 def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int, *,
                 editable: bool = True) -> None:
-    rec = learning_record.record(db, scope, idea_id, outcomes=outcomes(db, challenge_id))
+    rec, specs = _record(str(db.path), scope, challenge_id, idea_id, repo.data_version(db))
     idea = rec.idea
     st.header(ui.esc(idea["title"]))
     st.markdown(f"**Status:** {vocab.IDEA_STATUSES.get(idea['status'], idea['status'])} · "
@@ -65,16 +80,14 @@ def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int
                "the idea caused the change.")
     if not rec.evidence:
         st.write("The cycles of this idea named no measure to watch.")
-    for evidence in rec.evidence:
+    for evidence, panels in zip(rec.evidence, specs, strict=True):
         st.markdown(f"**{ui.esc(evidence.verdict)}**")
         note = learning_report._charts_note(evidence)
         if note:
             st.caption(note)
         columns = st.columns(2)
-        for i, (title, frame, cycles) in enumerate(evidence.panels):
-            columns[i % 2].altair_chart(charts.idea_panel(
-                title, frame, cycles, unit=evidence.unit, target=evidence.target,
-                percent=evidence.data_kind == "proportion"), width="content")
+        for i, spec in enumerate(panels):
+            columns[i % 2].vega_lite_chart(spec, width="content")
     st.subheader("Prediction against outcome, cycle by cycle")
     for cycle in rec.cycles:
         _cycle(db, scope, cycle, editable and scope.is_admin)

@@ -13,6 +13,8 @@ from conftest import ROOT
 SMOKE = {
     "ingest.py": (["--rows", "20000"], "validated commit"),
     "pages.py": (["--runs", "1"], "overview"),
+    "learning.py": (["--runs", "1", "--no-pdf", "--scale-db", "{tmp}/scale.duckdb", "--orgs", "3",
+                     "--measures", "2", "--years", "1"], "internal report of all"),
     "report.py": (["--runs", "1", "--no-pack"], "summary"),
     "spc.py": (["--series", "20", "--points", "30", "--loop-series", "5"], "series"),
     "scale.py": (["--orgs", "3", "--measures", "2", "--years", "1", "--rebuild", "--db",

@@ -16,6 +16,7 @@ from conftest import table_counts
 
 from tracker import (
     auth,
+    charts,
     learning,
     learning_record,
     learning_report,
@@ -167,6 +168,9 @@ def test_the_record_gathers_where_cycles_evidence_and_synthesis(demo_db):
                 in evidence.verdict
         assert "caused" not in evidence.verdict
         assert len(evidence.panels) == len(found)
+        for title, frame, shaded in evidence.panels:  # valid Vega-Lite, as drawn
+            charts.idea_panel(title, frame, shaded, unit=evidence.unit,
+                              target=evidence.target).to_dict(validate=True)
 
 
 def test_a_record_of_an_idea_with_no_cycles_says_so(demo_db):
