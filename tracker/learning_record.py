@@ -26,7 +26,7 @@ _PEOPLE_UNIT = re.compile(r"(?i)\b(people|persons?|patients?|volunteers?|partici
                           r"referrals?|attendances?|carers?|tenants?)\b")
 
 
-MAX_PANELS = 12  # charts per measure in a record; the verdict names every organisation
+MAX_PANELS = 6  # charts per measure in a record (signals first); the verdict names every one
 
 
 @dataclass
@@ -152,9 +152,11 @@ def _readable_notes(db: Database, scope: Scope, cycles: pd.DataFrame) -> pd.Data
 
 
 def record(db: Database, scope: Scope, idea_id: int, *, public: bool = False,
-           audience: Audience | None = None, outcomes: pd.DataFrame | None = None) -> Record:
+           audience: Audience | None = None, outcomes: pd.DataFrame | None = None,
+           max_panels: int = MAX_PANELS) -> Record:
     """The learning record of one idea for this user (or for the public). `audience` and
-    `outcomes` (portfolio.measure_outcomes) are shared when a report builds many records."""
+    `outcomes` (portfolio.measure_outcomes) are shared when a report builds many records;
+    `max_panels` charts at most per measure (signals first)."""
     challenge = repo.get_challenge(db)
     ideas = repo.list_ideas(db, challenge["id"]).set_index("id")
     if idea_id not in ideas.index:
@@ -171,7 +173,8 @@ def record(db: Database, scope: Scope, idea_id: int, *, public: bool = False,
     shown = _cycle_rows(db, cycles, audience)
     if outcomes is None:
         outcomes = portfolio.measure_outcomes(db, _EVERYTHING, challenge["id"])
-    evidence = _evidence(db, cycles, outcomes[outcomes["idea_id"] == idea_id], audience)
+    evidence = _evidence(db, cycles, outcomes[outcomes["idea_id"] == idea_id], audience,
+                         max_panels)
     versions = learning.syntheses(db, [idea_id], every_version=True)
     synthesis = None
     if not versions.empty:
@@ -284,7 +287,7 @@ def verdict(name: str, found: pd.DataFrame, label) -> str:
 
 
 def _evidence(db: Database, cycles: pd.DataFrame, outcomes: pd.DataFrame,
-              audience: Audience) -> list[Evidence]:
+              audience: Audience, max_panels: int) -> list[Evidence]:
     """Per targeted measure: the verdict in words, and a chart panel for each organisation
     that tested the idea and has results (with the idea's cycles there drawn on it)."""
     if cycles.empty:
@@ -321,7 +324,7 @@ def _evidence(db: Database, cycles: pd.DataFrame, outcomes: pd.DataFrame,
                     (int(c), "prediction"))) and audience.problem_in(p) is None else ""
                     for c, p in zip(shown["id"], shown["prediction"], strict=True)]
             panels.append((audience.label(org), frame, shown))
-            if len(panels) == MAX_PANELS:
+            if len(panels) == max_panels:
                 break
         out.append(Evidence(measure_id=int(measure_id), name=m["name"], unit=m["unit"],
                             data_kind=m["data_kind"],
