@@ -553,3 +553,14 @@ def test_the_lab_admin_writes_a_synthesis_and_shares_a_note_on_the_page(monkeypa
     with Database(demo_path) as db:
         marks = learning.excerpt_marks(db, [int(cycle["id"])])
         assert marks.set_index("field").loc["learning", "audience"] == "public"
+
+
+def test_the_export_holds_the_learning_for_the_lab_team_only(demo_db, tmp_path):
+    from tracker import export
+
+    lab = {p.name for p in export.export_all(demo_db, ADMIN, tmp_path / "lab")}
+    assert {"syntheses.csv", "shared_notes.csv", "organisation_consents.csv",
+            "sharing_rules.csv"} <= lab
+    assert len(pd.read_csv(tmp_path / "lab" / "syntheses.csv")) == 5
+    own = {p.name for p in export.export_all(demo_db, partner(demo_db), tmp_path / "pp")}
+    assert not {"syntheses.csv", "shared_notes.csv", "organisation_consents.csv"} & own

@@ -45,6 +45,12 @@ EXPORT_TABLES = {
     "results_history": ("SELECT * FROM result ORDER BY id", "WHERE organisation_id = ?"),
     "annotations": ("SELECT * FROM annotation ORDER BY id",
                     "WHERE organisation_id = ? OR organisation_id IS NULL"),
+    "syntheses": ("SELECT * FROM synthesis ORDER BY id", "lab"),
+    "shared_notes": ("SELECT * FROM excerpt_share ORDER BY 1, 2", "lab"),
+    "organisation_consents": ("SELECT * FROM organisation_consent ORDER BY 1", "lab"),
+    "sharing_rules": ("SELECT s.challenge_id, s.min_count, c.min_aggregate_orgs"
+                      " FROM disclosure_settings s FULL JOIN challenge_settings c"
+                      " USING (challenge_id) ORDER BY 1", None),
     "audit_log": ("SELECT * FROM audit_log ORDER BY id", "admin"),
 }
 
@@ -58,14 +64,17 @@ def _exact(x) -> str:
 
 def export_all(db: Database, scope: Scope, out_dir: Path) -> list[Path]:
     """Write every table the user may see as CSV, and the current results as results.csv.
-    A partner gets its own organisation's rows and the shared tables; the audit log goes to
-    admins only."""
+    A partner gets its own organisation's rows and the shared tables (not the lab team's
+    syntheses, sharing marks or consents); the audit log goes to admins only."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, (sql, partner_filter) in EXPORT_TABLES.items():
         params: list = []
         if partner_filter == "admin":
             if not scope.is_admin:
+                continue
+        elif partner_filter == "lab":  # the lab team's own records: not a partner's
+            if scope.is_partner:
                 continue
         elif partner_filter and scope.is_partner:
             select, order = sql.split(" ORDER BY ")
