@@ -611,6 +611,8 @@ def _open_offline(browser, report: Path, shot: Path) -> str:
     page.wait_for_timeout(1000)
     text = page.locator("body").inner_text()
     page.screenshot(path=str(shot))
+    page.locator("section.idea").first.screenshot(
+        path=str(shot.with_name(shot.stem + "_idea.png")))
     context.close()
     assert asked == [report.as_uri()], asked
     return text
