@@ -140,6 +140,8 @@ PAGES = {
         st.Page("app_pages/ideas.py", title="Change ideas", icon=":material/lightbulb:"),
         st.Page("app_pages/cycles.py", title="Test cycles (PDSA)", icon=":material/autorenew:"),
         st.Page("app_pages/learning.py", title="What we learned", icon=":material/school:"),
+        st.Page("app_pages/people.py", title="People", icon=":material/diversity_3:"),
+        st.Page("app_pages/progress.py", title="Partner progress", icon=":material/trending_up:"),
     ],
     "Results": [
         st.Page("app_pages/summary.py", title="Summary", icon=":material/table_chart:"),

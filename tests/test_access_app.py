@@ -9,13 +9,14 @@ from conftest import PARTNER_ORG as PP
 from conftest import PASSWORD, ROOT, add_role_accounts, shown
 from streamlit.testing.v1 import AppTest
 
-from tracker import auth, learning, repo
+from tracker import auth, learning, participants, repo
 from tracker.auth import Scope
 from tracker.db import Database
 
 APP = str(ROOT / "streamlit_app.py")
-COMMON = ["overview", "challenge", "ideas", "cycles", "learning", "summary", "outcomes",
-          "portfolio", "enter", "review", "upload", "export", "organisations", "measures"]
+COMMON = ["overview", "challenge", "ideas", "cycles", "learning", "people", "progress",
+          "summary", "outcomes", "portfolio", "enter", "review", "upload", "export",
+          "organisations", "measures"]
 ADMIN_ONLY = ["accounts", "audit", "backups"]
 
 
@@ -27,10 +28,16 @@ def lab(demo_path):
         consent = learning.consents(db).set_index("name")
         every = repo.list_organisations(db, Scope.admin("t"))
         contacts = every.loc[every["name"] != PP, ["contact_name", "contact_email"]]
+        people = participants.list_participants(db, Scope.admin("t"),
+                                                repo.get_challenge(db)["id"])
     # organisations that agreed to be named to other partners may appear on What we learned
     unnamed = [n for n in others if not consent.loc[n, "named_to_partners"]]
+    own = people["organisation"] == PP
     return {"path": demo_path, "others": others, "unnamed": unnamed,
-            "contacts": [c for c in contacts.to_numpy().ravel() if isinstance(c, str)]}
+            "contacts": [c for c in contacts.to_numpy().ravel() if isinstance(c, str)],
+            # a partner may see its own participants' names, never another's, nor any e-mail
+            "people_not_theirs": people.loc[~own, "name"].tolist() + people["email"].tolist(),
+            "everyone": people["name"].tolist() + people["email"].tolist()}
 
 
 def app(monkeypatch, path) -> AppTest:
@@ -96,8 +103,13 @@ def test_every_page_for_every_role(monkeypatch, lab, role, username):
         shown = everything_shown(at)
         if role == "partner":
             forbidden = lab["unnamed"] if name == "learning" else lab["others"]
-            for other in forbidden + lab["contacts"]:
+            for other in forbidden + lab["contacts"] + lab["people_not_theirs"]:
                 assert other.encode() not in shown, (name, other)
+        if role == "admin" and name == "people":  # the scan is not blind: names are there
+            assert all(person.encode() in shown for person in lab["everyone"][:5]), name
+        if role == "viewer":
+            for person in lab["everyone"]:  # participants are counts only for viewers
+                assert person.encode() not in shown, (name, person)
         elif name in ("overview", "cycles", "organisations"):
             # the same check finds the names where they may be shown (so it is not blind)
             assert any(other.encode() in shown for other in lab["others"]), name

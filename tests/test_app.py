@@ -19,7 +19,8 @@ APP = str(ROOT / "streamlit_app.py")
 PAGES = ["app_pages/overview.py", "app_pages/challenge.py", "app_pages/ideas.py", "app_pages/cycles.py",
          "app_pages/organisations.py", "app_pages/measures.py", "app_pages/upload.py",
          "app_pages/outcomes.py", "app_pages/summary.py", "app_pages/review.py",
-         "app_pages/portfolio.py", "app_pages/learning.py"]
+         "app_pages/portfolio.py", "app_pages/learning.py", "app_pages/people.py",
+         "app_pages/progress.py"]
 
 
 def open_app(monkeypatch, path, page: str | None = None) -> AppTest:
@@ -94,6 +95,12 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
     elif page == "app_pages/cycles.py":
         assert len(at.dataframe[0].value) >= 60
         assert one(at.button, "Save the plan")
+    elif page == "app_pages/people.py":
+        assert at.metric[0].value == "60"  # the demo's participants
+        assert one(at.button, "Add participant")
+    elif page == "app_pages/progress.py":
+        assert len(charts(at)) == 1  # the heat map
+        assert one(at.button, "Save the score")
     elif page == "app_pages/learning.py":
         assert len(at.dataframe[0].value) == 14  # every idea
         assert one(at.button, "Build the report")

@@ -753,3 +753,49 @@ def idea_reach(summary: pd.DataFrame, *, width: int = 600) -> alt.TopLevelMixin:
         y=y, x="organisations:Q", text="label:N")
     chart = alt.layer(bars, labels).properties(width=width, height=alt.Step(26))
     return style(chart, orient="top", direction="vertical", labelLimit=420)
+
+
+# --------------------------------------------------------------------------- collaboration
+
+
+def progress_heatmap(scores: pd.DataFrame, *, width: int = 900) -> alt.TopLevelMixin:
+    """Each partner's IHI progress score month by month: a cell per organisation and month,
+    darker for a higher score, with the score written in it."""
+    data = pd.DataFrame({"organisation": scores["organisation"],
+                         "month": pd.to_datetime(scores["month"]).dt.strftime("%Y-%m"),
+                         "score": scores["score"].astype(float),
+                         "comment": scores["comment"].fillna("")})
+    months = sorted(data["month"].unique())
+    base = alt.Chart(data).encode(
+        x=alt.X("month:O", title="Month", sort=months, axis=alt.Axis(labelAngle=-45)),
+        y=alt.Y("organisation:N", title=None))
+    cells = base.mark_rect(stroke="white").encode(
+        color=alt.Color("score:Q", title="Progress score",
+                        scale=alt.Scale(domain=[0.5, 5.0], scheme="blues")),
+        tooltip=[alt.Tooltip("organisation:N", title="Organisation"),
+                 alt.Tooltip("month:O", title="Month"),
+                 alt.Tooltip("score:Q", title="Score", format=".1f"),
+                 alt.Tooltip("comment:N", title="Comment")])
+    text = base.mark_text(fontSize=FONT_SIZE - 1).encode(
+        text=alt.Text("score:Q", format=".1f"),
+        color=alt.condition("datum.score >= 3", alt.value("white"), alt.value("#212b32")))
+    rows = max(data["organisation"].nunique(), 1)
+    return style(alt.layer(cells, text).properties(
+        width=width, height=min(28 * rows, 1400),
+        title=alt.Title("IHI progress score by month",
+                        subtitle="0.5 intent to participate … 2.5 changes tested, no "
+                                 "improvement … 5.0 outstanding sustainable results")))
+
+
+def community_chart(joined: pd.DataFrame, labels: dict, *, width: int = 900) -> alt.TopLevelMixin:
+    """Participants who joined each month, stacked by how they take part."""
+    data = joined.assign(month=pd.to_datetime(joined["month"]),
+                         kind=joined["taking_part"].map(labels).fillna(joined["taking_part"]))
+    return style(alt.Chart(data).mark_bar().encode(
+        x=alt.X("yearmonth(month):T", title="Month joined"),
+        y=alt.Y("joined:Q", title="Participants who joined", stack=True),
+        color=alt.Color("kind:N", title="Takes part as"),
+        tooltip=[alt.Tooltip("yearmonth(month):T", title="Month"),
+                 alt.Tooltip("kind:N", title="Takes part as"),
+                 alt.Tooltip("joined:Q", title="Joined")]).properties(
+        width=width, height=260, title="The community over time"))

@@ -292,7 +292,10 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
     results = _results(rng, weeks, effects, org_ids, measure_ids)
     observations.insert_results(db, ACTOR, results, source="demo", file_name="demo data")
     _learning(db, cid, org_ids, as_of)
+    people = _people(db, cid, org_ids, rng, start, as_of)
+    _progress(db, cid, org_ids, start, as_of)
     return {"challenge_id": cid, "organisations": len(org_ids), "measures": len(measure_ids),
+            "participants": people,
             "ideas": len(IDEAS), "cycles": n_cycles, "results": len(results),
             "start": start, "end": end}
 
@@ -359,6 +362,88 @@ def _learning(db: Database, challenge_id: int, org_ids: list[int], as_of: dt.dat
                       & cycles[note].notna()]
         if len(mine):
             learning.mark_excerpt(db, ACTOR, int(mine["id"].iloc[-1]), note, audience)
+
+
+FIRST_NAMES = ["Ada", "Bilal", "Chloe", "Dev", "Efua", "Finn", "Grace", "Hamza", "Isla", "Jonah",
+               "Kemi", "Luca", "Maya", "Niall", "Omar", "Priti", "Quinn", "Rosa", "Sami", "Tess"]
+LAST_NAMES = ["Abbott", "Bello", "Carr", "Dunn", "Eze", "Ford", "Gill", "Hart", "Iqbal", "Jones",
+              "Kerr", "Lowe", "Mensah", "Nash", "Okoro", "Price", "Rahman", "Shaw", "Tran", "Vance"]
+# how people take part, with how many of the demo's 60 (lived experience is the largest group)
+TAKING_PART = [("lived_experience", 16), ("carer", 6), ("clinician", 7), ("peer_supporter", 9),
+               ("charity_staff", 7), ("housing_staff", 4), ("commissioner", 3),
+               ("researcher", 3), ("designer", 3), ("other", 2)]
+EVENTS = [(20, "Discovery workshop: what gets in the way of peer support", "Discovery"),
+          (70, "Ideas sprint with partners and people with lived experience", "Testing ideas"),
+          (180, "Partner learning day: what the first cycles taught us", "Testing ideas"),
+          (305, "Sharing learning: what would it take?", "Sharing learning")]
+
+
+def _people(db: Database, challenge_id: int, org_ids: list[int], rng, start: dt.date,
+            as_of: dt.date) -> int:
+    """About 60 fictional participants of every kind (some with consents), and the events
+    they came to."""
+    from tracker import events, participants
+
+    ideas = repo.list_ideas(db, challenge_id)["id"].tolist()
+    span = max((as_of - start).days, 1)
+    made = []
+    n = 0
+    for kind, count in TAKING_PART:
+        for _ in range(count):
+            first, last = FIRST_NAMES[n % 20], LAST_NAMES[(n * 7 + 3) % 20]
+            n += 1
+            own_account = kind in ("lived_experience", "carer") and rng.random() < 0.6
+            org = None if own_account or kind in ("researcher", "designer") else \
+                int(org_ids[int(rng.integers(0, len(org_ids)))])
+            region = ORGANISATIONS[org_ids.index(org)][2] if org else \
+                str(rng.choice(["North East", "Yorkshire"]))
+            joined = start + dt.timedelta(days=int(rng.integers(0, span)))
+            pid = participants.add_participant(
+                db, ACTOR, challenge_id, name=f"{first} {last} (demo)", taking_part=kind,
+                organisation_id=org, region=region,
+                email=f"{first.lower()}.{last.lower()}@example.org", joined_on=joined,
+                may_contact=bool(rng.random() < 0.5), may_name=bool(rng.random() < 0.3),
+                idea_ids=[int(i) for i in rng.choice(ideas, size=int(rng.integers(0, 3)),
+                                                    replace=False)])
+            made.append((pid, joined))
+    phases = repo.list_phases(db, challenge_id).set_index("name")["id"]
+    for day, name, phase in EVENTS:
+        on = start + dt.timedelta(days=day)
+        if on > as_of:
+            continue
+        there = [p for p, joined in made if joined <= on and rng.random() < 0.55]
+        events.add_event(db, ACTOR, challenge_id, on_date=on, name=name,
+                         phase_id=int(phases[phase]), participant_ids=there)
+    return len(made)
+
+
+def _progress(db: Database, challenge_id: int, org_ids: list[int], start: dt.date,
+              as_of: dt.date) -> None:
+    """A progress score for every partner for every month so far, following its cycles:
+    rising through planning to changes tested, then improvement after its first adoption."""
+    from tracker import progress
+
+    cycles = repo.list_cycles(db, ACTOR, challenge_id)
+    month = start.replace(day=1)
+    while month <= min(as_of, dt.date.today()).replace(day=1):
+        end = (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
+        for k, org in enumerate(org_ids):
+            mine = cycles[cycles["organisation_id"] == org]
+            begun = mine[pd.to_datetime(mine["start_date"]) <= pd.Timestamp(end)]
+            adopted = mine[(mine["decision"] == "adopt")
+                           & (pd.to_datetime(mine["end_date"]) <= pd.Timestamp(end))]
+            months_in = (month.year - start.year) * 12 + month.month - start.month
+            if begun.empty:
+                score = min(0.5 + 0.5 * months_in, 2.0)
+                why = "Getting ready: team formed, planning the first test."
+            elif adopted.empty:
+                score, why = 2.5, f"{len(begun)} cycles run; no improvement on the charts yet."
+            else:
+                since = (pd.Timestamp(end) - pd.to_datetime(adopted["end_date"]).min()).days
+                score = min(3.0 + 0.5 * (since // 60), 4.5 if k % 3 else 4.0)
+                why = f"{len(adopted)} changes adopted; improvement on the charts."
+            progress.score_month(db, ACTOR, org, month, score, why)
+        month = (pd.Timestamp(month) + pd.offsets.MonthBegin(1)).date()
 
 
 def _default_measures(idea: Idea) -> list[str]:

@@ -1,0 +1,63 @@
+"""Partner progress: the IHI progress score of each partner organisation, month by month,
+scored by the lab team (each level described in the form), shown as a heat map."""
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from tracker import charts, progress, repo
+
+db = ui.get_db()
+scope = ui.scope()
+ui.challenge_or_welcome(db)
+ui.flash()
+
+st.title("Partner progress")
+st.caption("Each month the lab team scores each partner team on the IHI progress score of a "
+           "collaborative, from 0.5 (intent to participate) to 5.0 (outstanding sustainable "
+           "results).")
+scores = progress.scores(db, scope)
+if scores.empty:
+    st.info("No progress score yet." + (" Score a month below." if scope.is_admin else ""))
+else:
+    st.altair_chart(charts.progress_heatmap(scores), width="content")
+    latest = progress.latest(db, scope)
+    st.subheader("Latest score of each partner")
+    st.dataframe(pd.DataFrame({"Organisation": latest["organisation"],
+                               "Month": pd.to_datetime(latest["month"]),
+                               "Score": latest["score"], "Comment": latest["comment"]}),
+                 hide_index=True, width="stretch",
+                 column_config={"Month": st.column_config.DateColumn(format="MMM YYYY"),
+                                "Score": st.column_config.NumberColumn(format="%.1f")})
+    ui.csv_download(scores[["organisation", "month", "score", "comment", "scored_by",
+                            "scored_at"]], "progress-scores.csv")
+
+with st.expander("What each score means"):
+    st.dataframe(pd.DataFrame({"Score": list(progress.LEVELS),
+                               "Meaning": list(progress.LEVELS.values())}),
+                 hide_index=True, width="stretch",
+                 column_config={"Score": st.column_config.NumberColumn(format="%.1f")})
+
+if not scope.is_admin:
+    st.stop()
+
+orgs = repo.list_organisations(db, scope, include_retired=False)
+org_options = ui.options(orgs)
+with st.form("score_month"):
+    st.subheader("Score a month")
+    problems = ui.form_problems("score_month")
+    org = st.selectbox("Partner organisation", list(org_options), format_func=org_options.get)
+    today = dt.date.today()
+    month = st.date_input("Month (any day in it)", value=today.replace(day=1), max_value=today,
+                          format="DD/MM/YYYY")
+    ui.field_problem(problems, "Month")
+    score = st.radio("Score", list(progress.LEVELS), index=None,
+                     format_func=lambda s: f"{s:.1f}: {progress.LEVELS[s]}")
+    ui.field_problem(problems, "Progress score")
+    comment = st.text_area("Comment (what the score is based on)")
+    if st.form_submit_button("Save the score", type="primary") and ui.run_write(
+            lambda: progress.score_month(db, scope, org, month, score, comment),
+            "Score saved.", form="score_month"):
+        st.rerun()
