@@ -21,7 +21,18 @@ from conftest import PARTNER_ORG as PP
 from conftest import PASSWORD, ROOT, add_role_accounts
 from streamlit.testing.v1 import AppTest
 
-from tracker import auth, batches, export, ingest, learning, observations, repo
+from tracker import (
+    auth,
+    batches,
+    events,
+    export,
+    ingest,
+    learning,
+    observations,
+    participants,
+    progress,
+    repo,
+)
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -30,7 +41,7 @@ APP = str(ROOT / "streamlit_app.py")
 HOSTILE = ["![x](http://127.0.0.1:9/x.png)", "[a](javascript:alert(1))", ":red[x]",
            "<img src=x onerror=alert(1)>"]
 TEXT = " ".join(HOSTILE)
-PAGES = ["overview", "challenge", "ideas", "cycles", "learning", "summary", "outcomes", "portfolio", "enter",
+PAGES = ["overview", "challenge", "ideas", "cycles", "learning", "people", "progress", "summary", "outcomes", "portfolio", "enter",
          "review", "upload", "export", "organisations", "measures", "accounts", "audit",
          "backups"]
 # Rendered markdown of any of the strings: an image, a link, a colour directive, raw HTML.
@@ -80,6 +91,12 @@ def poison(db: Database) -> dict:
                              did_not_work_when=TEXT, recommendation="spread", reason=TEXT,
                              reviewed_by=HOSTILE[2], reviewed_on=today)
     learning.mark_excerpt(db, ADMIN, cycle, "learning", "public")
+    person = participants.add_participant(db, ADMIN, cid, name=f"Person {HOSTILE[0]}",
+                                          taking_part="carer", organisation_id=pp,
+                                          region=HOSTILE[1], email="p@example.org")
+    events.add_event(db, ADMIN, cid, on_date=today, name=f"Event {HOSTILE[3]}",
+                     participant_ids=[person])
+    progress.score_month(db, ADMIN, pp, today, 2.5, TEXT)
     return {"idea": int(idea["id"]), "cycle": cycle, "measure": int(measure["id"]), "pp": pp, "org": org}
 
 

@@ -390,7 +390,7 @@ def _people(db: Database, challenge_id: int, org_ids: list[int], rng, start: dt.
     n = 0
     for kind, count in TAKING_PART:
         for _ in range(count):
-            first, last = FIRST_NAMES[n % 20], LAST_NAMES[(n * 7 + 3) % 20]
+            first, last = FIRST_NAMES[n % 20], LAST_NAMES[(n * 7 + 3 * (n // 20) + 3) % 20]
             n += 1
             own_account = kind in ("lived_experience", "carer") and rng.random() < 0.6
             org = None if own_account or kind in ("researcher", "designer") else \
