@@ -141,6 +141,7 @@ PAGES = {
         st.Page("app_pages/cycles.py", title="Test cycles (PDSA)", icon=":material/autorenew:"),
         st.Page("app_pages/learning.py", title="What we learned", icon=":material/school:"),
         st.Page("app_pages/people.py", title="People", icon=":material/diversity_3:"),
+        st.Page("app_pages/collaboration.py", title="Collaboration", icon=":material/hub:"),
         st.Page("app_pages/progress.py", title="Partner progress", icon=":material/trending_up:"),
     ],
     "Results": [

@@ -20,7 +20,7 @@ PAGES = ["app_pages/overview.py", "app_pages/challenge.py", "app_pages/ideas.py"
          "app_pages/organisations.py", "app_pages/measures.py", "app_pages/upload.py",
          "app_pages/outcomes.py", "app_pages/summary.py", "app_pages/review.py",
          "app_pages/portfolio.py", "app_pages/learning.py", "app_pages/people.py",
-         "app_pages/progress.py"]
+         "app_pages/progress.py", "app_pages/collaboration.py"]
 
 
 def open_app(monkeypatch, path, page: str | None = None) -> AppTest:
@@ -98,6 +98,9 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
     elif page == "app_pages/people.py":
         assert at.metric[0].value == "60"  # the demo's participants
         assert one(at.button, "Add participant")
+    elif page == "app_pages/collaboration.py":
+        assert len(charts(at)) == 1  # the map
+        assert any("is on cycle 2 of" in m.value for m in at.markdown)  # who should talk
     elif page == "app_pages/progress.py":
         assert len(charts(at)) == 1  # the heat map
         assert one(at.button, "Save the score")
@@ -129,10 +132,10 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
         [b for b in at.button if b.label == "← Previous"][0].click().run()  # wraps to the last
         assert [s for s in at.selectbox if s.label == "Screen"][0].value == 72
     elif page == "app_pages/portfolio.py":
-        assert [m.value for m in at.metric][:3] == ["13 of 14", "8", "26"]
+        assert [m.value for m in at.metric][:3] == ["13 of 14", "8", "27"]  # 27 pairs: a late joiner
         assert len(charts(at)) == 3  # reach of each idea, the matrix, velocity
         tests = at.dataframe[0].value
-        assert len(tests) == 26 and "Improvement seen" in set(tests["Measures after testing"])
+        assert len(tests) == 27 and "Improvement seen" in set(tests["Measures after testing"])
     elif page == "app_pages/summary.py":
         table = at.dataframe[0].value
         assert len(table) == 72 and table["Variation"].str.startswith("data:image/svg").all()
@@ -461,7 +464,7 @@ def test_portfolio_filters_by_idea_and_organisation(monkeypatch, demo_path):
     assert not at.exception
     tests = at.dataframe[0].value
     assert set(tests["Idea"]) == {"Peer-led welcome call within a week of referral"}
-    assert len(tests) == 3 and len(charts(at)) == 3
+    assert len(tests) == 4 and len(charts(at)) == 3  # three adopters and a late joiner
     one(at.multiselect, "Organisations").select("Peer Pathways (demo)").run()
     tests = at.dataframe[0].value
     assert tests[["Organisation", "Measures after testing"]].values.tolist() == [

@@ -41,7 +41,8 @@ APP = str(ROOT / "streamlit_app.py")
 HOSTILE = ["![x](http://127.0.0.1:9/x.png)", "[a](javascript:alert(1))", ":red[x]",
            "<img src=x onerror=alert(1)>"]
 TEXT = " ".join(HOSTILE)
-PAGES = ["overview", "challenge", "ideas", "cycles", "learning", "people", "progress", "summary", "outcomes", "portfolio", "enter",
+PAGES = ["overview", "challenge", "ideas", "cycles", "learning", "people", "collaboration",
+         "progress", "summary", "outcomes", "portfolio", "enter",
          "review", "upload", "export", "organisations", "measures", "accounts", "audit",
          "backups"]
 # Rendered markdown of any of the strings: an image, a link, a colour directive, raw HTML.

@@ -289,6 +289,7 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
                         effects.append((org, code, week, size))
                 week += length + int(rng.integers(0, 2))
 
+    n_cycles += _late_joiners(db, cid, org_ids, measure_ids, weeks, as_of, seed)
     results = _results(rng, weeks, effects, org_ids, measure_ids)
     observations.insert_results(db, ACTOR, results, source="demo", file_name="demo data")
     _learning(db, cid, org_ids, as_of)
@@ -298,6 +299,46 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
             "participants": people,
             "ideas": len(IDEAS), "cycles": n_cycles, "results": len(results),
             "start": start, "end": end}
+
+
+# An organisation that joined an adopted idea late and is still testing it: someone the lab
+# team should introduce to the organisations that adopted it (idea title: organisation index).
+LATE_JOINERS = {"Peer-led welcome call within a week of referral": 2}
+
+
+def _late_joiners(db: Database, challenge_id: int, org_ids: list[int], measure_ids: dict,
+                  weeks, as_of: dt.date, seed: int) -> int:
+    """Two cycles at a late joiner: the first studied and adapted, the second under way.
+    They draw on a random generator of their own, so the rest of the demo is unchanged."""
+    rng = np.random.default_rng(seed + 1000)
+    ideas = repo.list_ideas(db, challenge_id).set_index("title")["id"]
+    made = 0
+    for title, org in LATE_JOINERS.items():
+        idea = next(i for i in IDEAS if i.title == title)
+        measures = [measure_ids[m] for m in (idea.effects or _default_measures(idea))]
+        previous = None
+        for step, back in enumerate((7, 3)):
+            start = weeks[len(weeks) - back] + dt.timedelta(days=int(rng.integers(0, 2)))
+            end = start + dt.timedelta(days=13)
+            previous = repo.plan_cycle(
+                db, ACTOR, idea_id=int(ideas[title]), organisation_id=org_ids[org],
+                objective=f"Test whether we can {idea.verb} with {SCALES[step]}.",
+                question=f"If we {idea.verb}, will {idea.expect.replace('will ', '', 1)}?",
+                prediction=_prediction(idea, step, rng), scale=SCALES[step],
+                plan_who="Practice care coordinator with a peer supporter from a partner",
+                start_date=start, end_date=end, measure_ids=measures, builds_on_id=previous)
+            made += 1
+            if end >= as_of - dt.timedelta(days=3):
+                break  # still running
+            repo.record_do(db, ACTOR, previous, do_notes=f"Ran with {SCALES[step]}.",
+                           went_as_planned=False,
+                           observations="Reception staff were unsure who should make the call.")
+            repo.record_study(db, ACTOR, previous,
+                              study_notes="Too early to see a change in waits.",
+                              learning="The call needs a named person with time set aside.")
+            repo.record_act(db, ACTOR, previous, decision="adapt",
+                            next_steps="Ask a partner that adopted it how they organised calls.")
+    return made
 
 
 # organisation index: (may be named to other partners, may be named in public reports)

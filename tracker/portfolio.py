@@ -105,6 +105,8 @@ def portfolio(db: Database, scope: Scope, challenge_id: int | None = None) -> pd
     else:
         found["rank"] = found["outcome"].map(_RANK)
         best = found.sort_values("rank").groupby(["idea_id", "organisation_id"]).tail(1)
+        # in measure order, whatever order the database returned the rows in
+        found = found.sort_values(["idea_id", "organisation_id", "measure_id"])
         words = found.assign(text=found["measure_id"].map(names) + ": "
                              + found["outcome"].map(vocab.OUTCOMES).str.lower())
         words = words.groupby(["idea_id", "organisation_id"])["text"].agg("; ".join)
