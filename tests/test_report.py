@@ -23,8 +23,11 @@ PP = "Peer Pathways (demo)"
 def test_pdf_pack_for_one_organisation(demo_db, tmp_path):
     out = report.write_report(demo_db, ADMIN, tmp_path / "pack.pdf", organisation=PP,
                               every_chart=True)
-    pages = len(PdfReader(out).pages)
-    assert pages == 1 + 9  # the summary, then one page per measure at Peer Pathways
+    reader = PdfReader(out)
+    pages = len(reader.pages)
+    # the summary, the partners' progress scores, then one page per measure at Peer Pathways
+    assert pages == 1 + 1 + 9
+    assert "IHI progress score by month" in reader.pages[1].extract_text()
     pdftoppm = shutil.which("pdftoppm")
     if pdftoppm is None:
         if os.environ.get("REQUIRE_BROWSER") == "1":
@@ -39,10 +42,11 @@ def test_pptx_pack_has_a_summary_then_one_slide_per_chart(demo_db, tmp_path):
                               every_chart=True)
     deck = Presentation(out)
     titles = [s.shapes.title.text for s in deck.slides]
-    assert titles[0].endswith(": summary") and len(titles) == 10
-    assert all(t.endswith(f"— {PP}") for t in titles[1:])
+    assert titles[0].endswith(": summary") and len(titles) == 11
+    assert titles[1].endswith(": partners' progress (IHI score)")  # the latest scores
+    assert all(t.endswith(f"— {PP}") for t in titles[2:])
     assert any("Days waited for a first session" in t for t in titles)
-    pictures = [sh for s in list(deck.slides)[1:] for sh in s.shapes if sh.shape_type == 13]
+    pictures = [sh for s in list(deck.slides)[2:] for sh in s.shapes if sh.shape_type == 13]
     assert len(pictures) == 9 * 3  # each chart with its variation and assurance icons
 
 
@@ -59,11 +63,12 @@ def test_libreoffice_opens_the_pptx(demo_db, tmp_path):
                               every_chart=True)
     deck = Presentation(out)
     pictures = [sum(sh.shape_type == 13 for sh in s.shapes) for s in deck.slides]
-    assert pictures == [2 * 9] + [3] * 9  # icons on the summary; chart and two icons after
+    # icons on the summary; the progress scores; then each chart and its two icons
+    assert pictures == [2 * 9] + [1] + [3] * 9
     subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo",
                     "--convert-to", "pdf", "--outdir", str(tmp_path), str(out)],
                    check=True, capture_output=True, timeout=240)
-    assert len(PdfReader(tmp_path / "pack.pdf").pages) == len(deck.slides) == 10
+    assert len(PdfReader(tmp_path / "pack.pdf").pages) == len(deck.slides) == 11
 
 
 def test_a_partner_pack_names_no_other_organisation(demo_db, tmp_path):
@@ -109,7 +114,7 @@ def test_the_full_pack_summary_lists_every_series_and_charts_what_needs_seeing(d
     pdf = report.write_report(demo_db, ADMIN, tmp_path / "all.pdf")
     reader = PdfReader(pdf)
     summary_pages = -(-len(rows) // report.SUMMARY_ROWS)
-    assert len(reader.pages) == summary_pages + needed
+    assert len(reader.pages) == summary_pages + 1 + needed  # + the progress scores
     text = " ".join(reader.pages[i].extract_text() for i in range(summary_pages))
     for r in rows.itertuples():
         assert r.measure[:30] in text
@@ -117,7 +122,7 @@ def test_the_full_pack_summary_lists_every_series_and_charts_what_needs_seeing(d
     deck = Presentation(report.write_report(demo_db, ADMIN, tmp_path / "all.pptx"))
     slides = list(deck.slides)
     summary_slides = -(-len(rows) // report.PPTX_ROWS)
-    assert len(slides) == summary_slides + needed
+    assert len(slides) == summary_slides + 1 + needed
     summary_text = [sh.text_frame.text for s in slides[:summary_slides] for sh in s.shapes
                     if sh.has_text_frame]
     for r in rows.itertuples():  # every name whole, in a box of its own

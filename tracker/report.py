@@ -43,6 +43,13 @@ class Pack:
     summary: pd.DataFrame
     slides: list[Slide]
     every_chart: bool = False
+    progress: pd.DataFrame = field(default_factory=pd.DataFrame)  # IHI scores, last 6 months
+
+    def progress_chart(self) -> alt.TopLevelMixin | None:
+        """Each partner's progress score over the last months (a page of its own)."""
+        if self.progress.empty:
+            return None
+        return charts.progress_heatmap(self.progress, width=700)
 
     @property
     def charts_note(self) -> str:
@@ -135,7 +142,25 @@ def build_pack(db: Database, scope: Scope, *, organisation: str | None = None,
         if slide is not None:
             slides.append(slide)
     return Pack(title=challenge["title"], subtitle=subtitle(organisation, date_from, date_to),
-                summary=table, slides=slides, every_chart=every_chart)
+                summary=table, slides=slides, every_chart=every_chart,
+                progress=_recent_progress(db, scope, table))
+
+
+PROGRESS_MONTHS = 6
+
+
+def _recent_progress(db: Database, scope: Scope, table: pd.DataFrame) -> pd.DataFrame:
+    """The partners' IHI progress scores of the last PROGRESS_MONTHS months, for the
+    organisations the pack covers."""
+    from tracker import progress
+
+    scores = progress.scores(db, scope)
+    if scores.empty:
+        return scores
+    if not table.empty:
+        scores = scores[scores["organisation_id"].isin(table["organisation_id"])]
+    months = sorted(pd.to_datetime(scores["month"]).unique())[-PROGRESS_MONTHS:]
+    return scores[pd.to_datetime(scores["month"]).isin(months)].reset_index(drop=True)
 
 
 def subtitle(organisation, date_from, date_to) -> str:
@@ -209,7 +234,8 @@ def write_pdf(pack: Pack, path: Path, progress: Progress | None = None) -> Path:
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter()
-    pages = _summary_pages(pack) + [_chart_with_text(s) for s in pack.slides]
+    scored = [pack.progress_chart()] if not pack.progress.empty else []
+    pages = _summary_pages(pack) + scored + [_chart_with_text(s) for s in pack.slides]
     for pdf in render([_spec(chart) for chart in pages], "pdf", progress):
         for page in PdfReader(io.BytesIO(pdf)).pages:
             writer.add_page(page)
@@ -376,6 +402,11 @@ def write_pptx(pack: Pack, path: Path, progress: Progress | None = None) -> Path
         key.text_frame.paragraphs[0].font.size = Pt(11)
         key.text_frame.paragraphs[0].alignment = PP_ALIGN.LEFT
 
+    if not pack.progress.empty:  # the partners' progress scores, after the summary
+        page = titled(f"{pack.title}: partners' progress (IHI score)", 24)
+        picture = chart_image(pack.progress_chart(), "png")
+        page.shapes.add_picture(io.BytesIO(picture), Inches(0.4), Inches(1.3),
+                                height=Inches(5.6))
     images = render([_spec(charts.style(s.chart, orient="top")) for s in pack.slides], "png",
                     progress)
     for slide, png in zip(pack.slides, images, strict=True):
