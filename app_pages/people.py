@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import charts, events, participants, repo
+from tracker import charts, events, participants, people_import, repo
 
 db = ui.get_db()
 scope = ui.scope()
@@ -121,8 +121,9 @@ def person_form(key: str, row=None, problems=()):
 
 
 labels = {int(r.id): f"{r.name} ({KINDS[r.taking_part].lower()})" for r in people.itertuples()}
-tab_add, tab_edit, tab_event = st.tabs(["Add a participant", "Edit, retire, export or erase",
-                                        "Record an event"], key="people_tab")
+tab_add, tab_import, tab_edit, tab_event = st.tabs(
+    ["Add a participant", "Import a list", "Edit, retire, export or erase", "Record an event"],
+    key="people_tab")
 with tab_add, st.form("add_person"):
     problems = ui.form_problems("add_person")
     values = person_form(f"add{st.session_state.get('person_round', 0)}", problems=problems)
@@ -196,3 +197,51 @@ with tab_event, st.form("add_event", clear_on_submit=True):
                                      participant_ids=who),
             "Event recorded.", form="add_event"):
         st.rerun()
+
+with tab_import:
+    st.caption("A CSV or Excel list, one person a row: name, taking part, organisation (blank "
+               "for someone on their own account), region, email, joined on (YYYY-MM-DD or "
+               "DD/MM/YYYY), may be contacted, may be named (yes / no). Every row is checked "
+               "and shown before anything is stored; a list with a problem stores nothing.")
+    st.download_button("Download an empty list (CSV)", key="people_template",
+                       data=(b"name,taking part,organisation,region,email,joined on,"
+                             b"may be contacted,may be named\n"),
+                       file_name="participants.csv", mime="text/csv",
+                       icon=":material/download:")
+    upload = st.file_uploader("List of participants (CSV or Excel)", type=["csv", "xlsx"],
+                              key=f"people_file_{st.session_state.get('people_round', 0)}")
+    if upload is not None:
+        data = upload.getvalue()
+        report = people_import.check(db, scope, cid, data, upload.name)
+        if not report.ok:
+            total = len(report.errors) + report.more_errors
+            st.error(f"Nothing was stored: {total} problem{'s' if total != 1 else ''} in "
+                     f"{ui.esc(upload.name)}. Correct the file and upload it again.")
+            st.dataframe(pd.DataFrame({"Row": [p.row for p in report.errors],
+                                       "Column": [p.column for p in report.errors],
+                                       "Value": [p.value for p in report.errors],
+                                       "Problem": [p.message for p in report.errors]}),
+                         hide_index=True, width="stretch")
+        else:
+            plan = report.plan
+            st.info(f"Ready: {report.new} new participant{'s' if report.new != 1 else ''}"
+                    + (f"; {report.unchanged} already stored (same e-mail), left as they are"
+                       if report.unchanged else "") + ".")
+            st.dataframe(pd.DataFrame({
+                "Row": plan["row"], "Name": plan["name"],
+                "Takes part as": plan["taking_part"].map(KINDS),
+                "Organisation": plan["organisation"].fillna("—"), "E-mail": plan["email"],
+                "Joined on": pd.to_datetime(plan["joined_on"]),
+                "May be contacted": plan["may_contact"], "May be named": plan["may_name"],
+                "Status": plan["status"]}), hide_index=True, width="stretch",
+                column_config={"Joined on": st.column_config.DateColumn(format="DD MMM YYYY")})
+            if report.new and st.button(f"Add {report.new} participants", type="primary",
+                                        key="people_import"):
+                done = people_import.commit(db, scope, cid, data, upload.name)
+                if done.ok:
+                    st.session_state["people_round"] = st.session_state.get("people_round",
+                                                                            0) + 1
+                    st.session_state["flash"] = f"{done.new} participants added from the list."
+                    st.rerun()
+                else:
+                    ui.show_problems([str(p) for p in done.errors])

@@ -160,3 +160,99 @@ def test_progress_scores_are_on_the_scale_and_the_latest_counts(demo_db):
     assert table_counts(demo_db) == before
     assert set(progress.scores(demo_db, partner(orgs))["organisation"]) <= {PP}
     assert len(progress.LEVELS) == 10 and all(progress.LEVELS.values())
+
+
+# --------------------------------------------------------------------------- import
+
+HEADER = b"Name,Taking part,Organisation,Region,Email,Joined on,May be contacted,May be named\n"
+GOOD = (HEADER + b"Zara Lee,Carer,,London,zara@example.org,2026-05-01,yes,no\n"
+        b"Yusuf Ali,clinician,peer pathways (DEMO),North East,yusuf@example.org,01/06/2026,,yes\n")
+
+
+def test_a_list_is_checked_previewed_and_stored_whole(demo_db):
+    from tracker import people_import
+
+    cid, orgs, _ = setup(demo_db)
+    before = table_counts(demo_db)
+    report = people_import.check(demo_db, ADMIN, cid, GOOD, "list.csv")
+    assert report.ok and report.new == 2
+    assert report.plan["organisation_id"].iloc[1] == orgs[PP]  # matched ignoring case
+    assert table_counts(demo_db) == before  # a check writes nothing
+    done = people_import.commit(demo_db, ADMIN, cid, GOOD, "list.csv")
+    assert done.new == 2
+    stored = participants.list_participants(demo_db, ADMIN, cid).set_index("name")
+    assert stored.loc["Zara Lee", "may_contact_recorded_by"] == "lab lead (import of list.csv)"
+    assert bool(stored.loc["Yusuf Ali", "may_name"])
+    again = people_import.check(demo_db, ADMIN, cid, GOOD, "list.csv")
+    assert again.new == 0 and again.unchanged == 2  # the same e-mails: already there
+
+
+def test_a_list_with_a_bad_row_stores_nothing_and_says_where(demo_db):
+    from tracker import people_import
+
+    cid, _, _ = setup(demo_db)
+    bad = GOOD + b"Bad Row,doctor,Nowhere Trust,,not-an-email,2099-01-01,maybe,\n" \
+        + b"Zed Twice,carer,,,zara@example.org,,,\n"
+    before = table_counts(demo_db)
+    report = people_import.commit(demo_db, ADMIN, cid, bad, "list.csv")
+    said = [str(p) for p in report.errors]
+    for expected in ("Row 4, column taking part, value 'doctor': is not one of",
+                     "Row 4, column organisation, value 'Nowhere Trust'",
+                     "Row 4, column email, value 'not-an-email'",
+                     "Row 4, column joined on, value '2099-01-01': is in the future",
+                     "Row 4, column may be contacted, value 'maybe'",
+                     "Row 5, column email, value 'zara@example.org': is also on row 2"):
+        assert any(s.startswith(expected) for s in said), (expected, said)
+    assert report.new == 0 and table_counts(demo_db) == before
+    for data, why in ((b"", "empty"), (b"who,what\nx,y\n", "'name' and 'taking part' not found"),
+                      (HEADER, "no person in it")):
+        refused = people_import.check(demo_db, ADMIN, cid, data, "x.csv")
+        assert not refused.ok and why in str(refused.errors[0]), refused.errors
+    viewer = people_import.check(demo_db, VIEWER, cid, GOOD, "list.csv")
+    assert "Only the lab admin" in str(viewer.errors[0])
+
+
+def test_an_excel_list_is_read_too(demo_db, tmp_path):
+    import io
+
+    from openpyxl import Workbook
+
+    from tracker import people_import
+
+    cid, _, _ = setup(demo_db)
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Name", "Takes part as", "Email", "Joined on"])
+    sheet.append(["Xena Park", "Peer supporter", "xena@example.org", dt.date(2026, 3, 2)])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    report = people_import.commit(demo_db, ADMIN, cid, buffer.getvalue(), "list.xlsx")
+    assert report.ok and report.new == 1, [str(p) for p in report.errors]
+    stored = participants.list_participants(demo_db, ADMIN, cid).set_index("name")
+    assert stored.loc["Xena Park", "taking_part"] == "peer_supporter"
+
+
+def test_the_lab_admin_imports_a_list_on_the_people_page(monkeypatch, demo_path):
+    from conftest import ROOT, shown
+    from streamlit.testing.v1 import AppTest
+
+    from tracker.db import Database
+
+    monkeypatch.setenv("TRACKER_DB", str(demo_path))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/people.py").run()
+    bad = GOOD + b"Bad Row,doctor,,,,,,\n"
+    at.file_uploader[0].set_value(("list.csv", bad, "text/csv")).run()
+    assert not at.exception
+    assert "Nothing was stored: 1 problem" in shown(at.error[0].value)
+    problems = [d.value for d in at.dataframe if "Problem" in d.value.columns][0]
+    assert problems[["Row", "Column"]].values.tolist() == [[4, "taking part"]]
+    at.file_uploader[0].set_value(("list.csv", GOOD, "text/csv")).run()
+    assert "Ready: 2 new participants" in shown(at.info[0].value)
+    [b for b in at.button if b.label == "Add 2 participants"][0].click().run()
+    assert not at.exception and not at.error
+    with Database(demo_path) as db:
+        cid = repo.get_challenge(db)["id"]
+        names = set(participants.list_participants(db, ADMIN, cid)["name"])
+    assert {"Zara Lee", "Yusuf Ali"} <= names
