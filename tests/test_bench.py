@@ -13,6 +13,9 @@ from conftest import ROOT
 SMOKE = {
     "ingest.py": (["--rows", "20000"], "validated commit"),
     "pages.py": (["--runs", "1"], "overview"),
+    "collaboration.py": (["--runs", "1", "--scale-db", "{tmp}/scale.duckdb", "--orgs", "3",
+                          "--measures", "2", "--years", "1", "--people", "30"],
+                         "scale: progress"),
     "learning.py": (["--runs", "1", "--no-pdf", "--scale-db", "{tmp}/scale.duckdb", "--orgs", "3",
                      "--measures", "2", "--years", "1"], "internal report of all"),
     "report.py": (["--runs", "1", "--no-pack"], "summary"),
