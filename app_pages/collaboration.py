@@ -34,7 +34,19 @@ date_from, date_to = (dates + (None, None))[:2] if isinstance(dates, tuple) else
 filters = {"driver_id": driver_id, "phase_id": phase_id, "date_from": date_from,
            "date_to": date_to}
 
-net = collaboration.network(db, scope, cid, **filters)
+@st.cache_data(show_spinner="Drawing who works with whom...", max_entries=16)
+def gathered(path: str, who, challenge_id: int, version: int, chosen: tuple):
+    """The map, the pairs and (for the lab admin) the suggestions, once per change of the
+    data and per reader and filters."""
+    database = ui._database(path)
+    options = dict(chosen)
+    return (collaboration.network(database, who, challenge_id, **options),
+            collaboration.cross_sector_pairs(database, who, challenge_id, **options),
+            collaboration.suggestions(database, who, challenge_id) if who.is_admin else None)
+
+
+net, pairs, found = gathered(str(db.path), scope, cid, repo.data_version(db),
+                             tuple(sorted(filters.items())))
 if net.nodes.empty:
     st.info("No cycles within these filters, so nobody to draw.")
 else:
@@ -44,7 +56,6 @@ else:
 st.subheader("Cross-sector pairs")
 st.caption("Two organisations of different sectors (NHS, voluntary and community, housing, "
            "local authority) testing the same idea.")
-pairs = collaboration.cross_sector_pairs(db, scope, cid, **filters)
 if pairs.empty:
     st.write("No two organisations of different sectors test the same idea within these "
              "filters.")
@@ -66,13 +77,16 @@ if not scope.is_admin:
 st.subheader("Who should talk")
 st.caption("Introductions the lab team can make, each with its reason. Contact details only "
            "where people at both organisations agreed to be contacted by other participants.")
-found = collaboration.suggestions(db, scope, cid)
+SHOWN = 20  # suggestions on the page at once
 show = st.segmented_control("Show", list(collaboration.STATUSES), default="open",
                             format_func=collaboration.STATUSES.get, key="collab_show")
 found = found[found["status"] == (show or "open")]
 if found.empty:
     st.write("No suggestion here.")
-for row in found.itertuples():
+elif len(found) > SHOWN:
+    st.caption(f"The first {SHOWN} of {len(found)}, introductions to an adopter first; mark "
+               "them done or not useful to see the next.")
+for row in found.head(SHOWN).itertuples():
     with st.container(border=True):
         st.markdown(f"**{ui.esc(row.kind)}.** {ui.esc(row.reason)}")
         st.caption(ui.esc(row.contacts))

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import charts, demo, observations, repo, vocab
+from tracker import charts, demo, events, observations, participants, repo, vocab
 
 db = ui.get_db()
 scope = ui.scope()
@@ -125,6 +125,22 @@ with right:
                        icon=":material/edit_note:")
         right.page_link("app_pages/upload.py", label="Upload a results file",
                         icon=":material/upload_file:")
+
+st.subheader("The community")
+counted = participants.counts(db, scope, challenge["id"])
+held = events.list_events(db, scope, challenge["id"])
+m1, m2, m3, chart = st.columns([1, 1, 1, 4])
+m1.metric("Participants", int(counted["participants"].sum()), border=True)
+m2.metric("New this month", int(counted["new_this_month"].sum()), border=True)
+m3.metric("Events held", len(held), border=True,
+          help="Workshops and meetings of the challenge (People page)")
+with chart:
+    if counted.empty:
+        st.write("No participant recorded yet (People page).")
+    else:
+        st.altair_chart(charts.community_chart(events.community_over_time(db, challenge["id"]),
+                                               participants.TAKING_PART, width=520),
+                        width="content")
 
 st.subheader("Latest decisions")
 decided = done.sort_values(["end_date", "id"], ascending=False).head(8)

@@ -82,7 +82,7 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
     assert not at.error
     if page == "app_pages/overview.py":
         assert [m.label for m in at.metric][:2] == ["Month", "Ideas adopted"]
-        assert len(charts(at)) == 2
+        assert len(charts(at)) == 3  # velocity, ideas by status, the community
         assert len(at.dataframe) == 3  # what's new, how fresh, latest decisions
         news = at.dataframe[0].value
         assert {"Cycle started", "Decision", "Signal"} <= set(news["What"])

@@ -131,3 +131,14 @@ def test_marking_a_suggestion_is_audited_and_kept(demo_db):
     assert table_counts(demo_db) == before
     log = repo.list_audit(demo_db, ADMIN, limit=None, entity="suggestion")
     assert len(log) == 1 and '"status": "done"' in log["after"].iloc[0]
+
+
+def test_many_participants_are_one_count_per_idea_on_the_map(demo_db, monkeypatch):
+    monkeypatch.setattr(collaboration, "MAX_PEOPLE", 5)
+    cid = repo.get_challenge(demo_db)["id"]
+    net = collaboration.network(demo_db, ADMIN, cid)
+    people = net.nodes[net.nodes["group"] == "Participant"]
+    assert len(people) and people["label"].str.endswith("participants").all()
+    assert "shown as one count per idea" in net.note
+    names = set(participants.list_participants(demo_db, ADMIN, cid)["name"])
+    assert not names & set(net.nodes["label"])

@@ -29,6 +29,7 @@ from tracker.db import Database
 from tracker.store import _audit, _Checks
 
 MAX_ORGS = 40  # above this the map groups organisations by kind and region
+MAX_PEOPLE = 80  # above this the map shows participants as one count per idea
 SECTORS = {"nhs_trust": "NHS", "gp_practice": "NHS", "charity": "voluntary and community",
            "community_group": "voluntary and community", "housing_association": "housing",
            "local_authority": "local authority", "other": "other"}
@@ -104,7 +105,17 @@ def network(db: Database, scope: Scope, challenge_id: int, *, driver_id=None, ph
         people = participants.list_participants(db, scope, challenge_id)
         links = people[["id", "name", "idea_ids"]].explode("idea_ids").dropna()
         links = links[links["idea_ids"].isin(pairs["idea_id"])]
-        if len(links):
+        if links["id"].nunique() > MAX_PEOPLE:  # one node per idea: how many are involved
+            per_idea = links.groupby("idea_ids")["id"].nunique()
+            nodes += [{"id": f"people:{i}", "label": f"{n} participants", "group": "Participant",
+                       "colour": "Participant"} for i, n in per_idea.items()]
+            edges = pd.concat([edges, pd.DataFrame({
+                "source": [f"people:{i}" for i in per_idea.index],
+                "target": [f"idea:{int(i)}" for i in per_idea.index], "weight": 1})],
+                ignore_index=True)
+            note.append(f"{links['id'].nunique():,} participants are shown as one count per "
+                        "idea (their names are on the People page).")
+        elif len(links):
             nodes += [{"id": f"person:{p}", "label": n, "group": "Participant",
                        "colour": "Participant"}
                       for p, n in links.drop_duplicates("id")[["id", "name"]].itertuples(
@@ -227,28 +238,28 @@ def suggestions(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=columns[:-2])
     if out.empty:
         return pd.DataFrame(columns=columns)
-    out["contacts"] = [_contacts(db, challenge_id, a, b)
+    agreed = db.read("SELECT organisation_id, name, email FROM participant"
+                     " WHERE challenge_id = ? AND may_contact AND retired_at IS NULL"
+                     " AND organisation_id IS NOT NULL ORDER BY name", [challenge_id])
+    by_org = {int(o): ", ".join(f"{n} <{e}>" if isinstance(e, str) else n
+                                for n, e in zip(g["name"], g["email"], strict=True))
+              for o, g in agreed.groupby("organisation_id")}
+    out["contacts"] = [_contacts(by_org, a, b)
                        for a, b in zip(out["first_id"], out["second_id"], strict=True)]
     marks = db.read("SELECT suggestion_key, status FROM suggestion_status")
     marked = dict(zip(marks["suggestion_key"], marks["status"], strict=True))
     out["status"] = [marked.get(k, "open") for k in out["key"]]
-    return out.reset_index(drop=True)
+    return out.reset_index(drop=True)  # introductions to an adopter first, as built
 
 
-def _contacts(db: Database, challenge_id: int, first: int, second: int) -> str:
+def _contacts(by_org: dict[int, str], first: int, second: int) -> str:
     """People at both organisations who agreed to be contacted by other participants; none
     unless both sides have someone who agreed."""
-    people = db.read("SELECT organisation_id, name, email FROM participant"
-                     " WHERE challenge_id = ? AND may_contact AND retired_at IS NULL"
-                     " AND organisation_id IN (?, ?) ORDER BY name",
-                     [challenge_id, int(first), int(second)])
-    sides = [people[people["organisation_id"] == o] for o in (first, second)]
-    if any(side.empty for side in sides):
+    sides = [by_org.get(int(o)) for o in (first, second)]
+    if not all(sides):
         return ("No contact details: not both organisations have someone who agreed to be "
                 "contacted. Ask them first.")
-    return " · ".join(", ".join(f"{n} <{e}>" if isinstance(e, str) else n
-                                for n, e in zip(s["name"], s["email"], strict=True))
-                      for s in sides)
+    return " · ".join(sides)
 
 
 def mark_suggestion(db: Database, scope: Scope, key: str, status: str) -> None:
