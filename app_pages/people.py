@@ -66,6 +66,7 @@ else:
                   "May be contacted": people["may_contact"],
                   "May be named": people["may_name"],
                   "Ideas": people["idea_ids"].map(len),
+                  "Cycles": people["cycle_ids"].map(len),
                   "Events": people["events"],
                   "Status": [("Erased" if pd.notna(e) else "Retired" if pd.notna(r)
                               else "Active") for e, r in zip(people["erased_at"],
@@ -78,6 +79,9 @@ orgs = repo.list_organisations(db, scope, include_retired=False)
 org_options = ui.options(orgs)
 ideas = repo.list_ideas(db, cid)
 idea_options = ui.options(ideas, "title")
+all_cycles = repo.list_cycles(db, scope, cid)
+cycle_options = {int(c.id): f"{c.idea} · {c.organisation} · cycle {c.cycle_no}"
+                 for c in all_cycles.itertuples()}
 
 
 def person_form(key: str, row=None, problems=()):
@@ -109,6 +113,11 @@ def person_form(key: str, row=None, problems=()):
     linked = [] if row is None else [int(i) for i in row["idea_ids"] if int(i) in idea_options]
     chosen = st.multiselect("Ideas they are involved in", list(idea_options), default=linked,
                             format_func=idea_options.get, key=f"{key}_ideas")
+    took_part = [] if row is None else [int(c) for c in row["cycle_ids"]
+                                        if int(c) in cycle_options]
+    cycles_chosen = st.multiselect("PDSA cycles they took part in", list(cycle_options),
+                                   default=took_part, format_func=cycle_options.get,
+                                   key=f"{key}_cycles")
     st.markdown("**Consent** (both off until the person agrees; each is recorded with who "
                 "recorded it and when)")
     contact = st.checkbox(participants.CONSENTS["may_contact"], key=f"{key}_contact",
@@ -117,6 +126,7 @@ def person_form(key: str, row=None, problems=()):
                         value=False if row is None else bool(row["may_name"]))
     return {"name": name, "taking_part": taking_part, "organisation_id": org,
             "region": region, "email": email, "joined_on": joined, "idea_ids": chosen,
+            "cycle_ids": cycles_chosen,
             "may_contact": contact, "may_name": named}
 
 

@@ -32,15 +32,19 @@ def partner(orgs, name=PP) -> Scope:
 
 def test_a_participant_is_added_with_consents_recorded_and_links(demo_db):
     cid, orgs, ideas = setup(demo_db)
+    cycle = int(repo.list_cycles(demo_db, ADMIN, cid)["id"].iloc[0])
     pid = participants.add_participant(
         demo_db, ADMIN, cid, name="Amira Khan", taking_part="lived_experience",
         organisation_id=int(orgs[PP]), region="North East", email="amira@example.org",
-        may_contact=True, idea_ids=ideas[:2])
+        may_contact=True, idea_ids=ideas[:2], cycle_ids=[cycle])
     row = participants.list_participants(demo_db, ADMIN, cid).set_index("id").loc[pid]
     assert row["name"] == "Amira Khan" and row["organisation"] == PP
     assert bool(row["may_contact"]) and row["may_contact_recorded_by"] == "lab lead"
     assert pd_isna(row["may_name_recorded_by"]) and not bool(row["may_name"])
-    assert list(row["idea_ids"]) == sorted(ideas[:2])
+    assert list(row["idea_ids"]) == sorted(ideas[:2]) and list(row["cycle_ids"]) == [cycle]
+    with pytest.raises(InputError, match="A cycle chosen is not in this challenge"):
+        participants.add_participant(demo_db, ADMIN, cid, name="No Cycle", taking_part="carer",
+                                     cycle_ids=[99_999])
     # a consent given later is recorded with who and when; the audit log holds no name
     participants.update_participant(
         demo_db, ADMIN, pid, name="Amira Khan", taking_part="lived_experience",
