@@ -260,3 +260,20 @@ def test_the_lab_admin_imports_a_list_on_the_people_page(monkeypatch, demo_path)
         cid = repo.get_challenge(db)["id"]
         names = set(participants.list_participants(db, ADMIN, cid)["name"])
     assert {"Zara Lee", "Yusuf Ali"} <= names
+
+
+def test_the_export_holds_people_for_the_lab_admin_only(demo_db, tmp_path):
+    from tracker import export
+
+    _, orgs, _ = setup(demo_db)
+    lab = {p.name for p in export.export_all(demo_db, ADMIN, tmp_path / "lab")}
+    assert {"participants.csv", "events.csv", "progress_scores.csv",
+            "event_attendance.csv"} <= lab
+    board = {p.name for p in export.export_all(demo_db, VIEWER, tmp_path / "board")}
+    assert "participants.csv" not in board and "events.csv" in board
+    own = {p.name for p in export.export_all(demo_db, partner(orgs), tmp_path / "pp")}
+    assert not {"participants.csv", "events.csv", "event_attendance.csv"} & own
+    import pandas as pd
+
+    scores = pd.read_csv(tmp_path / "pp" / "progress_scores.csv")
+    assert set(scores["organisation_id"]) == {int(orgs[PP])}

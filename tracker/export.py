@@ -51,6 +51,16 @@ EXPORT_TABLES = {
     "sharing_rules": ("SELECT s.challenge_id, s.min_count, c.min_aggregate_orgs"
                       " FROM disclosure_settings s FULL JOIN challenge_settings c"
                       " USING (challenge_id) ORDER BY 1", None),
+    "progress_scores": ("SELECT * FROM progress_score ORDER BY id", "WHERE organisation_id = ?"),
+    "events": ("SELECT id, challenge_id, on_date, name, phase_id, (SELECT count(*)"
+               " FROM event_attendance a WHERE a.event_id = e.id) AS came"
+               " FROM lab_event e ORDER BY id", "lab"),
+    # people: their names and e-mails are the lab admin's only
+    "participants": ("SELECT * FROM participant ORDER BY id", "admin"),
+    "participant_ideas": ("SELECT * FROM participant_idea ORDER BY 1, 2", "admin"),
+    "participant_cycles": ("SELECT * FROM participant_cycle ORDER BY 1, 2", "admin"),
+    "event_attendance": ("SELECT * FROM event_attendance ORDER BY 1, 2", "admin"),
+    "suggestion_marks": ("SELECT * FROM suggestion_status ORDER BY 1", "admin"),
     "audit_log": ("SELECT * FROM audit_log ORDER BY id", "admin"),
 }
 
