@@ -302,6 +302,12 @@ def _forbidden_in_public(db) -> dict[str, list[str]]:
     people = orgs["contact_name"].dropna().tolist() + orgs["contact_email"].dropna().tolist()
     every = learning.syntheses(db, every_version=True)
     people += [p for p in every["reviewed_by"].dropna().tolist() + every["written_by"].tolist()]
+    from tracker import participants
+
+    # participants: never an e-mail, and a name only where they agreed to be named
+    taking_part = participants.list_participants(db, ADMIN, repo.get_challenge(db)["id"])
+    people += taking_part["email"].dropna().tolist()
+    people += taking_part.loc[~taking_part["may_name"].astype(bool), "name"].tolist()
     cycles = repo.list_cycles(db, ADMIN, repo.get_challenge(db)["id"])
     marks = learning.excerpt_marks(db)
     public = {(int(c), f) for c, f, a in zip(marks["cycle_id"], marks["field"],
@@ -564,3 +570,19 @@ def test_the_export_holds_the_learning_for_the_lab_team_only(demo_db, tmp_path):
     assert len(pd.read_csv(tmp_path / "lab" / "syntheses.csv")) == 5
     own = {p.name for p in export.export_all(demo_db, partner(demo_db), tmp_path / "pp")}
     assert not {"syntheses.csv", "shared_notes.csv", "organisation_consents.csv"} & own
+
+
+def test_a_participant_not_agreeing_to_be_named_is_never_named_outside_the_lab(demo_db):
+    from tracker import participants
+
+    cid, ideas, _ = ids(demo_db)
+    participants.add_participant(demo_db, ADMIN, cid, name="Rowan Quill", taking_part="carer",
+                                 may_name=False)
+    participants.add_participant(demo_db, ADMIN, cid, name="Sol Ames", taking_part="carer",
+                                 may_name=True)
+    learning.write_synthesis(demo_db, ADMIN, int(ideas[LEAFLET]),
+                             key_learning="Rowan Quill said nobody read the leaflet.",
+                             recommendation="stop", reason="Sol Ames ran the tally.")
+    public = learning_record.record(demo_db, ADMIN, int(ideas[LEAFLET]), public=True)
+    assert public.synthesis["key_learning"] is None  # withheld, and said
+    assert public.synthesis["reason"] == "Sol Ames ran the tally."  # agreed to be named

@@ -65,9 +65,14 @@ def audience_for(db: Database, scope: Scope, *, public: bool = False) -> Audienc
     challenge = repo.get_challenge(db)
     people = []
     if public or scope.is_partner:  # people the shared text must not name
+        # contacts, and participants: their e-mails always, their names unless they agreed
+        # to be named in shared learning
         people = db.read("SELECT contact_name AS p FROM organisation WHERE contact_name IS NOT"
                          " NULL UNION SELECT contact_email FROM organisation WHERE"
-                         " contact_email IS NOT NULL")["p"].tolist()
+                         " contact_email IS NOT NULL UNION SELECT name FROM participant"
+                         " WHERE NOT may_name AND erased_at IS NULL UNION SELECT email"
+                         " FROM participant WHERE email IS NOT NULL AND erased_at IS NULL"
+                         )["p"].tolist()
     return Audience.for_scope(scope, learning.consents(db),
                               min_count=learning.min_count(db, (challenge or {}).get("id")),
                               public=public, people=people)
