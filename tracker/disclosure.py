@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from tracker import vocab
 from tracker.auth import Scope
 
 LAB, PARTNER, PUBLIC = "lab", "partner", "public"
@@ -131,9 +130,6 @@ class Audience:
 
     # ------------------------------------------------------------------ organisations
 
-    def names(self, organisation_id) -> bool:
-        return int(organisation_id) in self._named
-
     def label(self, organisation_id) -> str:
         """The organisation as this reader may see it."""
         org = int(organisation_id)
@@ -184,7 +180,3 @@ class Audience:
     def small(self, counts: pd.Series) -> pd.Series:
         """True where a count of people is below the smallest count that may leave the lab."""
         return counts.notna() & (counts < self.min_count)
-
-
-def kind_label(kind: str) -> str:
-    return vocab.ORG_KINDS.get(kind, kind)

@@ -140,10 +140,8 @@ def idea_index(db: Database, scope: Scope, challenge_id: int, *, driver_id=None,
 
 def _readable_notes(db: Database, scope: Scope, cycles: pd.DataFrame) -> pd.DataFrame:
     """idea_id, text: the cycle notes this user may read (for the search)."""
-    marks = learning.excerpt_marks(db)
+    mark = _marks(db)
     rows = []
-    mark = {(int(c), f): a for c, f, a in zip(marks["cycle_id"], marks["field"],
-                                              marks["audience"], strict=True)}
     for row in cycles.itertuples():
         for column in learning.EXCERPT_FIELDS:
             value = getattr(row, column)
@@ -174,12 +172,13 @@ def record(db: Database, scope: Scope, idea_id: int, *, public: bool = False,
     idea = ideas.loc[idea_id].to_dict() | {"id": idea_id}
     cycles = repo.list_cycles(db, _EVERYTHING, challenge["id"], idea_id=idea_id)
     cycles = cycles.sort_values(["start_date", "cycle_no", "id"]).reset_index(drop=True)
-    where = _where(db, cycles, audience)
-    shown = _cycle_rows(db, cycles, audience)
+    marks = _marks(db, cycles["id"].tolist())
+    where = _where(db, cycles, audience, marks)
+    shown = _cycle_rows(cycles, audience, marks)
     if outcomes is None:
         outcomes = portfolio.measure_outcomes(db, _EVERYTHING, challenge["id"])
     evidence = _evidence(db, cycles, outcomes[outcomes["idea_id"] == idea_id], audience,
-                         max_panels)
+                         marks, max_panels)
     versions = learning.syntheses(db, [idea_id], every_version=True)
     synthesis = None
     if not versions.empty:
@@ -198,13 +197,13 @@ def record(db: Database, scope: Scope, idea_id: int, *, public: bool = False,
                   synthesis=synthesis, history=history.reset_index(drop=True))
 
 
-def _where(db: Database, cycles: pd.DataFrame, audience: Audience) -> pd.DataFrame:
+def _where(db: Database, cycles: pd.DataFrame, audience: Audience, marks: dict
+           ) -> pd.DataFrame:
     columns = ["organisation_id", "organisation", "kind", "region", "cycles", "first", "last",
                "scale", "latest_decision"]
     if cycles.empty:
         return pd.DataFrame(columns=columns)
     orgs = repo.list_organisations(db, _EVERYTHING).set_index("id")
-    marks = _marks(db, cycles)
     rows = []
     for org, group in cycles.groupby("organisation_id", sort=False):
         decided = group.dropna(subset=["decision"])
@@ -227,16 +226,16 @@ def _where(db: Database, cycles: pd.DataFrame, audience: Audience) -> pd.DataFra
     return pd.DataFrame(rows, columns=columns)
 
 
-def _marks(db: Database, cycles: pd.DataFrame) -> dict:
-    marks = learning.excerpt_marks(db, cycles["id"].tolist())
+def _marks(db: Database, cycle_ids=None) -> dict:
+    """(cycle_id, note) -> who it is shared with, for notes shared beyond the lab team."""
+    marks = learning.excerpt_marks(db, cycle_ids)
     return {(int(c), f): a for c, f, a in zip(marks["cycle_id"], marks["field"],
                                               marks["audience"], strict=True)}
 
 
-def _cycle_rows(db: Database, cycles: pd.DataFrame, audience: Audience) -> list[dict]:
+def _cycle_rows(cycles: pd.DataFrame, audience: Audience, marks: dict) -> list[dict]:
     """Prediction against outcome, cycle by cycle, with each note the reader may see (None
     where it is withheld) and, for the lab team, how each note is shared."""
-    marks = _marks(db, cycles)
     out = []
     for row in cycles.itertuples():
         notes, shared = {}, {}
@@ -292,7 +291,7 @@ def verdict(name: str, found: pd.DataFrame, label) -> str:
 
 
 def _evidence(db: Database, cycles: pd.DataFrame, outcomes: pd.DataFrame,
-              audience: Audience, max_panels: int) -> list[Evidence]:
+              audience: Audience, marks: dict, max_panels: int) -> list[Evidence]:
     """Per targeted measure: the verdict in words, and a chart panel for each organisation
     that tested the idea and has results (with the idea's cycles there drawn on it)."""
     if cycles.empty:
@@ -324,7 +323,6 @@ def _evidence(db: Database, cycles: pd.DataFrame, outcomes: pd.DataFrame,
             frame = _charted(db, series, m, org, audience)
             shown = mine[mine["organisation_id"] == org].copy()
             if audience.is_outside(org):  # band tooltips carry the prediction
-                marks = _marks(db, shown)
                 shown["prediction"] = [p if audience.note_allowed(org, marks.get(
                     (int(c), "prediction"))) and audience.problem_in(p) is None else ""
                     for c, p in zip(shown["id"], shown["prediction"], strict=True)]
