@@ -814,9 +814,8 @@ def collaboration_map(nodes: pd.DataFrame, edges: pd.DataFrame, *, width: int = 
                       height: int = 620) -> alt.TopLevelMixin:
     """Organisations (circles, coloured by kind) joined to the ideas they test (squares,
     coloured by status), a line's width the cycles run; participants as small grey dots."""
-    status = {k: v for k, v in STATUS_COLOURS.items()}
-    domain = [*KIND_COLOURS, *status, "Participant"]
-    colours = [*KIND_COLOURS.values(), *status.values(), "#aeb7bd"]
+    domain = [*KIND_COLOURS, *STATUS_COLOURS, "Participant"]
+    colours = [*KIND_COLOURS.values(), *STATUS_COLOURS.values(), "#aeb7bd"]
     scale = alt.Scale(domain=domain, range=colours)
     axis_x = alt.X("x:Q", axis=None, scale=alt.Scale(zero=False, nice=False))
     axis_y = alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False, nice=False))

@@ -147,9 +147,7 @@ def cross_sector_pairs(db: Database, scope: Scope, challenge_id: int, **filters)
     cycles = _cycles(db, challenge_id, **filters)
     audience = learning_record.audience_for(db, scope)
     orgs = repo.list_organisations(db, _EVERYTHING).set_index("id")
-    per = cycles.sort_values(["start_date", "id"]).groupby(["idea_id", "organisation_id"]).agg(
-        idea=("idea", "first"), cycles=("id", "size"), decision=("decision", "last"),
-        first=("start_date", "min"), last=("end_date", "max")).reset_index()
+    per = _per_pair(cycles)
     per["sector"] = per["organisation_id"].map(orgs["kind"]).map(SECTORS)
     rows = []
     for _, group in per.groupby("idea_id"):
@@ -168,6 +166,14 @@ def cross_sector_pairs(db: Database, scope: Scope, challenge_id: int, **filters)
                     "to": max(pd.Timestamp(a["last"]), pd.Timestamp(b["last"])).date()})
     return pd.DataFrame(rows, columns=["idea", "first", "first_sector", "second",
                                        "second_sector", "together", "from", "to"])
+
+
+def _per_pair(cycles: pd.DataFrame) -> pd.DataFrame:
+    """One row per idea x organisation: cycles run, the latest decision, first and last day."""
+    return cycles.sort_values(["start_date", "cycle_no", "id"]).groupby(
+        ["idea_id", "organisation_id"]).agg(
+        idea=("idea", "first"), cycles=("id", "size"), decision=("decision", "last"),
+        first=("start_date", "min"), last=("end_date", "max")).reset_index()
 
 
 def _did(row) -> str:
@@ -190,10 +196,7 @@ def suggestions(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
                "reason", "contacts", "status"]
     if cycles.empty:
         return pd.DataFrame(columns=columns)
-    per = cycles.sort_values(["start_date", "cycle_no", "id"]).groupby(
-        ["idea_id", "organisation_id"]).agg(
-        idea=("idea", "first"), cycles=("id", "size"), decision=("decision", "last"),
-        stage=("stage", "last"), last_end=("end_date", "max")).reset_index()
+    per = _per_pair(cycles)
     found = portfolio.measure_outcomes(db, _EVERYTHING, challenge_id)
     improved = found[found["outcome"] == "improved"]
     names = repo.list_measures(db).set_index("id")["name"]
