@@ -27,7 +27,7 @@ from tracker.db import Database
 @st.cache_data(show_spinner="Checking what each idea's measures showed...", max_entries=8)
 def _outcomes(path: str, challenge_id: int, version: int) -> pd.DataFrame:
     # every organisation's outcomes; the record discloses them per reader, never this frame
-    return portfolio.measure_outcomes(ui._database(path), learning_record._EVERYTHING,
+    return portfolio.measure_outcomes(ui._database(path), learning_record.INTERNAL,
                                       challenge_id)
 
 
@@ -82,7 +82,7 @@ def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int
         st.write("The cycles of this idea named no measure to watch.")
     for evidence, panels in zip(rec.evidence, specs, strict=True):
         st.markdown(f"**{ui.esc(evidence.verdict)}**")
-        note = learning_report._charts_note(evidence)
+        note = learning_report.charts_note(evidence)
         if note:
             st.caption(note)
         columns = st.columns(2)

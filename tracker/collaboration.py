@@ -34,7 +34,7 @@ SECTORS = {"nhs_trust": "NHS", "gp_practice": "NHS", "charity": "voluntary and c
            "community_group": "voluntary and community", "housing_association": "housing",
            "local_authority": "local authority", "other": "other"}
 STATUSES = {"open": "Open", "done": "Done", "not_useful": "Not useful"}
-_EVERYTHING = learning_record._EVERYTHING
+INTERNAL = learning_record.INTERNAL
 
 
 @dataclass
@@ -48,7 +48,7 @@ def _cycles(db: Database, challenge_id: int, *, driver_id=None, phase_id=None, d
             date_to=None) -> pd.DataFrame:
     """The challenge's cycles within the filters: ideas on a driver; cycles that overlap a
     phase or a date range."""
-    cycles = repo.list_cycles(db, _EVERYTHING, challenge_id)
+    cycles = repo.list_cycles(db, INTERNAL, challenge_id)
     if driver_id is not None:
         ideas = repo.list_ideas(db, challenge_id)
         on = ideas[ideas["driver_ids"].map(lambda ids: int(driver_id) in list(ids))]["id"]
@@ -72,7 +72,7 @@ def network(db: Database, scope: Scope, challenge_id: int, *, driver_id=None, ph
     cycles = _cycles(db, challenge_id, driver_id=driver_id, phase_id=phase_id,
                      date_from=date_from, date_to=date_to)
     audience = learning_record.audience_for(db, scope)
-    orgs = repo.list_organisations(db, _EVERYTHING).set_index("id")
+    orgs = repo.list_organisations(db, INTERNAL).set_index("id")
     ideas = repo.list_ideas(db, challenge_id).set_index("id")
     pairs = cycles.groupby(["organisation_id", "idea_id"]).size().rename("weight").reset_index()
     grouped = pairs["organisation_id"].nunique() > MAX_ORGS
@@ -146,7 +146,7 @@ def cross_sector_pairs(db: Database, scope: Scope, challenge_id: int, **filters)
     """Two organisations of different sectors testing the same idea, with what each did."""
     cycles = _cycles(db, challenge_id, **filters)
     audience = learning_record.audience_for(db, scope)
-    orgs = repo.list_organisations(db, _EVERYTHING).set_index("id")
+    orgs = repo.list_organisations(db, INTERNAL).set_index("id")
     per = _per_pair(cycles)
     per["sector"] = per["organisation_id"].map(orgs["kind"]).map(SECTORS)
     rows = []
@@ -190,14 +190,14 @@ def suggestions(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
     """Introductions the lab team can make, each with its reason in words (lab admin only:
     the lab team acts on them)."""
     scope.require_admin("see who should talk")
-    cycles = repo.list_cycles(db, _EVERYTHING, challenge_id)
-    orgs = repo.list_organisations(db, _EVERYTHING).set_index("id")
+    cycles = repo.list_cycles(db, INTERNAL, challenge_id)
+    orgs = repo.list_organisations(db, INTERNAL).set_index("id")
     columns = ["key", "kind", "idea_id", "idea", "first_id", "first", "second_id", "second",
                "reason", "contacts", "status"]
     if cycles.empty:
         return pd.DataFrame(columns=columns)
     per = _per_pair(cycles)
-    found = portfolio.measure_outcomes(db, _EVERYTHING, challenge_id)
+    found = portfolio.measure_outcomes(db, INTERNAL, challenge_id)
     improved = found[found["outcome"] == "improved"]
     names = repo.list_measures(db).set_index("id")["name"]
     rows = []

@@ -21,7 +21,7 @@ from tracker.disclosure import Audience
 from tracker.errors import PermissionDenied
 
 # The record reads every organisation's cycles and results, then discloses per reader.
-_EVERYTHING = auth.Scope.admin("learning record")
+INTERNAL = auth.Scope.admin("learning record")
 _PEOPLE_UNIT = re.compile(r"(?i)\b(people|persons?|patients?|volunteers?|participants?|"
                           r"referrals?|attendances?|carers?|tenants?)\b")
 
@@ -108,8 +108,8 @@ def idea_index(db: Database, scope: Scope, challenge_id: int, *, driver_id=None,
     ideas = ideas.merge(latest[["idea_id", "recommendation", "key_learning", "worked_when",
                                 "did_not_work_when", "reason", "version"]],
                         left_on="id", right_on="idea_id", how="left").drop(columns="idea_id")
-    cycles = repo.list_cycles(db, _EVERYTHING, challenge_id)
-    orgs = repo.list_organisations(db, _EVERYTHING).set_index("id")
+    cycles = repo.list_cycles(db, INTERNAL, challenge_id)
+    orgs = repo.list_organisations(db, INTERNAL).set_index("id")
     cycles["kind"] = cycles["organisation_id"].map(orgs["kind"])
     kinds = cycles.groupby("idea_id")["kind"].agg(lambda s: sorted(set(s)))
     ideas["kinds"] = ideas["id"].map(kinds).map(lambda v: v if isinstance(v, list) else [])
@@ -170,13 +170,13 @@ def record(db: Database, scope: Scope, idea_id: int, *, public: bool = False,
                                "is not shared with you here; the lab team can share it.")
     audience = audience or audience_for(db, scope, public=public)
     idea = ideas.loc[idea_id].to_dict() | {"id": idea_id}
-    cycles = repo.list_cycles(db, _EVERYTHING, challenge["id"], idea_id=idea_id)
+    cycles = repo.list_cycles(db, INTERNAL, challenge["id"], idea_id=idea_id)
     cycles = cycles.sort_values(["start_date", "cycle_no", "id"]).reset_index(drop=True)
     marks = _marks(db, cycles["id"].tolist())
     where = _where(db, cycles, audience, marks)
     shown = _cycle_rows(cycles, audience, marks)
     if outcomes is None:
-        outcomes = portfolio.measure_outcomes(db, _EVERYTHING, challenge["id"])
+        outcomes = portfolio.measure_outcomes(db, INTERNAL, challenge["id"])
     evidence = _evidence(db, cycles, outcomes[outcomes["idea_id"] == idea_id], audience,
                          marks, max_panels)
     versions = learning.syntheses(db, [idea_id], every_version=True)
@@ -203,7 +203,7 @@ def _where(db: Database, cycles: pd.DataFrame, audience: Audience, marks: dict
                "scale", "latest_decision"]
     if cycles.empty:
         return pd.DataFrame(columns=columns)
-    orgs = repo.list_organisations(db, _EVERYTHING).set_index("id")
+    orgs = repo.list_organisations(db, INTERNAL).set_index("id")
     rows = []
     for org, group in cycles.groupby("organisation_id", sort=False):
         decided = group.dropna(subset=["decision"])
@@ -309,7 +309,7 @@ def _evidence(db: Database, cycles: pd.DataFrame, outcomes: pd.DataFrame,
         cycle_ids = targeted.loc[targeted["measure_id"] == measure_id, "cycle_id"]
         mine = cycles[cycles["id"].isin(cycle_ids)]
         org_ids = list(dict.fromkeys(mine["organisation_id"].astype(int)))
-        results = observations.load_results(db, _EVERYTHING, measure_id=int(measure_id),
+        results = observations.load_results(db, INTERNAL, measure_id=int(measure_id),
                                             organisation_ids=org_ids)
         panels = []
         rank = {"improved": 0, "concern": 1, "none": 2, "too_few": 3}
@@ -341,7 +341,7 @@ def _charted(db: Database, series: pd.DataFrame, m, org: int, audience: Audience
              ) -> pd.DataFrame:
     from tracker import charts
 
-    notes = observations.list_annotations(db, _EVERYTHING, int(m.name), org)
+    notes = observations.list_annotations(db, INTERNAL, int(m.name), org)
     series = series.sort_values("period").reset_index(drop=True)
     frame = charts.outcome_frame(
         series, m["data_kind"], improvement=m["direction"],

@@ -94,7 +94,7 @@ def build_html(db: Database, scope: Scope, *, public: bool, ideas=None,
     all_ideas = repo.list_ideas(db, cid)
     chosen = select_ideas(all_ideas, ideas)
     audience = learning_record.audience_for(db, scope, public=public)
-    outcomes = portfolio.measure_outcomes(db, learning_record._EVERYTHING, cid)
+    outcomes = portfolio.measure_outcomes(db, learning_record.INTERNAL, cid)
     records = []
     for n, idea_id in enumerate(chosen["id"]):
         step(0.05 + 0.45 * n / max(len(chosen), 1), f"Gathering idea {n + 1} of {len(chosen)}")
@@ -192,7 +192,7 @@ def _render(db, challenge, records, audience, diagram, public) -> str:
 _NOT_SHARED = "(not shared)"
 
 
-def _charts_note(evidence) -> str:
+def charts_note(evidence) -> str:
     """Said when not every organisation has a chart: too many to draw, or no results."""
     if evidence.organisations <= len(evidence.panels):
         return ""
@@ -258,7 +258,7 @@ def _idea_view(rec: learning_record.Record) -> dict:
         "where": [w | {"first": f"{w['first']:%d %b %Y}", "last": f"{w['last']:%d %b %Y}"}
                   for w in rec.where.to_dict("records")], "cycles": cycles,
         "evidence": [{"verdict": e.verdict, "svgs": e.svgs,
-                      "more": _charts_note(e)}
+                      "more": charts_note(e)}
                      for e in rec.evidence],
         "not_worked_why": why}
 
