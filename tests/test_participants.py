@@ -161,6 +161,8 @@ def test_progress_scores_are_on_the_scale_and_the_latest_counts(demo_db):
         progress.score_month(demo_db, ADMIN, pp, month + dt.timedelta(days=40), 2.7)
     said = " ".join(refused.value.problems)
     assert "not on the scale" in said and "has not started yet" in said
+    with pytest.raises(InputError, match="choose one of the levels"):
+        progress.score_month(demo_db, ADMIN, pp, month, None)
     assert table_counts(demo_db) == before
     assert set(progress.scores(demo_db, partner(orgs))["organisation"]) <= {PP}
     assert len(progress.LEVELS) == 10 and all(progress.LEVELS.values())

@@ -36,7 +36,11 @@ def score_month(db: Database, scope: Scope, organisation_id: int, month, score,
     scope.require_admin("score partners' progress")
     c = _Checks()
     day = c.date(month, "Month")
-    number = c.number(score, "Progress score", required=True)
+    if score is None or (isinstance(score, str) and not score.strip()):
+        c.problems.append("Progress score is required: choose one of the levels, 0.5 to 5.0.")
+        number = None
+    else:
+        number = c.number(score, "Progress score")
     if number is not None and number not in LEVELS:
         c.problems.append(f"Progress score {number:g} is not on the scale: 0.5, 1.0, 1.5 ... "
                           "5.0.")
