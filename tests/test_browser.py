@@ -564,6 +564,7 @@ def test_the_lab_team_plans_and_records_a_cycle_without_losing_its_place(browser
         page.locator("[data-testid='stMain']").get_by_text("Browser-planned test").first \
             .wait_for(timeout=30_000)
         page.get_by_label("What happened?").wait_for(timeout=30_000)
+        _settle(page)  # the tab is keyed: its rerun must land before typing, or it redraws the form
         page.get_by_label("What happened?").fill("Six people were called")
         page.locator("[data-testid='stRadio']").filter(has_text="Did it go as planned?") \
             .get_by_text("Yes", exact=True).click()
