@@ -8,19 +8,32 @@ tracker's own process can change what the web server answers:
   reverse proxy in front should block it as well (README, "Running it for others");
 - `/healthz` answers 200 with the database's state when the tracker can read its database,
   503 otherwise, for monitoring (no sign-in; it says nothing about the lab's data);
+- `/tracker/cli` answers the command line while this process holds the embedded database
+  file (tracker/app_control.py): only with the admin token this process wrote, at start, into
+  the control file beside the database, and only from this machine;
+- `/tracker/api/results` takes a partner system's results file with an organisation's API
+  token and answers the Upload page's report as JSON (tracker/results_api.py, docs/api.md);
 - `/tracker/session` turns the one-time ticket of a sign-in into the HttpOnly session cookie
   that keeps a person signed in across a refresh, a new tab or a deep link
   (tracker/web_sessions.py), then sends the browser on to the page it asked for.
 """
+
+import contextlib
+import logging
 
 import streamlit as st
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route
+from streamlit import config
 
-from tracker import web_sessions
+from tracker import app_control, results_api, web_sessions
 from tracker.db import shared
+from tracker.upload_read import MAX_FILE_BYTES
+
+LOG = logging.getLogger("tracker.server")
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 BLOCKED = ("/_stcore/metrics",)
 
@@ -65,5 +78,101 @@ async def start_session(request):
     return response
 
 
-app = st.App("streamlit_app.py", middleware=[Middleware(BlockInternalEndpoints)],
-             routes=[Route("/tracker/session", start_session), Route("/healthz", healthz)])
+def own_url() -> str:
+    """How a process on this machine reaches this server (after Streamlit chose its port)."""
+    address = (config.get_option("server.address") or "").strip()
+    host = "127.0.0.1" if address in ("", "0.0.0.0", "::", "localhost") else address
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if config.get_option("server.sslCertFile") else "http"
+    base = (config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"{scheme}://{host}:{config.get_option('server.port')}" + (f"/{base}" if base else "")
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app):
+    """Open the database as the server starts, and leave the command line the way in."""
+    path = None
+    try:
+        path = (await run_in_threadpool(shared)).path
+        app_control.start(path, own_url())
+    except Exception as exc:  # noqa: BLE001 - the pages say what is wrong with the database
+        LOG.warning("The command line cannot reach this app: %s", str(exc).splitlines()[0])
+    try:
+        yield None
+    finally:
+        if path is not None:
+            app_control.stop(path)
+
+
+async def command_line(request):
+    """POST /tracker/cli: one command of `python -m tracker`, from this machine, with the
+    admin token of the control file."""
+    host = request.client.host if request.client else ""
+    if host not in LOOPBACK or not app_control.authorised(request.headers.get("authorization")):
+        return JSONResponse({"error": "not allowed"}, status_code=403)
+    try:
+        payload = await request.json()
+    except ValueError:
+        return JSONResponse({"error": "not a command"}, status_code=400)
+    answer = await run_in_threadpool(app_control.execute, shared(), payload)
+    return JSONResponse(answer)
+
+
+async def _body(request) -> tuple[bytes, str] | None:
+    """The file of a results request (its sender's token already checked): a multipart form's
+    `file`, or the raw body (its name in ?file=). None when it is larger than the limit."""
+    limit = MAX_FILE_BYTES
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=8, max_part_size=limit + 1)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return b"", ""
+        data = await upload.read(limit + 1)
+        return None if len(data) > limit else (data, upload.filename or "")
+    chunks, size = [], 0
+    async for chunk in request.stream():  # read to the end (discarding past the limit), so
+        size += len(chunk)                # the sender hears the answer, not a reset
+        if size <= limit:
+            chunks.append(chunk)
+    if size > limit:
+        return None
+    return b"".join(chunks), request.query_params.get("file", "")
+
+
+async def results(request):
+    """POST /tracker/api/results: a partner system's results file (tracker/results_api.py)."""
+    db = shared()
+    scope = await run_in_threadpool(results_api.authenticate, db,
+                                    request.headers.get("authorization"))
+    if scope is None:
+        return JSONResponse(results_api.refusal(401, results_api.NO_TOKEN)[1], status_code=401,
+                            headers={"WWW-Authenticate": "Bearer"})
+    try:
+        received = await _body(request)
+    except Exception:  # noqa: BLE001 - a malformed form is the sender's to fix
+        status, body = results_api.refusal(400, "The request is not a file upload: send the "
+                                                "file as the body, or as the form field 'file'.")
+        return JSONResponse(body, status_code=status)
+    if received is None:
+        status, body = results_api.refusal(413, results_api.TOO_LARGE)
+        return JSONResponse(body, status_code=status)
+    data, name = received
+    flag = {"true", "1", "yes"}
+    try:
+        status, body = await run_in_threadpool(
+            results_api.handle, db, scope, data, name,
+            commit=request.query_params.get("commit", "").lower() in flag,
+            confirm=request.query_params.get("confirm", "").lower() in flag)
+    except Exception:
+        LOG.exception("The results API failed on a file from %s", scope.organisation)
+        status, body = results_api.refusal(500, "The tracker could not process the file and "
+                                                "stored nothing. Tell the lab team.")
+    return JSONResponse(body, status_code=status)
+
+
+app = st.App("streamlit_app.py", lifespan=lifespan,
+             middleware=[Middleware(BlockInternalEndpoints)],
+             routes=[Route("/tracker/session", start_session), Route("/healthz", healthz),
+                     Route("/tracker/cli", command_line, methods=["POST"]),
+                     Route("/tracker/api/results", results, methods=["POST"])])

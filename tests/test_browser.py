@@ -7,15 +7,13 @@ except when REQUIRE_BROWSER=1 (as .ci/run sets), where a missing browser is a fa
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from app_server import start_app as _start
+from app_server import stop_app as _stop
 from conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -38,45 +36,6 @@ def _need_browser():
     if os.environ.get("REQUIRE_BROWSER") == "1":
         pytest.fail(f"REQUIRE_BROWSER=1 but no Chromium at {CHROMIUM}: install Debian's chromium")
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); browser tests skipped")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(db_path: Path):
-    port = _free_port()
-    env = {**os.environ, "TRACKER_DB": str(db_path)}
-    log = open(db_path.with_suffix(".log"), "w")  # noqa: SIM115 - closed in _stop
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return proc, url, log
-        except OSError:
-            time.sleep(0.3)
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    log.close()
-    raise RuntimeError(f"streamlit did not start: {db_path.with_suffix('.log').read_text()}")
-
-
-def _stop(proc, log):
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
 
 
 @pytest.fixture

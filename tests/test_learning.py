@@ -501,7 +501,7 @@ def test_the_learning_and_digest_commands(demo_path, tmp_path, capsys):
     assert "in the future" in capsys.readouterr().err
     assert main(["digest", "--db", str(demo_path), "--since", since, "--org", "Nowhere",
                  "--out", str(md)]) == 1
-    assert "No organisation called 'Nowhere'" in capsys.readouterr().err
+    assert "No organisation is called 'Nowhere'" in capsys.readouterr().err
 
 
 def test_markdown_of_the_digest_cannot_make_links_or_headings():

@@ -571,8 +571,11 @@ def check(db: Database, data: bytes, file_name: str, scope: Scope, *,
 
 def commit(db: Database, data: bytes, file_name: str, scope: Scope, *,
            organisation: str | None = None, today: dt.date | None = None,
-           progress: Progress | None = None, source: str = "upload") -> Report:
+           progress: Progress | None = None, source: str = "upload",
+           store_flagged: bool = True) -> Report:
     """Validate and, if the file has no errors, store it as one batch in one transaction.
+    With `store_flagged=False` a file holding values flagged as probable typing errors is
+    not stored (the results API asks for them to be confirmed, as the Upload page does).
 
     Reading, parsing and validating run outside the write lock (they take most of the
     time); the lock is held only to compare the rows with what is stored at that moment and
@@ -585,7 +588,8 @@ def commit(db: Database, data: bytes, file_name: str, scope: Scope, *,
             report = _prepare(db, cur, data, file_name, scope, organisation=organisation,
                               today=today, progress=progress)
             if not report.ok or report.already_stored_batch is not None or \
-                    report.new + report.updated == 0:
+                    report.new + report.updated == 0 or \
+                    (report.implausible and not store_flagged):
                 return report
             step(0.85, "Storing")
             with db.transaction(cur):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 
 import pandas as pd
 
@@ -71,6 +72,11 @@ def template_csv(db: Database, scope: Scope, organisation: str,
                  today: dt.date | None = None) -> bytes:
     frame = template_frame(db, scope, organisation, today)
     return neutralise(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def default_xlsx_name(organisation: str) -> Path:
+    """Where `template --format xlsx` writes when no --out is given."""
+    return Path(f"template-{'-'.join(organisation.split())}.xlsx")
 
 
 def template_xlsx(db: Database, scope: Scope, organisation: str,
