@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import auth, repo
+from tracker import api_tokens, auth, repo
 
 db = ui.get_db()
 scope = ui.scope()
@@ -84,3 +84,48 @@ if not local:
         if st.form_submit_button("Reset password (and unlock)"):
             ui.run_write(lambda: auth.reset_password(db, scope, who, new),
                          f"Password of '{who}' reset.")
+
+st.subheader("Results API tokens")
+st.caption("A token lets a partner organisation's own system send that organisation's results "
+           "(the same checks, preview and all-or-nothing store as Upload results; docs/api.md). "
+           "Only a fingerprint is kept: the token is shown once, when it is made.")
+made = st.session_state.pop("new_api_token", None)
+if made:
+    st.success(f"Token for {ui.esc(made['organisation'])}. Copy it now and give it to the "
+               "organisation over a safe channel: it will not be shown again.")
+    st.code(made["secret"], language=None)
+tokens = api_tokens.list_tokens(db, scope)
+if tokens.empty:
+    st.caption("No tokens yet.")
+else:
+    st.dataframe(pd.DataFrame({
+        "No.": tokens["id"], "Organisation": tokens["organisation"], "For": tokens["label"],
+        "Token starts": tokens["token"], "Made by": tokens["created_by"],
+        "Made": tokens["created_at"], "Last used": tokens["last_used_at"],
+        "Uses": tokens["uses"],
+        "Revoked": tokens["revoked_at"]}), hide_index=True, width="stretch")
+with st.expander("Make a token"), st.form("add_token", clear_on_submit=True):
+    token_org = st.selectbox("Organisation", list(org_options), index=None,
+                             format_func=org_options.get)
+    label = st.text_input("What it is for (for example 'EMIS nightly export')")
+    if st.form_submit_button("Make the token", type="primary"):
+        name = org_options.get(token_org, "")
+        result = {}
+
+        def make():
+            result["secret"] = api_tokens.create(db, scope, organisation=name, label=label)[1]
+
+        if ui.run_write(make):
+            st.session_state["new_api_token"] = {"organisation": name,
+                                                 "secret": result["secret"]}
+            st.rerun()
+active = tokens[tokens["revoked_at"].isna()] if not tokens.empty else tokens
+if not active.empty:
+    with st.expander("Revoke a token"):
+        choice = st.selectbox("Token", active["id"].tolist(), format_func=lambda i: (
+            f"{i}: {active.set_index('id').loc[i, 'organisation']} – "
+            f"{active.set_index('id').loc[i, 'label']}"))
+        if st.button("Revoke it (it stops working at once)"):
+            ui.run_write(lambda: api_tokens.revoke(db, scope, int(choice)),
+                         f"Token {choice} revoked.")
+            st.rerun()

@@ -9,7 +9,7 @@ from conftest import PARTNER_ORG as PP
 from conftest import PASSWORD, ROOT, add_role_accounts, shown
 from streamlit.testing.v1 import AppTest
 
-from tracker import auth, learning, participants, repo
+from tracker import api_tokens, auth, learning, participants, repo
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -225,3 +225,30 @@ def test_a_partner_reads_the_learning_of_its_ideas_through_the_login_form(monkey
     # the partner may make only the public version of the report
     assert not [t for t in at.toggle if t.label.startswith("Public version")]
     assert not [f for f in at.text_area]  # no synthesis form
+
+
+def test_admin_makes_and_revokes_an_api_token_through_the_page(monkeypatch, lab):
+    at = log_in(app(monkeypatch, lab["path"]), "boss")
+    at.switch_page("app_pages/accounts.py").run()
+    make = [b for b in at.button if b.label == "Make the token"][0]
+    make.click().run()  # nothing chosen: refused in words, nothing stored
+    assert "Choose the organisation" in shown(at.error[0].value)
+    with Database(lab["path"]) as db:
+        pp_id = api_tokens.find_organisation(db, PP)["id"]
+    [w for w in at.selectbox if w.label == "Organisation"][0].set_value(pp_id)
+    [w for w in at.text_input if w.label.startswith("What it is for")][0].input(
+        "<b>EMIS</b> nightly")
+    [b for b in at.button if b.label == "Make the token"][0].click().run()
+    assert not at.exception and not at.error
+    secret = at.code[0].value
+    assert secret.startswith("trk_")
+    with Database(lab["path"]) as db:
+        assert api_tokens.authenticate(db, secret) is not None
+    at.run()  # shown once: gone on the next run
+    assert not at.code
+    grid = [d.value for d in at.dataframe if "Token starts" in d.value.columns][0]
+    assert grid["For"].iloc[0] == "<b>EMIS</b> nightly"
+    assert secret not in grid.to_string()
+    [b for b in at.button if b.label.startswith("Revoke it")][0].click().run()
+    with Database(lab["path"]) as db:
+        assert api_tokens.authenticate(db, secret) is None

@@ -54,10 +54,13 @@ def create(db: Database, scope: Scope, *, organisation: str, label: str) -> tupl
     c = _Checks()
     label = c.text(label, "What the token is for (for example 'EMIS nightly export')")
     org = None
-    try:
-        org = find_organisation(db, organisation, active_only=True)
-    except InputError as exc:
-        c.problems.extend(exc.problems)
+    if not (organisation or "").strip():
+        c.problems.append("Choose the organisation the token is for.")
+    else:
+        try:
+            org = find_organisation(db, organisation, active_only=True)
+        except InputError as exc:
+            c.problems.extend(exc.problems)
     c.raise_if_any()
     secret = PREFIX + secrets.token_urlsafe(32)
     with db.transaction(lock="accounts") as cur:
