@@ -33,6 +33,9 @@ from tracker.db import shared
 from tracker.upload_read import MAX_FILE_BYTES
 
 LOG = logging.getLogger("tracker.server")
+# Streamlit serves its own routes under server.baseUrlPath but not an App's routes: the
+# tracker's routes go under it here, so that several labs can share one reverse proxy.
+BASE = web_sessions.base_path(config.get_option("server.baseUrlPath"))
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 BLOCKED = ("/_stcore/metrics",)
@@ -69,12 +72,14 @@ async def healthz(request):
 async def start_session(request):
     """GET /tracker/session?ticket=...&next=/page: set the session cookie, go to the page."""
     target = web_sessions.safe_next(request.query_params.get("next"))
+    if not target.startswith(BASE + "/"):
+        target = BASE + "/"
     ticket = request.query_params.get("ticket", "")
     token = await run_in_threadpool(web_sessions.redeem, shared(), ticket)
     response = RedirectResponse(target, status_code=303)
     if token:
         response.set_cookie(web_sessions.COOKIE, token, httponly=True, samesite="lax",
-                            secure=request.url.scheme == "https", path="/")
+                            secure=request.url.scheme == "https", path=BASE or "/")
     return response
 
 
@@ -85,8 +90,7 @@ def own_url() -> str:
     if ":" in host:
         host = f"[{host}]"
     scheme = "https" if config.get_option("server.sslCertFile") else "http"
-    base = (config.get_option("server.baseUrlPath") or "").strip("/")
-    return f"{scheme}://{host}:{config.get_option('server.port')}" + (f"/{base}" if base else "")
+    return f"{scheme}://{host}:{config.get_option('server.port')}{BASE}"
 
 
 @contextlib.asynccontextmanager
@@ -173,6 +177,7 @@ async def results(request):
 
 app = st.App("streamlit_app.py", lifespan=lifespan,
              middleware=[Middleware(BlockInternalEndpoints)],
-             routes=[Route("/tracker/session", start_session), Route("/healthz", healthz),
-                     Route("/tracker/cli", command_line, methods=["POST"]),
-                     Route("/tracker/api/results", results, methods=["POST"])])
+             routes=[Route(BASE + web_sessions.ROUTE, start_session),
+                     Route(BASE + "/healthz", healthz),
+                     Route(BASE + app_control.ROUTE, command_line, methods=["POST"]),
+                     Route(BASE + "/tracker/api/results", results, methods=["POST"])])

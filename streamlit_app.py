@@ -10,7 +10,8 @@ import streamlit as st
 import ui
 from tracker import auth, repo, web_sessions
 
-SESSION_ROUTE = "/tracker/session"  # server.py
+# server.py serves it under the base URL path (several labs behind one proxy)
+SESSION_ROUTE = web_sessions.base_path(st.get_option("server.baseUrlPath")) + web_sessions.ROUTE
 
 # The icon is a file of the tracker's, served by the app itself: a material or emoji icon is
 # fetched from a font server on the internet on every page (it fails offline and tells a

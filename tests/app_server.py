@@ -19,15 +19,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(db_path: Path, *, args: tuple[str, ...] = (), env: dict | None = None):
+def start_app(db_path: Path, *, base: str = "", env: dict | None = None):
+    """The app on `db_path`, under the base URL path `base` ("lab-a") if given; returns the
+    process, its URL (with the base path) and its log."""
     port = free_port()
+    args = ("--server.baseUrlPath", base) if base else ()
     env = {**os.environ, "TRACKER_DB": str(db_path), **(env or {})}
     log = open(db_path.with_suffix(".log"), "w")  # noqa: SIM115 - closed in _stop
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", *args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}" + (f"/{base}" if base else "")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

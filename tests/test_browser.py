@@ -6,6 +6,7 @@ except when REQUIRE_BROWSER=1 (as .ci/run sets), where a missing browser is a fa
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import urllib.error
 import urllib.request
@@ -739,3 +740,59 @@ def test_the_lab_team_works_with_people_the_map_and_scores(browser, demo_path, t
         others = everyone[everyone["organisation"] != PARTNER_ORG]["name"]
     for name in others:
         assert name not in text, name
+
+
+def test_two_labs_behind_one_address_never_share_accounts_or_data(browser, demo_path,
+                                                                     tmp_path):
+    """Several labs in one deployment: one database and one server each, under their own
+    path. Signed in to one, a person is not signed in to the other (nor may sign in there
+    with the first lab's account), neither shows the other's data, and each keeps its own
+    session cookie."""
+    from conftest import PASSWORD
+
+    from tracker import api_tokens, auth, repo
+    from tracker.db import Database
+
+    second = tmp_path / "lab-b.duckdb"
+    with Database(second) as db:
+        boss = auth.Scope.admin("setup")
+        repo.create_challenge(db, boss, title="Lab B: warm homes", question="What would it "
+                              "take for every cold home to be warm?", aim="Half as many "
+                              "admissions for falls in cold homes by March",
+                              start_date=dt.date(2026, 9, 1), end_date=dt.date(2027, 6, 30))
+        auth.add_user(db, boss, username="bea", role="admin", password=PASSWORD)
+    with Database(demo_path) as db:
+        auth.add_user(db, auth.Scope.admin("setup"), username="alice", role="admin",
+                      password=PASSWORD)
+        _, token = api_tokens.create(db, auth.Scope.admin("setup"),
+                                     organisation="Hillview Surgery (demo)", label="x")
+    proc_a, url_a, log_a = _start(demo_path, base="lab-a")
+    proc_b, url_b, log_b = _start(second, base="lab-b")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        _sign_in(page, url_a, "", "alice")
+        page.get_by_role("heading", name="DEMO: Peer support").first.wait_for(timeout=30_000)
+        page.goto(url_b + "/")  # the same host: the browser holds lab A's cookie
+        page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
+        assert "DEMO" not in page.content()
+        page.get_by_role("textbox", name="Username").fill("alice")
+        page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_text("do not match an active account").first.wait_for(timeout=30_000)
+        _sign_in(page, url_b, "", "bea")
+        page.get_by_role("heading", name="Lab B: warm homes").first.wait_for(timeout=30_000)
+        assert "Peer support" not in page.content()
+        page.screenshot(path=str(ARTIFACTS / "lab_b.png"))
+        page.goto(url_a + "/")  # lab A's session is still there
+        page.get_by_text("Signed in as alice").wait_for(timeout=30_000)
+        sessions = [c["path"] for c in page.context.cookies() if c["name"] == "tracker_session"]
+        assert sorted(sessions) == ["/lab-a", "/lab-b"]
+        page.close()
+        reply = urllib.request.Request(url_b + "/tracker/api/results?file=r.csv", data=b"x",
+                                       headers={"Authorization": f"Bearer {token}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(reply, timeout=30)
+        assert refused.value.code == 401
+    finally:
+        _stop(proc_a, log_a)
+        _stop(proc_b, log_b)

@@ -116,3 +116,15 @@ def test_funnel_names_do_not_overlap():
     many.loc[0, "numerator"] = 95  # far outside
     spec = json.dumps(charts.funnel_chart(many, title="t").to_dict())
     assert "Named: the 11 of 30 organisations outside the 95% limits" in spec
+
+
+def test_cycle_velocity_of_a_new_challenge_counts_in_whole_cycles():
+    """A challenge with no cycles yet: the axis reads 0 and 1, not 0.000000."""
+    import pandas as pd
+
+    from tracker.charts import velocity_chart
+
+    weeks = pd.date_range("2026-09-07", periods=4, freq="W-MON")
+    spec = velocity_chart(pd.DataFrame({"week": weeks, "Started": 0, "Completed": 0})).to_dict()
+    y = spec["encoding"]["y"]
+    assert y["axis"]["format"] == "d" and y["scale"]["domain"] == [0, 1]

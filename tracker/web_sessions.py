@@ -29,6 +29,7 @@ from tracker import auth
 from tracker.db import Database
 
 COOKIE = "tracker_session"
+ROUTE = "/tracker/session"  # served by server.py, under the base URL path
 TICKET_LIFE = dt.timedelta(seconds=60)
 SEEN_EVERY = dt.timedelta(seconds=60)  # how often a running session records activity
 
@@ -130,3 +131,11 @@ def safe_next(path: str | None) -> str:
             parts.path.startswith("//") or "\\" in path:
         return "/"
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def base_path(option: str | None) -> str:
+    """Streamlit's server.baseUrlPath as a path prefix: "" (served at the root) or "/lab-a".
+    Several labs behind one proxy each have their own; the tracker's routes and its session
+    cookie live under it, so one lab's cookie is never sent to another."""
+    cleaned = (option or "").strip().strip("/")
+    return f"/{cleaned}" if cleaned else ""
