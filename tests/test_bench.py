@@ -20,6 +20,8 @@ SMOKE = {
                      "--measures", "2", "--years", "1"], "internal report of all"),
     "report.py": (["--runs", "1", "--no-pack"], "summary"),
     "spc.py": (["--series", "20", "--points", "30", "--loop-series", "5"], "series"),
+    "server_load.py": (["--seconds", "3", "--partners", "1", "--cli", "1"],
+                       "current values stored twice: 0"),
     "scale.py": (["--orgs", "3", "--measures", "2", "--years", "1", "--rebuild", "--db",
                   "{tmp}/scale.duckdb"], "pack for one organisation (pptx)"),
 }

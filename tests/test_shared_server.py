@@ -302,3 +302,28 @@ def test_the_database_is_intact_after_the_app_stopped(tmp_path, demo_template):
         stored = con.execute("SELECT count(*) FROM upload_batch WHERE file_name = 'g.csv'"
                              ).fetchone()[0]
     assert stored == 1
+
+
+def test_a_stored_upload_is_reported_stored_while_another_transaction_is_open(demo_db,
+                                                                              monkeypatch):
+    """Found by bench/server_load.py: the checkpoint after a commit was refused while another
+    write transaction was open (a sign-in, an API token's use), so a file that WAS stored was
+    answered "could not process, stored nothing". A busy moment is not an error now; a
+    backup waits for it, and says so in words if it does not end."""
+    import tracker.db as db_module
+    from tracker import backup, ingest
+
+    _, secret = api_tokens.create(demo_db, ADMIN, organisation=HILLVIEW, label="x")
+    scope = api_tokens.authenticate(demo_db, secret)
+    monkeypatch.setattr(db_module, "QUIET_WAIT", 0.2)
+    with demo_db.cursor() as other:
+        other.execute("BEGIN TRANSACTION")
+        other.execute("INSERT INTO audit_log (actor, action, entity) VALUES ('t', 't', 't')")
+        report = ingest.commit(demo_db, results_file([("2026-11-30", 3, 1.2)]), "busy.csv",
+                               scope)
+        assert report.ok and report.batch_id is not None
+        with pytest.raises(backup.BackupError, match="stayed busy.*try again"):
+            backup.backup(demo_db, demo_db.path.parent / "busy-backups")
+        other.execute("ROLLBACK")
+    assert demo_db.scalar("SELECT count(*) FROM upload_batch WHERE file_name = 'busy.csv'") == 1
+    assert backup.backup(demo_db, demo_db.path.parent / "busy-backups").size > 0

@@ -28,6 +28,7 @@ import duckdb
 
 from tracker.db import (
     Database,
+    DatabaseBusy,
     DatabaseDamaged,
     DatabaseLocked,
     is_damage,
@@ -139,6 +140,9 @@ def backup(db: Database, directory: Path | None = None, *, keep: int | None = No
         with db.quiet() as cur:
             expected = _counts(cur)
             _copy_in_another_process(db.path, partial)
+    except DatabaseBusy as exc:
+        partial.unlink(missing_ok=True)
+        raise BackupError(str(exc)) from None
     except duckdb.Error as exc:
         partial.unlink(missing_ok=True)
         if is_damage(exc):

@@ -17,6 +17,7 @@ import contextlib
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,10 @@ class DatabaseLocked(RuntimeError):
 
 class DatabaseError(RuntimeError):
     """The file cannot be opened as a tracker database."""
+
+
+class DatabaseBusy(DatabaseError):
+    """Other transactions stayed open too long for a consistent copy."""
 
 
 class DatabaseDamaged(DatabaseError):
@@ -159,6 +164,25 @@ def _open(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         raise DatabaseError(f"Cannot open {path} as a tracker database: {text}") from None
 
 
+QUIET_WAIT = 10.0  # seconds a backup waits for other transactions (staging, sign-ins) to end
+
+
+def _checkpoint(cur: duckdb.DuckDBPyConnection, wait: float = 0.0) -> bool:
+    """CHECKPOINT, retried for up to `wait` seconds while other write transactions are open
+    (DuckDB refuses then; FORCE CHECKPOINT would abort them). Whether it was done."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            cur.execute("CHECKPOINT")
+            return True
+        except duckdb.TransactionException as exc:
+            if "other write transactions" not in str(exc) or time.monotonic() >= deadline:
+                if "other write transactions" in str(exc):
+                    return False
+                raise
+            time.sleep(0.05)
+
+
 class Database:
     """One connection per process; a cursor per unit of work; writes serialised.
 
@@ -230,12 +254,19 @@ class Database:
         """Every write lock at once, after a checkpoint: the file on disk is then complete
         and nothing changes it until the block ends (a backup copies it then)."""
         with self._locks["data"], self._locks["accounts"], self.cursor() as cur:
-            cur.execute("CHECKPOINT")
+            if not _checkpoint(cur, wait=QUIET_WAIT):
+                raise DatabaseBusy("The database stayed busy for "
+                                    f"{QUIET_WAIT:.0f} seconds, so no consistent copy could be "
+                                    "taken. Nothing was changed; try again in a minute.")
             yield cur
 
     def checkpoint(self) -> None:
+        """Write what is committed into the file itself, if nothing else is writing at this
+        moment. Committed work is safe in the write-ahead log either way (DuckDB checkpoints
+        it later by itself), so a busy moment is not an error: an upload that was stored
+        must never be reported as failed because another transaction was open."""
         with self._locks["data"], self.cursor() as cur:
-            cur.execute("CHECKPOINT")
+            _checkpoint(cur)
 
 
 _SHARED: dict[str, Database] = {}
