@@ -103,7 +103,9 @@ else:
         "Token starts": tokens["token"], "Made by": tokens["created_by"],
         "Made": tokens["created_at"], "Last used": tokens["last_used_at"],
         "Uses": tokens["uses"],
-        "Revoked": tokens["revoked_at"]}), hide_index=True, width="stretch")
+        "Revoked": tokens["revoked_at"]}), hide_index=True, width="stretch", placeholder="–",
+        column_config={k: st.column_config.DatetimeColumn(format="D MMM YYYY HH:mm")
+                       for k in ("Made", "Last used", "Revoked")})
 with st.expander("Make a token"), st.form("add_token", clear_on_submit=True):
     token_org = st.selectbox("Organisation", list(org_options), index=None,
                              format_func=org_options.get)

@@ -327,3 +327,24 @@ def test_a_stored_upload_is_reported_stored_while_another_transaction_is_open(de
         other.execute("ROLLBACK")
     assert demo_db.scalar("SELECT count(*) FROM upload_batch WHERE file_name = 'busy.csv'") == 1
     assert backup.backup(demo_db, demo_db.path.parent / "busy-backups").size > 0
+
+
+def test_the_deployment_files_agree_with_each_other():
+    """deploy/: every lab in compose.yaml has its own volume and path, the Caddyfile sends
+    each path to that lab and blocks the metrics and the command line's route."""
+    import re
+
+    compose = (ROOT / "deploy" / "compose.yaml").read_text()
+    caddy = (ROOT / "deploy" / "Caddyfile").read_text()
+    # (no YAML parser is among the locked packages: the file is read by its lines)
+    labs = re.findall(r"^  ([a-z0-9-]+):\n    build:", compose, re.MULTILINE)
+    paths = re.findall(r"STREAMLIT_SERVER_BASE_URL_PATH: (\S+)", compose)
+    volumes = re.findall(r'volumes: \["([a-z0-9-]+):/data"\]', compose)
+    assert len(labs) >= 2 and len(paths) == len(labs) == len(volumes)
+    assert len(set(paths)) == len(paths) and len(set(volumes)) == len(volumes)
+    for name, path in zip(labs, paths, strict=True):
+        assert f"handle /{path}* {{\n\t\treverse_proxy {name}:8501" in caddy
+    assert "@internal path */_stcore/metrics */tracker/cli" in caddy
+    assert "respond @internal 404" in caddy
+    docker = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "--require-hashes -r requirements.txt" in docker and "USER tracker" in docker

@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 input refused (reasons on stderr, one per line), 2 wron
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -34,11 +35,17 @@ def main(argv: list[str] | None = None) -> int:
             return _restore(path, args.source)
         try:
             db = Database(path)
-        except DatabaseLocked:
+        except DatabaseLocked as locked:
             app = app_control.find(path) if args.command in cli.THROUGH_APP else None
-            if app is None:
-                raise
-            return app_control.send(app, args, argv, console)
+            if app is not None:
+                return app_control.send(app, args, argv, console)
+            control = app_control.control_path(path)
+            if control.exists() and not os.access(control, os.R_OK):
+                raise DatabaseLocked(
+                    f"{locked} The running app's control file {control} can be read only by "
+                    "the user that runs the app: run the command as that user (for example "
+                    "sudo -u that-user python -m tracker ...) to go through the app.") from None
+            raise
         with db:
             return cli.run(db, args, console)
 

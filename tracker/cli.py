@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import os
 import sys
 from collections.abc import Callable
@@ -24,9 +25,17 @@ import pandas as pd
 from tracker import api_tokens, auth, backup, demo, export, ingest, repo, templates
 from tracker.db import Database, DatabaseError, DatabaseLocked, damaged_message, is_damage
 
+
 # Whoever runs the command line holds the database file itself (or the app's token), so acts
 # as the lab admin; the audit log records the operating-system user.
-USER = os.environ.get("USER", "unknown user")
+def _user_name() -> str:
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except (KeyError, OSError):  # no name for this user id (a bare container)
+        return f"uid {os.getuid()}"
+
+
+USER = _user_name()
 CLI = auth.Scope.admin(f"command line ({USER})")
 
 # Commands that, while the app holds the file, go through the app (restore needs it stopped).
@@ -159,8 +168,6 @@ def read_password(prompt: str = "Password: ") -> str:
     """From a prompt on a terminal, or the first line of standard input when it is not one.
     Never from the command line, where it would be kept in the shell's history."""
     if sys.stdin.isatty():
-        import getpass
-
         first = getpass.getpass(prompt)
         if getpass.getpass("Again: ") != first:
             raise repo.InputError("The two passwords differ.")
