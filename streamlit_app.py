@@ -167,8 +167,17 @@ if scope.is_admin:
     ]
 page = st.navigation(PAGES, expanded=True)  # every page in view, none behind "more"
 
-challenge = repo.get_challenge(db)
+challenges = repo.list_challenges(db)
 with st.sidebar:
+    if len(challenges) > 1:  # a lab takes a new challenge every 9-12 months; earlier ones stay
+        labels = {int(c.id): f"{c.title} ({c.start_date:%b %Y} – {c.end_date:%b %Y})"
+                  for c in challenges.itertuples()}
+        if st.session_state.get(ui.CHALLENGE_KEY) not in labels:
+            st.session_state[ui.CHALLENGE_KEY] = next(iter(labels))  # the newest
+        st.selectbox("Challenge", list(labels), format_func=labels.get, key=ui.CHALLENGE_KEY,
+                     help="Ideas, cycles, learning, people and the results of its dates belong "
+                          "to each challenge; organisations and measures carry over.")
+    challenge = ui.current_challenge(db)
     if challenge is not None:
         st.markdown(f"**{ui.esc(challenge['title'])}**")
         if challenge["is_demo"]:
@@ -190,5 +199,11 @@ with st.sidebar:
             if sso_configured() and st.user.is_logged_in:
                 st.logout()
             st.rerun()
+
+if challenge is not None and len(challenges) > 1 and \
+        int(challenge["id"]) != int(challenges["id"].iloc[0]):
+    st.info(f"You are looking at an earlier challenge, **{ui.esc(challenge['title'])}** "
+            f"({challenge['start_date']:%d %b %Y} to {challenge['end_date']:%d %b %Y}). Choose "
+            "another in the sidebar, below the menu.", icon=":material/history:")
 
 ui.run_page(page)

@@ -103,15 +103,24 @@ def run_page(page) -> None:
 
 
 def scope() -> auth.Scope:
-    """Who is signed in, and so what they may see and change. In local mode (no accounts
-    yet) everyone is the lab admin. The entry point signs people in before any page runs."""
+    """Who is signed in, and so what they may see and change, looking at the challenge
+    chosen in the sidebar. In local mode (no accounts yet) everyone is the lab admin. The
+    entry point signs people in before any page runs."""
     found = st.session_state.get("scope")
-    if found is not None:
-        return found
-    if not auth.accounts_exist(get_db()):
-        return auth.LOCAL_ADMIN
-    st.error("Please sign in.")  # pages never run without the entry point's login gate
-    st.stop()
+    if found is None:
+        if auth.accounts_exist(get_db()):
+            st.error("Please sign in.")  # pages never run without the entry point's gate
+            st.stop()
+        found = auth.LOCAL_ADMIN
+    return found.viewing(current_challenge(get_db()))
+
+
+CHALLENGE_KEY = "challenge_id"  # the sidebar's choice of challenge
+
+
+def current_challenge(db: Database) -> dict | None:
+    """The challenge chosen in the sidebar, or the newest (the one running now)."""
+    return repo.get_challenge(db, st.session_state.get(CHALLENGE_KEY))
 
 
 def admin_only(what: str) -> None:
@@ -196,8 +205,9 @@ def flash() -> None:
 
 
 def challenge_or_welcome(db: Database) -> dict:
-    """Return the challenge, or explain that there is none yet and stop the page."""
-    challenge = repo.get_challenge(db)
+    """Return the challenge chosen in the sidebar (the newest unless another was chosen), or
+    explain that there is none yet and stop the page."""
+    challenge = current_challenge(db)
     if challenge is None:
         st.info("There is no challenge yet. Open **Overview** to load the demo challenge or to "
                 "start your own.")

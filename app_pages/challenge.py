@@ -47,8 +47,9 @@ if not scope.is_admin:
     st.caption("Only the lab admin changes the challenge and its driver diagram.")
     st.stop()
 
-tab_add, tab_edit, tab_challenge, tab_phases, tab_sharing = st.tabs(
-    ["Add a driver", "Edit or retire a driver", "Edit the challenge", "Phases", "Sharing"])
+tab_add, tab_edit, tab_challenge, tab_phases, tab_sharing, tab_new = st.tabs(
+    ["Add a driver", "Edit or retire a driver", "Edit the challenge", "Phases", "Sharing",
+     "Start a new challenge"])
 
 with tab_add, st.form("add_driver", clear_on_submit=True):
     level = st.radio("Level", list(vocab.DRIVER_LEVELS), format_func=vocab.DRIVER_LEVELS.get,
@@ -168,3 +169,37 @@ with tab_sharing, st.form("sharing_rules"):
     if st.form_submit_button("Save sharing rules") and ui.run_write(
             save_rules, "Sharing rules saved.", form="sharing_rules"):
         st.rerun()
+
+with tab_new:
+    st.write("A lab takes a new challenge every 9 to 12 months. Starting one keeps this one, "
+             "and every earlier one, readable: choose it in the sidebar. Organisations, "
+             "measures, accounts and the partners' progress scores carry over; the new "
+             "challenge has its own driver diagram, ideas, PDSA cycles, learning, people and "
+             "events, and the results of its dates.")
+    problems = ui.form_problems("new_challenge")
+    with st.form("new_challenge"):
+        new_title = st.text_input("Short title", key="new_challenge_title")
+        ui.field_problem(problems, "Title")
+        new_question = st.text_area("Challenge question", key="new_challenge_question")
+        ui.field_problem(problems, "Challenge question")
+        new_aim = st.text_area("Aim (what, how much, for whom, by when)",
+                               key="new_challenge_aim")
+        ui.field_problem(problems, "Aim")
+        new_start = st.date_input("Start date", value=None, format="DD/MM/YYYY",
+                                  key="new_challenge_start")
+        ui.field_problem(problems, "Start date")
+        new_end = st.date_input("End date", value=None, format="DD/MM/YYYY",
+                                key="new_challenge_end")
+        ui.field_problem(problems, "End date", "challenge")
+        made = {}
+
+        def start_new():
+            made["id"] = repo.create_challenge(db, scope, title=new_title,
+                                               question=new_question, aim=new_aim,
+                                               start_date=new_start, end_date=new_end)
+
+        if st.form_submit_button("Start the new challenge", type="primary") and ui.run_write(
+                start_new, f"New challenge started: {new_title.strip()}.",
+                form="new_challenge"):
+            st.session_state[ui.CHALLENGE_KEY] = made["id"]
+            st.rerun()

@@ -10,7 +10,7 @@ from tracker import charts, demo, events, observations, participants, repo, voca
 
 db = ui.get_db()
 scope = ui.scope()
-challenge = repo.get_challenge(db)
+challenge = ui.current_challenge(db)
 
 if challenge is None and not scope.is_admin:
     st.title("Welcome to the improvement lab tracker")

@@ -796,3 +796,36 @@ def test_two_labs_behind_one_address_never_share_accounts_or_data(browser, demo_
     finally:
         _stop(proc_a, log_a)
         _stop(proc_b, log_b)
+
+
+def test_a_new_challenge_and_the_earlier_one_chosen_in_the_sidebar(browser, demo_path):
+    """The lab's next challenge in the same database: the app opens on it; the earlier one
+    is chosen in the sidebar, says so on every page, and keeps its ideas and results."""
+    from tracker import auth, repo
+    from tracker.db import Database
+
+    with Database(demo_path) as db:
+        first = repo.get_challenge(db)
+        start = first["end_date"] + dt.timedelta(days=1)
+        repo.create_challenge(db, auth.Scope.admin("setup"), title="Warm homes",
+                              question="What would it take for every cold home to be warm?",
+                              aim="Fewer falls", start_date=start,
+                              end_date=start + dt.timedelta(days=300))
+    proc, url, log = _start(demo_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        _open(page, url + "/", "Warm homes")
+        assert "earlier challenge" not in page.content()
+        page.get_by_role("combobox", name="Challenge").click()
+        page.keyboard.type("DEMO")
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="DEMO: Peer support").first.wait_for(timeout=30_000)
+        page.get_by_role("link", name="Change ideas").click()
+        page.get_by_role("heading", name="Change ideas").first.wait_for(timeout=30_000)
+        _settle(page)
+        page.get_by_text("You are looking at an earlier challenge").wait_for(timeout=30_000)
+        assert "No change ideas yet" not in page.content()
+        page.screenshot(path=str(ARTIFACTS / "earlier_challenge_ideas.png"))
+        page.close()
+    finally:
+        _stop(proc, log)

@@ -12,6 +12,7 @@ role may not use, but the refusal that counts is in tracker/.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import re
@@ -43,7 +44,9 @@ class AuthError(ValueError):
 
 @dataclass(frozen=True)
 class Scope:
-    """Who is asking, and so what they may see and change."""
+    """Who is asking, and so what they may see and change; and which challenge they are
+    looking at (`challenge_id`, None: the newest), whose dates bound the results they read
+    (`period_from`, `period_to`): results belong to their challenge."""
 
     actor: str
     role: str = "admin"
@@ -51,10 +54,22 @@ class Scope:
     organisation: str | None = None
     account_id: int | None = None
     session_version: int = 0
+    challenge_id: int | None = None
+    period_from: dt.date | None = None
+    period_to: dt.date | None = None
 
     @classmethod
     def admin(cls, actor: str) -> Scope:
         return cls(actor=actor, role="admin")
+
+    def viewing(self, challenge: dict | None) -> Scope:
+        """The same person looking at one challenge (its ideas, cycles, learning, and the
+        results of its dates)."""
+        if challenge is None:
+            return self
+        return dataclasses.replace(self, challenge_id=int(challenge["id"]),
+                                   period_from=challenge["start_date"],
+                                   period_to=challenge["end_date"])
 
     @property
     def is_admin(self) -> bool:

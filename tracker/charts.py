@@ -266,12 +266,13 @@ def weekly_velocity(cycles: pd.DataFrame, start, end) -> pd.DataFrame:
 def velocity_chart(velocity: pd.DataFrame, width: int = 1000) -> alt.TopLevelMixin:
     """Cycles started and completed per week: two lines told apart by colour, dash and shape."""
     long = velocity.melt("week", var_name="What", value_name="Cycles")
+    top = long["Cycles"].max()  # NaN when the challenge has not started yet
     order = ["Started", "Completed"]
     chart = alt.Chart(long).mark_line(point=alt.OverlayMarkDef(size=50, filled=True)).encode(
         x=alt.X("week:T", title="Week starting", axis=alt.Axis(format="%d %b %Y")),
         y=alt.Y("Cycles:Q", title="PDSA cycles in the week",
                 axis=alt.Axis(tickMinStep=1, format="d"),  # counts: 0, 1, 2 (not 0.000000)
-                scale=alt.Scale(domain=[0, max(1, int(long["Cycles"].max() or 0))],
+                scale=alt.Scale(domain=[0, 1 if pd.isna(top) else max(1, int(top))],
                                 nice=True)),
         color=alt.Color("What:N", title=None, sort=order,
                         scale=alt.Scale(domain=order, range=["#41b6e6", "#003087"])),

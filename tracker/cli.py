@@ -10,6 +10,7 @@ Exit codes: 0 success, 1 input refused (reasons on the error stream, one per lin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import getpass
 import os
@@ -103,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every-chart", action="store_true",
                    help="a chart for every series (default: those with a signal now or a "
                         "target at risk; the summary lists every series either way)")
+    p.add_argument("--challenge", default=None,
+                   help="the challenge, by its title or number (default: the newest)")
 
     p = sub.add_parser("learning", parents=[common],
                        help="the learning report: what each idea taught, with its evidence")
@@ -111,12 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the public version: disclosure control applied, and said")
     p.add_argument("--ideas", nargs="+", default=None, metavar="IDEA",
                    help="only these ideas (titles or numbers; default: every idea)")
+    p.add_argument("--challenge", default=None,
+                   help="the challenge, by its title or number (default: the newest)")
     p = sub.add_parser("digest", parents=[common],
                        help="what is new since a date (cycles, decisions, signals, learning)")
     p.add_argument("--since", type=_date, required=True, help="YYYY-MM-DD")
     p.add_argument("--org", default=None,
                    help="as a partner organisation sees it (default: as the lab team sees it)")
     p.add_argument("--out", type=Path, required=True, help="FILE.html or FILE.md")
+    p.add_argument("--challenge", default=None,
+                   help="the challenge, by its title or number (default: the newest)")
 
     p = sub.add_parser("backup", parents=[common],
                        help="a consistent copy of the database, checked by reopening it")
@@ -249,8 +256,8 @@ def _token(db, args, con: Console) -> int:
 def _partner_scope(db, name: str, con: Console) -> auth.Scope:
     """The scope of a partner organisation, for writing what it may see."""
     org = api_tokens.find_organisation(db, name)
-    return auth.Scope(actor=con.scope.actor, role="partner", organisation_id=org["id"],
-                      organisation=org["name"])
+    return dataclasses.replace(con.scope, role="partner", organisation_id=org["id"],
+                               organisation=org["name"])
 
 
 def _import(db, args, con: Console) -> int:
@@ -283,10 +290,22 @@ def _import(db, args, con: Console) -> int:
     return 0
 
 
+def _challenge(db, wanted: str) -> dict:
+    """A challenge by its number or title (case and spaces ignored)."""
+    found = repo.list_challenges(db)
+    for c in found.itertuples():
+        if wanted.strip() == str(c.id) or repo._norm(wanted) == repo._norm(c.title):
+            return repo.get_challenge(db, int(c.id))
+    raise repo.InputError(f"No challenge is called '{wanted}'. The challenges are: "
+                          + "; ".join(f"{c.id}: {c.title}" for c in found.itertuples()) + ".")
+
+
 def run(db: Database, args, con: Console) -> int:
     """Do one command (not `restore`) on an open database."""
     say = con.out.write
     path = db.path
+    if getattr(args, "challenge", None):
+        con.scope = con.scope.viewing(_challenge(db, args.challenge))
     if args.command == "init":
         say(f"Database ready: {path}\n")
     elif args.command == "demo":

@@ -537,7 +537,7 @@ def _prepare(db: Database, cur, data: bytes, file_name: str, scope: Scope, *,
         _to_long(cur, names, measures, report)
         us_style = _typed(cur, report, report.delimiter == "semicolon",
                           forced["id"] if forced else None)
-        _validate(cur, report, us_style=us_style, challenge=repo.get_challenge(db),
+        _validate(cur, report, us_style=us_style, challenge=repo.challenge_span(db),
                   today=today or dt.date.today(),
                   allowed_org_ids=allowed_org_ids, forced_org=forced, orgs=orgs,
                   measures=measures)

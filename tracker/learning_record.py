@@ -62,7 +62,7 @@ class Record:
 def audience_for(db: Database, scope: Scope, *, public: bool = False) -> Audience:
     """The reader of a record or report, with the consents and smallest count as they are
     now (a change takes effect in the next record)."""
-    challenge = repo.get_challenge(db)
+    challenge = repo.get_challenge(db, scope.challenge_id)
     people = []
     if public or scope.is_partner:  # people the shared text must not name
         # contacts, and participants: their e-mails always, their names unless they agreed
@@ -160,7 +160,7 @@ def record(db: Database, scope: Scope, idea_id: int, *, public: bool = False,
     """The learning record of one idea for this user (or for the public). `audience` and
     `outcomes` (portfolio.measure_outcomes) are shared when a report builds many records;
     `max_panels` charts at most per measure (signals first)."""
-    challenge = repo.get_challenge(db)
+    challenge = repo.get_challenge(db, scope.challenge_id)
     ideas = repo.list_ideas(db, challenge["id"]).set_index("id")
     if idea_id not in ideas.index:
         raise PermissionDenied("That idea is not in this challenge.")

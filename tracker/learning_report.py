@@ -87,7 +87,7 @@ def build_html(db: Database, scope: Scope, *, public: bool, ideas=None,
     if not public:
         scope.require_admin("make the internal learning report (anyone may make the public "
                             "version)")
-    challenge = repo.get_challenge(db)
+    challenge = repo.get_challenge(db, scope.challenge_id)
     if challenge is None:
         raise InputError("There is no challenge yet, so there is no learning to report.")
     cid = challenge["id"]

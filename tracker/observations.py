@@ -53,15 +53,25 @@ def insert_results(db: Database, scope: Scope, frame: pd.DataFrame, *, source: s
     return batch_id
 
 
+def _window(scope: Scope, alias: str = "r") -> tuple[str, list]:
+    """SQL (and its parameters) keeping the results of the challenge the reader looks at:
+    those whose period falls within its dates (none outside them can be stored)."""
+    return (f"(?::DATE IS NULL OR {alias}.period >= ?) AND (?::DATE IS NULL"
+            f" OR {alias}.period <= ?)",
+            [scope.period_from, scope.period_from, scope.period_to, scope.period_to])
+
+
 def results_freshness(db: Database, scope: Scope) -> pd.DataFrame:
     """For each active organisation: its latest period and when it last sent anything.
     A partner sees its own row and one unnamed row for all the other partners together."""
+    window, params = _window(scope)
     frame = db.read(
         "SELECT o.id AS organisation_id, o.name AS organisation, max(r.period) AS latest_period,"
         " count(r.id) AS results, max(r.recorded_at) AS last_received"
         " FROM organisation o LEFT JOIN current_result r ON r.organisation_id = o.id"
-        " WHERE o.retired_at IS NULL GROUP BY o.id, o.name ORDER BY latest_period NULLS FIRST"
-    )
+        f" AND {window}"
+        " WHERE o.retired_at IS NULL GROUP BY o.id, o.name ORDER BY latest_period NULLS FIRST",
+        params)
     if not scope.is_partner:
         return frame
     return _own_and_others(db, frame, scope, lambda others: {
@@ -77,7 +87,8 @@ def load_results(db: Database, scope: Scope, *, measure_id: int | None = None,
         wanted = set(organisation_ids) if organisation_ids is not None else None
         organisation_ids = [scope.organisation_id] if wanted is None or \
             scope.organisation_id in wanted else []
-    where, params = ["1=1"], []
+    window, params = _window(scope)
+    where = [window]
     if measure_id is not None:
         where.append("r.measure_id = ?")
         params.append(measure_id)
@@ -103,11 +114,12 @@ def series_results(db: Database, scope: Scope, organisation_ids: Iterable[int] |
     if scope.is_partner:
         organisation_ids = [scope.organisation_id] if organisation_ids is None or \
             scope.organisation_id in set(organisation_ids) else []
-    where, params = ["1=1"], []
+    window, params = _window(scope)
+    where = [window]
     if organisation_ids is not None:
         ids = _ids(organisation_ids) or [-1]
         where.append(f"r.organisation_id IN ({', '.join('?' for _ in ids)})")
-        params = ids
+        params = params + ids
     if targeted_by_cycles:
         where.append("(r.organisation_id, r.measure_id) IN (SELECT (c.organisation_id,"
                      " cm.measure_id) FROM cycle c JOIN cycle_measure cm ON cm.cycle_id = c.id)")
@@ -126,8 +138,9 @@ def proportion_totals(db: Database, scope: Scope, measure_id: int, since=None,
         " sum(r.denominator) AS denominator FROM current_result r"
         " JOIN organisation o ON o.id = r.organisation_id"
         " WHERE r.measure_id = ? AND r.denominator > 0 AND (?::DATE IS NULL OR r.period >= ?)"
-        " AND (?::DATE IS NULL OR r.period <= ?) GROUP BY ALL ORDER BY o.name",
-        [measure_id, since, since, until, until])
+        f" AND (?::DATE IS NULL OR r.period <= ?) AND {_window(scope)[0]}"
+        " GROUP BY ALL ORDER BY o.name",
+        [measure_id, since, since, until, until, *_window(scope)[1]])
     if not scope.is_partner or frame.empty:
         return frame
     return _own_and_others(db, frame, scope, lambda others: {
@@ -147,10 +160,11 @@ def others_series(db: Database, scope: Scope, measure_id: int) -> pd.DataFrame:
         " sum(r.numerator) AS numerator, sum(r.denominator) AS denominator"
         " FROM current_result r JOIN organisation o ON o.id = r.organisation_id"
         " WHERE r.measure_id = ? AND r.organisation_id <> ? AND o.retired_at IS NULL"
-        " GROUP BY r.period ORDER BY r.period", [measure_id, scope.organisation_id])
-    everyone = db.scalar("SELECT count(DISTINCT organisation_id) FROM current_result"
-                         " WHERE measure_id = ? AND organisation_id <> ?",
-                         [measure_id, scope.organisation_id]) or 0
+        f" AND {_window(scope)[0]} GROUP BY r.period ORDER BY r.period",
+        [measure_id, scope.organisation_id, *_window(scope)[1]])
+    everyone = db.scalar("SELECT count(DISTINCT organisation_id) FROM current_result r"
+                         f" WHERE measure_id = ? AND organisation_id <> ? AND {_window(scope)[0]}",
+                         [measure_id, scope.organisation_id, *_window(scope)[1]]) or 0
     if frame.empty or everyone < max(1, disclosure_threshold(db)):
         return pd.DataFrame()
     frame = frame[frame["orgs"] >= disclosure_threshold(db)]  # no period of just one or two

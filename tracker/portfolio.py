@@ -80,7 +80,7 @@ def portfolio(db: Database, scope: Scope, challenge_id: int | None = None) -> pd
     decision, the first cycle's start, what the targeted measures show after it (the best of
     them: improved, else concern, else no signal, else too few points) and, per measure, in
     words."""
-    challenge_id = challenge_id or (repo.get_challenge(db) or {}).get("id")
+    challenge_id = challenge_id or (repo.get_challenge(db, scope.challenge_id) or {}).get("id")
     columns = ["idea_id", "idea", "organisation_id", "organisation", "cycles", "latest_decision",
                "first_start", "last_end", "outcome", "outcome_words", "measures", "measure_id"]
     if challenge_id is None:

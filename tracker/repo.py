@@ -34,9 +34,31 @@ from tracker.store import (  # noqa: F401 - the helpers other modules reach thro
 # --------------------------------------------------------------------------- challenge
 
 
-def get_challenge(db: Database) -> dict | None:
-    """The lab's challenge (the newest one, should there be several)."""
-    frame = db.read("SELECT * FROM challenge ORDER BY id DESC LIMIT 1")
+def list_challenges(db: Database) -> pd.DataFrame:
+    """Every challenge of the lab, newest first (a lab takes a new one every 9–12 months)."""
+    return db.read("SELECT id, title, start_date, end_date, is_demo FROM challenge"
+                   " ORDER BY id DESC")
+
+
+def challenge_span(db: Database) -> dict | None:
+    """From the first challenge's start to the last one's end: the periods results may be
+    stored for (a partner may send late results of an earlier challenge)."""
+    row = db.read("SELECT min(start_date) AS start_date, max(end_date) AS end_date"
+                  " FROM challenge").iloc[0]
+    if pd.isna(row["start_date"]):
+        return None
+    return {"start_date": pd.Timestamp(row["start_date"]).date(),
+            "end_date": pd.Timestamp(row["end_date"]).date()}
+
+
+def get_challenge(db: Database, challenge_id: int | None = None) -> dict | None:
+    """One challenge: `challenge_id`, or the newest (the one running now) when None or not
+    found. Earlier challenges stay readable: their ideas, cycles and learning are theirs."""
+    frame = pd.DataFrame()
+    if challenge_id is not None:
+        frame = db.read("SELECT * FROM challenge WHERE id = ?", [int(challenge_id)])
+    if frame.empty:
+        frame = db.read("SELECT * FROM challenge ORDER BY id DESC LIMIT 1")
     if frame.empty:
         return None
     row = frame.iloc[0].to_dict()

@@ -84,7 +84,7 @@ def build_slide(db: Database, scope: Scope, row, *, date_from: dt.date | None = 
                 date_to: dt.date | None = None) -> Slide | None:
     """One chart of the pack: a summary row's measure at its organisation, with the PDSA
     cycles that targeted it there, notes, rebases and its signals in words."""
-    challenge = repo.get_challenge(db)
+    challenge = repo.get_challenge(db, scope.challenge_id)
     measure_id, org_id = int(row.measure_id), int(row.organisation_id)
     m = repo.list_measures(db).set_index("id").loc[measure_id]
     results = observations.load_results(db, scope, measure_id=measure_id, organisation_ids=[org_id])
@@ -130,7 +130,7 @@ def build_pack(db: Database, scope: Scope, *, organisation: str | None = None,
     summary of every series, then the charts of those with a signal now or a target at risk
     (or every chart, with `every_chart`), special causes first."""
     step = progress or (lambda fraction, text: None)
-    challenge = repo.get_challenge(db)
+    challenge = repo.get_challenge(db, scope.challenge_id)
     if challenge is None:
         raise InputError("There is no challenge yet, so there is nothing to report.")
     table = _notable_first(pack_rows(db, scope, organisation))

@@ -37,7 +37,7 @@ def template_frame(db: Database, scope: Scope, organisation: str,
         raise repo.InputError(f"No active organisation is called '{organisation}'."
                               + suggest(organisation, orgs["name"].tolist()))
     org_id, org_name = int(match["id"].iloc[0]), match["name"].iloc[0]
-    challenge = repo.get_challenge(db)
+    challenge = repo.get_challenge(db, scope.challenge_id)
     start = challenge["start_date"] if challenge else today - dt.timedelta(days=84)
     end = min(today, challenge["end_date"]) if challenge else today
     stored = observations.load_results(db, scope, organisation_ids=[org_id])

@@ -26,7 +26,7 @@ WHAT = {"cycle": "Cycle started", "decision": "Decision", "signal": "Signal",
 
 def whats_new(db: Database, scope: Scope, since: dt.date) -> pd.DataFrame:
     """Events since `since` (inclusive), newest first."""
-    challenge = repo.get_challenge(db)
+    challenge = repo.get_challenge(db, scope.challenge_id)
     if challenge is None:
         return pd.DataFrame(columns=COLUMNS)
     since_ts = pd.Timestamp(since)
@@ -119,7 +119,7 @@ def digest(db: Database, scope: Scope, since: dt.date, out: Path) -> Path:
                          f"'{out.suffix or 'no extension'}'.")
     if since > dt.date.today():
         raise InputError(f"--since {since:%Y-%m-%d} is in the future; give a past date.")
-    challenge = repo.get_challenge(db)
+    challenge = repo.get_challenge(db, scope.challenge_id)
     if challenge is None:
         raise InputError("There is no challenge yet, so there is nothing new.")
     events = whats_new(db, scope, since)

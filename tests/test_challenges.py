@@ -1,0 +1,142 @@
+"""Several challenges in one database (issue 14): a lab starts a new challenge every 9–12
+months; the earlier ones stay readable, chosen in the sidebar. Organisations and measures
+carry over; ideas, cycles, learning and the results of its dates belong to each challenge."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from conftest import ROOT, shown, table_counts
+from streamlit.testing.v1 import AppTest
+
+from tracker import auth, ingest, learning_record, observations, portfolio, repo, whats_new
+from tracker.db import Database
+from tracker.errors import PermissionDenied
+
+ADMIN = auth.Scope.admin("test admin")
+APP = str(ROOT / "streamlit_app.py")
+
+
+def second_challenge(db: Database) -> tuple[dict, dict]:
+    first = repo.get_challenge(db)
+    start = first["end_date"] + dt.timedelta(days=1)
+    new_id = repo.create_challenge(db, ADMIN, title="Warm homes", question="What would it "
+                                   "take for every cold home to be warm?", aim="Fewer falls",
+                                   start_date=start, end_date=start + dt.timedelta(days=300))
+    return first, repo.get_challenge(db, new_id)
+
+
+def test_a_new_challenge_leaves_the_earlier_one_readable(demo_db):
+    first, second = second_challenge(demo_db)
+    listed = repo.list_challenges(demo_db)
+    assert listed["id"].tolist() == [second["id"], first["id"]]  # newest first
+    assert repo.get_challenge(demo_db)["id"] == second["id"]  # the one running now
+    assert repo.get_challenge(demo_db, first["id"])["title"] == first["title"]
+    assert len(repo.list_ideas(demo_db, first["id"])) == 14
+    assert repo.list_ideas(demo_db, second["id"]).empty
+    # organisations and measures carry over
+    assert len(repo.list_organisations(demo_db, ADMIN)) == 8 and len(repo.list_measures(demo_db))
+
+    earlier, now = ADMIN.viewing(first), ADMIN.viewing(second)
+    assert len(observations.load_results(demo_db, earlier)) == len(
+        observations.load_results(demo_db, ADMIN))
+    assert observations.load_results(demo_db, now).empty  # results belong to their dates
+    assert observations.series_results(demo_db, now).empty
+    assert not portfolio.portfolio(demo_db, earlier).empty
+    assert portfolio.portfolio(demo_db, now).empty
+    since = first["start_date"]
+    assert len(whats_new.whats_new(demo_db, earlier, since)) > 0
+    assert whats_new.whats_new(demo_db, now, since).empty
+    idea = int(repo.list_ideas(demo_db, first["id"])["id"].iloc[0])
+    assert learning_record.record(demo_db, earlier, idea).idea["id"] == idea
+    with pytest.raises(PermissionDenied, match="not in this challenge"):
+        learning_record.record(demo_db, now, idea)
+
+
+def test_late_results_of_the_earlier_challenge_are_still_accepted(demo_db):
+    first, _ = second_challenge(demo_db)
+    period = first["end_date"] - dt.timedelta(days=first["end_date"].weekday() + 14)
+    if period > dt.date.today():
+        period = dt.date.today() - dt.timedelta(days=dt.date.today().weekday() + 7)
+    data = ("organisation,measure,period,numerator,denominator\n"
+            f"Hillview Surgery (demo),A&E attendances per 100 people supported,{period},3,1.2\n")
+    report = ingest.check(demo_db, data.encode(), "late.csv", ADMIN)
+    assert report.ok, [str(p) for p in report.errors]
+    too_early = first["start_date"] - dt.timedelta(days=first["start_date"].weekday() + 7)
+    early = data.replace(str(period), str(too_early))
+    refused = ingest.check(demo_db, early.encode(), "early.csv", ADMIN)
+    assert "outside the challenge" in str(refused.errors[0])
+
+
+def app_on(path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("TRACKER_DB", str(path))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_the_sidebar_chooses_the_challenge_and_every_page_follows(demo_path, monkeypatch):
+    with Database(demo_path) as db:
+        first, second = second_challenge(db)
+    at = app_on(demo_path, monkeypatch)
+    chooser = at.sidebar.selectbox(key="challenge_id")
+    assert chooser.options and len(chooser.options) == 2
+    assert chooser.value == second["id"]  # the newest, until another is chosen
+    assert any("Warm homes" in m.value for m in at.sidebar.markdown)
+    for page in sorted((ROOT / "app_pages").glob("*.py")):  # the new, empty challenge
+        at.switch_page(f"app_pages/{page.name}").run()
+        assert not at.exception, page.name
+    at.switch_page("app_pages/ideas.py").run()
+    assert any("No change ideas yet" in i.value for i in at.info)
+    at.sidebar.selectbox(key="challenge_id").set_value(first["id"]).run()
+    assert not at.exception
+    assert not any("No change ideas yet" in i.value for i in at.info)
+    assert any(first["title"] in shown(m.value) for m in at.sidebar.markdown)
+    for page in ("overview", "summary", "portfolio", "learning", "cycles", "outcomes"):
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert not at.exception, page
+        assert at.sidebar.selectbox(key="challenge_id").value == first["id"], page
+
+
+def test_the_lab_admin_starts_a_new_challenge_on_the_challenge_page(demo_path, monkeypatch):
+    at = app_on(demo_path, monkeypatch)
+    at.switch_page("app_pages/challenge.py").run()
+    with Database(demo_path) as db:
+        before = table_counts(db)
+    start = [b for b in at.button if b.label == "Start the new challenge"][0]
+    start.click().run()  # empty: every problem said, nothing stored
+    assert "Title is required" in shown(at.error[0].value)
+    with Database(demo_path) as db:
+        assert table_counts(db) == before
+    at.text_input(key="new_challenge_title").input("Warm homes <b>2027</b>")
+    at.text_area(key="new_challenge_question").input("What would it take?")
+    at.text_area(key="new_challenge_aim").input("Fewer falls in cold homes")
+    at.date_input(key="new_challenge_start").set_value(dt.date(2027, 1, 11))
+    at.date_input(key="new_challenge_end").set_value(dt.date(2027, 10, 31))
+    [b for b in at.button if b.label == "Start the new challenge"][0].click().run()
+    assert not at.exception and not at.error
+    with Database(demo_path) as db:
+        challenges = repo.list_challenges(db)
+    assert challenges["title"].tolist()[0] == "Warm homes <b>2027</b>"
+    assert at.sidebar.selectbox(key="challenge_id").value == int(challenges["id"].iloc[0])
+    assert any(shown(m.value) == "**Warm homes <b>2027</b>**" for m in at.sidebar.markdown)
+
+
+def test_the_command_line_names_the_challenge(demo_path, tmp_path, capsys):
+    from tracker.__main__ import main
+
+    with Database(demo_path) as db:
+        first, _ = second_challenge(db)
+    out = tmp_path / "d.md"
+    since = str(first["start_date"])
+    assert main(["digest", "--db", str(demo_path), "--since", since, "--out", str(out),
+                 "--challenge", str(first["id"])]) == 0
+    assert first["title"] in out.read_text()
+    assert main(["digest", "--db", str(demo_path), "--since", since, "--out", str(out),
+                 "--challenge", "warm HOMES"]) == 0
+    assert "Warm homes" in out.read_text() and "Nothing new" in out.read_text()
+    assert main(["digest", "--db", str(demo_path), "--since", since, "--out", str(out),
+                 "--challenge", "Cold homes"]) == 1
+    assert "No challenge is called 'Cold homes'" in capsys.readouterr().err
