@@ -29,8 +29,27 @@ def db_path(tmp_path) -> Path:
     return tmp_path / "tracker.duckdb"
 
 
+PG_URL = os.environ.get("TRACKER_TEST_POSTGRESQL")  # WIP: "host=/tmp/pgc user=postgres"
+
+
 @pytest.fixture
-def db(db_path):
+def db(db_path, request):
+    if PG_URL:  # work in progress: the data layer on PostgreSQL
+        import uuid
+
+        import psycopg
+
+        from tracker.pg import PostgresDatabase
+
+        name = "t_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(PG_URL + " dbname=postgres", autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        database = PostgresDatabase(f"{PG_URL} dbname={name}")
+        yield database
+        database.close()
+        with psycopg.connect(PG_URL + " dbname=postgres", autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name}")
+        return
     database = Database(db_path)
     yield database
     database.close()

@@ -78,9 +78,10 @@ def syntheses(db: Database, idea_ids=None, *, every_version: bool = False) -> pd
         ids = [int(i) for i in idea_ids] or [-1]
         where = f"WHERE idea_id IN ({', '.join('?' for _ in ids)})"
         params = ids
-    latest = "" if every_version else \
-        "QUALIFY row_number() OVER (PARTITION BY idea_id ORDER BY version DESC) = 1"
-    return db.read(f"SELECT * FROM synthesis {where} {latest} ORDER BY idea_id, version DESC",
+    latest = "" if every_version else (
+        "AND version = (SELECT max(s2.version) FROM synthesis s2 WHERE s2.idea_id = s.idea_id)")
+    where = where or "WHERE TRUE"
+    return db.read(f"SELECT * FROM synthesis s {where} {latest} ORDER BY idea_id, version DESC",
                    params)
 
 

@@ -72,8 +72,8 @@ def scores(db: Database, scope: Scope) -> pd.DataFrame:
         " s.scored_by, s.scored_at FROM progress_score s"
         " JOIN organisation o ON o.id = s.organisation_id"
         " WHERE (?::INTEGER IS NULL OR s.organisation_id = ?)"
-        " QUALIFY row_number() OVER (PARTITION BY s.organisation_id, s.month"
-        "                            ORDER BY s.id DESC) = 1"
+        " AND s.id = (SELECT max(s2.id) FROM progress_score s2"
+        "             WHERE s2.organisation_id = s.organisation_id AND s2.month = s.month)"
         " ORDER BY o.name, s.month", [own, own])
 
 

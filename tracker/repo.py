@@ -299,17 +299,19 @@ def list_ideas(db: Database, challenge_id: int) -> pd.DataFrame:
     """The register. Status is derived from the idea's latest cycle unless the lab set it."""
     return db.read(
         f"""
-        WITH last AS (
-            SELECT * FROM cycle
-            QUALIFY row_number() OVER (PARTITION BY idea_id
-                                       ORDER BY start_date DESC, cycle_no DESC, id DESC) = 1
+        WITH ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY idea_id
+                                         ORDER BY start_date DESC, cycle_no DESC, id DESC) AS rn
+            FROM cycle
+        ), last AS (
+            SELECT * FROM ranked WHERE rn = 1
         ), counts AS (
             SELECT idea_id, count(*) AS cycles, count(DISTINCT organisation_id) AS organisations,
                    min(start_date) AS first_cycle, max(end_date) AS last_cycle
             FROM cycle GROUP BY idea_id
         ), drivers AS (
             SELECT l.idea_id, string_agg(d.name, '; ' ORDER BY d.position) AS drivers,
-                   list(d.id ORDER BY d.id) AS driver_ids
+                   array_agg(d.id ORDER BY d.id) AS driver_ids
             FROM idea_driver l JOIN driver d ON d.id = l.driver_id GROUP BY l.idea_id
         )
         SELECT i.id, i.title, i.description, {_IDEA_STATUS_SQL} AS status,
@@ -318,7 +320,7 @@ def list_ideas(db: Database, challenge_id: int) -> pd.DataFrame:
                coalesce(counts.organisations, 0) AS organisations,
                counts.first_cycle, counts.last_cycle,
                coalesce(drivers.drivers, '') AS drivers,
-               coalesce(drivers.driver_ids, []::INTEGER[]) AS driver_ids
+               coalesce(drivers.driver_ids, ARRAY[]::INTEGER[]) AS driver_ids
         FROM idea i
         LEFT JOIN last ON last.idea_id = i.id
         LEFT JOIN counts ON counts.idea_id = i.id
@@ -632,7 +634,7 @@ def list_cycles(db: Database, scope: Scope, challenge_id: int, *, idea_id=None,
     haystack = " || ' ' || ".join(
         [f"coalesce(c.{col}, '')" for col in _CYCLE_TEXT_COLUMNS] + ["i.title", "o.name"])
     for word in (search or "").split():
-        where.append(f"contains(lower({haystack}), ?)")
+        where.append(f"strpos(lower({haystack}), ?) > 0")
         params.append(word.casefold())
     return db.read(
         _CYCLE_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY c.start_date, c.id", params)
@@ -703,7 +705,7 @@ def plan_cycle(db: Database, scope: Scope, *, idea_id, organisation_id, objectiv
             same = cur.execute(
                 "SELECT cycle_no FROM cycle WHERE idea_id = ? AND organisation_id = ?"
                 " AND objective = ? AND prediction = ? AND start_date = ?"
-                " AND created_at > current_timestamp - INTERVAL (?) MINUTE",
+                " AND created_at > current_timestamp - CAST(? AS INTEGER) * INTERVAL '1 minute'",
                 [int(idea_id), int(organisation_id), fields["objective"],
                  fields["prediction"], fields["start_date"], DUPLICATE_PLAN_MINUTES]).fetchone()
             if same:

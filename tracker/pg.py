@@ -1,0 +1,212 @@
+"""PostgreSQL as a second engine (WORK IN PROGRESS on branch wip/postgresql: not wired into
+the app or the command line yet).
+
+The data layer is written in DuckDB's dialect. This module lets the same SQL run on
+PostgreSQL through psycopg 3, by a documented translation rather than a second copy:
+
+Queries (`translate_query`):
+- `?` placeholders become `%s`; `$name` placeholders become `%(name)s`; a literal `%` becomes
+  `%%` (psycopg reads every `%` of a query that has parameters);
+- `GROUP BY ALL` is not translated: PostgreSQL has no such clause, so the few queries that
+  use it are to be written with their columns (the branch's test run lists them).
+
+Migrations (`translate_migration`), applied to each numbered file before it runs:
+- `DOUBLE` becomes `DOUBLE PRECISION`;
+- `day(x)` becomes `EXTRACT(DAY FROM x)`;
+- the `current_result` view's `QUALIFY row_number() ... = 1` becomes `DISTINCT ON`.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CURRENT_RESULT = re.compile(
+    r"SELECT r\.\*\s+FROM result r\s+JOIN upload_batch b ON b\.id = r\.batch_id\s+"
+    r"WHERE b\.undone_at IS NULL\s+QUALIFY row_number\(\) OVER \(PARTITION BY "
+    r"r\.organisation_id, r\.measure_id, r\.period\s+ORDER BY r\.id DESC\) = 1;")
+_CURRENT_RESULT_PG = (
+    "SELECT DISTINCT ON (r.organisation_id, r.measure_id, r.period) r.*\n"
+    "FROM result r JOIN upload_batch b ON b.id = r.batch_id WHERE b.undone_at IS NULL\n"
+    "ORDER BY r.organisation_id, r.measure_id, r.period, r.id DESC;")
+
+
+def translate_migration(sql: str) -> str:
+    """A migration in DuckDB's dialect, as PostgreSQL reads it (the rules above)."""
+    sql = re.sub(r"\bDOUBLE\b(?! PRECISION)", "DOUBLE PRECISION", sql)
+    sql = _CURRENT_RESULT.sub(_CURRENT_RESULT_PG, sql)
+    return re.sub(r"\bday\((\w+)\)", r"EXTRACT(DAY FROM \1)", sql)
+
+
+def translate_query(sql: str) -> str:
+    """A query with DuckDB's placeholders, as psycopg reads it. Quoted text is kept as it is
+    (but for `%`), so a `?` inside a string literal stays a question mark."""
+    out, i, n = [], 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in ("'", '"'):
+            end = i + 1
+            while end < n:
+                if sql[end] == ch:
+                    if end + 1 < n and sql[end + 1] == ch:  # an escaped quote
+                        end += 2
+                        continue
+                    break
+                end += 1
+            out.append(sql[i:end + 1].replace("%", "%%"))
+            i = end + 1
+        elif ch == "?":
+            out.append("%s")
+            i += 1
+        elif ch == "$" and i + 1 < n and (sql[i + 1].isalpha() or sql[i + 1] == "_"):
+            m = re.match(r"\$([A-Za-z_]\w*)", sql[i:])
+            out.append(f"%({m.group(1)})s")
+            i += len(m.group(0))
+        elif ch == "%":
+            out.append("%%")
+            i += 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- the engine
+
+import contextlib  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+
+class Cursor:
+    """DuckDB's cursor calls the data layer makes, on a psycopg connection."""
+
+    def __init__(self, connection):
+        self._connection = connection
+        self._cursor = connection.cursor()
+
+    def execute(self, sql: str, params=None):
+        query = translate_query(sql)
+        if params is not None and not isinstance(params, dict):
+            params = list(params)
+        stripped = sql.strip().upper()
+        if stripped in ("BEGIN TRANSACTION", "BEGIN"):
+            self._cursor.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+            return self
+        self._cursor.execute(query, params or None)
+        return self
+
+    def fetchone(self):
+        return self._cursor.fetchone()
+
+    def fetchall(self):
+        return self._cursor.fetchall()
+
+    @property
+    def description(self):
+        return self._cursor.description
+
+    def df(self) -> pd.DataFrame:
+        columns = [d.name for d in self._cursor.description or []]
+        return pd.DataFrame(self._cursor.fetchall(), columns=columns)
+
+    def close(self) -> None:
+        self._cursor.close()
+
+
+def _configure(connection) -> None:
+    """Answer as DuckDB does: JSON columns as their text (the audit log's before/after)."""
+    from psycopg.types.json import set_json_loads
+
+    set_json_loads(lambda data: data if isinstance(data, str) else data.decode("utf-8"),
+                   connection)
+
+
+class PostgresDatabase:
+    """The `Database` interface on PostgreSQL: a connection per unit of work from a pool,
+    autocommit outside explicit transactions, uniqueness by the database's constraints."""
+
+    engine = "postgresql"
+
+    def __init__(self, url: str):
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        self.url = url
+        self.path = url  # shown in messages; not a file
+        self._psycopg = psycopg
+        self._pool = ConnectionPool(url, min_size=1, max_size=8, open=True,
+                                    kwargs={"autocommit": True}, configure=_configure)
+        self.daily_backups = None
+        with self._pool.connection() as connection:
+            migrate(connection)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator[Cursor]:
+        with self._pool.connection() as connection:
+            cur = Cursor(connection)
+            try:
+                yield cur
+            finally:
+                cur.close()
+
+    def read(self, sql: str, params=None) -> pd.DataFrame:
+        with self.cursor() as cur:
+            return cur.execute(sql, params).df()
+
+    def scalar(self, sql: str, params=None):
+        with self.cursor() as cur:
+            row = cur.execute(sql, params).fetchone()
+            return None if row is None else row[0]
+
+    @contextlib.contextmanager
+    def transaction(self, cursor: Cursor | None = None, *, lock: str = "data"):
+        """One transaction (SERIALIZABLE): commits at the end of the block, rolls back on
+        any exception. No in-process lock: PostgreSQL's constraints keep what is unique."""
+        with contextlib.ExitStack() as stack:
+            cur = cursor if cursor is not None else stack.enter_context(self.cursor())
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def quiet(self):
+        with self.cursor() as cur:
+            yield cur
+
+    def checkpoint(self) -> None:
+        """PostgreSQL writes its own checkpoints."""
+
+
+def migrate(connection) -> list[int]:
+    """The numbered migrations, translated (above), one transaction each, recorded in
+    schema_migrations as on the embedded file."""
+    from tracker.db import migration_files
+
+    connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY"
+                       " KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT"
+                       " current_timestamp)")
+    done = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, name, path in migration_files():
+        if version in done:
+            continue
+        with connection.transaction():
+            connection.execute(translate_migration(path.read_text(encoding="utf-8")))
+            connection.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                               [version, name])
+        applied.append(version)
+    return applied
