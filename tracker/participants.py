@@ -259,9 +259,9 @@ def list_participants(db: Database, scope: Scope, challenge_id: int, *,
         " p.may_contact_recorded_at, p.may_name, p.may_name_recorded_by,"
         " p.may_name_recorded_at, p.created_at, p.retired_at, p.erased_at,"
         " coalesce((SELECT list(idea_id ORDER BY idea_id) FROM participant_idea l"
-        "   WHERE l.participant_id = p.id), []::INTEGER[]) AS idea_ids,"
+        "   WHERE l.participant_id = p.id), ARRAY[]::INTEGER[]) AS idea_ids,"
         " coalesce((SELECT list(cycle_id ORDER BY cycle_id) FROM participant_cycle l"
-        "   WHERE l.participant_id = p.id), []::INTEGER[]) AS cycle_ids,"
+        "   WHERE l.participant_id = p.id), ARRAY[]::INTEGER[]) AS cycle_ids,"
         " (SELECT count(*) FROM event_attendance a WHERE a.participant_id = p.id) AS events"
         " FROM participant p LEFT JOIN organisation o ON o.id = p.organisation_id"
         f" WHERE {' AND '.join(where)} ORDER BY p.name, p.id", params)
