@@ -98,8 +98,10 @@ async def lifespan(_app):
     """Open the database as the server starts, and leave the command line the way in."""
     path = None
     try:
-        path = (await run_in_threadpool(shared)).path
-        app_control.start(path, own_url())
+        database = await run_in_threadpool(shared)
+        if getattr(database, "engine", "duckdb") == "duckdb":  # a server needs no way in
+            path = database.path
+            app_control.start(path, own_url())
     except Exception as exc:  # noqa: BLE001 - the pages say what is wrong with the database
         LOG.warning("The command line cannot reach this app: %s", str(exc).splitlines()[0])
     try:

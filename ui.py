@@ -19,8 +19,8 @@ from tracker.db import (
     DatabaseError,
     DatabaseLocked,
     damaged_message,
-    default_path,
     is_damage,
+    location_key,
     shared,
 )
 from tracker.text import escape_markdown as esc  # noqa: F401 - the pages' escape
@@ -36,8 +36,8 @@ def _database(path: str) -> Database:
 def _daily_backups(database: Database) -> backup.DailyBackups | None:
     """The app's automatic backup, one thread per process (the process that owns the file)."""
     at = backup.daily_time()
-    if at is None:
-        return None
+    if at is None or getattr(database, "engine", "duckdb") == "postgresql":
+        return None  # PostgreSQL is backed up by pg_dump (docs/postgresql-wip.md)
     daily = backup.DailyBackups(database, at, backup.keep_count()).start()
     database.daily_backups = daily  # the Backups page shows its next run and last error
     return daily
@@ -80,7 +80,7 @@ def whats_new_since(scope: auth.Scope, since: dt.date) -> pd.DataFrame:
 
 def get_db() -> Database:
     """The process's one connection to the database named by TRACKER_DB (or the default)."""
-    path = str(default_path().resolve())
+    path = location_key()
     try:
         return _database(path)
     except DatabaseDamaged as exc:

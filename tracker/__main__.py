@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tracker import app_control, backup, cli
-from tracker.db import Database, DatabaseLocked, default_path
+from tracker.db import DatabaseLocked, location_key, open_database
 
 CLI = cli.CLI
 
@@ -27,14 +27,14 @@ def _restore(path: Path, source: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = cli.build_parser().parse_args(argv)
-    path = args.db or default_path()
+    path = str(args.db) if args.db else location_key()
     console = cli.local_console()
 
     def work() -> int:
         if args.command == "restore":
             return _restore(path, args.source)
         try:
-            db = Database(path)
+            db = open_database(path)
         except DatabaseLocked as locked:
             app = app_control.find(path) if args.command in cli.THROUGH_APP else None
             if app is not None:

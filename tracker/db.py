@@ -101,6 +101,28 @@ def _holder(message: str) -> str:
     return f"another program (process {pid}: {command[:80]})"
 
 
+def is_url(location) -> bool:
+    """Whether TRACKER_DB (or --db) names a PostgreSQL server rather than a file."""
+    return str(location).startswith(("postgresql://", "postgres://"))
+
+
+def location_key(location=None) -> str:
+    """One key per database: a URL as it is, a file by its resolved path."""
+    location = location or os.environ.get("TRACKER_DB", "").strip() or DEFAULT_DB
+    return str(location) if is_url(location) else str(Path(location).expanduser().resolve())
+
+
+def open_database(location=None):
+    """The database TRACKER_DB (or `location`) names: PostgreSQL for a postgresql:// URL
+    (tracker/pg.py, work in progress), else the embedded file."""
+    key = location_key(location)
+    if is_url(key):
+        from tracker.pg import PostgresDatabase
+
+        return PostgresDatabase(key)
+    return Database(key)
+
+
 def default_path() -> Path:
     """`TRACKER_DB` if set, else `db/tracker.duckdb` in the project."""
     env = os.environ.get("TRACKER_DB", "").strip()
@@ -276,8 +298,8 @@ _SHARED_LOCK = threading.Lock()
 def shared(path: Path | str | None = None) -> Database:
     """The process's one `Database` for a file, opened on first use: the app's pages and its
     own web routes (server.py) share it, as DuckDB lets one process hold the file."""
-    key = str(Path(path or default_path()).resolve())
+    key = location_key(path)
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = Database(key)
+            _SHARED[key] = open_database(key)
         return _SHARED[key]

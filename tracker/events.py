@@ -55,4 +55,4 @@ def community_over_time(db: Database, challenge_id: int) -> pd.DataFrame:
     return db.read(
         "SELECT date_trunc('month', p.joined_on)::DATE AS month, p.taking_part,"
         " count(*) AS joined FROM participant p WHERE p.challenge_id = ?"
-        " GROUP BY ALL ORDER BY 1, 2", [challenge_id])
+        " GROUP BY 1, 2 ORDER BY 1, 2", [challenge_id])

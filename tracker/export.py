@@ -99,7 +99,7 @@ def export_all(db: Database, scope: Scope, out_dir: Path) -> list[Path]:
         written.append(path)
     own = scope.organisation_id if scope.is_partner else None
     results = db.read(
-        "SELECT o.name AS organisation, m.name AS measure, strftime(r.period, '%Y-%m-%d')"
+        "SELECT o.name AS organisation, m.name AS measure, CAST(r.period AS VARCHAR)"
         " AS period, r.value, r.numerator, r.denominator, r.note, r.batch_id AS batch"
         " FROM current_result r JOIN organisation o ON o.id = r.organisation_id"
         " JOIN measure m ON m.id = r.measure_id WHERE (?::INTEGER IS NULL"

@@ -121,8 +121,8 @@ def series_results(db: Database, scope: Scope, organisation_ids: Iterable[int] |
         where.append(f"r.organisation_id IN ({', '.join('?' for _ in ids)})")
         params = params + ids
     if targeted_by_cycles:
-        where.append("(r.organisation_id, r.measure_id) IN (SELECT (c.organisation_id,"
-                     " cm.measure_id) FROM cycle c JOIN cycle_measure cm ON cm.cycle_id = c.id)")
+        where.append("(r.organisation_id, r.measure_id) IN (SELECT c.organisation_id,"
+                     " cm.measure_id FROM cycle c JOIN cycle_measure cm ON cm.cycle_id = c.id)")
     return db.read(
         "SELECT r.organisation_id, r.measure_id, r.period, r.value, r.numerator, r.denominator"
         f" FROM current_result r WHERE {' AND '.join(where)}"
@@ -139,7 +139,7 @@ def proportion_totals(db: Database, scope: Scope, measure_id: int, since=None,
         " JOIN organisation o ON o.id = r.organisation_id"
         " WHERE r.measure_id = ? AND r.denominator > 0 AND (?::DATE IS NULL OR r.period >= ?)"
         f" AND (?::DATE IS NULL OR r.period <= ?) AND {_window(scope)[0]}"
-        " GROUP BY ALL ORDER BY o.name",
+        " GROUP BY r.organisation_id, o.name ORDER BY o.name",
         [measure_id, since, since, until, until, *_window(scope)[1]])
     if not scope.is_partner or frame.empty:
         return frame

@@ -258,9 +258,9 @@ def list_participants(db: Database, scope: Scope, challenge_id: int, *,
         " p.region, p.email, p.joined_on, p.may_contact, p.may_contact_recorded_by,"
         " p.may_contact_recorded_at, p.may_name, p.may_name_recorded_by,"
         " p.may_name_recorded_at, p.created_at, p.retired_at, p.erased_at,"
-        " coalesce((SELECT list(idea_id ORDER BY idea_id) FROM participant_idea l"
+        " coalesce((SELECT array_agg(idea_id ORDER BY idea_id) FROM participant_idea l"
         "   WHERE l.participant_id = p.id), ARRAY[]::INTEGER[]) AS idea_ids,"
-        " coalesce((SELECT list(cycle_id ORDER BY cycle_id) FROM participant_cycle l"
+        " coalesce((SELECT array_agg(cycle_id ORDER BY cycle_id) FROM participant_cycle l"
         "   WHERE l.participant_id = p.id), ARRAY[]::INTEGER[]) AS cycle_ids,"
         " (SELECT count(*) FROM event_attendance a WHERE a.participant_id = p.id) AS events"
         " FROM participant p LEFT JOIN organisation o ON o.id = p.organisation_id"
@@ -276,4 +276,4 @@ def counts(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
         " count(*) FILTER (WHERE p.joined_on >= date_trunc('month', current_date))"
         "   AS new_this_month"
         " FROM participant p WHERE p.challenge_id = ? AND p.retired_at IS NULL"
-        " GROUP BY ALL ORDER BY participants DESC, p.taking_part", [challenge_id])
+        " GROUP BY p.taking_part ORDER BY participants DESC, p.taking_part", [challenge_id])

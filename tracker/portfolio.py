@@ -31,7 +31,7 @@ def measure_outcomes(db: Database, scope: Scope, challenge_id: int) -> pd.DataFr
         "WITH firsts AS (SELECT c.idea_id, c.organisation_id, min(c.start_date) AS first_start,"
         "   max(c.end_date) AS last_end"
         "   FROM cycle c JOIN idea i ON i.id = c.idea_id WHERE i.challenge_id = ?"
-        "   GROUP BY ALL)"
+        "   GROUP BY c.idea_id, c.organisation_id)"
         " SELECT DISTINCT f.idea_id, f.organisation_id, cm.measure_id, f.first_start,"
         " f.last_end"
         " FROM firsts f JOIN cycle c ON c.idea_id = f.idea_id"
