@@ -503,7 +503,8 @@ def _plan_frame(cur) -> pd.DataFrame:
 
 
 def _prepare(db: Database, cur, data: bytes, file_name: str, scope: Scope, *,
-             organisation: str | None, today, progress: Progress | None) -> Report:
+             organisation: str | None, today, progress: Progress | None,
+             before_plan=None) -> Report:
     report = Report(file_name=file_name, size=len(data),
                     sha256=hashlib.sha256(data).hexdigest())
     step = progress or (lambda fraction, text: None)
@@ -543,6 +544,8 @@ def _prepare(db: Database, cur, data: bytes, file_name: str, scope: Scope, *,
                   measures=measures)
         step(0.7, "Comparing with what is stored")
         if report.ok:
+            if before_plan is not None:  # PostgreSQL: the stored rows the plan compares with
+                before_plan(cur)
             _plan(cur, report)
             report.plan = _plan_frame(cur)
             same = cur.execute(
@@ -561,6 +564,11 @@ def check(db: Database, data: bytes, file_name: str, scope: Scope, *,
           progress: Progress | None = None) -> Report:
     """Validate a file and plan its commit. Writes nothing (a dry run). A partner's file may
     hold rows for its own organisation only."""
+    if getattr(db, "engine", "duckdb") == "postgresql":
+        from tracker import ingest_pg
+
+        return ingest_pg.check(db, data, file_name, scope, organisation=organisation,
+                               today=today, progress=progress)
     with db.cursor() as cur:
         try:
             return _prepare(db, cur, data, file_name, scope, organisation=organisation,
@@ -583,6 +591,12 @@ def commit(db: Database, data: bytes, file_name: str, scope: Scope, *,
     slow file. A file identical to a stored batch adds nothing.
     """
     step = progress or (lambda fraction, text: None)
+    if getattr(db, "engine", "duckdb") == "postgresql":
+        from tracker import ingest_pg
+
+        return ingest_pg.commit(db, data, file_name, scope, organisation=organisation,
+                                today=today, progress=progress, source=source,
+                                store_flagged=store_flagged)
     with db.cursor() as cur:
         try:
             report = _prepare(db, cur, data, file_name, scope, organisation=organisation,

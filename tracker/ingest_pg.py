@@ -1,0 +1,143 @@
+"""Uploads on PostgreSQL (WORK IN PROGRESS, branch wip/postgresql).
+
+The file is read, checked and planned by the same code as on the embedded file, in an
+in-memory DuckDB that holds a copy of what the checks compare with: every organisation,
+measure, plausible range and upload batch, and, once the file's organisations are known,
+their current results. Storing happens in one SERIALIZABLE PostgreSQL transaction: the
+file's organisations' current results are read again inside it and the plan redone against
+them (so the plan cannot go stale), then the batch and its rows go in (the rows by COPY). A
+transaction that loses a serialization race is tried again, up to three times, then said in a
+sentence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import duckdb
+
+from tracker import repo
+from tracker.db import migrate
+from tracker.upload_read import Problem, Report
+
+ATTEMPTS = 3
+_MIRRORED = ("organisation", "measure", "measure_range", "upload_batch")
+_RESULT_COLUMNS = ("id, organisation_id, measure_id, period, value, numerator, denominator,"
+                   " note, batch_id, recorded_at")
+
+
+def _copy_in(local, table: str, frame) -> None:
+    if frame.empty:
+        return
+    local.register("incoming", frame)
+    try:
+        local.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+    finally:
+        local.unregister("incoming")
+
+
+def _local(db):
+    """An in-memory DuckDB with the tracker's schema and a copy of what the checks read."""
+    local = duckdb.connect()
+    migrate(local)
+    for table in _MIRRORED:
+        _copy_in(local, table, db.read(f"SELECT * FROM {table}"))
+    return local
+
+
+def _results_into(local, frame) -> None:
+    local.execute("DELETE FROM result")
+    _copy_in(local, "result", frame)
+
+
+def _stored_results(read, local):
+    """The current results of the organisations in the file (as `read` sees them)."""
+    ids = [r[0] for r in local.execute("SELECT DISTINCT org_id FROM stage_typed"
+                                       " WHERE org_id IS NOT NULL").fetchall()] or [-1]
+    marks = ", ".join("?" for _ in ids)
+    return read(f"SELECT {_RESULT_COLUMNS} FROM current_result"
+                f" WHERE organisation_id IN ({marks})", ids)
+
+
+def _prepare(db, local, data, file_name, scope, **options) -> Report:
+    from tracker import ingest
+
+    def before_plan(cur):
+        _results_into(cur, _stored_results(db.read, cur))
+
+    return ingest._prepare(db, local, data, file_name, scope, before_plan=before_plan,
+                           **options)
+
+
+def check(db, data: bytes, file_name: str, scope, *, organisation=None, today=None,
+          progress=None) -> Report:
+    local = _local(db)
+    try:
+        return _prepare(db, local, data, file_name, scope, organisation=organisation,
+                        today=today, progress=progress)
+    finally:
+        local.close()
+
+
+def commit(db, data: bytes, file_name: str, scope, *, organisation=None, today=None,
+           progress=None, source: str = "upload", store_flagged: bool = True) -> Report:
+    from tracker import ingest
+
+    step = progress or (lambda fraction, text: None)
+    local = _local(db)
+    try:
+        report = _prepare(db, local, data, file_name, scope, organisation=organisation,
+                          today=today, progress=progress)
+        if not report.ok or report.already_stored_batch is not None or \
+                report.new + report.updated == 0 or (report.implausible and not store_flagged):
+            return report
+        step(0.85, "Storing")
+        for attempt in range(ATTEMPTS):
+            try:
+                with db.transaction() as cur:
+                    _results_into(local, _stored_results(
+                        lambda sql, params: cur.execute(sql, params).df(), local))
+                    ingest._classify(local, report)  # against what is stored now
+                    if report.new + report.updated == 0:
+                        return report
+                    _store(cur, local, report, file_name, scope, source)
+                return report
+            except Exception as exc:  # noqa: BLE001 - psycopg's serialization failure
+                if type(exc).__name__ != "SerializationFailure" or attempt == ATTEMPTS - 1:
+                    if type(exc).__name__ == "SerializationFailure":
+                        report.errors.insert(0, Problem(None, None, None,
+                            "Others were storing results for the same organisation at the "
+                            "same moment; nothing was stored. Send the file again."))
+                        return report
+                    raise
+                report.batch_id = None
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            local.close()
+    return report
+
+
+def _store(cur, local, report: Report, file_name: str, scope, source: str) -> None:
+    orgs = report.organisation_ids
+    batch_id = cur.execute(
+        "INSERT INTO upload_batch (organisation_id, source, file_name, sha256,"
+        " uploaded_by, rows_new, rows_updated, rows_unchanged)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [orgs[0] if len(orgs) == 1 else None, source, file_name, report.sha256, scope.actor,
+         report.new, report.updated, report.unchanged]).fetchone()[0]
+    rows = local.execute(
+        "SELECT org_id AS organisation_id, measure_id, period, value, numerator,"
+        " denominator, note FROM stage_plan WHERE status <> 'unchanged'").df()
+    rows["batch_id"] = int(batch_id)
+    cur.register("incoming_results", rows)
+    try:
+        cur.execute("INSERT INTO result (organisation_id, measure_id, period, value, numerator,"
+                    " denominator, note, batch_id) SELECT organisation_id, measure_id, period,"
+                    " value, numerator, denominator, note, batch_id FROM incoming_results")
+    finally:
+        cur.unregister("incoming_results")
+    repo._audit(cur, scope.actor, "upload", "upload_batch", batch_id, None,
+                {"source": source, "file_name": file_name, "sha256": report.sha256,
+                 "new": report.new, "updated": report.updated,
+                 "unchanged": report.unchanged, "organisation_ids": orgs})
+    report.batch_id = int(batch_id)
