@@ -29,30 +29,77 @@ def db_path(tmp_path) -> Path:
     return tmp_path / "tracker.duckdb"
 
 
-PG_URL = os.environ.get("TRACKER_TEST_POSTGRESQL")  # WIP: "host=/tmp/pgc user=postgres"
+ENGINES = ["duckdb", "postgresql"]
 
 
-@pytest.fixture
+def _initdb() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1] if found else None
+
+
+@pytest.fixture(scope="session")
+def postgresql_server(tmp_path_factory):
+    """A throwaway PostgreSQL cluster for the session (Debian's postgresql package), or the
+    server TRACKER_TEST_POSTGRESQL names. Its libpq connection string, without dbname."""
+    given = os.environ.get("TRACKER_TEST_POSTGRESQL")
+    if given:
+        yield given
+        return
+    initdb = _initdb()
+    if initdb is None:
+        if os.environ.get("REQUIRE_POSTGRESQL") == "1":
+            pytest.fail("REQUIRE_POSTGRESQL=1 but no PostgreSQL: apt-get install postgresql")
+        pytest.skip("no PostgreSQL (apt-get install postgresql); its engine is not tested")
+    import subprocess
+    import tempfile
+
+    # not under pytest's tmp folders: those are private to root, and the server runs as the
+    # postgres user
+    folder = Path(tempfile.mkdtemp(prefix="tracker-pg-"))
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(folder, "postgres")
+    data = folder / "data"
+    subprocess.run([*as_postgres, str(initdb), "-D", str(data), "-A", "trust", "-U",
+                    "postgres"], check=True, capture_output=True)
+    pg_ctl = initdb.with_name("pg_ctl")
+    subprocess.run([*as_postgres, str(pg_ctl), "-D", str(data), "-w", "-l",
+                    str(folder / "log"), "-o",
+                    f"-k {folder} -c listen_addresses='' -c fsync=off "
+                    "-c full_page_writes=off -c synchronous_commit=off", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"host={folder} user=postgres"
+    finally:
+        subprocess.run([*as_postgres, str(pg_ctl), "-D", str(data), "-m", "immediate",
+                        "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=ENGINES)
 def db(db_path, request):
-    if PG_URL:  # work in progress: the data layer on PostgreSQL
-        import uuid
-
-        import psycopg
-
-        from tracker.pg import PostgresDatabase
-
-        name = "t_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(PG_URL + " dbname=postgres", autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name}")
-        database = PostgresDatabase(f"{PG_URL} dbname={name}")
+    """A fresh, migrated database on each engine: a DuckDB file in tmp_path, and a new
+    database on the session's PostgreSQL server."""
+    if request.param == "duckdb":
+        database = Database(db_path)
         yield database
         database.close()
-        with psycopg.connect(PG_URL + " dbname=postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE {name}")
         return
-    database = Database(db_path)
+    import uuid
+
+    import psycopg
+
+    from tracker.pg import PostgresDatabase
+
+    server = request.getfixturevalue("postgresql_server")
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server + " dbname=postgres", autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    database = PostgresDatabase(f"{server} dbname={name}")
     yield database
     database.close()
+    with psycopg.connect(server + " dbname=postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name}")
 
 
 @pytest.fixture(scope="session")

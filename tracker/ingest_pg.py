@@ -95,6 +95,8 @@ def commit(db, data: bytes, file_name: str, scope, *, organisation=None, today=N
         for attempt in range(ATTEMPTS):
             try:
                 with db.transaction() as cur:
+                    if _changed_meanwhile(cur, local, report):
+                        return report
                     _results_into(local, _stored_results(
                         lambda sql, params: cur.execute(sql, params).df(), local))
                     ingest._classify(local, report)  # against what is stored now
@@ -115,6 +117,26 @@ def commit(db, data: bytes, file_name: str, scope, *, organisation=None, today=N
         with contextlib.suppress(duckdb.Error):
             local.close()
     return report
+
+
+def _changed_meanwhile(cur, local, report: Report) -> bool:
+    """Whether the lab team retired one of the file's organisations, or changed one of its
+    measures' kind of data, while the file was being checked (then nothing is stored)."""
+    used = local.execute("SELECT DISTINCT org_id, measure_id, data_kind FROM stage_typed"
+                         " WHERE org_id IS NOT NULL").fetchall()
+    retired = dict(cur.execute("SELECT id, name FROM organisation WHERE retired_at IS NOT"
+                               " NULL").fetchall())
+    measures = {row[0]: row[1:] for row in cur.execute(
+        "SELECT id, name, data_kind FROM measure").fetchall()}
+    gone = sorted({retired[org] for org, _, _ in used if org in retired}
+                  | {measures[m][0] for _, m, kind in used
+                     if m in measures and measures[m][1] != kind})
+    if gone:
+        report.errors.insert(0, Problem(None, None, None, "While this file was being checked, "
+                                        "the lab team changed " + ", ".join(gone)
+                                        + " (retired, or its kind of data). Check the file "
+                                        "and upload it again."))
+    return bool(gone)
 
 
 def _store(cur, local, report: Report, file_name: str, scope, source: str) -> None:
