@@ -126,6 +126,17 @@ def demo_db(demo_path):
     database.close()
 
 
+def open_app(monkeypatch, path):
+    """The app (AppTest through streamlit_app.py) on the database at `path`, run once."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TRACKER_DB", str(path))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=90)
+    at.run()
+    assert not at.exception
+    return at
+
+
 def shown(text: str) -> str:
     """Markdown as a person reads it: the tracker escapes user text before Streamlit renders
     it, and AppTest hands back the escaped source."""

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from conftest import PARTNER_ORG as PP
-from conftest import PASSWORD, ROOT, add_role_accounts, shown
+from conftest import PASSWORD, ROOT, add_role_accounts, open_app, shown
 from streamlit.testing.v1 import AppTest
 
 from tracker import api_tokens, auth, learning, participants, repo
@@ -41,12 +41,7 @@ def lab(demo_path):
             "everyone": people["name"].tolist() + people["email"].tolist()}
 
 
-def app(monkeypatch, path) -> AppTest:
-    monkeypatch.setenv("TRACKER_DB", str(path))
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.run()
-    assert not at.exception
-    return at
+app = open_app
 
 
 def log_in(at: AppTest, username: str, password: str = PASSWORD) -> AppTest:

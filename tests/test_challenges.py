@@ -7,15 +7,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import ROOT, shown, table_counts
-from streamlit.testing.v1 import AppTest
+from conftest import ROOT, open_app, shown, table_counts
 
 from tracker import auth, ingest, learning_record, observations, portfolio, repo, whats_new
 from tracker.db import Database
 from tracker.errors import PermissionDenied
 
 ADMIN = auth.Scope.admin("test admin")
-APP = str(ROOT / "streamlit_app.py")
 
 
 def second_challenge(db: Database) -> tuple[dict, dict]:
@@ -69,18 +67,10 @@ def test_late_results_of_the_earlier_challenge_are_still_accepted(demo_db):
     assert "outside the challenge" in str(refused.errors[0])
 
 
-def app_on(path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("TRACKER_DB", str(path))
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.run()
-    assert not at.exception
-    return at
-
-
 def test_the_sidebar_chooses_the_challenge_and_every_page_follows(demo_path, monkeypatch):
     with Database(demo_path) as db:
         first, second = second_challenge(db)
-    at = app_on(demo_path, monkeypatch)
+    at = open_app(monkeypatch, demo_path)
     chooser = at.sidebar.selectbox(key="challenge_id")
     assert chooser.options and len(chooser.options) == 2
     assert chooser.value == second["id"]  # the newest, until another is chosen
@@ -101,7 +91,7 @@ def test_the_sidebar_chooses_the_challenge_and_every_page_follows(demo_path, mon
 
 
 def test_the_lab_admin_starts_a_new_challenge_on_the_challenge_page(demo_path, monkeypatch):
-    at = app_on(demo_path, monkeypatch)
+    at = open_app(monkeypatch, demo_path)
     at.switch_page("app_pages/challenge.py").run()
     with Database(demo_path) as db:
         before = table_counts(db)
