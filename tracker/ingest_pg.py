@@ -1,4 +1,4 @@
-"""Uploads on PostgreSQL (WORK IN PROGRESS, branch wip/postgresql).
+"""Uploads on PostgreSQL (the second engine, in progress: docs/postgresql.md).
 
 The file is read, checked and planned by the same code as on the embedded file, in an
 in-memory DuckDB that holds a copy of what the checks compare with: every organisation,

@@ -1,5 +1,5 @@
-"""PostgreSQL as a second engine (WORK IN PROGRESS on branch wip/postgresql: not wired into
-the app or the command line yet).
+"""PostgreSQL as a second engine, in progress (docs/postgresql.md says what works):
+`TRACKER_DB=postgresql://...` (tracker.db.open_database).
 
 The data layer is written in DuckDB's dialect. This module lets the same SQL run on
 PostgreSQL through psycopg 3, by a documented translation rather than a second copy:
