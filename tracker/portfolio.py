@@ -37,7 +37,8 @@ def measure_outcomes(db: Database, scope: Scope, challenge_id: int) -> pd.DataFr
         " FROM firsts f JOIN cycle c ON c.idea_id = f.idea_id"
         "   AND c.organisation_id = f.organisation_id"
         " JOIN cycle_measure cm ON cm.cycle_id = c.id"
-        " JOIN measure m ON m.id = cm.measure_id AND m.retired_at IS NULL", [challenge_id])
+        " JOIN measure m ON m.id = cm.measure_id AND m.retired_at IS NULL"
+        " ORDER BY f.idea_id, f.organisation_id, cm.measure_id", [challenge_id])
     targets = targets[[scope.sees(int(o)) for o in targets["organisation_id"]]]
     columns = ["idea_id", "organisation_id", "measure_id", "first_start", "outcome",
                "points_after"]
