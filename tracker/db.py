@@ -186,6 +186,18 @@ def _open(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         raise DatabaseError(f"Cannot open {path} as a tracker database: {text}") from None
 
 
+@contextmanager
+def explicit(cur) -> Iterator:
+    """BEGIN on `cur`; COMMIT when the block ends, ROLLBACK on any exception (both engines)."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        yield cur
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT")
+
+
 QUIET_WAIT = 10.0  # seconds a backup waits for other transactions (staging, sign-ins) to end
 
 
@@ -263,13 +275,8 @@ class Database:
         a cursor that prepared staging tables outside the lock."""
         with self._locks[lock], contextlib.ExitStack() as stack:
             cur = cursor if cursor is not None else stack.enter_context(self.cursor())
-            cur.execute("BEGIN TRANSACTION")
-            try:
+            with explicit(cur):
                 yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
 
     @contextmanager
     def quiet(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -624,31 +624,46 @@ def _store(cur, report: Report, file_name: str, scope: Scope, source: str) -> No
         SELECT DISTINCT m.name FROM stage_typed t JOIN measure m ON m.id = t.measure_id
         WHERE m.data_kind <> t.data_kind""").fetchall()
     if gone:
-        report.errors.insert(0, Problem(None, None, None, "While this file was being checked, "
-                                        "the lab team changed " + ", ".join(g[0] for g in gone)
-                                        + " (retired, or its kind of data). Check the file "
-                                        "and upload it again."))
+        changed_meanwhile(report, [g[0] for g in gone])
         return
     _classify(cur, report)  # against what is stored now
     if report.new + report.updated == 0:
         return
-    orgs = report.organisation_ids
-    batch_id = cur.execute(
-        "INSERT INTO upload_batch (organisation_id, source, file_name, sha256,"
-        " uploaded_by, rows_new, rows_updated, rows_unchanged)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        [orgs[0] if len(orgs) == 1 else None, source, file_name, report.sha256, scope.actor,
-         report.new, report.updated, report.unchanged]).fetchone()[0]
+    batch_id = new_batch(cur, report, file_name, scope, source)
     cur.execute(
         "INSERT INTO result (organisation_id, measure_id, period, value, numerator,"
         " denominator, note, batch_id)"
         " SELECT org_id, measure_id, period, value, numerator, denominator, note, ?"
         " FROM stage_plan WHERE status <> 'unchanged'", [batch_id])
+    audit_upload(cur, report, file_name, scope, source, batch_id)
+
+
+def changed_meanwhile(report: Report, names: list[str]) -> None:
+    """Refuse a file whose organisations or measures the lab team changed while it was being
+    checked (retired, or a measure's kind of data)."""
+    report.errors.insert(0, Problem(None, None, None, "While this file was being checked, the "
+                                    "lab team changed " + ", ".join(names) + " (retired, or its "
+                                    "kind of data). Check the file and upload it again."))
+
+
+def new_batch(cur, report: Report, file_name: str, scope: Scope, source: str) -> int:
+    """The upload_batch row of a file being stored; its id."""
+    orgs = report.organisation_ids
+    return int(cur.execute(
+        "INSERT INTO upload_batch (organisation_id, source, file_name, sha256,"
+        " uploaded_by, rows_new, rows_updated, rows_unchanged)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [orgs[0] if len(orgs) == 1 else None, source, file_name, report.sha256, scope.actor,
+         report.new, report.updated, report.unchanged]).fetchone()[0])
+
+
+def audit_upload(cur, report: Report, file_name: str, scope: Scope, source: str,
+                 batch_id: int) -> None:
     repo._audit(cur, scope.actor, "upload", "upload_batch", batch_id, None,
-                {"source": source, "file_name": file_name, "sha256": report.sha256, "new": report.new,
-                 "updated": report.updated, "unchanged": report.unchanged,
-                 "organisation_ids": orgs})
-    report.batch_id = int(batch_id)
+                {"source": source, "file_name": file_name, "sha256": report.sha256,
+                 "new": report.new, "updated": report.updated, "unchanged": report.unchanged,
+                 "organisation_ids": report.organisation_ids})
+    report.batch_id = batch_id
 
 
 def _drop_staging(cur) -> None:

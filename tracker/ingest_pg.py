@@ -16,7 +16,6 @@ import contextlib
 
 import duckdb
 
-from tracker import repo
 from tracker.db import migrate
 from tracker.upload_read import Problem, Report
 
@@ -122,6 +121,8 @@ def commit(db, data: bytes, file_name: str, scope, *, organisation=None, today=N
 def _changed_meanwhile(cur, local, report: Report) -> bool:
     """Whether the lab team retired one of the file's organisations, or changed one of its
     measures' kind of data, while the file was being checked (then nothing is stored)."""
+    from tracker import ingest
+
     used = local.execute("SELECT DISTINCT org_id, measure_id, data_kind FROM stage_typed"
                          " WHERE org_id IS NOT NULL").fetchall()
     retired = dict(cur.execute("SELECT id, name FROM organisation WHERE retired_at IS NOT"
@@ -132,25 +133,18 @@ def _changed_meanwhile(cur, local, report: Report) -> bool:
                   | {measures[m][0] for _, m, kind in used
                      if m in measures and measures[m][1] != kind})
     if gone:
-        report.errors.insert(0, Problem(None, None, None, "While this file was being checked, "
-                                        "the lab team changed " + ", ".join(gone)
-                                        + " (retired, or its kind of data). Check the file "
-                                        "and upload it again."))
+        ingest.changed_meanwhile(report, gone)
     return bool(gone)
 
 
 def _store(cur, local, report: Report, file_name: str, scope, source: str) -> None:
-    orgs = report.organisation_ids
-    batch_id = cur.execute(
-        "INSERT INTO upload_batch (organisation_id, source, file_name, sha256,"
-        " uploaded_by, rows_new, rows_updated, rows_unchanged)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        [orgs[0] if len(orgs) == 1 else None, source, file_name, report.sha256, scope.actor,
-         report.new, report.updated, report.unchanged]).fetchone()[0]
+    from tracker import ingest
+
+    batch_id = ingest.new_batch(cur, report, file_name, scope, source)
     rows = local.execute(
         "SELECT org_id AS organisation_id, measure_id, period, value, numerator,"
         " denominator, note FROM stage_plan WHERE status <> 'unchanged'").df()
-    rows["batch_id"] = int(batch_id)
+    rows["batch_id"] = batch_id
     cur.register("incoming_results", rows)
     try:
         cur.execute("INSERT INTO result (organisation_id, measure_id, period, value, numerator,"
@@ -158,8 +152,4 @@ def _store(cur, local, report: Report, file_name: str, scope, source: str) -> No
                     " value, numerator, denominator, note, batch_id FROM incoming_results")
     finally:
         cur.unregister("incoming_results")
-    repo._audit(cur, scope.actor, "upload", "upload_batch", batch_id, None,
-                {"source": source, "file_name": file_name, "sha256": report.sha256,
-                 "new": report.new, "updated": report.updated,
-                 "unchanged": report.unchanged, "organisation_ids": orgs})
-    report.batch_id = int(batch_id)
+    ingest.audit_upload(cur, report, file_name, scope, source, batch_id)

@@ -216,15 +216,12 @@ class PostgresDatabase:
     def transaction(self, cursor: Cursor | None = None, *, lock: str = "data"):
         """One transaction (SERIALIZABLE): commits at the end of the block, rolls back on
         any exception. No in-process lock: PostgreSQL's constraints keep what is unique."""
+        from tracker.db import explicit
+
         with contextlib.ExitStack() as stack:
             cur = cursor if cursor is not None else stack.enter_context(self.cursor())
-            cur.execute("BEGIN TRANSACTION")
-            try:
+            with explicit(cur):
                 yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
 
     @contextlib.contextmanager
     def quiet(self):
