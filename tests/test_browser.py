@@ -605,6 +605,7 @@ def test_the_lab_team_writes_learning_shares_notes_and_makes_both_reports(browse
 
         abandoned = "WhatsApp group moderated by a peer supporter"
         _choose(page, "Open an idea's learning record", abandoned)
+        _settle(page)  # the record of the chosen idea redraws before its form takes typing
         page.get_by_text("Revise the synthesis (saves version 2)").click()
         page.get_by_label("Key learning (a few sentences)").fill(
             "An always-on group chat put too much on volunteers; a moderated weekly chat "
