@@ -100,6 +100,19 @@ def run_page(page) -> None:
         if not is_damage(exc):
             raise
         st.error(damaged_message(get_db().path, str(exc)), icon=":material/report:")
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        st.error("The tracker cannot reach its database server just now, so this page "
+                 "cannot be shown and nothing was changed. Try again in a minute; if it goes "
+                 "on, tell whoever looks after the tracker (the server log says more).",
+                 icon=":material/cloud_off:")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether a PostgreSQL server could not be reached (stopped, restarting, network)."""
+    return type(exc).__module__.startswith("psycopg") and type(exc).__name__ in (
+        "OperationalError", "PoolTimeout", "PoolClosed", "InterfaceError")
 
 
 def scope() -> auth.Scope:

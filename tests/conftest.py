@@ -85,21 +85,32 @@ def db(db_path, request):
         yield database
         database.close()
         return
+    from tracker.pg import PostgresDatabase
+
+    database = PostgresDatabase(request.getfixturevalue("pg_url"))
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def pg_url(postgresql_server):
+    """A new, empty database on the session's PostgreSQL server, dropped after the test: its
+    connection string (what TRACKER_DB takes, as a key=value string or a postgresql:// URL)."""
     import uuid
 
     import psycopg
 
-    from tracker.pg import PostgresDatabase
-
-    server = request.getfixturevalue("postgresql_server")
     name = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(server + " dbname=postgres", autocommit=True) as admin:
+    with psycopg.connect(postgresql_server + " dbname=postgres", autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    database = PostgresDatabase(f"{server} dbname={name}")
-    yield database
-    database.close()
-    with psycopg.connect(server + " dbname=postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE {name}")
+    from urllib.parse import urlencode
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = {k: v for k, v in conninfo_to_dict(postgresql_server).items() if k != "dbname"}
+    yield f"postgresql:///{name}?{urlencode(params)}"
+    with psycopg.connect(postgresql_server + " dbname=postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +158,8 @@ def table_counts(database: Database) -> dict[str, int]:
     """Rows in every table: a fingerprint to prove that a refused write changed nothing."""
     tables = database.read(
         "SELECT table_name FROM information_schema.tables"
-        " WHERE table_schema = 'main' AND table_type = 'BASE TABLE'")["table_name"]
+        " WHERE table_schema IN ('main', 'public') AND table_type = 'BASE TABLE'"
+        " ORDER BY table_name")["table_name"]
     return {t: int(database.scalar(f'SELECT count(*) FROM "{t}"')) for t in tables}
 
 

@@ -11,3 +11,8 @@ class InputError(ValueError):
 
 class PermissionDenied(InputError):
     """The user's role does not allow this."""
+
+
+class ConcurrentChange(InputError):
+    """Another person's change, made at the same moment, won: nothing of this one was saved
+    (PostgreSQL, where several app servers write at once). Trying again is safe."""

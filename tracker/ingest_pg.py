@@ -17,6 +17,7 @@ import contextlib
 import duckdb
 
 from tracker.db import migrate
+from tracker.errors import ConcurrentChange
 from tracker.upload_read import Problem, Report
 
 ATTEMPTS = 3
@@ -103,14 +104,12 @@ def commit(db, data: bytes, file_name: str, scope, *, organisation=None, today=N
                         return report
                     _store(cur, local, report, file_name, scope, source)
                 return report
-            except Exception as exc:  # noqa: BLE001 - psycopg's serialization failure
-                if type(exc).__name__ != "SerializationFailure" or attempt == ATTEMPTS - 1:
-                    if type(exc).__name__ == "SerializationFailure":
-                        report.errors.insert(0, Problem(None, None, None,
-                            "Others were storing results for the same organisation at the "
-                            "same moment; nothing was stored. Send the file again."))
-                        return report
-                    raise
+            except ConcurrentChange:  # a lost serialization race (tracker.pg)
+                if attempt == ATTEMPTS - 1:
+                    report.errors.insert(0, Problem(None, None, None,
+                        "Others were storing results for the same organisation at the "
+                        "same moment; nothing was stored. Send the file again."))
+                    return report
                 report.batch_id = None
     finally:
         with contextlib.suppress(duckdb.Error):

@@ -13,7 +13,9 @@ Queries (`translate_query`):
 Migrations (`translate_migration`), applied to each numbered file before it runs:
 - `DOUBLE` becomes `DOUBLE PRECISION`;
 - `day(x)` becomes `EXTRACT(DAY FROM x)`;
-- the `current_result` view's `QUALIFY row_number() ... = 1` becomes `DISTINCT ON`.
+- the `current_result` view's `QUALIFY row_number() ... = 1` becomes `DISTINCT ON`;
+- a line that begins `-- postgresql: ` is a statement for PostgreSQL only (the unique indexes
+  of 0009): DuckDB reads it as a comment, this runs it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ _CURRENT_RESULT_PG = (
 
 def translate_migration(sql: str) -> str:
     """A migration in DuckDB's dialect, as PostgreSQL reads it (the rules above)."""
+    sql = re.sub(r"^-- postgresql: ", "", sql, flags=re.MULTILINE)
     sql = re.sub(r"\bDOUBLE\b(?! PRECISION)", "DOUBLE PRECISION", sql)
     sql = _CURRENT_RESULT.sub(_CURRENT_RESULT_PG, sql)
     return re.sub(r"\bday\((\w+)\)", r"EXTRACT(DAY FROM \1)", sql)
@@ -77,6 +80,8 @@ import contextlib  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pandas as pd  # noqa: E402
+
+from tracker.errors import ConcurrentChange  # noqa: E402
 
 
 class Cursor:
@@ -166,6 +171,21 @@ def _configure(connection) -> None:
                    connection)
 
 
+RACE = ("Someone else was changing the same records at the same moment, so nothing was "
+        "saved. Please try again.")
+
+# The unique indexes of migration 0009, by what a person calls the name they guard.
+UNIQUE_NAMES = {
+    "organisation_name_unique": "An organisation with that name",
+    "measure_code_unique": "A measure with that short code",
+    "measure_name_unique": "A measure with that name",
+    "idea_title_unique": "A change idea with that title",
+    "driver_name_unique": "A driver with that name",
+    "account_username_unique": "An account with that username",
+    "account_email_unique": "An account with that e-mail address",
+}
+
+
 class PostgresDatabase:
     """The `Database` interface on PostgreSQL: a connection per unit of work from a pool,
     autocommit outside explicit transactions, uniqueness by the database's constraints."""
@@ -218,10 +238,21 @@ class PostgresDatabase:
         any exception. No in-process lock: PostgreSQL's constraints keep what is unique."""
         from tracker.db import explicit
 
-        with contextlib.ExitStack() as stack:
-            cur = cursor if cursor is not None else stack.enter_context(self.cursor())
-            with explicit(cur):
-                yield cur
+        try:
+            with contextlib.ExitStack() as stack:
+                cur = cursor if cursor is not None else stack.enter_context(self.cursor())
+                with explicit(cur):
+                    yield cur
+        except (self._psycopg.errors.SerializationFailure,
+                self._psycopg.errors.DeadlockDetected) as exc:
+            raise ConcurrentChange(RACE) from exc
+        except self._psycopg.errors.UniqueViolation as exc:
+            label = UNIQUE_NAMES.get(getattr(exc.diag, "constraint_name", None) or "")
+            if label is None:
+                raise
+            raise ConcurrentChange(
+                f"{label} was saved by someone else at the same moment, so nothing was saved. "
+                "Reload the page to see theirs, or choose another.") from exc
 
     @contextlib.contextmanager
     def quiet(self):

@@ -1,0 +1,21 @@
+-- 0009: names that must be unique, kept unique by the database itself where the engine allows.
+--
+-- The data layer checks every name by its confusable key (tracker.text.name_key: case, spaces,
+-- full-width forms and lookalike letters do not make a new name) and says which name it clashes
+-- with. On the embedded file one process writes, under its write lock, so that check is enough;
+-- DuckDB cannot carry these indexes anyway (see 0001: it refuses to update an indexed column of
+-- a referenced row). On PostgreSQL several app servers and command lines write at once, so the
+-- database keeps the names unique as well: two people adding "Age UK Leeds" at the same moment
+-- store one organisation, and the second is told in a sentence (tracker.pg), never a second row.
+-- The indexes compare lower-case names: never stricter than the data layer's own check, so they
+-- refuse nothing the data layer would accept.
+--
+-- Lines that begin "-- postgresql: " are statements for PostgreSQL only: DuckDB reads them as
+-- comments, tracker.pg.translate_migration runs them.
+-- postgresql: CREATE UNIQUE INDEX organisation_name_unique ON organisation (lower(name));
+-- postgresql: CREATE UNIQUE INDEX measure_code_unique ON measure (lower(code));
+-- postgresql: CREATE UNIQUE INDEX measure_name_unique ON measure (lower(name));
+-- postgresql: CREATE UNIQUE INDEX idea_title_unique ON idea (challenge_id, lower(title));
+-- postgresql: CREATE UNIQUE INDEX driver_name_unique ON driver (challenge_id, lower(name));
+-- postgresql: CREATE UNIQUE INDEX account_username_unique ON account (lower(username));
+-- postgresql: CREATE UNIQUE INDEX account_email_unique ON account (lower(email)) WHERE email IS NOT NULL;
