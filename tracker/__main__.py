@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 from tracker import app_control, backup, cli
-from tracker.db import DatabaseLocked, location_key, open_database
+from tracker.db import Database, DatabaseLocked, is_url, location_key, open_database
+from tracker.errors import InputError
+from tracker.pg import redacted
 
 CLI = cli.CLI
 
@@ -24,15 +26,36 @@ def _restore(path: Path, source: Path) -> int:
     return 0
 
 
+def _migrate_to(path: str, url: str) -> int:
+    from tracker import migrate_to
+
+    if is_url(path):
+        raise InputError(f"The lab is already on PostgreSQL ({path}); migrate-to moves a lab "
+                         "from its embedded file. Name the file with --db.")
+    if not is_url(url):
+        raise InputError(f"'{url}' is not a PostgreSQL address: write it as "
+                         "postgresql://user@host:5432/dbname (see docs/deploy.md).")
+    if not Path(path).exists():
+        raise InputError(f"There is no database file at {path}. Name it with --db.")
+    with Database(path) as source:  # refused while the app holds the file: stop it first
+        moved = migrate_to.migrate_to(source, url, progress=lambda text: print(f"  {text}"))
+    print(f"Moved {moved.total:,} rows in {len(moved.rows)} tables from {path} to "
+          f"{redacted(url)}; every table checked row by row against the file. The file is "
+          "unchanged. Start the app with TRACKER_DB set to the PostgreSQL address.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = cli.build_parser().parse_args(argv)
-    path = str(args.db) if args.db else location_key()
+    path = location_key(args.db)
     console = cli.local_console()
 
     def work() -> int:
         if args.command == "restore":
             return _restore(path, args.source)
+        if args.command == "migrate-to":
+            return _migrate_to(path, args.url)
         try:
             db = open_database(path)
         except DatabaseLocked as locked:

@@ -65,8 +65,9 @@ def _date(text: str) -> dt.date:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", type=Path, default=None,
-                        help="database file (default: $TRACKER_DB, else db/tracker.duckdb)")
+    common.add_argument("--db", default=None,
+                        help="database file or postgresql:// URL (default: $TRACKER_DB, "
+                             "else db/tracker.duckdb)")
     parser = argparse.ArgumentParser(
         prog="python -m tracker",
         description="The improvement lab tracker: database and data commands.")
@@ -136,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="put a backup in place of the database (not while the app runs)")
     p.add_argument("--from", dest="source", type=Path, required=True,
                    help="a backup file, or a folder of backups (the newest is used)")
+
+    p = sub.add_parser("migrate-to", parents=[common],
+                       help="copy this lab from its file into an empty PostgreSQL database "
+                            "(not while the app runs)")
+    p.add_argument("url", help="the PostgreSQL database, postgresql://user@host/dbname")
 
     user = sub.add_parser("user", help="accounts: add, list, disable, enable, unlock, "
                                          "reset-password")

@@ -33,6 +33,12 @@ _CURRENT_RESULT_PG = (
     "ORDER BY r.organisation_id, r.measure_id, r.period, r.id DESC;")
 
 
+def redacted(url: str) -> str:
+    """A PostgreSQL address fit to print: any password in it replaced by ***."""
+    url = re.sub(r"(://[^:/@?]*:)[^@/?]*@", r"\1***@", str(url))
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+
+
 def translate_migration(sql: str) -> str:
     """A migration in DuckDB's dialect, as PostgreSQL reads it (the rules above)."""
     sql = re.sub(r"^-- postgresql: ", "", sql, flags=re.MULTILINE)
@@ -131,10 +137,20 @@ class Cursor:
         columns = ", ".join(f'"{col}" {_pg_type(frame[col])}' for col in frame.columns)
         self._cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
         self._cursor.execute(f'CREATE TEMP TABLE "{name}" ({columns})')
-        names = ", ".join(f'"{col}"' for col in frame.columns)
-        with self._cursor.copy(f'COPY "{name}" ({names}) FROM STDIN') as copy:
-            for row in frame.itertuples(index=False, name=None):
-                copy.write_row([None if _missing(v) else v for v in row])
+        self.copy_rows(name, list(frame.columns),
+                       ([None if _missing(v) else v for v in row]
+                        for row in frame.itertuples(index=False, name=None)))
+
+    def copy_rows(self, table: str, columns: list[str], rows) -> int:
+        """COPY the rows (sequences of values in the order of `columns`) into `table`;
+        how many went in. Names are the tracker's own, never user input."""
+        names = ", ".join(f'"{col}"' for col in columns)
+        count = 0
+        with self._cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
 
     def unregister(self, name: str) -> None:
         self._cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
@@ -197,8 +213,16 @@ class PostgresDatabase:
         from psycopg_pool import ConnectionPool
 
         self.url = url
-        self.path = url  # shown in messages; not a file
+        self.path = redacted(url)  # shown in messages; not a file
         self._psycopg = psycopg
+        try:  # a server that is not there is said at once, in words, not after a pool wait
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as exc:
+            from tracker.db import DatabaseError
+
+            detail = " ".join(line.strip() for line in str(exc).splitlines()) or "no answer"
+            raise DatabaseError(f"Cannot reach the PostgreSQL database at {self.path}: "
+                                f"{detail}") from None
         self._pool = ConnectionPool(url, min_size=1, max_size=8, open=True,
                                     kwargs={"autocommit": True}, configure=_configure)
         self.daily_backups = None
