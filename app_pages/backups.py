@@ -14,15 +14,24 @@ ui.flash()
 st.title("Backups")
 ui.admin_only("manages backups")
 
-folder = backup.default_dir(db.path)
+folder = backup.folder_of(db)
 daily = db.daily_backups
-st.write("A backup is a complete copy of the database file, made by the app itself while it "
-         "runs (writes wait for the moment of the copy) and checked by opening the copy and "
-         "counting every table.")
+on_postgresql = backup.on_postgresql(db)
+if on_postgresql:
+    st.write("The lab's data is in a PostgreSQL database. A backup is a pg\\_dump of it: one "
+             "consistent snapshot, taken while everyone goes on working, checked by listing "
+             "every table in it. The daily backup is scheduled by whoever runs the servers "
+             "(one for the lab, not one per app server: docs/deploy.md).")
+else:
+    st.write("A backup is a complete copy of the database file, made by the app itself "
+             "while it runs (writes wait for the moment of the copy) and checked by opening "
+             "the copy and counting every table.")
 left, right = st.columns(2)
 left.metric("Backups kept", f"{len(backup.list_backups(folder))} of {backup.keep_count()}")
 if daily is not None:
     right.metric("Next automatic backup", f"{daily.next_run(dt.datetime.now()):%d %b %H:%M}")
+elif on_postgresql:
+    right.metric("Automatic backup", "By the server's schedule")
 else:
     right.metric("Automatic backup", "Off")
 st.caption("Folder: " + ui.esc(folder) + ". The daily time, the folder and how many to keep "
@@ -34,7 +43,7 @@ if daily is not None and daily.last_error:
 if st.button("Back up now", type="primary"):
     with st.spinner("Copying and checking the database..."):
         try:
-            made = backup.backup(db, folder)
+            made = backup.take(db, folder)
         except backup.BackupError as exc:
             st.error(ui.esc(exc))
         else:
@@ -54,6 +63,14 @@ else:
     st.info("No backups yet.")
 
 st.subheader("Restoring a backup")
+if on_postgresql:
+    st.write("A restore goes into a new, empty PostgreSQL database, never over the lab's data. "
+             "On a computer that reaches the database server:")
+    st.code(f"createdb lab_restored\npython -m tracker restore --from {folder} "
+            "--db postgresql://USER@HOST/lab_restored", language="bash")
+    st.caption("With a folder, the newest backup in it is used. Then point TRACKER\\_DB of "
+               "every app server at the restored database and restart them.")
+    st.stop()
 st.write("A restore replaces the database file, so the app must be stopped first (the "
          "command refuses while the app holds the file). Then, on the computer that runs "
          "the tracker:")

@@ -348,3 +348,25 @@ def test_the_deployment_files_agree_with_each_other():
     assert "respond @internal 404" in caddy
     docker = (ROOT / "deploy" / "Dockerfile").read_text()
     assert "--require-hashes -r requirements.txt" in docker and "USER tracker" in docker
+
+
+def test_the_postgresql_deployment_files_agree_with_each_other():
+    """deploy/compose.postgresql.yaml: the app servers of one lab share one PostgreSQL
+    database; the proxy names every one of them, keeps a browser on one, blocks what must
+    not leave the server; one backup job for the lab, none in the app servers."""
+    import re
+
+    compose = (ROOT / "deploy" / "compose.postgresql.yaml").read_text()
+    caddy = (ROOT / "deploy" / "Caddyfile.postgresql").read_text()
+    servers = re.findall(r"^  ([a-z0-9-]+): \*app$", compose, re.MULTILINE)
+    assert len(servers) == 3
+    assert re.search(r"TRACKER_DB: postgresql://tracker:\$\{POSTGRES_PASSWORD[^}]*\}@db:5432/"
+                     r"lab_north", compose)
+    assert "POSTGRES_DB: lab_north" in compose and "Caddyfile.postgresql:/etc/caddy" in compose
+    assert 'TRACKER_BACKUP_AT: "off"' in compose and "python -m tracker backup" in compose
+    path = re.search(r"STREAMLIT_SERVER_BASE_URL_PATH: (\S+)", compose).group(1)
+    upstream = re.search(rf"handle /{path}\* {{\n.*?reverse_proxy ([^{{]+) {{", caddy, re.S)
+    assert upstream and upstream.group(1).split() == [f"{s}:8501" for s in servers]
+    assert "lb_policy cookie" in caddy and f"health_uri /{path}/healthz" in caddy
+    assert "@internal path */_stcore/metrics */tracker/cli" in caddy
+    assert "postgresql-client" in (ROOT / "deploy" / "Dockerfile").read_text()

@@ -19,7 +19,14 @@ from tracker.pg import redacted
 CLI = cli.CLI
 
 
-def _restore(path: Path, source: Path) -> int:
+def _restore(path: str, source: Path) -> int:
+    if is_url(path):
+        from tracker import backup_pg
+
+        chosen = backup_pg.restore(path, source)
+        print(f"Restored {chosen} into {redacted(path)}. Point TRACKER_DB at it and start "
+              "the app.")
+        return 0
     chosen, kept = backup.restore(path, source)
     print(f"Restored {path} from {chosen}." + (f" The file it replaced is kept as {kept}."
                                               if kept.exists() else ""))

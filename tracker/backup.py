@@ -38,7 +38,8 @@ from tracker.db import (
 DEFAULT_KEEP = 14
 DEFAULT_AT = dt.time(2, 0)
 _STAMP = "%Y%m%d-%H%M%S"
-_NAME = re.compile(r"^(?P<stem>.+)-(?P<stamp>\d{8}-\d{6})\.duckdb$")
+# a copy of the file (.duckdb), or a pg_dump of a PostgreSQL database (.dump, tracker.backup_pg)
+_NAME = re.compile(r"^(?P<stem>.+)-(?P<stamp>\d{8}-\d{6})\.(?:duckdb|dump)$")
 
 
 class BackupError(RuntimeError):
@@ -82,7 +83,7 @@ def list_backups(directory: Path) -> list[Backup]:
     if not directory.is_dir():
         return []
     found = []
-    for path in directory.glob("*.duckdb"):
+    for path in [*directory.glob("*.duckdb"), *directory.glob("*.dump")]:
         m = _NAME.match(path.name)
         if m:
             found.append(Backup(path, dt.datetime.strptime(m["stamp"], _STAMP),
@@ -203,6 +204,9 @@ def restore(db_path: Path, source: Path, now: dt.datetime | None = None) -> tupl
     where the old file went)."""
     db_path = Path(db_path)
     chosen = _choose(Path(source))
+    if chosen.suffix == ".dump":
+        raise BackupError(f"{chosen} is a backup of a PostgreSQL database; restore it into "
+                          "a new PostgreSQL database (docs/deploy.md), not into a file.")
     verify(chosen)
     if db_path.exists():
         try:
@@ -262,3 +266,25 @@ class DailyBackups:
             except Exception as exc:  # noqa: BLE001 - reported on the Backups page
                 self.last_error = str(exc)
             due = self.next_run(dt.datetime.now())
+
+
+def on_postgresql(db) -> bool:
+    return getattr(db, "engine", "duckdb") == "postgresql"
+
+
+def folder_of(db) -> Path:
+    """Where a database's backups go: beside the file, or TRACKER_BACKUP_DIR (either engine)."""
+    if on_postgresql(db):
+        from tracker import backup_pg
+
+        return backup_pg.default_dir()
+    return default_dir(db.path)
+
+
+def take(db, directory: Path | None = None, *, keep: int | None = None) -> Backup:
+    """A backup of either engine: a checked copy of the file, or a checked pg_dump."""
+    if on_postgresql(db):
+        from tracker import backup_pg
+
+        return backup_pg.backup(db, directory, keep=keep)
+    return backup(db, directory, keep=keep)

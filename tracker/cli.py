@@ -364,9 +364,10 @@ def run(db: Database, args, con: Console) -> int:
         written = export.export_all(db, con.scope, args.out)
         say(f"Wrote {len(written)} files to {con.shown(args.out)}\n")
     elif args.command == "backup":
-        made = backup.backup(db, args.out, keep=args.keep)
-        say(f"Backup written to {made.path} ({made.size / 1e6:,.1f} MB), checked by "
-            "reopening it.\n")
+        made = backup.take(db, args.out, keep=args.keep)
+        checked = ("made by pg_dump, checked with pg_restore --list" if backup.on_postgresql(db)
+                   else "checked by reopening it")
+        say(f"Backup written to {made.path} ({made.size / 1e6:,.1f} MB), {checked}.\n")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Uploads on PostgreSQL (the second engine, in progress: docs/postgresql.md).
+"""Uploads on PostgreSQL (the second engine: docs/postgresql.md).
 
 The file is read, checked and planned by the same code as on the embedded file, in an
 in-memory DuckDB that holds a copy of what the checks compare with: every organisation,
@@ -6,13 +6,15 @@ measure, plausible range and upload batch, and, once the file's organisations ar
 their current results. Storing happens in one SERIALIZABLE PostgreSQL transaction: the
 file's organisations' current results are read again inside it and the plan redone against
 them (so the plan cannot go stale), then the batch and its rows go in (the rows by COPY). A
-transaction that loses a serialization race is tried again, up to three times, then said in a
-sentence.
+transaction that loses a serialization race is tried again (five tries in all, a short random
+wait between them), then said in a sentence.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
+import time
 
 import duckdb
 
@@ -20,7 +22,7 @@ from tracker.db import migrate
 from tracker.errors import ConcurrentChange
 from tracker.upload_read import Problem, Report
 
-ATTEMPTS = 3
+ATTEMPTS = 5  # tries at storing when others' transactions keep winning the race
 _MIRRORED = ("organisation", "measure", "measure_range", "upload_batch")
 _RESULT_COLUMNS = ("id, organisation_id, measure_id, period, value, numerator, denominator,"
                    " note, batch_id, recorded_at")
@@ -111,6 +113,7 @@ def commit(db, data: bytes, file_name: str, scope, *, organisation=None, today=N
                         "same moment; nothing was stored. Send the file again."))
                     return report
                 report.batch_id = None
+                time.sleep(random.uniform(0.02, 0.2) * (attempt + 1))  # let the winner finish
     finally:
         with contextlib.suppress(duckdb.Error):
             local.close()

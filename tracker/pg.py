@@ -153,6 +153,13 @@ class Cursor:
         return count
 
     def unregister(self, name: str) -> None:
+        """Drop the table `register` made. In a transaction that has already failed (a lost
+        serialization race) there is nothing to do: the rollback drops it, and trying would
+        hide the failure behind "current transaction is aborted"."""
+        from psycopg.pq import TransactionStatus
+
+        if self._connection.info.transaction_status == TransactionStatus.INERROR:
+            return
         self._cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
 
 

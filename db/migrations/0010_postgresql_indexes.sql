@@ -1,0 +1,12 @@
+-- 0010: indexes that PostgreSQL needs and the embedded file does not.
+--
+-- DuckDB reads results by scanning columns with their min/max zone maps, so the file carries
+-- no secondary index on results. PostgreSQL reads a table row by row unless an index leads it:
+-- without one, the current value of each (organisation, measure, period) is found by sorting
+-- every result, and a SERIALIZABLE upload that reads one organisation's results locks (for
+-- conflict checking) the whole table, so two partners uploading at once abort each other.
+-- With these indexes an upload reads, and locks, the index entries of its own organisations.
+--
+-- Lines that begin "-- postgresql: " are statements for PostgreSQL only (see 0009).
+-- postgresql: CREATE INDEX result_current ON result (organisation_id, measure_id, period, id DESC);
+-- postgresql: CREATE INDEX result_batch ON result (batch_id);
