@@ -122,7 +122,13 @@ def partner(urls: list[str], token: str, source: Database, org_id: int, seed: in
             with urllib.request.urlopen(request, timeout=600) as reply:
                 answer = json.loads(reply.read())
         except urllib.error.HTTPError as refused:
-            timings.error(f"API {refused.code}: {refused.read()[:300]!r}")
+            try:
+                said = json.loads(refused.read())
+                said = "; ".join([said.get("summary", "")] + [
+                    e.get("text", "") for e in said.get("errors", [])[:2]])
+            except ValueError:
+                said = "(not JSON)"
+            timings.error(f"API {refused.code}: {said[:300]}")
             continue
         except OSError as exc:
             timings.error(f"API: {exc}")

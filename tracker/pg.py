@@ -286,6 +286,22 @@ class PostgresDatabase:
                 "Reload the page to see theirs, or choose another.") from exc
 
     @contextlib.contextmanager
+    def turn(self, name: str) -> Iterator[Cursor]:
+        """A cursor holding, until the block ends, a lock shared by every app server and
+        command line on this database (a PostgreSQL advisory lock named `name`). It is taken
+        before a transaction begins, so the transaction's snapshot sees the previous holder's
+        work. Uploads take their turn to store: SERIALIZABLE alone keeps them right, but two
+        uploads that overlap abort one another (each reads the results the other writes), so
+        under load they would mostly be retried; in turn, none is."""
+        with self.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(hashtext(?))", [name])
+            try:
+                yield cur
+            finally:
+                with contextlib.suppress(self._psycopg.Error):  # a lost connection frees it
+                    cur.execute("SELECT pg_advisory_unlock(hashtext(?))", [name])
+
+    @contextlib.contextmanager
     def quiet(self):
         with self.cursor() as cur:
             yield cur
