@@ -18,7 +18,10 @@ connect to PostgreSQL themselves. Then, for SECONDS:
 - LAB_TEAM people, each in their own Chromium, again and again: open an app server (in
   turn), sign in (timed from the click to the page shown), plan a PDSA cycle on the Test
   cycles page (timed from the click to "Cycle planned"), close the browser context;
-- one thread asks GET /healthz of each server in turn every 0.2 s.
+- one thread asks GET /healthz of each server in turn every 0.2 s;
+- on PostgreSQL, one thread signs in every 0.5 s through the data layer itself
+  (auth.authenticate on its own connection): the database's part of a sign-in, which must
+  not wait behind the uploads, measured apart from the browser's rendering.
 Afterwards, with the servers stopped, it checks that every file answered "stored" is exactly
 one batch holding exactly the rows its answer counted (every row stored once), that no
 (organisation, measure, period) has two current values, that no organisation name is stored
@@ -205,6 +208,22 @@ def lab_team(urls: list[str], person: int, stop: float, timings: Timings) -> Non
         browser.close()
 
 
+def sign_ins(database: str, stop: float, timings: Timings) -> None:
+    """On PostgreSQL: the sign-in itself (password check, failed-attempt counters, the
+    audit row), as the login form calls it, every 0.5 s from another process's connection:
+    whether a sign-in waits on the database behind the uploads, apart from the browser."""
+    with open_database(database) as db:
+        while time.monotonic() < stop:
+            started = time.monotonic()
+            try:
+                auth.authenticate(db, LAB_USER, LAB_PASSWORD, client="load bench")
+            except Exception as exc:  # noqa: BLE001 - what went wrong is the figure
+                timings.error(f"sign-in: {exc}")
+            timings.add("sign-in, the database's part (auth.authenticate)",
+                        time.monotonic() - started)
+            time.sleep(0.5)
+
+
 def light(urls: list[str], stop: float, timings: Timings) -> None:
     turn = 0
     while time.monotonic() < stop:
@@ -329,6 +348,8 @@ def main() -> None:
         threads += [threading.Thread(target=lab_team, args=(urls, i, stop, timings))
                     for i in range(args.lab_team)]
         threads.append(threading.Thread(target=light, args=(urls, stop, timings)))
+        if args.postgresql:
+            threads.append(threading.Thread(target=sign_ins, args=(database, stop, timings)))
         for thread in threads:
             thread.start()
         for thread in threads:

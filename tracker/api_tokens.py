@@ -18,7 +18,7 @@ import secrets
 import pandas as pd
 
 from tracker.auth import Scope
-from tracker.db import Database
+from tracker.db import Database, retry_races
 from tracker.errors import InputError
 from tracker.store import _audit, _Checks, _norm
 
@@ -100,6 +100,7 @@ def revoke(db: Database, scope: Scope, token_id: int) -> None:
                {"revoked_by": scope.actor})
 
 
+@retry_races
 def authenticate(db: Database, secret: str | None,
                  now: dt.datetime | None = None) -> Scope | None:
     """The scope a token acts with (a partner of its organisation), or None for a token that

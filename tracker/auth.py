@@ -22,7 +22,7 @@ import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from tracker.db import Database
+from tracker.db import Database, retry_races
 from tracker.errors import PermissionDenied
 
 ROLES = {"admin": "Lab admin", "partner": "Partner organisation", "viewer": "Viewer (leadership)"}
@@ -313,6 +313,7 @@ def _verify(stored: str | None, password: str) -> bool:
         return False
 
 
+@retry_races
 def authenticate(db: Database, username: str, password: str,
                  now: dt.datetime | None = None, client: str | None = None) -> Scope:
     """Check a username and password from a client (the address the request came from).

@@ -198,6 +198,35 @@ def explicit(cur) -> Iterator:
     cur.execute("COMMIT")
 
 
+RACE_ATTEMPTS = 5
+
+
+def retry_races(action):
+    """Run a data-layer function again when it lost a race with another app server
+    (ConcurrentChange: PostgreSQL rolled its one transaction back, so nothing of it stayed),
+    up to RACE_ATTEMPTS times, a short random wait between. For the writes nobody types:
+    a sign-in, a session seen, a token used. Two of them for one person at once (two tabs,
+    two servers) must both go through, never show an error. Only for functions whose whole
+    work is one transaction they open themselves."""
+    import functools
+    import random
+
+    from tracker.errors import ConcurrentChange
+
+    @functools.wraps(action)
+    def again(*args, **kwargs):
+        for attempt in range(RACE_ATTEMPTS):
+            try:
+                return action(*args, **kwargs)
+            except ConcurrentChange:
+                if attempt == RACE_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0.01, 0.1) * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    return again
+
+
 QUIET_WAIT = 10.0  # seconds a backup waits for other transactions (staging, sign-ins) to end
 
 

@@ -6,10 +6,10 @@ measure, plausible range and upload batch, and, once the file's organisations ar
 their current results. Storing happens in one SERIALIZABLE PostgreSQL transaction: the
 file's organisations' current results are read again inside it and the plan redone against
 them (so the plan cannot go stale), then the batch and its rows go in (the rows by COPY).
-Uploads store in turn, across every app server and command line (an advisory lock taken just
-for the store, `PostgresDatabase.turn`): overlapping SERIALIZABLE uploads would abort one
-another. A transaction that still loses a race (with an organisation retired at that moment,
-say) is tried again (five tries in all, a short random wait between them), then said in a
+Uploads store in turn with every other write of data, across every app server and command
+line (the "data" write lock, held in PostgreSQL: `PostgresDatabase.transaction`), so they do
+not abort one another. A transaction that still loses a race (with a writer outside the
+tracker) is tried again (five tries in all, a short random wait between them), then said in a
 sentence.
 """
 
@@ -26,7 +26,6 @@ from tracker.errors import ConcurrentChange
 from tracker.upload_read import Problem, Report
 
 ATTEMPTS = 5  # tries at storing when others' transactions keep winning the race
-UPLOADS = "tracker: storing an upload"  # the lock uploads take in turn (PostgresDatabase.turn)
 _MIRRORED = ("organisation", "measure", "measure_range", "upload_batch")
 _RESULT_COLUMNS = ("id, organisation_id, measure_id, period, value, numerator, denominator,"
                    " note, batch_id, recorded_at")
@@ -100,7 +99,7 @@ def commit(db, data: bytes, file_name: str, scope, *, organisation=None, today=N
         step(0.85, "Storing")
         for attempt in range(ATTEMPTS):
             try:
-                with db.turn(UPLOADS) as held, db.transaction(held) as cur:
+                with db.transaction() as cur:
                     if _changed_meanwhile(cur, local, report):
                         return report
                     _results_into(local, _stored_results(

@@ -83,6 +83,7 @@ def translate_query(sql: str) -> str:
 # --------------------------------------------------------------------------- the engine
 
 import contextlib  # noqa: E402
+import threading  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pandas as pd  # noqa: E402
@@ -233,6 +234,7 @@ class PostgresDatabase:
         self._pool = ConnectionPool(url, min_size=1, max_size=8, open=True,
                                     kwargs={"autocommit": True}, configure=_configure)
         self.daily_backups = None
+        self._held = threading.local()  # the write locks this thread holds (_write_lock)
         with self._pool.connection() as connection:
             migrate(connection)
 
@@ -265,13 +267,22 @@ class PostgresDatabase:
 
     @contextlib.contextmanager
     def transaction(self, cursor: Cursor | None = None, *, lock: str = "data"):
-        """One transaction (SERIALIZABLE): commits at the end of the block, rolls back on
-        any exception. No in-process lock: PostgreSQL's constraints keep what is unique."""
+        """One SERIALIZABLE transaction: commits at the end of the block, rolls back on any
+        exception; a lost race or a clash at a unique index becomes ConcurrentChange.
+
+        It first takes its write lock ("data" or "accounts", as on the embedded file), but
+        held in PostgreSQL (an advisory lock), so it spans every app server and command line
+        on the database: the tracker's own writes of one kind take turns instead of aborting
+        one another under load, and a sign-in ("accounts") never waits behind an upload
+        ("data"). The lock is taken before BEGIN, so the transaction's snapshot sees the
+        previous holder's work. Correctness does not rest on it: SERIALIZABLE and the
+        database's constraints hold against any other writer."""
         from tracker.db import explicit
 
         try:
             with contextlib.ExitStack() as stack:
                 cur = cursor if cursor is not None else stack.enter_context(self.cursor())
+                stack.enter_context(self._write_lock(cur, lock))
                 with explicit(cur):
                     yield cur
         except (self._psycopg.errors.SerializationFailure,
@@ -286,20 +297,21 @@ class PostgresDatabase:
                 "Reload the page to see theirs, or choose another.") from exc
 
     @contextlib.contextmanager
-    def turn(self, name: str) -> Iterator[Cursor]:
-        """A cursor holding, until the block ends, a lock shared by every app server and
-        command line on this database (a PostgreSQL advisory lock named `name`). It is taken
-        before a transaction begins, so the transaction's snapshot sees the previous holder's
-        work. Uploads take their turn to store: SERIALIZABLE alone keeps them right, but two
-        uploads that overlap abort one another (each reads the results the other writes), so
-        under load they would mostly be retried; in turn, none is."""
-        with self.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(hashtext(?))", [name])
-            try:
-                yield cur
-            finally:
-                with contextlib.suppress(self._psycopg.Error):  # a lost connection frees it
-                    cur.execute("SELECT pg_advisory_unlock(hashtext(?))", [name])
+    def _write_lock(self, cur: Cursor, name: str):
+        """The advisory lock `name` on the cursor's connection, unless this thread holds it
+        already (a transaction within a transaction, as the embedded file's RLock allows)."""
+        held = self._held.__dict__.setdefault("names", set())
+        if name in held:
+            yield
+            return
+        cur.execute("SELECT pg_advisory_lock(hashtext(?))", [f"tracker: {name}"])
+        held.add(name)
+        try:
+            yield
+        finally:
+            held.discard(name)
+            with contextlib.suppress(self._psycopg.Error):  # a lost connection frees it
+                cur.execute("SELECT pg_advisory_unlock(hashtext(?))", [f"tracker: {name}"])
 
     @contextlib.contextmanager
     def quiet(self):
@@ -315,17 +327,23 @@ def migrate(connection) -> list[int]:
     schema_migrations as on the embedded file."""
     from tracker.db import migration_files
 
-    connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY"
-                       " KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT"
-                       " current_timestamp)")
-    done = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
-    applied = []
-    for version, name, path in migration_files():
-        if version in done:
-            continue
-        with connection.transaction():
-            connection.execute(translate_migration(path.read_text(encoding="utf-8")))
-            connection.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                               [version, name])
-        applied.append(version)
-    return applied
+    # Several app servers may start at once on a new database: one migrates, the others wait
+    # for it and then find nothing left to do.
+    connection.execute("SELECT pg_advisory_lock(hashtext('tracker: migrations'))")
+    try:
+        connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER"
+                           " PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL"
+                           " DEFAULT current_timestamp)")
+        done = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
+        applied = []
+        for version, name, path in migration_files():
+            if version in done:
+                continue
+            with connection.transaction():
+                connection.execute(translate_migration(path.read_text(encoding="utf-8")))
+                connection.execute("INSERT INTO schema_migrations (version, name) VALUES"
+                                   " (%s, %s)", [version, name])
+            applied.append(version)
+        return applied
+    finally:
+        connection.execute("SELECT pg_advisory_unlock(hashtext('tracker: migrations'))")

@@ -26,7 +26,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from tracker import auth
-from tracker.db import Database
+from tracker.db import Database, retry_races
 
 COOKIE = "tracker_session"
 ROUTE = "/tracker/session"  # served by server.py, under the base URL path
@@ -38,6 +38,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+@retry_races
 def start(db: Database, scope: auth.Scope, now: dt.datetime | None = None) -> str:
     """A new session for a signed-in account; returns the one-time ticket for the route."""
     now = now or dt.datetime.now()
@@ -50,6 +51,7 @@ def start(db: Database, scope: auth.Scope, now: dt.datetime | None = None) -> st
     return ticket
 
 
+@retry_races
 def redeem(db: Database, ticket: str, now: dt.datetime | None = None) -> str | None:
     """Use up a ticket: the session's cookie token, or None (unknown, used or expired)."""
     now = now or dt.datetime.now()
@@ -65,6 +67,7 @@ def redeem(db: Database, ticket: str, now: dt.datetime | None = None) -> str | N
     return token
 
 
+@retry_races
 def resume(db: Database, token: str | None,
            now: dt.datetime | None = None) -> tuple[auth.Scope | None, str | None]:
     """The scope of the session a cookie names, and why not when it cannot go on: (scope,
@@ -98,6 +101,7 @@ def session_id(db: Database, token: str | None) -> int | None:
                      [_hash(token)])
 
 
+@retry_races
 def seen(db: Database, token: str | None, now: dt.datetime | None = None) -> None:
     """Record activity (at most once every SEEN_EVERY), so a refresh after a busy hour does
     not count as idle."""
@@ -110,6 +114,7 @@ def seen(db: Database, token: str | None, now: dt.datetime | None = None) -> Non
                     [now, _hash(token), now - SEEN_EVERY])
 
 
+@retry_races
 def end(db: Database, session: int | str | None, now: dt.datetime | None = None) -> None:
     """End a session (log out): by id, or by the cookie's token."""
     if session is None:
