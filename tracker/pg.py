@@ -115,6 +115,9 @@ class Cursor:
     def fetchall(self):
         return self._cursor.fetchall()
 
+    def fetchmany(self, size: int):
+        return self._cursor.fetchmany(size)
+
     @property
     def description(self):
         return self._cursor.description
