@@ -34,9 +34,13 @@ elif on_postgresql:
     right.metric("Automatic backup", "By the server's schedule")
 else:
     right.metric("Automatic backup", "Off")
-st.caption("Folder: " + ui.esc(folder) + ". The daily time, the folder and how many to keep "
-           "are set by TRACKER\\_BACKUP\\_AT, TRACKER\\_BACKUP\\_DIR and TRACKER\\_BACKUP\\_KEEP "
-           "(README).")
+if on_postgresql:
+    st.caption("Folder: " + ui.esc(folder) + ". The folder and how many to keep are set by "
+               "TRACKER\\_BACKUP\\_DIR and TRACKER\\_BACKUP\\_KEEP (README).")
+else:
+    st.caption("Folder: " + ui.esc(folder) + ". The daily time, the folder and how many to "
+               "keep are set by TRACKER\\_BACKUP\\_AT, TRACKER\\_BACKUP\\_DIR and "
+               "TRACKER\\_BACKUP\\_KEEP (README).")
 if daily is not None and daily.last_error:
     st.error("The last automatic backup failed: " + ui.esc(daily.last_error))
 

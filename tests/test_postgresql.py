@@ -191,3 +191,27 @@ def test_app_servers_starting_at_once_on_a_new_database_migrate_it_once(pg_url):
         for o in outcomes:
             if isinstance(o, PostgresDatabase):
                 o.close()
+
+
+def test_back_up_now_on_the_backups_page_on_postgresql(monkeypatch, pg_url, tmp_path):
+    """Admin → Backups on a lab on PostgreSQL: a pg_dump, checked, listed; the page says
+    the daily backup is the server's schedule and how to restore into a new database."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+    from tracker import backup
+
+    monkeypatch.setenv("TRACKER_DB", pg_url)
+    monkeypatch.setenv("TRACKER_BACKUP_DIR", str(tmp_path / "kept"))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/backups.py").run()
+    assert not at.exception
+    assert "pg\\_dump" in at.markdown[0].value or any("pg" in m.value for m in at.markdown)
+    assert any(m.value == "By the server's schedule" for m in at.metric)
+    [b for b in at.button if b.label == "Back up now"][0].click().run()
+    assert not at.exception and "and checked" in at.success[0].value
+    kept = backup.list_backups(tmp_path / "kept")
+    assert len(kept) == 1 and kept[0].path.suffix == ".dump"
+    assert len(at.dataframe[0].value) == 1
+    assert "lab_restored" in at.code[0].value
