@@ -830,3 +830,35 @@ def test_a_new_challenge_and_the_earlier_one_chosen_in_the_sidebar(browser, demo
         page.close()
     finally:
         _stop(proc, log)
+
+
+@pytest.mark.parametrize("trusted, expected", [("127.0.0.1,::1", "203.0.113.9"),
+                                               ("10.9.9.9", "unknown")])
+def test_behind_a_proxy_failed_sign_ins_count_against_the_client_not_the_proxy(
+        browser, db_path, trusted, expected):
+    """Sign-in throttling counts failures per client address. Behind a reverse proxy the
+    app sees the proxy; it takes the client's address from X-Forwarded-For only when the
+    proxy is trusted (FORWARDED_ALLOW_IPS, which deploy/compose*.yaml sets), else every
+    failure counts against one "unknown" client (here the page is reached from 127.0.0.1,
+    standing in for the proxy, with the header a proxy adds)."""
+    from conftest import PASSWORD
+
+    from tracker import auth
+    from tracker.db import Database
+
+    with Database(db_path) as db:
+        auth.add_user(db, None, username="boss", role="admin", password=PASSWORD)
+    proc, url, log = _start(db_path, env={"FORWARDED_ALLOW_IPS": trusted})
+    try:
+        context = browser.new_context(extra_http_headers={"X-Forwarded-For": "203.0.113.9"})
+        page = context.new_page()
+        page.goto(url + "/")
+        page.get_by_role("textbox", name="Username").fill("boss")
+        page.get_by_role("textbox", name="Password").fill("not the password")
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_text("do not match").first.wait_for(timeout=30_000)
+        context.close()
+    finally:
+        _stop(proc, log)
+    with Database(db_path) as db:
+        assert db.read("SELECT client FROM login_throttle")["client"].tolist() == [expected]

@@ -348,6 +348,9 @@ def test_the_deployment_files_agree_with_each_other():
     assert "respond @internal 404" in caddy
     docker = (ROOT / "deploy" / "Dockerfile").read_text()
     assert "--require-hashes -r requirements.txt" in docker and "USER tracker" in docker
+    # the apps trust the proxy's X-Forwarded-For, and only the proxy can reach them
+    assert compose.count('FORWARDED_ALLOW_IPS: "*"') == len(labs)
+    assert "ports:" not in compose.split("proxy:")[0]
 
 
 def test_the_postgresql_deployment_files_agree_with_each_other():
@@ -370,3 +373,4 @@ def test_the_postgresql_deployment_files_agree_with_each_other():
     assert "lb_policy cookie" in caddy and f"health_uri /{path}/healthz" in caddy
     assert "@internal path */_stcore/metrics */tracker/cli" in caddy
     assert "postgresql-client" in (ROOT / "deploy" / "Dockerfile").read_text()
+    assert 'FORWARDED_ALLOW_IPS: "*"' in compose and "ports:" not in compose.split("proxy:")[0]
