@@ -391,7 +391,7 @@ def guarded(work: Callable[[], int], path, err: TextIO) -> int:
     except OSError as exc:
         err.write(f"Could not read or write a file: {exc.strerror or exc} ({exc.filename})\n")
         return 1
-    except Exception as exc:  # noqa: BLE001 - PostgreSQL's errors (work in progress), in words
+    except Exception as exc:  # noqa: BLE001 - PostgreSQL's errors (psycopg), in words
         if type(exc).__module__.startswith("psycopg"):
             err.write(f"The database refused the command: {str(exc).splitlines()[0]}\n")
             return 1

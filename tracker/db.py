@@ -114,7 +114,7 @@ def location_key(location=None) -> str:
 
 def open_database(location=None):
     """The database TRACKER_DB (or `location`) names: PostgreSQL for a postgresql:// URL
-    (tracker/pg.py, work in progress), else the embedded file."""
+    (tracker/pg.py), else the embedded file."""
     key = location_key(location)
     if is_url(key):
         from tracker.pg import PostgresDatabase

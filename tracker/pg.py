@@ -1,14 +1,14 @@
-"""PostgreSQL as a second engine, in progress (docs/postgresql.md says what works):
-`TRACKER_DB=postgresql://...` (tracker.db.open_database).
+"""PostgreSQL, the second engine (docs/postgresql.md): `TRACKER_DB=postgresql://...`
+(tracker.db.open_database).
 
-The data layer is written in DuckDB's dialect. This module lets the same SQL run on
+The data layer is written in SQL both engines read. This module lets the same SQL run on
 PostgreSQL through psycopg 3, by a documented translation rather than a second copy:
 
 Queries (`translate_query`):
 - `?` placeholders become `%s`; `$name` placeholders become `%(name)s`; a literal `%` becomes
   `%%` (psycopg reads every `%` of a query that has parameters);
-- `GROUP BY ALL` is not translated: PostgreSQL has no such clause, so the few queries that
-  use it are to be written with their columns (the branch's test run lists them).
+- nothing else: DuckDB-only syntax (`GROUP BY ALL`, `QUALIFY`) is left only in an upload's
+  staging queries (tracker.ingest), which always run in DuckDB (in memory, on PostgreSQL).
 
 Migrations (`translate_migration`), applied to each numbered file before it runs:
 - `DOUBLE` becomes `DOUBLE PRECISION`;
