@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 from conftest import ROOT, open_app, shown, table_counts
 
@@ -130,3 +131,23 @@ def test_the_command_line_names_the_challenge(demo_path, tmp_path, capsys):
     assert main(["digest", "--db", str(demo_path), "--since", since, "--out", str(out),
                  "--challenge", "Cold homes"]) == 1
     assert "No challenge is called 'Cold homes'" in capsys.readouterr().err
+
+
+def test_a_learning_record_charts_only_the_results_of_its_challenge(demo_db):
+    """An idea of the new challenge, tested at an organisation with results from the earlier
+    one: its record has no chart yet (those results belong to the earlier challenge's dates)."""
+    first, second = second_challenge(demo_db)
+    now = ADMIN.viewing(second)
+    org = int(repo.list_organisations(demo_db, ADMIN).set_index("name").loc[
+        "Peer Pathways (demo)", "id"])
+    measure = int(observations.load_results(demo_db, ADMIN, organisation_ids=[org])
+                  ["measure_id"].iloc[0])
+    idea = repo.add_idea(demo_db, ADMIN, second["id"], title="Warm welcome calls")
+    repo.plan_cycle(demo_db, ADMIN, idea_id=idea, organisation_id=org, objective="o",
+                    question="q", prediction="p", start_date=second["start_date"],
+                    end_date=second["start_date"] + dt.timedelta(days=14),
+                    measure_ids=[measure])
+    record = learning_record.record(demo_db, now, idea)
+    for evidence in record.evidence:
+        for _, series, _ in evidence.panels:
+            assert series.empty or series["period"].min() >= pd.Timestamp(second["start_date"])

@@ -197,7 +197,8 @@ def suggestions(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
     if cycles.empty:
         return pd.DataFrame(columns=columns)
     per = _per_pair(cycles)
-    found = portfolio.measure_outcomes(db, INTERNAL, challenge_id)
+    found = portfolio.measure_outcomes(  # the results of this challenge's dates only
+        db, INTERNAL.viewing(repo.get_challenge(db, challenge_id)), challenge_id)
     improved = found[found["outcome"] == "improved"]
     names = repo.list_measures(db).set_index("id")["name"]
     rows = []

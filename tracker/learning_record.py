@@ -169,16 +169,17 @@ def record(db: Database, scope: Scope, idea_id: int, *, public: bool = False,
         raise PermissionDenied(f"{scope.organisation} does not test this idea, so its learning "
                                "is not shared with you here; the lab team can share it.")
     audience = audience or audience_for(db, scope, public=public)
+    internal = INTERNAL.viewing(challenge)  # every result, but only of this challenge's dates
     idea = ideas.loc[idea_id].to_dict() | {"id": idea_id}
-    cycles = repo.list_cycles(db, INTERNAL, challenge["id"], idea_id=idea_id)
+    cycles = repo.list_cycles(db, internal, challenge["id"], idea_id=idea_id)
     cycles = cycles.sort_values(["start_date", "cycle_no", "id"]).reset_index(drop=True)
     marks = _marks(db, cycles["id"].tolist())
     where = _where(db, cycles, audience, marks)
     shown = _cycle_rows(cycles, audience, marks)
     if outcomes is None:
-        outcomes = portfolio.measure_outcomes(db, INTERNAL, challenge["id"])
-    evidence = _evidence(db, cycles, outcomes[outcomes["idea_id"] == idea_id], audience,
-                         marks, max_panels)
+        outcomes = portfolio.measure_outcomes(db, internal, challenge["id"])
+    evidence = _evidence(db, internal, cycles, outcomes[outcomes["idea_id"] == idea_id],
+                         audience, marks, max_panels)
     versions = learning.syntheses(db, [idea_id], every_version=True)
     synthesis = None
     if not versions.empty:
@@ -290,7 +291,7 @@ def verdict(name: str, found: pd.DataFrame, label) -> str:
     return f"{name}: " + "; ".join(parts) + "."
 
 
-def _evidence(db: Database, cycles: pd.DataFrame, outcomes: pd.DataFrame,
+def _evidence(db: Database, internal: Scope, cycles: pd.DataFrame, outcomes: pd.DataFrame,
               audience: Audience, marks: dict, max_panels: int) -> list[Evidence]:
     """Per targeted measure: the verdict in words, and a chart panel for each organisation
     that tested the idea and has results (with the idea's cycles there drawn on it)."""
@@ -309,7 +310,7 @@ def _evidence(db: Database, cycles: pd.DataFrame, outcomes: pd.DataFrame,
         cycle_ids = targeted.loc[targeted["measure_id"] == measure_id, "cycle_id"]
         mine = cycles[cycles["id"].isin(cycle_ids)]
         org_ids = list(dict.fromkeys(mine["organisation_id"].astype(int)))
-        results = observations.load_results(db, INTERNAL, measure_id=int(measure_id),
+        results = observations.load_results(db, internal, measure_id=int(measure_id),
                                             organisation_ids=org_ids)
         panels = []
         rank = {"improved": 0, "concern": 1, "none": 2, "too_few": 3}

@@ -94,7 +94,7 @@ def build_html(db: Database, scope: Scope, *, public: bool, ideas=None,
     all_ideas = repo.list_ideas(db, cid)
     chosen = select_ideas(all_ideas, ideas)
     audience = learning_record.audience_for(db, scope, public=public)
-    outcomes = portfolio.measure_outcomes(db, learning_record.INTERNAL, cid)
+    outcomes = portfolio.measure_outcomes(db, learning_record.INTERNAL.viewing(challenge), cid)
     records = []
     for n, idea_id in enumerate(chosen["id"]):
         step(0.05 + 0.45 * n / max(len(chosen), 1), f"Gathering idea {n + 1} of {len(chosen)}")
