@@ -83,6 +83,7 @@ def translate_query(sql: str) -> str:
 # --------------------------------------------------------------------------- the engine
 
 import contextlib  # noqa: E402
+import os  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
@@ -213,6 +214,17 @@ UNIQUE_NAMES = {
 }
 
 
+def pool_size() -> int:
+    """Connections each app server (or command line) may hold: TRACKER_PG_POOL, default 20.
+    A write waiting for its turn holds one, so a server needs room for its waiting uploads
+    and for the pages and sign-ins beside them; 3 servers × 20 stay within PostgreSQL's
+    default of 100 connections."""
+    try:
+        return max(4, int(os.environ.get("TRACKER_PG_POOL", "20")))
+    except ValueError:
+        return 20
+
+
 class PostgresDatabase:
     """The `Database` interface on PostgreSQL: a connection per unit of work from a pool,
     autocommit outside explicit transactions, uniqueness by the database's constraints."""
@@ -234,7 +246,7 @@ class PostgresDatabase:
             detail = " ".join(line.strip() for line in str(exc).splitlines()) or "no answer"
             raise DatabaseError(f"Cannot reach the PostgreSQL database at {self.path}: "
                                 f"{detail}") from None
-        self._pool = ConnectionPool(url, min_size=1, max_size=8, open=True,
+        self._pool = ConnectionPool(url, min_size=1, max_size=pool_size(), open=True,
                                     kwargs={"autocommit": True}, configure=_configure)
         self.daily_backups = None
         self._held = threading.local()  # the write locks this thread holds (_write_lock)
