@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from streamlit import config
 
-from tracker import app_control, results_api, web_sessions
+from tracker import api_tokens, app_control, results_api, web_sessions
 from tracker.db import shared
 from tracker.upload_read import MAX_FILE_BYTES
 
@@ -149,8 +149,13 @@ async def _body(request) -> tuple[bytes, str] | None:
 async def results(request):
     """POST /tracker/api/results: a partner system's results file (tracker/results_api.py)."""
     db = shared()
-    scope = await run_in_threadpool(results_api.authenticate, db,
-                                    request.headers.get("authorization"))
+    try:
+        scope = await run_in_threadpool(results_api.authenticate, db,
+                                        request.headers.get("authorization"),
+                                        request.client.host if request.client else None)
+    except api_tokens.TokenThrottled as wait:
+        return JSONResponse(results_api.refusal(429, str(wait))[1], status_code=429,
+                            headers={"Retry-After": str(wait.seconds)})
     if scope is None:
         return JSONResponse(results_api.refusal(401, results_api.NO_TOKEN)[1], status_code=401,
                             headers={"WWW-Authenticate": "Bearer"})

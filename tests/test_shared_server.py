@@ -374,3 +374,42 @@ def test_the_postgresql_deployment_files_agree_with_each_other():
     assert "@internal path */_stcore/metrics */tracker/cli" in caddy
     assert "postgresql-client" in (ROOT / "deploy" / "Dockerfile").read_text()
     assert 'FORWARDED_ALLOW_IPS: "*"' in compose and "ports:" not in compose.split("proxy:")[0]
+
+
+def test_an_address_that_keeps_sending_wrong_tokens_must_wait(demo_db):
+    """Wrong tokens are throttled per address as failed sign-ins are: a few go free, then
+    the address waits longer each time, whatever token it sends; other addresses, and the
+    right token once the wait is over, are not held up."""
+    import datetime as dt
+
+    from tracker.auth import THROTTLE_FREE
+
+    _, secret = api_tokens.create(demo_db, ADMIN, organisation=HILLVIEW, label="x")
+    now = dt.datetime(2026, 12, 3, 9, 0)
+    for _ in range(THROTTLE_FREE):
+        assert api_tokens.authenticate(demo_db, "trk_" + "x" * 43, now, "203.0.113.9") is None
+    with pytest.raises(api_tokens.TokenThrottled, match="wait 2 seconds") as waited:
+        api_tokens.authenticate(demo_db, secret, now, "203.0.113.9")  # even the right one
+    assert waited.value.seconds == 2 and "Nothing was stored" in str(waited.value)
+    assert api_tokens.authenticate(demo_db, secret, now, "198.51.100.7") is not None
+    assert api_tokens.authenticate(demo_db, None, now, "203.0.113.9") is None  # no guess
+    later = now + dt.timedelta(seconds=3)
+    assert api_tokens.authenticate(demo_db, secret, later, "203.0.113.9") is not None
+    assert api_tokens.authenticate(demo_db, "trk_" + "y" * 43, later, "203.0.113.9") is None
+    # the right token cleared the count: one wrong one is free again
+
+
+def test_the_api_answers_429_with_retry_after_to_an_address_guessing_tokens(running):
+    import time
+
+    from tracker.auth import THROTTLE_FREE
+
+    url, token = running["url"], running["token"]
+    body = results_file([("2026-11-16", 4, 1.5)])
+    assert post(url, body, token)[0] == 200  # a clean count for this address
+    for _ in range(THROTTLE_FREE):
+        assert post(url, body, "trk_" + "z" * 43)[0] == 401
+    status, answer = post(url, body, token)
+    assert status == 429 and "wait" in answer["summary"] and "Traceback" not in str(answer)
+    time.sleep(2.5)
+    assert post(url, body, token)[0] == 200  # after the wait, the right token works

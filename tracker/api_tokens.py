@@ -100,26 +100,62 @@ def revoke(db: Database, scope: Scope, token_id: int) -> None:
                {"revoked_by": scope.actor})
 
 
+class TokenThrottled(ValueError):
+    """Too many wrong tokens from one address: it must wait `seconds` before trying again."""
+
+    def __init__(self, seconds: int):
+        self.seconds = seconds
+        super().__init__(f"Too many requests with a wrong token from this address: wait "
+                         f"{seconds} second{'s' if seconds != 1 else ''}, then try again with "
+                         "the right token. Nothing was stored.")
+
+
 @retry_races
-def authenticate(db: Database, secret: str | None,
-                 now: dt.datetime | None = None) -> Scope | None:
+def authenticate(db: Database, secret: str | None, now: dt.datetime | None = None,
+                 client: str | None = None) -> Scope | None:
     """The scope a token acts with (a partner of its organisation), or None for a token that
-    is unknown, revoked or whose organisation is retired. Records the use."""
-    if not secret or not secret.startswith(PREFIX) or len(secret) > 200:
+    is unknown, revoked or whose organisation is retired. Records the use.
+
+    With `client` (the address the request came from), wrong tokens are throttled as failed
+    sign-ins are (auth.throttle_delay): after a few, that address must wait between tries,
+    growing each time (TokenThrottled says how long), whatever token it sends. A request
+    with no token at all is not a guess and is not counted."""
+    from tracker import auth
+
+    if not secret:
         return None
-    digest = _hash(secret)
+    now = now or dt.datetime.now()
+    key = f"api {client}"[:100] if client else None
     with db.transaction(lock="accounts") as cur:
-        row = cur.execute(
-            "SELECT t.id, t.label, t.token_hash, o.id, o.name FROM api_token t"
-            " JOIN organisation o ON o.id = t.organisation_id"
-            " WHERE t.token_hash = ? AND t.revoked_at IS NULL AND o.retired_at IS NULL",
-            [digest]).fetchone()
-        if row is None or not hmac.compare_digest(row[2], digest):
+        if key:
+            throttle = cur.execute("SELECT failures, last_failure FROM login_throttle"
+                                   " WHERE client = ?", [key]).fetchone()
+            if throttle and auth.throttle_delay(throttle[0]):
+                wait = throttle[1] + auth.throttle_delay(throttle[0]) - now
+                if wait > dt.timedelta(0):
+                    raise TokenThrottled(max(1, int(wait.total_seconds() + 0.999)))
+        row = None
+        if secret.startswith(PREFIX) and len(secret) <= 200:
+            digest = _hash(secret)
+            row = cur.execute(
+                "SELECT t.id, t.label, t.token_hash, o.id, o.name FROM api_token t"
+                " JOIN organisation o ON o.id = t.organisation_id"
+                " WHERE t.token_hash = ? AND t.revoked_at IS NULL AND o.retired_at IS NULL",
+                [digest]).fetchone()
+            if row is not None and not hmac.compare_digest(row[2], digest):
+                row = None
+        if row is None:
+            if key:
+                cur.execute("INSERT INTO login_throttle VALUES (?, 1, ?) ON CONFLICT (client)"
+                            " DO UPDATE SET failures = login_throttle.failures + 1,"
+                            " last_failure = excluded.last_failure", [key, now])
             return None
+        if key:
+            cur.execute("DELETE FROM login_throttle WHERE client = ?", [key])
         token_id, label, _, org_id, org_name = row
         cur.execute(
             "INSERT INTO api_token_use (token_id, last_used_at, uses) VALUES (?, ?, 1)"
             " ON CONFLICT (token_id) DO UPDATE SET last_used_at = excluded.last_used_at,"
-            " uses = api_token_use.uses + 1", [token_id, now or dt.datetime.now()])
+            " uses = api_token_use.uses + 1", [token_id, now])
     return Scope(actor=f"API token {token_id} '{label}' ({org_name})", role="partner",
                  organisation_id=int(org_id), organisation=org_name)

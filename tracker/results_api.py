@@ -86,8 +86,10 @@ def bearer(header: str | None) -> str | None:
     return None
 
 
-def authenticate(db: Database, header: str | None) -> Scope | None:
-    return api_tokens.authenticate(db, bearer(header))
+def authenticate(db: Database, header: str | None, client: str | None = None) -> Scope | None:
+    """The token's scope, or None; raises api_tokens.TokenThrottled for an address that
+    keeps sending wrong tokens."""
+    return api_tokens.authenticate(db, bearer(header), client=client)
 
 
 def handle(db: Database, scope: Scope, data: bytes, file_name: str, *,
