@@ -99,7 +99,7 @@ async def lifespan(_app):
     path = None
     try:
         database = await run_in_threadpool(shared)
-        if getattr(database, "engine", "duckdb") == "duckdb":  # a server needs no way in
+        if database.engine == "duckdb":  # a server needs no way in
             path = database.path
             app_control.start(path, own_url())
     except Exception as exc:  # noqa: BLE001 - the pages say what is wrong with the database

@@ -36,7 +36,7 @@ def _database(path: str) -> Database:
 def _daily_backups(database: Database) -> backup.DailyBackups | None:
     """The app's automatic backup, one thread per process (the process that owns the file)."""
     at = backup.daily_time()
-    if at is None or getattr(database, "engine", "duckdb") == "postgresql":
+    if at is None or database.engine == "postgresql":
         return None  # PostgreSQL is backed up by pg_dump (docs/postgresql.md)
     daily = backup.DailyBackups(database, at, backup.keep_count()).start()
     database.daily_backups = daily  # the Backups page shows its next run and last error

@@ -16,7 +16,7 @@ ui.admin_only("manages backups")
 
 folder = backup.folder_of(db)
 daily = db.daily_backups
-on_postgresql = backup.on_postgresql(db)
+on_postgresql = db.engine == "postgresql"
 if on_postgresql:
     st.write("The lab's data is in a PostgreSQL database. A backup is a pg\\_dump of it: one "
              "consistent snapshot, taken while everyone goes on working, checked by listing "

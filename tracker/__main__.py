@@ -47,7 +47,7 @@ def _migrate_to(path: str, url: str) -> int:
     with Database(path) as source:  # refused while the app holds the file: stop it first
         moved = migrate_to.migrate_to(source, url, progress=lambda text: print(f"  {text}"))
     print(f"Moved {moved.total:,} rows in {len(moved.rows)} tables from {path} to "
-          f"{redacted(url)}; every table checked row by row against the file. The file is "
+          f"{redacted(url)}; every table checked row by row against the file. The file's data is "
           "unchanged. Start the app with TRACKER_DB set to the PostgreSQL address.")
     return 0
 

@@ -268,13 +268,9 @@ class DailyBackups:
             due = self.next_run(dt.datetime.now())
 
 
-def on_postgresql(db) -> bool:
-    return getattr(db, "engine", "duckdb") == "postgresql"
-
-
 def folder_of(db) -> Path:
     """Where a database's backups go: beside the file, or TRACKER_BACKUP_DIR (either engine)."""
-    if on_postgresql(db):
+    if db.engine == "postgresql":
         from tracker import backup_pg
 
         return backup_pg.default_dir()
@@ -283,7 +279,7 @@ def folder_of(db) -> Path:
 
 def take(db, directory: Path | None = None, *, keep: int | None = None) -> Backup:
     """A backup of either engine: a checked copy of the file, or a checked pg_dump."""
-    if on_postgresql(db):
+    if db.engine == "postgresql":
         from tracker import backup_pg
 
         return backup_pg.backup(db, directory, keep=keep)

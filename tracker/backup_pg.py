@@ -21,10 +21,8 @@ import subprocess
 from pathlib import Path
 
 from tracker import backup as file_backup
-from tracker.backup import Backup, BackupError
+from tracker.backup import _STAMP, Backup, BackupError
 from tracker.db import ROOT
-
-_STAMP = "%Y%m%d-%H%M%S"
 
 
 def default_dir() -> Path:

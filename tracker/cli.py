@@ -365,7 +365,7 @@ def run(db: Database, args, con: Console) -> int:
         say(f"Wrote {len(written)} files to {con.shown(args.out)}\n")
     elif args.command == "backup":
         made = backup.take(db, args.out, keep=args.keep)
-        checked = ("made by pg_dump, checked with pg_restore --list" if backup.on_postgresql(db)
+        checked = ("made by pg_dump, checked with pg_restore --list" if db.engine == "postgresql"
                    else "checked by reopening it")
         say(f"Backup written to {made.path} ({made.size / 1e6:,.1f} MB), {checked}.\n")
     return 0

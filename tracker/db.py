@@ -253,6 +253,8 @@ class Database:
     explicit transaction: it commits when the block ends and rolls back on any exception.
     """
 
+    engine = "duckdb"  # PostgresDatabase says "postgresql" (tracker/pg.py)
+
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path else default_path()
         self._con = _open(self.path)

@@ -564,7 +564,7 @@ def check(db: Database, data: bytes, file_name: str, scope: Scope, *,
           progress: Progress | None = None) -> Report:
     """Validate a file and plan its commit. Writes nothing (a dry run). A partner's file may
     hold rows for its own organisation only."""
-    if getattr(db, "engine", "duckdb") == "postgresql":
+    if db.engine == "postgresql":
         from tracker import ingest_pg
 
         return ingest_pg.check(db, data, file_name, scope, organisation=organisation,
@@ -591,7 +591,7 @@ def commit(db: Database, data: bytes, file_name: str, scope: Scope, *,
     slow file. A file identical to a stored batch adds nothing.
     """
     step = progress or (lambda fraction, text: None)
-    if getattr(db, "engine", "duckdb") == "postgresql":
+    if db.engine == "postgresql":
         from tracker import ingest_pg
 
         return ingest_pg.commit(db, data, file_name, scope, organisation=organisation,

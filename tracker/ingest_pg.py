@@ -9,23 +9,20 @@ them (so the plan cannot go stale), then the batch and its rows go in (the rows 
 Uploads store in turn with every other write of data, across every app server and command
 line (the "data" write lock, held in PostgreSQL: `PostgresDatabase.transaction`), so they do
 not abort one another. A transaction that still loses a race (with a writer outside the
-tracker) is tried again (five tries in all, a short random wait between them), then said in a
-sentence.
+tracker) is tried again (db.retry_races: five tries, a short random wait between), then said
+in a sentence.
 """
 
 from __future__ import annotations
 
 import contextlib
-import random
-import time
 
 import duckdb
 
-from tracker.db import migrate
+from tracker.db import migrate, retry_races
 from tracker.errors import ConcurrentChange
 from tracker.upload_read import Problem, Report
 
-ATTEMPTS = 5  # tries at storing when others' transactions keep winning the race
 _MIRRORED = ("organisation", "measure", "measure_range", "upload_batch")
 _RESULT_COLUMNS = ("id, organisation_id, measure_id, period, value, numerator, denominator,"
                    " note, batch_id, recorded_at")
@@ -97,26 +94,27 @@ def commit(db, data: bytes, file_name: str, scope, *, organisation=None, today=N
                 report.new + report.updated == 0 or (report.implausible and not store_flagged):
             return report
         step(0.85, "Storing")
-        for attempt in range(ATTEMPTS):
-            try:
-                with db.transaction() as cur:
-                    if _changed_meanwhile(cur, local, report):
-                        return report
-                    _results_into(local, _stored_results(
-                        lambda sql, params: cur.execute(sql, params).df(), local))
-                    ingest._classify(local, report)  # against what is stored now
-                    if report.new + report.updated == 0:
-                        return report
-                    _store(cur, local, report, file_name, scope, source)
-                return report
-            except ConcurrentChange:  # a lost serialization race (tracker.pg)
-                if attempt == ATTEMPTS - 1:
-                    report.errors.insert(0, Problem(None, None, None,
-                        "Others were storing results for the same organisation at the "
-                        "same moment; nothing was stored. Send the file again."))
-                    return report
-                report.batch_id = None
-                time.sleep(random.uniform(0.02, 0.2) * (attempt + 1))  # let the winner finish
+
+        @retry_races  # a lost serialization race rolled the store back whole: store again
+        def store() -> None:
+            report.batch_id = None
+            with db.transaction() as cur:
+                if _changed_meanwhile(cur, local, report):
+                    return
+                _results_into(local, _stored_results(
+                    lambda sql, params: cur.execute(sql, params).df(), local))
+                ingest._classify(local, report)  # against what is stored now
+                if report.new + report.updated == 0:
+                    return
+                _store(cur, local, report, file_name, scope, source)
+
+        try:
+            store()
+        except ConcurrentChange:
+            report.batch_id = None
+            report.errors.insert(0, Problem(None, None, None,
+                "Others were storing results for the same organisation at the same moment; "
+                "nothing was stored. Send the file again."))
     finally:
         with contextlib.suppress(duckdb.Error):
             local.close()

@@ -328,11 +328,6 @@ class PostgresDatabase:
             with contextlib.suppress(self._psycopg.Error):  # a lost connection frees it
                 cur.execute("SELECT pg_advisory_unlock(hashtext(?))", [f"tracker: {name}"])
 
-    @contextlib.contextmanager
-    def quiet(self):
-        with self.cursor() as cur:
-            yield cur
-
     def checkpoint(self) -> None:
         """PostgreSQL writes its own checkpoints."""
 
