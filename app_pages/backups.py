@@ -27,7 +27,8 @@ else:
              "while it runs (writes wait for the moment of the copy) and checked by opening "
              "the copy and counting every table.")
 left, right = st.columns(2)
-left.metric("Backups kept", f"{len(backup.list_backups(folder))} of {backup.keep_count()}")
+kept = backup.backups_of(db)
+left.metric("Backups kept", f"{len(kept)} of {backup.keep_count()}")
 if daily is not None:
     right.metric("Next automatic backup", f"{daily.next_run(dt.datetime.now()):%d %b %H:%M}")
 elif on_postgresql:
@@ -55,7 +56,6 @@ if st.button("Back up now", type="primary"):
                                          f"({made.size / 1e6:,.1f} MB) and checked.")
             st.rerun()
 
-kept = backup.list_backups(folder)
 if kept:
     st.dataframe(pd.DataFrame({"Taken": [b.taken for b in kept],
                                "File": [b.path.name for b in kept],

@@ -512,3 +512,21 @@ def test_plain_ascii_names_that_differ_stay_different(lab):
     """NHS organisation codes differ by 1 and L, 0 and O: those are different names."""
     for name in ("Trust RJ1", "Trust RJL", "Trust R0A", "Trust ROA"):
         repo.add_organisation(lab["db"], ME, name=name, kind="nhs_trust")
+
+
+def test_a_shared_backup_folder_shows_and_restores_only_this_labs_kind(demo_db, tmp_path):
+    """Labs may share one backup folder (and a lab moved onto PostgreSQL leaves its pg_dump
+    backups beside its old file's). The Backups page lists this database's backups only, and
+    a restore from the folder takes the newest of the right kind, not a newer pg_dump."""
+    folder = tmp_path / "shared"
+    mine = backup.backup(demo_db, folder, now=dt.datetime(2026, 12, 1, 2, 0))
+    (folder / "other-lab-20261202-020000.duckdb").write_bytes(mine.path.read_bytes())
+    (folder / "lab_north-20261203-020000.dump").write_bytes(b"PGDMP")
+    assert [b.path for b in backup.list_backups(folder, kind=backup.FILE,
+                                                stem=demo_db.path.stem)] == [mine.path]
+    target = tmp_path / "restored" / "demo.duckdb"
+    target.parent.mkdir()
+    chosen, _ = backup.restore(target, folder)
+    assert chosen.suffix == ".duckdb"  # the newest database file, not the newer pg_dump
+    with pytest.raises(backup.BackupError, match="no database file backup"):
+        backup.restore(target, tmp_path / "restored")

@@ -78,21 +78,26 @@ def daily_time() -> dt.time | None:
         return DEFAULT_AT
 
 
-def list_backups(directory: Path) -> list[Backup]:
-    """The backups in a folder, newest first."""
+FILE, DUMP = ".duckdb", ".dump"  # a copy of the file; a pg_dump of a PostgreSQL database
+
+
+def list_backups(directory: Path, *, kind: str | None = None,
+                 stem: str | None = None) -> list[Backup]:
+    """The backups in a folder, newest first: of one kind (FILE or DUMP) and one database
+    (its file's or database's name) when given, as labs may share a folder."""
     if not directory.is_dir():
         return []
     found = []
-    for path in [*directory.glob("*.duckdb"), *directory.glob("*.dump")]:
+    for path in [*directory.glob("*" + FILE), *directory.glob("*" + DUMP)]:
         m = _NAME.match(path.name)
-        if m:
+        if m and (kind is None or path.suffix == kind) and (stem is None or m["stem"] == stem):
             found.append(Backup(path, dt.datetime.strptime(m["stamp"], _STAMP),
                                 path.stat().st_size))
     return sorted(found, key=lambda b: b.taken, reverse=True)
 
 
-def latest(directory: Path) -> Backup | None:
-    found = list_backups(directory)
+def latest(directory: Path, kind: str = FILE) -> Backup | None:
+    found = list_backups(directory, kind=kind)
     return found[0] if found else None
 
 
@@ -178,8 +183,7 @@ def _copy_in_another_process(source: Path, target: Path) -> None:
 
 def prune(directory: Path, keep: int, stem: str | None = None) -> list[Path]:
     """Remove all but the newest `keep` backups (of this database, when `stem` is given)."""
-    found = [b for b in list_backups(directory)
-             if stem is None or _NAME.match(b.path.name)["stem"] == stem]
+    found = list_backups(directory, stem=stem)
     removed = []
     for old in found[keep:]:
         old.path.unlink(missing_ok=True)
@@ -187,11 +191,13 @@ def prune(directory: Path, keep: int, stem: str | None = None) -> list[Path]:
     return removed
 
 
-def _choose(source: Path) -> Path:
+def _choose(source: Path, kind: str = FILE) -> Path:
+    """The backup named, or the newest of `kind` in the folder named."""
     if source.is_dir():
-        found = latest(source)
+        found = latest(source, kind)
         if found is None:
-            raise BackupError(f"There is no backup in {source}.")
+            what = "database file" if kind == FILE else "PostgreSQL"
+            raise BackupError(f"There is no {what} backup in {source}.")
         return found.path
     if source.is_file():
         return source
@@ -204,7 +210,7 @@ def restore(db_path: Path, source: Path, now: dt.datetime | None = None) -> tupl
     where the old file went)."""
     db_path = Path(db_path)
     chosen = _choose(Path(source))
-    if chosen.suffix == ".dump":
+    if chosen.suffix == DUMP:
         raise BackupError(f"{chosen} is a backup of a PostgreSQL database; restore it into "
                           "a new PostgreSQL database (docs/deploy.md), not into a file.")
     verify(chosen)
@@ -275,6 +281,15 @@ def folder_of(db) -> Path:
 
         return backup_pg.default_dir()
     return default_dir(db.path)
+
+
+def backups_of(db) -> list[Backup]:
+    """This database's backups in its backup folder, newest first."""
+    if db.engine == "postgresql":
+        from tracker import backup_pg
+
+        return list_backups(folder_of(db), kind=DUMP, stem=backup_pg.database_name(db.url))
+    return list_backups(folder_of(db), kind=FILE, stem=Path(db.path).stem)
 
 
 def take(db, directory: Path | None = None, *, keep: int | None = None) -> Backup:

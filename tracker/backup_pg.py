@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 from tracker import backup as file_backup
-from tracker.backup import _STAMP, Backup, BackupError
+from tracker.backup import _STAMP, DUMP, Backup, BackupError
 from tracker.db import ROOT
 
 
@@ -41,7 +41,7 @@ def _tool(name: str) -> str:
     return found
 
 
-def _database_name(url: str) -> str:
+def database_name(url: str) -> str:
     from psycopg.conninfo import conninfo_to_dict
 
     return conninfo_to_dict(url).get("dbname") or "tracker"
@@ -72,8 +72,8 @@ def backup(db, directory: Path | None = None, *, keep: int | None = None,
     """A pg_dump of the lab's database, checked, into `directory`; older ones pruned."""
     directory = Path(directory) if directory else default_dir()
     now = now or dt.datetime.now()
-    stem = _database_name(db.url)
-    target = directory / f"{stem}-{now:{_STAMP}}.dump"
+    stem = database_name(db.url)
+    target = directory / f"{stem}-{now:{_STAMP}}{DUMP}"
     if target.exists():
         raise BackupError(f"{target} exists already; wait a second and try again.")
     partial = target.with_suffix(".partial")
@@ -105,8 +105,8 @@ def restore(url: str, source: Path) -> Path:
 
     from tracker.pg import redacted
 
-    chosen = file_backup._choose(Path(source))
-    if chosen.suffix != ".dump":
+    chosen = file_backup._choose(Path(source), DUMP)
+    if chosen.suffix != DUMP:
         raise BackupError(f"{chosen} is a copy of an embedded database file, not a PostgreSQL "
                           "backup: restore it with --db naming a file, or move it onto "
                           "PostgreSQL with migrate-to.")
