@@ -5,8 +5,6 @@ cycle (with, for the lab admin, how each note is shared). All user text is shown
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pandas as pd
 import streamlit as st
 
@@ -14,6 +12,7 @@ import ui
 from tracker import (
     auth,
     charts,
+    clock,
     learning,
     learning_record,
     learning_report,
@@ -175,7 +174,7 @@ def _synthesis_form(db: Database, scope: auth.Scope, rec: learning_record.Record
         reviewed_on = right.date_input(
             "Reviewed on", value=pd.Timestamp(s["reviewed_on"]).date()
             if pd.notna(s.get("reviewed_on")) else None, format="DD/MM/YYYY",
-            max_value=dt.date.today(), key=f"{form}_on")
+            max_value=clock.today(), key=f"{form}_on")
         ui.field_problem(problems, "Reviewed")
         if st.form_submit_button("Save as a new version", type="primary") and ui.run_write(
                 lambda: learning.write_synthesis(

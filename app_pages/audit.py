@@ -5,7 +5,7 @@ import datetime as dt
 import streamlit as st
 
 import ui
-from tracker import export, repo
+from tracker import clock, export, repo
 
 db = ui.get_db()
 scope = ui.scope()
@@ -21,7 +21,7 @@ entity = c2.selectbox("What", [None, *sorted(everything["entity"].unique())],
                       format_func=lambda v: "Anything" if v is None else v)
 action = c3.selectbox("Action", [None, *sorted(everything["action"].unique())],
                       format_func=lambda v: "Any" if v is None else v)
-today = dt.date.today()
+today = clock.today()
 days = c4.date_input("Between", value=(today - dt.timedelta(days=30), today),
                      format="DD/MM/YYYY")
 since = until = None

@@ -1,13 +1,12 @@
 """Collaboration: who works with whom (a map of organisations and the ideas they test), the
 cross-sector pairs, and, for the lab team, who should talk."""
 
-import datetime as dt
 
 import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import charts, collaboration, repo
+from tracker import charts, clock, collaboration, repo
 
 db = ui.get_db()
 scope = ui.scope()
@@ -28,7 +27,7 @@ driver_id = f1.selectbox("Driver", [None, *driver_options], key="collab_driver",
 phase_id = f2.selectbox("Phase", [None, *phase_options], key="collab_phase",
                         format_func=lambda p: "Every phase" if p is None else phase_options[p])
 dates = f3.date_input("Cycles between", value=(challenge["start_date"],
-                                               min(dt.date.today(), challenge["end_date"])),
+                                               min(clock.today(), challenge["end_date"])),
                       format="DD/MM/YYYY", key="collab_dates")
 date_from, date_to = (dates + (None, None))[:2] if isinstance(dates, tuple) else (dates, None)
 filters = {"driver_id": driver_id, "phase_id": phase_id, "date_from": date_from,

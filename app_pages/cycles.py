@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import charts, repo, vocab
+from tracker import charts, clock, repo, vocab
 
 db = ui.get_db()
 scope = ui.scope()
@@ -97,7 +97,7 @@ with tab_plan:
             data = c4.text_input("Data to collect")
             targets = st.multiselect("Measures it should move", list(measure_options),
                                      format_func=measure_options.get)
-            today = dt.date.today()
+            today = clock.today()
             start = c3.date_input("Start date", value=today, format="DD/MM/YYYY")
             end = c4.date_input("Planned end date", value=today + dt.timedelta(days=13),
                                 format="DD/MM/YYYY")
@@ -183,9 +183,9 @@ with tab_progress:
             next_steps = st.text_area("Next steps: what is the next cycle?",
                                       value=text(cycle["next_steps"]))
             end_date = st.date_input(
-                "Actual end date", format="DD/MM/YYYY", max_value=dt.date.today(),
-                value=min(cycle["end_date"], dt.date.today()) if cycle["stage"] == "done"
-                else dt.date.today())
+                "Actual end date", format="DD/MM/YYYY", max_value=clock.today(),
+                value=min(cycle["end_date"], clock.today()) if cycle["stage"] == "done"
+                else clock.today())
             if st.form_submit_button("Save Act", type="primary") and ui.run_write(
                     lambda: repo.record_act(db, scope, cycle_id, decision=decision,
                                             next_steps=next_steps, end_date=end_date),

@@ -4,14 +4,13 @@ For the partners who will not prepare a file. What is typed becomes a results fi
 template's layout and goes through exactly the checks, preview and commit of an upload (one
 code path: tracker.ingest), and is stored as one batch that can be undone."""
 
-import datetime as dt
 import hashlib
 
 import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import ingest, repo, templates
+from tracker import clock, ingest, repo, templates
 
 db = ui.get_db()
 scope = ui.scope()
@@ -75,7 +74,7 @@ entered = pd.DataFrame({
     "numerator": edited["Numerator"], "denominator": edited["Denominator"],
     "note": edited["Note"]})
 data = templates.entered_csv(entered)
-name = f"entered in the browser {dt.date.today():%d %b %Y}"
+name = f"entered in the browser {clock.today():%d %b %Y}"
 key = (hashlib.sha256(data).hexdigest(), org_name, repo.data_version(db), scope)
 cached = st.session_state.get("enter_report")
 if cached is not None and cached[0] == key:

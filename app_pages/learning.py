@@ -1,14 +1,13 @@
 """What we learned: the learning record of every idea (filters and a search across all of
 it), and the learning report to share (public version for anyone; internal for the lab admin)."""
 
-import datetime as dt
 
 import pandas as pd
 import streamlit as st
 
 import learning_view
 import ui
-from tracker import learning, learning_record, learning_report, repo, vocab
+from tracker import clock, learning, learning_record, learning_report, repo, vocab
 from tracker.errors import InputError, PermissionDenied
 
 db = ui.get_db()
@@ -109,7 +108,7 @@ if build:
         bar.empty()
         version = "public" if public else "internal"
         st.session_state["learning_file"] = (
-            scope, data, f"learning-{version}-{dt.date.today():%Y-%m-%d}{suffix}",
+            scope, data, f"learning-{version}-{clock.today():%Y-%m-%d}{suffix}",
             "text/html" if suffix == ".html" else "application/pdf", version)
 made = st.session_state.get("learning_file")
 if made and made[0] == scope:  # never another sign-in's file

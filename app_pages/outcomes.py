@@ -1,12 +1,11 @@
 """Outcomes: one measure at one organisation as an SPC chart, with its PDSA cycles."""
 
-import datetime as dt
 
 import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import charts, observations, repo, vocab
+from tracker import charts, clock, observations, repo, vocab
 
 db = ui.get_db()
 scope = ui.scope()
@@ -37,7 +36,7 @@ laney = c4.toggle("Laney adjustment (p′ / u′)", disabled=measure["data_kind"
                   help="For large denominators, where ordinary p or u limits are too tight.")
 start = challenge["start_date"]
 period = c5.date_input("From", value=start, format="DD/MM/YYYY")
-until = c6.date_input("To", value=max(dt.date.today(), period), format="DD/MM/YYYY")
+until = c6.date_input("To", value=max(clock.today(), period), format="DD/MM/YYYY")
 if until < period:
     st.error("The 'To' date is before the 'From' date: choose a 'To' date on or after "
              f"{ui.fmt_date(period)}.")
@@ -122,7 +121,7 @@ if scope.can_write:
                                             "phase": "A new phase (limits recalculated from "
                                                      "this date, e.g. after adopting a change)"}
                                .get)
-        on = st.date_input("Date", value=dt.date.today(), format="DD/MM/YYYY")
+        on = st.date_input("Date", value=clock.today(), format="DD/MM/YYYY")
         text = st.text_input("Note", placeholder="Welcome call adopted as usual practice")
         if st.form_submit_button("Save", type="primary") and ui.run_write(
                 lambda: observations.add_annotation(db, scope, measure_id=measure_id,

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import charts, demo, events, observations, participants, repo, vocab
+from tracker import charts, clock, demo, events, observations, participants, repo, vocab
 
 db = ui.get_db()
 scope = ui.scope()
@@ -38,7 +38,7 @@ if challenge is None:
             question = st.text_area("Challenge question",
                                     placeholder="What would it take for ...?")
             aim = st.text_area("Aim (what, how much, for whom, by when)")
-            today = dt.date.today()
+            today = clock.today()
             start = st.date_input("Start date", value=today, format="DD/MM/YYYY")
             end = st.date_input("End date", value=today + dt.timedelta(days=364),
                                 format="DD/MM/YYYY")
@@ -50,7 +50,7 @@ if challenge is None:
     st.stop()
 
 ui.flash()
-today = dt.date.today()
+today = clock.today()
 phases = repo.list_phases(db, challenge["id"])
 progress = repo.challenge_progress(challenge, phases, today)
 st.title(ui.esc(challenge["title"]))

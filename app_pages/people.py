@@ -2,13 +2,12 @@
 admin's only; a partner sees its own organisation's participants by name; everyone else sees
 counts (the data layer enforces it)."""
 
-import datetime as dt
 
 import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import charts, events, participants, people_import, repo
+from tracker import charts, clock, events, participants, people_import, repo
 
 db = ui.get_db()
 scope = ui.scope()
@@ -106,9 +105,9 @@ def person_form(key: str, row=None, problems=()):
     email = st.text_input("E-mail", key=f"{key}_email",
                           value="" if row is None else (row["email"] or ""))
     ui.field_problem(problems, "E-mail")
-    joined = st.date_input("Joined on", format="DD/MM/YYYY", max_value=dt.date.today(),
+    joined = st.date_input("Joined on", format="DD/MM/YYYY", max_value=clock.today(),
                            key=f"{key}_joined",
-                           value=dt.date.today() if row is None else row["joined_on"])
+                           value=clock.today() if row is None else row["joined_on"])
     ui.field_problem(problems, "Joined on")
     linked = [] if row is None else [int(i) for i in row["idea_ids"] if int(i) in idea_options]
     chosen = st.multiselect("Ideas they are involved in", list(idea_options), default=linked,
@@ -194,7 +193,7 @@ with tab_event, st.form("add_event", clear_on_submit=True):
     problems = ui.form_problems("add_event")
     name = st.text_input("Event *", placeholder="Co-design workshop: first contact")
     ui.field_problem(problems, "Event name")
-    on = st.date_input("Date *", value=dt.date.today(), format="DD/MM/YYYY")
+    on = st.date_input("Date *", value=clock.today(), format="DD/MM/YYYY")
     phases = repo.list_phases(db, cid)
     phase_options = ui.options(phases)
     phase = st.selectbox("Phase", [None, *phase_options],

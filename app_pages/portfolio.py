@@ -1,13 +1,12 @@
 """Portfolio of ideas: where each idea was tested, what was decided, and what its measures
 showed afterwards; how fast the lab is testing."""
 
-import datetime as dt
 
 import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import charts, portfolio, repo
+from tracker import charts, clock, portfolio, repo
 
 MAX_COLUMNS = 12  # organisations in the matrix before it stops fitting the page
 
@@ -92,7 +91,7 @@ if rows:
 
 st.subheader("Cycle velocity")
 cycles = repo.list_cycles(db, scope, challenge["id"])
-today = dt.date.today()
+today = clock.today()
 velocity = charts.weekly_velocity(cycles, challenge["start_date"],
                                   min(today, challenge["end_date"]))
 st.altair_chart(charts.velocity_chart(velocity), width="stretch")

@@ -1,13 +1,12 @@
 """Partner progress: the IHI progress score of each partner organisation, month by month,
 scored by the lab team (each level described in the form), shown as a heat map."""
 
-import datetime as dt
 
 import pandas as pd
 import streamlit as st
 
 import ui
-from tracker import charts, progress, repo
+from tracker import charts, clock, progress, repo
 
 db = ui.get_db()
 scope = ui.scope()
@@ -49,7 +48,7 @@ with st.form("score_month"):
     st.subheader("Score a month")
     problems = ui.form_problems("score_month")
     org = st.selectbox("Partner organisation", list(org_options), format_func=org_options.get)
-    today = dt.date.today()
+    today = clock.today()
     month = st.date_input("Month (any day in it)", value=today.replace(day=1), max_value=today,
                           format="DD/MM/YYYY")
     ui.field_problem(problems, "Month")

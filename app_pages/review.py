@@ -1,13 +1,12 @@
 """Review: laid out for a meeting (large type, one chart per screen) and exported as a pack."""
 
-import datetime as dt
 import tempfile
 from pathlib import Path
 
 import streamlit as st
 
 import ui
-from tracker import charts, repo, report
+from tracker import charts, clock, repo, report
 
 db = ui.get_db()
 scope = ui.scope()
@@ -26,7 +25,7 @@ names = repo.list_organisations(db, scope, include_retired=False)["name"].tolist
 c1, c2, c3 = st.columns([2, 1, 1])
 organisation = c1.selectbox("Organisation", ([] if scope.is_partner else [ALL]) + names)
 date_from = c2.date_input("From", value=challenge["start_date"], format="DD/MM/YYYY")
-date_to = c3.date_input("To", value=min(dt.date.today(), challenge["end_date"]),
+date_to = c3.date_input("To", value=min(clock.today(), challenge["end_date"]),
                         format="DD/MM/YYYY")
 chosen = None if organisation == ALL else organisation
 
@@ -120,4 +119,4 @@ if st.button("Build the pack", type="primary", disabled=not confirmed):
 if "review_pack" in st.session_state:
     kind_built, data = st.session_state["review_pack"]
     st.download_button(f"Download the pack ({kind_built.upper()})", data,
-                       file_name=f"review-{dt.date.today():%Y-%m-%d}.{kind_built}")
+                       file_name=f"review-{clock.today():%Y-%m-%d}.{kind_built}")

@@ -13,7 +13,6 @@ the data (caches cleared) and with caches warm. Prints seconds; passes or fails 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import statistics
 import sys
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tracker import demo, participants, progress, repo  # noqa: E402
+from tracker import clock, demo, participants, progress, repo  # noqa: E402
 from tracker.auth import Scope  # noqa: E402
 from tracker.db import Database  # noqa: E402
 
@@ -55,7 +54,7 @@ def add_people(path: Path, people: int) -> None:
                 may_contact=bool(rng.random() < 0.5), may_name=bool(rng.random() < 0.3),
                 idea_ids=[int(i) for i in rng.choice(ideas, size=int(rng.integers(0, 3)),
                                                     replace=False)])
-        today = dt.date.today().replace(day=1)
+        today = clock.today().replace(day=1)
         months = [(pd.Timestamp(today) - pd.DateOffset(months=k)).date() for k in range(12)]
         for org in orgs:
             for k, month in enumerate(reversed(months)):

@@ -22,13 +22,13 @@ import duckdb
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tracker import demo, ingest, repo  # noqa: E402
+from tracker import clock, demo, ingest, repo  # noqa: E402
 from tracker.auth import Scope  # noqa: E402
 from tracker.db import Database  # noqa: E402
 
 ADMIN = Scope.admin("tester")
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 MONDAY = TODAY - dt.timedelta(days=TODAY.weekday())
 
 

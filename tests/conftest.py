@@ -15,10 +15,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tracker import demo  # noqa: E402
+from tracker import clock, demo  # noqa: E402
 from tracker.db import Database  # noqa: E402
 
-AS_OF = dt.date.today()
+# The suite runs on a fixed calendar, the same on any day: the demo is built as of AS_OF, and
+# the tracker (in this process and in every app server and command the tests start) takes
+# TRACKER_TODAY as today, AS_OF unless set. CI runs the date-dependent tests again at other
+# dates by setting TRACKER_TEST_AS_OF and TRACKER_TODAY (tests/dates.md).
+AS_OF = dt.date.fromisoformat(os.environ.get("TRACKER_TEST_AS_OF", "2026-11-25"))
+os.environ.setdefault(clock.ENV, AS_OF.isoformat())
 # The app's daily backup thread is tested on its own (test_hardening_data); the app and
 # browser tests run without it. A test that wants it sets the variable itself.
 os.environ.setdefault("TRACKER_BACKUP_AT", "off")

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, shown, table_counts
 from streamlit.testing.v1 import AppTest
 
-from tracker import batches, observations, repo
+from tracker import batches, clock, observations, repo
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -331,7 +331,7 @@ def test_idea_and_driver_forms(monkeypatch, small_lab):
 
 
 def week(k: int) -> str:
-    today = dt.date.today()
+    today = clock.today()
     return (today - dt.timedelta(days=today.weekday()) - dt.timedelta(weeks=k)).isoformat()
 
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import PARTNER_ORG as PP
 from conftest import PASSWORD, ROOT, add_role_accounts, table_counts
 
-from tracker import auth, batches, export, ingest, observations, repo
+from tracker import auth, batches, clock, export, ingest, observations, repo
 from tracker.auth import Scope
 from tracker.errors import InputError, PermissionDenied
 
@@ -256,7 +256,7 @@ def test_a_viewer_can_write_nothing(accounts):
         with pytest.raises(InputError):
             call(accounts["viewer"])
         assert table_counts(accounts["db"]) == before, name
-    today = dt.date.today()
+    today = clock.today()
     monday = today - dt.timedelta(days=today.weekday())
     data = (f"organisation,measure,period,value\n{PP},REF,{monday - dt.timedelta(weeks=1)},3\n"
             .encode())
@@ -279,7 +279,7 @@ def test_a_partner_writes_only_for_its_own_organisation(accounts):
                           start_date="2026-03-02", end_date="2026-03-09")
     repo.record_do(db, partner, own, do_notes="done", went_as_planned=True)
     assert repo.list_audit(db, ADMIN).iloc[0]["actor"] == "pp_user"
-    today = dt.date.today()
+    today = clock.today()
     monday = today - dt.timedelta(days=today.weekday())
     week = monday - dt.timedelta(weeks=1)
     mixed = (f"organisation,measure,period,value\n{PP},REF,{week},3\n"
@@ -372,13 +372,13 @@ def test_only_the_lab_team_starts_a_new_phase_a_partner_adds_notes(accounts):
     with pytest.raises(PermissionDenied, match="new phase"):
         observations.add_annotation(db, partner, measure_id=measure,
                                     organisation_id=accounts["pp_id"],
-                                    on_date=dt.date.today(), kind="phase", text="rebase")
+                                    on_date=clock.today(), kind="phase", text="rebase")
     assert table_counts(db) == before
     observations.add_annotation(db, partner, measure_id=measure,
-                                organisation_id=accounts["pp_id"], on_date=dt.date.today(),
+                                organisation_id=accounts["pp_id"], on_date=clock.today(),
                                 kind="note", text="a note from the partner")
     observations.add_annotation(db, accounts["admin"], measure_id=measure,
-                                organisation_id=accounts["pp_id"], on_date=dt.date.today(),
+                                organisation_id=accounts["pp_id"], on_date=clock.today(),
                                 kind="phase", text="adopted")
 
 
@@ -386,7 +386,7 @@ def test_acts_end_date_is_not_after_today(accounts):
     db, admin = accounts["db"], accounts["admin"]
     cid = repo.get_challenge(db)["id"]
     idea = int(repo.list_ideas(db, cid)["id"].iloc[0])
-    today = dt.date.today()
+    today = clock.today()
     cycle = repo.plan_cycle(db, admin, idea_id=idea, organisation_id=accounts["pp_id"],
                             objective="o", question="q", prediction="p",
                             start_date=today - dt.timedelta(days=7),
@@ -441,7 +441,7 @@ def test_after_sign_in_the_browser_goes_only_to_this_site(asked, sent):
 
 def test_a_partner_gets_one_message_for_a_row_of_another_organisation(accounts):
     db, partner = accounts["db"], accounts["partner"]
-    monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday() + 7)
+    monday = clock.today() - dt.timedelta(days=clock.today().weekday() + 7)
     data = (f"organisation,measure,period,value\nRiverside Medical Practice (demo),REF,"
             f"{monday},5\n").encode()
     for organisation in (None, PP):

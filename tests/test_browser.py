@@ -17,6 +17,8 @@ from app_server import start_app as _start
 from app_server import stop_app as _stop
 from conftest import ROOT
 
+from tracker import clock  # noqa: E402
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -115,7 +117,7 @@ def test_upload_through_the_real_page(browser, demo_path, tmp_path):
     """A partner's file through the real page: the preview, then storing it."""
     import datetime as dt
 
-    today = dt.date.today()
+    today = clock.today()
     monday = today - dt.timedelta(days=today.weekday())
     path = tmp_path / "peer-pathways.csv"
     path.write_text("organisation,measure,period,value,numerator,denominator,note\n"
@@ -331,8 +333,8 @@ def test_hostile_text_is_shown_as_text_and_grids_download_nothing_raw(browser, d
         idea = int(repo.list_ideas(db, cid)["id"].iloc[0])
         repo.plan_cycle(db, admin, idea_id=idea, organisation_id=ids["pp"],
                         objective="formula", question="q", prediction="p",
-                        start_date=dt.date.today() - dt.timedelta(days=3),
-                        end_date=dt.date.today(), scale='=HYPERLINK("http://127.0.0.1:9","x")')
+                        start_date=clock.today() - dt.timedelta(days=3),
+                        end_date=clock.today(), scale='=HYPERLINK("http://127.0.0.1:9","x")')
     proc, url, log = _start(demo_path)
     fetched = []
     try:
@@ -503,7 +505,6 @@ def test_the_lab_team_plans_and_records_a_cycle_without_losing_its_place(browser
     """Issue 13, items 6, 8 and 10: save a plan (the form empties), then Do, Study and Act on
     the same cycle: after each save the page stays on the 'Record' tab and the cycle, and
     moves to the next stage; Act's end date starts at today."""
-    import datetime as dt
 
     proc, url, log = _start(demo_path)
     try:
@@ -540,7 +541,7 @@ def test_the_lab_team_plans_and_records_a_cycle_without_losing_its_place(browser
         page.get_by_label("Next steps: what is the next cycle?").wait_for(timeout=30_000)
         assert record.get_attribute("aria-selected") == "true"
         assert "Browser-planned test" in page.locator("[data-testid='stMain']").inner_text()
-        today = dt.date.today()
+        today = clock.today()
         shown = [page.get_by_role("spinbutton", name=f"{part}, Actual end date")
                  .get_attribute("aria-valuenow") for part in ("day", "month", "year")]
         assert shown == [str(today.day), str(today.month), str(today.year)]

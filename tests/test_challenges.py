@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, open_app, shown, table_counts
 
-from tracker import auth, ingest, learning_record, observations, portfolio, repo, whats_new
+from tracker import auth, clock, ingest, learning_record, observations, portfolio, repo, whats_new
 from tracker.db import Database
 from tracker.errors import PermissionDenied
 
@@ -56,8 +56,8 @@ def test_a_new_challenge_leaves_the_earlier_one_readable(demo_db):
 def test_late_results_of_the_earlier_challenge_are_still_accepted(demo_db):
     first, _ = second_challenge(demo_db)
     period = first["end_date"] - dt.timedelta(days=first["end_date"].weekday() + 14)
-    if period > dt.date.today():
-        period = dt.date.today() - dt.timedelta(days=dt.date.today().weekday() + 7)
+    if period > clock.today():
+        period = clock.today() - dt.timedelta(days=clock.today().weekday() + 7)
     data = ("organisation,measure,period,numerator,denominator\n"
             f"Hillview Surgery (demo),A&E attendances per 100 people supported,{period},3,1.2\n")
     report = ingest.check(demo_db, data.encode(), "late.csv", ADMIN)

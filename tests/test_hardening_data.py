@@ -19,7 +19,7 @@ import pytest
 from conftest import PASSWORD, ROOT, table_counts
 from test_ingest import HEADER, ME, PP, W, make_lab, million_row_lab, row
 
-from tracker import auth, backup, ingest, repo
+from tracker import auth, backup, clock, ingest, repo
 from tracker.db import Database, DatabaseDamaged, DatabaseLocked
 
 
@@ -450,7 +450,7 @@ def test_the_lock_files_pin_every_package_with_hashes():
 def test_a_rate_on_the_wrong_base_is_flagged_with_its_unit_and_base(demo_db):
     """Issue 13, item 1: 3 attendances over 56 people for "per 100 people" (the denominator
     is in hundreds) is 0.054 per 100, about 70 times below this organisation's usual rate."""
-    monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday() + 7)
+    monday = clock.today() - dt.timedelta(days=clock.today().weekday() + 7)
     rows = ("organisation,measure,period,value,numerator,denominator,note\n"
             f"Peer Pathways (demo),AE,{monday},,3,56,\n"
             f"Peer Pathways (demo),AE,{monday - dt.timedelta(weeks=1)},,3,0.56,\n")
@@ -468,7 +468,7 @@ def test_a_value_outside_the_measures_plausible_range_is_flagged(demo_db):
                                       "denominator")}
     repo.update_measure(demo_db, ME, int(measure["id"]), **values, plausible_low="10%",
                         plausible_high="95%")
-    monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday() + 7)
+    monday = clock.today() - dt.timedelta(days=clock.today().weekday() + 7)
     report = ingest.check(demo_db, ("organisation,measure,period,numerator,denominator\n"
                                     f"Peer Pathways (demo),FIRST,{monday},10,10\n").encode(),
                           "first.csv", ME)

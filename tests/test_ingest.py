@@ -21,12 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
-from tracker import batches, export, ingest, observations, repo, templates, upload_read
+from tracker import batches, clock, export, ingest, observations, repo, templates, upload_read
 from tracker.auth import Scope
 from tracker.db import Database
 
 ME = ADMIN = Scope.admin("tester")
-TODAY = dt.date.today()
+TODAY = clock.today()
 THIS_MONDAY = TODAY - dt.timedelta(days=TODAY.weekday())
 W = [THIS_MONDAY - dt.timedelta(weeks=k) for k in range(40)]  # W[1] = last week's Monday
 HEADER = "organisation,measure,period,value,numerator,denominator,note\n"

@@ -17,6 +17,7 @@ from conftest import table_counts
 from tracker import (
     auth,
     charts,
+    clock,
     learning,
     learning_record,
     learning_report,
@@ -63,7 +64,7 @@ def test_a_synthesis_is_versioned_and_every_version_stays_readable(demo_db):
     second = learning.write_synthesis(
         demo_db, ADMIN, idea, key_learning="Afternoon reminders with a name work best.",
         recommendation="spread", reason="Both sites adopted it.", reviewed_by="Lab board",
-        reviewed_on=dt.date.today())
+        reviewed_on=clock.today())
     assert (first, second) == (1, 2)
     latest = learning.syntheses(demo_db, [idea])
     assert latest["version"].tolist() == [2] and latest["recommendation"].iloc[0] == "spread"
@@ -84,7 +85,7 @@ def test_a_bad_synthesis_is_refused_with_every_problem_and_nothing_changes(demo_
         learning.write_synthesis(
             demo_db, ADMIN, int(ideas[WELCOME]), key_learning="x" * 601,
             recommendation="keep going", reason="", worked_when="ok\x00",
-            reviewed_on=dt.date.today() + dt.timedelta(days=3))
+            reviewed_on=clock.today() + dt.timedelta(days=3))
     said = " ".join(refused.value.problems)
     for expected in ("Key learning is 601 characters long; please keep it under 600",
                      "Recommendation 'keep going' is not one of: Spread, Test further, Stop",
@@ -95,7 +96,7 @@ def test_a_bad_synthesis_is_refused_with_every_problem_and_nothing_changes(demo_
     with pytest.raises(InputError, match="Reviewed on is given without who reviewed it"):
         learning.write_synthesis(demo_db, ADMIN, int(ideas[WELCOME]), key_learning="k",
                                  recommendation="stop", reason="r",
-                                 reviewed_on=dt.date.today())
+                                 reviewed_on=clock.today())
     assert table_counts(demo_db) == before
 
 
@@ -454,7 +455,7 @@ def test_printing_to_pdf_without_chromium_says_what_to_do(demo_db, tmp_path, mon
 
 
 def test_whats_new_is_scoped_to_the_reader(demo_db):
-    since = dt.date.today() - dt.timedelta(days=120)
+    since = clock.today() - dt.timedelta(days=120)
     lab = whats_new.whats_new(demo_db, ADMIN, since)
     pp = whats_new.whats_new(demo_db, partner(demo_db), since)
     assert set(lab["what"]) >= {"Cycle started", "Decision", "Signal", "Learning written"}
@@ -486,7 +487,7 @@ def test_the_learning_and_digest_commands(demo_path, tmp_path, capsys):
     assert main(["learning", "--db", str(demo_path), "--out", str(tmp_path / "i.html"),
                  "--ideas", "Nonsense idea"]) == 1
     assert "No idea called 'Nonsense idea'" in capsys.readouterr().err
-    since = (dt.date.today() - dt.timedelta(days=60)).isoformat()
+    since = (clock.today() - dt.timedelta(days=60)).isoformat()
     md = tmp_path / "digest.md"
     assert main(["digest", "--db", str(demo_path), "--since", since, "--org", PP,
                  "--out", str(md)]) == 0
@@ -496,7 +497,7 @@ def test_the_learning_and_digest_commands(demo_path, tmp_path, capsys):
     page = tmp_path / "digest.html"
     assert main(["digest", "--db", str(demo_path), "--since", since, "--out", str(page)]) == 0
     assert "<h2>Decisions</h2>" in page.read_text()
-    future = (dt.date.today() + dt.timedelta(days=5)).isoformat()
+    future = (clock.today() + dt.timedelta(days=5)).isoformat()
     assert main(["digest", "--db", str(demo_path), "--since", future, "--out", str(md)]) == 1
     assert "in the future" in capsys.readouterr().err
     assert main(["digest", "--db", str(demo_path), "--since", since, "--org", "Nowhere",

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import table_counts
 
-from tracker import events, participants, progress, repo
+from tracker import clock, events, participants, progress, repo
 from tracker.auth import Scope
 from tracker.errors import InputError, PermissionDenied
 
@@ -70,7 +70,7 @@ def test_bad_participants_are_refused_with_every_problem(demo_db):
     with pytest.raises(InputError) as refused:
         participants.add_participant(demo_db, ADMIN, cid, name="", taking_part="doctor",
                                      email="not an address", organisation_id=99_999,
-                                     joined_on=dt.date.today() + dt.timedelta(days=2))
+                                     joined_on=clock.today() + dt.timedelta(days=2))
     said = " ".join(refused.value.problems)
     for expected in ("Name is required", "How they take part 'doctor' is not one of",
                      "does not look like an e-mail address", "organisation no longer exists",
@@ -90,9 +90,9 @@ def test_only_the_lab_admin_writes_people_events_and_scores(demo_db, who):
     for action in (
             lambda: participants.add_participant(demo_db, scope, cid, name="X Y",
                                                  taking_part="carer"),
-            lambda: events.add_event(demo_db, scope, cid, on_date=dt.date.today(),
+            lambda: events.add_event(demo_db, scope, cid, on_date=clock.today(),
                                      name="Workshop"),
-            lambda: progress.score_month(demo_db, scope, int(orgs[PP]), dt.date.today(), 2.5)):
+            lambda: progress.score_month(demo_db, scope, int(orgs[PP]), clock.today(), 2.5)):
         with pytest.raises(PermissionDenied, match="Only the lab admin"):
             action()
     assert table_counts(demo_db) == before
@@ -124,7 +124,7 @@ def test_erase_on_request_keeps_the_counts_and_nothing_personal(demo_db):
     pid = participants.add_participant(demo_db, ADMIN, cid, name="Eve Erase",
                                        taking_part="carer", email="eve@example.org",
                                        may_contact=True, idea_ids=ideas[:1])
-    event = events.add_event(demo_db, ADMIN, cid, on_date=dt.date.today(), name="Workshop 1",
+    event = events.add_event(demo_db, ADMIN, cid, on_date=clock.today(), name="Workshop 1",
                              participant_ids=[pid])
     exported = json.loads(participants.export_one(demo_db, ADMIN, pid))
     assert exported["name"] == "Eve Erase" and exported["events"][0]["event"] == "Workshop 1"
@@ -149,7 +149,7 @@ def test_erase_on_request_keeps_the_counts_and_nothing_personal(demo_db):
 def test_progress_scores_are_on_the_scale_and_the_latest_counts(demo_db):
     _, orgs, _ = setup(demo_db)
     pp = int(orgs[PP])
-    month = dt.date.today().replace(day=1)
+    month = clock.today().replace(day=1)
     progress.score_month(demo_db, ADMIN, pp, month, 2.5, "Tested, no change yet")
     progress.score_month(demo_db, ADMIN, pp, month + dt.timedelta(days=3), "3.0")
     got = progress.scores(demo_db, ADMIN)

@@ -24,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 from tracker import (
     auth,
     batches,
+    clock,
     events,
     export,
     ingest,
@@ -75,7 +76,7 @@ def poison(db: Database) -> dict:
                         definition=TEXT, unit="people :red[x]", numerator=TEXT,
                         denominator=TEXT)
     pp = int(repo.list_organisations(db, ADMIN).set_index("name").loc[PP, "id"])
-    today = dt.date.today()
+    today = clock.today()
     cycle = repo.plan_cycle(db, ADMIN, idea_id=int(idea["id"]), organisation_id=pp,
                             objective=TEXT, question=TEXT, prediction=TEXT,
                             start_date=today - dt.timedelta(days=20),
@@ -158,7 +159,7 @@ def test_an_uploaded_header_and_file_name_are_shown_as_text(monkeypatch, demo_pa
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.switch_page("app_pages/upload.py").run()
-    monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday() + 7)
+    monday = clock.today() - dt.timedelta(days=clock.today().weekday() + 7)
     data = ("organisation,measure,period,value,numerator,denominator,note,"
             f"{HOSTILE[0]},{HOSTILE[3]}\n{PP},REF,{monday},5,,,{HOSTILE[1]},,\n").encode()
     at.file_uploader[0].set_value((f"{HOSTILE[2]}.csv", data, "text/csv")).run()
@@ -224,7 +225,7 @@ def test_a_partner_sees_only_its_own_counts_and_no_file_name_or_uploader(demo_pa
         text = b"".join(p.read_bytes() for p in written)
         assert b"secret-riverside-file" not in text and b"boss" not in text
         # its own upload keeps its file name and uploader
-        monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday() + 7)
+        monday = clock.today() - dt.timedelta(days=clock.today().weekday() + 7)
         own = ingest.commit(db, (f"organisation,measure,period,value\n{PP},REF,{monday},3\n")
                             .encode(), "ours.csv", partner)
         mine = batches.list_batches(db, partner).set_index("id").loc[own.batch_id]

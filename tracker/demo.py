@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tracker import observations, repo
+from tracker import clock, observations, repo
 from tracker.auth import Scope
 from tracker.db import Database
 
@@ -180,7 +180,7 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
             "This database already holds data, so the demo was not loaded (it never mixes with "
             "real data). Use a new file with --db, or start the app on an empty one.")
     rng = np.random.default_rng(seed)
-    as_of = as_of or dt.date.today()
+    as_of = as_of or clock.today()
     last_week = _monday(as_of) - dt.timedelta(days=7)  # the last complete week
     start = last_week - dt.timedelta(weeks=WEEKS - 6)  # about 11 months in
     end = start + dt.timedelta(days=364)
@@ -466,7 +466,7 @@ def _progress(db: Database, challenge_id: int, org_ids: list[int], start: dt.dat
 
     cycles = repo.list_cycles(db, ACTOR, challenge_id)
     month = start.replace(day=1)
-    while month <= min(as_of, dt.date.today()).replace(day=1):
+    while month <= min(as_of, clock.today()).replace(day=1):
         end = (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
         for k, org in enumerate(org_ids):
             mine = cycles[cycles["organisation_id"] == org]

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from tracker import repo
+from tracker import clock, repo
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.errors import PermissionDenied
@@ -539,7 +539,7 @@ def _prepare(db: Database, cur, data: bytes, file_name: str, scope: Scope, *,
         us_style = _typed(cur, report, report.delimiter == "semicolon",
                           forced["id"] if forced else None)
         _validate(cur, report, us_style=us_style, challenge=repo.challenge_span(db),
-                  today=today or dt.date.today(),
+                  today=today or clock.today(),
                   allowed_org_ids=allowed_org_ids, forced_org=forced, orgs=orgs,
                   measures=measures)
         step(0.7, "Comparing with what is stored")

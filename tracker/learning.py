@@ -10,10 +10,9 @@ version, so every earlier version stays readable.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pandas as pd
 
+from tracker import clock
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.errors import InputError
@@ -54,7 +53,7 @@ def write_synthesis(db: Database, scope: Scope, idea_id: int, *, key_learning, r
         "reviewed_by": c.text(reviewed_by, "Reviewed by", required=False),
         "reviewed_on": c.date(reviewed_on, "Reviewed on", required=False),
     }
-    if fields["reviewed_on"] and fields["reviewed_on"] > dt.date.today():
+    if fields["reviewed_on"] and fields["reviewed_on"] > clock.today():
         c.problems.append("Reviewed on is a date in the future; give the day it was reviewed.")
     if fields["reviewed_on"] and not fields["reviewed_by"]:
         c.problems.append("Reviewed on is given without who reviewed it; fill in Reviewed by.")

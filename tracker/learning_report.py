@@ -10,7 +10,6 @@ withheld; only a lab admin may make the internal version.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from tracker import charts, learning, learning_record, portfolio, repo, vocab
+from tracker import charts, clock, learning, learning_record, portfolio, repo, vocab
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.errors import InputError
@@ -174,7 +173,7 @@ def _render(db, challenge, records, audience, diagram, public) -> str:
         title=title, public=public,
         version_words="Public version: disclosure control applied" if public else
         "Internal version: for the lab team only, not for sharing",
-        made_on=f"{dt.date.today():%d %B %Y}", is_demo=bool(challenge["is_demo"]),
+        made_on=f"{clock.today():%d %B %Y}", is_demo=bool(challenge["is_demo"]),
         challenge={"question": challenge["question"], "aim": challenge["aim"],
                    "start": f"{challenge['start_date']:%d %B %Y}",
                    "end": f"{challenge['end_date']:%d %B %Y}"},

@@ -17,11 +17,11 @@ nothing behind in it.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pandas as pd
 
+from tracker import clock
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.errors import InputError, PermissionDenied
@@ -53,7 +53,7 @@ def _for_audit(row: dict) -> dict:
 def _fields(cur, c: _Checks, challenge_id: int, *, name, taking_part, organisation_id, region,
             email, joined_on) -> dict:
     fields = {
-        "joined_on": c.date(joined_on, "Joined on", required=False) or dt.date.today(),
+        "joined_on": c.date(joined_on, "Joined on", required=False) or clock.today(),
         "name": c.text(name, "Name"),
         "taking_part": c.choice(taking_part, "How they take part", TAKING_PART),
         "organisation_id": None if organisation_id in (None, "") else int(organisation_id),
@@ -64,7 +64,7 @@ def _fields(cur, c: _Checks, challenge_id: int, *, name, taking_part, organisati
             "SELECT 1 FROM organisation WHERE id = ?",
             [fields["organisation_id"]]).fetchone() is None:
         c.problems.append("That organisation no longer exists; choose another or none.")
-    if fields["joined_on"] > dt.date.today():
+    if fields["joined_on"] > clock.today():
         c.problems.append("Joined on is a date in the future; give the day they joined.")
     if fields["name"] and fields["name"].casefold() == ERASED:
         c.problems.append(f"Name '{fields['name']}' is the word the tracker uses for erased "
@@ -109,7 +109,7 @@ def add_participant(db: Database, scope: Scope, challenge_id: int, *, name, taki
                          joined_on=joined_on)
         ideas, cycles = _links(cur, c, challenge_id, idea_ids, cycle_ids)
         c.raise_if_any()
-        now = dt.datetime.now()
+        now = clock.now()
         row = {"challenge_id": challenge_id, **fields}
         for consent, given in (("may_contact", may_contact), ("may_name", may_name)):
             row[consent] = bool(given)
@@ -139,7 +139,7 @@ def update_participant(db: Database, scope: Scope, participant_id: int, *, name,
                          joined_on=joined_on or before["joined_on"])
         ideas, cycles = _links(cur, c, before["challenge_id"], idea_ids, cycle_ids)
         c.raise_if_any()
-        now = dt.datetime.now()
+        now = clock.now()
         for consent, given in (("may_contact", may_contact), ("may_name", may_name)):
             if bool(given) != bool(before[consent]):
                 fields[consent] = bool(given)
@@ -179,7 +179,7 @@ def set_retired(db: Database, scope: Scope, participant_id: int, retired: bool) 
     scope.require_admin("retire participants")
     with db.transaction() as cur:
         before = _one(cur, participant_id)
-        value = dt.datetime.now() if retired else None
+        value = clock.now() if retired else None
         if (before["retired_at"] is None) == (value is None):
             return
         cur.execute("UPDATE participant SET retired_at = ? WHERE id = ?", [value, participant_id])

@@ -16,7 +16,7 @@ import hashlib
 
 import pandas as pd
 
-from tracker import participants, repo
+from tracker import clock, participants, repo
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.errors import PermissionDenied
@@ -58,7 +58,7 @@ def commit(db: Database, scope: Scope, challenge_id: int, data: bytes, file_name
     if not report.ok or report.new == 0:
         return report
     rows = report.plan[report.plan["status"] == "new"]
-    now = dt.datetime.now()
+    now = clock.now()
     with db.transaction() as cur:
         known = _known_emails(cur, challenge_id)  # again, under the lock
         added = 0
@@ -139,7 +139,7 @@ def _rows(db, cur, report: Report, challenge_id: int, names: list[str], raw: pd.
     known = _known_emails(cur, challenge_id)
     seen: dict[str, int] = {}
     out = []
-    today = dt.date.today()
+    today = clock.today()
     for row in frame.itertuples():
         line = int(row.row_no)
         cells = {c: ("" if getattr(row, c) is None or pd.isna(getattr(row, c))

@@ -7,10 +7,9 @@ name (a partner: its own)."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pandas as pd
 
+from tracker import clock
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.errors import InputError
@@ -45,7 +44,7 @@ def score_month(db: Database, scope: Scope, organisation_id: int, month, score,
         c.problems.append(f"Progress score {number:g} is not on the scale: 0.5, 1.0, 1.5 ... "
                           "5.0.")
     text = c.text(comment, "Comment", required=False, limit=MAX_LONG)
-    if day is not None and day.replace(day=1) > dt.date.today():
+    if day is not None and day.replace(day=1) > clock.today():
         c.problems.append(f"Month {day:%B %Y} has not started yet; score a month that has.")
     c.raise_if_any()
     first = day.replace(day=1)

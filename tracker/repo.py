@@ -14,7 +14,7 @@ import re
 
 import pandas as pd
 
-from tracker import vocab
+from tracker import clock, vocab
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.errors import InputError, PermissionDenied  # noqa: F401 - re-exported
@@ -276,7 +276,7 @@ def update_driver(db: Database, scope: Scope, driver_id: int, *, name, descripti
 def set_driver_retired(db: Database, scope: Scope, driver_id: int, retired: bool) -> None:
     scope.require_admin("edit the driver diagram")
     with db.transaction() as cur:
-        stamp = dt.datetime.now() if retired else None
+        stamp = clock.now() if retired else None
         _update(cur, scope.actor, "driver", driver_id, {"retired_at": stamp}, "driver")
 
 
@@ -459,7 +459,7 @@ def set_organisation_retired(db: Database, scope: Scope, org_id: int, retired: b
     scope.require_admin("retire organisations")
     with db.transaction() as cur:
         _update(cur, scope.actor, "organisation", org_id,
-                {"retired_at": dt.datetime.now() if retired else None}, "organisation")
+                {"retired_at": clock.now() if retired else None}, "organisation")
 
 
 # --------------------------------------------------------------------------- measures
@@ -590,7 +590,7 @@ def set_measure_retired(db: Database, scope: Scope, measure_id: int, retired: bo
     scope.require_admin("retire measures")
     with db.transaction() as cur:
         _update(cur, scope.actor, "measure", measure_id,
-                {"retired_at": dt.datetime.now() if retired else None}, "measure")
+                {"retired_at": clock.now() if retired else None}, "measure")
 
 
 # --------------------------------------------------------------------------- PDSA cycles
@@ -741,7 +741,7 @@ def _advance(db: Database, scope: Scope, cycle_id: int, allowed_from: tuple[str,
         order = list(vocab.STAGES)
         stage = max(before["stage"], next_stage, key=order.index)
         _update(cur, scope.actor, "cycle", cycle_id,
-                {**fields, "stage": stage, "updated_at": dt.datetime.now()}, "cycle")
+                {**fields, "stage": stage, "updated_at": clock.now()}, "cycle")
 
 
 def record_do(db: Database, scope: Scope, cycle_id: int, *, do_notes, went_as_planned,
@@ -780,7 +780,7 @@ def record_act(db: Database, scope: Scope, cycle_id: int, *, decision, next_step
     }
     if end_date is not None:
         fields["end_date"] = c.date(end_date, "Actual end date")
-        today = today or dt.date.today()
+        today = today or clock.today()
         if fields["end_date"] and fields["end_date"] > today:
             c.problems.append(f"The actual end date ({fields['end_date']:%d %b %Y}) is after "
                               f"today ({today:%d %b %Y}): a cycle is completed once it has "

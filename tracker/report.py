@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
-from tracker import charts, observations, repo, summary
+from tracker import charts, clock, observations, repo, summary
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.errors import InputError
@@ -169,7 +169,7 @@ def subtitle(organisation, date_from, date_to) -> str:
         span = (f" · {date_from:%d %b %Y}" if date_from else " · start") + \
             (f" to {date_to:%d %b %Y}" if date_to else " to latest")
     return (organisation or "All organisations") + span + \
-        f" · prepared {dt.date.today():%d %B %Y}"
+        f" · prepared {clock.today():%d %B %Y}"
 
 
 SUMMARY_ROWS = 40  # rows on each summary page of a PDF pack

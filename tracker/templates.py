@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tracker import observations, repo
+from tracker import clock, observations, repo
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.export import neutralise
@@ -30,7 +30,7 @@ def template_frame(db: Database, scope: Scope, organisation: str,
                    today: dt.date | None = None) -> pd.DataFrame:
     """The long template for one organisation: one row per measure and period still due
     (periods with no current result), values blank."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     orgs = repo.list_organisations(db, scope, include_retired=False)
     match = orgs[orgs["name"].map(repo._norm) == repo._norm(organisation)]
     if match.empty:
@@ -138,7 +138,7 @@ def entry_rows(db: Database, scope: Scope, organisation: str, *, today: dt.date 
     """The rows of the browser's entry grid for one organisation: each active measure's
     periods still due (no result yet), the `recent` latest of them, newest first, each with
     the last value stored for the measure there and whether it is overdue."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     due = template_frame(db, scope, organisation, today)
     if due.empty:
         return due.assign(due=[], last=[])

@@ -14,7 +14,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from tracker import learning, learning_record, repo, summary, text, vocab
+from tracker import clock, learning, learning_record, repo, summary, text, vocab
 from tracker.auth import Scope
 from tracker.db import Database
 from tracker.errors import InputError
@@ -117,7 +117,7 @@ def digest(db: Database, scope: Scope, since: dt.date, out: Path) -> Path:
     if suffix not in (".html", ".md"):
         raise InputError(f"The digest is written as .html or .md, not "
                          f"'{out.suffix or 'no extension'}'.")
-    if since > dt.date.today():
+    if since > clock.today():
         raise InputError(f"--since {since:%Y-%m-%d} is in the future; give a past date.")
     challenge = repo.get_challenge(db, scope.challenge_id)
     if challenge is None:
@@ -125,7 +125,7 @@ def digest(db: Database, scope: Scope, since: dt.date, out: Path) -> Path:
     events = whats_new(db, scope, since)
     title = f"What's new since {since:%d %B %Y}: {challenge['title']}"
     reader = scope.organisation if scope.is_partner else "the lab team"
-    subtitle = f"For {reader}. Made on {dt.date.today():%d %B %Y} by the improvement lab tracker."
+    subtitle = f"For {reader}. Made on {clock.today():%d %B %Y} by the improvement lab tracker."
     sections = []
     for kind, heading in (("Learning written", "Learning written up"),
                           ("Decision", "Decisions"), ("Signal", "Signals on the charts"),
