@@ -28,9 +28,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from streamlit import config
 
-from tracker import api_tokens, app_control, results_api, web_sessions
-from tracker.db import shared
-from tracker.upload_read import MAX_FILE_BYTES
+from tracker.access import web_sessions
+from tracker.commands import app_control
+from tracker.intake import api_tokens, results_api
+from tracker.intake.upload_read import MAX_FILE_BYTES
+from tracker.storage.engines import shared
 
 LOG = logging.getLogger("tracker.server")
 # Streamlit serves its own routes under server.baseUrlPath but not an App's routes: the

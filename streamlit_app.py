@@ -7,8 +7,9 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 
-import ui
-from tracker import auth, repo, web_sessions
+from app import ui
+from tracker.access import auth, web_sessions
+from tracker.records import repo
 
 # server.py serves it under the base URL path (several labs behind one proxy)
 SESSION_ROUTE = web_sessions.base_path(st.get_option("server.baseUrlPath")) + web_sessions.ROUTE

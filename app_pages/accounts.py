@@ -3,8 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import api_tokens, auth, repo
+from app import ui
+from tracker.access import auth
+from tracker.intake import api_tokens
+from tracker.records import repo
 
 db = ui.get_db()
 scope = ui.scope()

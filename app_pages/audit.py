@@ -4,8 +4,10 @@ import datetime as dt
 
 import streamlit as st
 
-import ui
-from tracker import clock, export, repo
+from app import ui
+from tracker import clock
+from tracker.intake import export
+from tracker.records import repo
 
 db = ui.get_db()
 scope = ui.scope()

@@ -5,8 +5,8 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import backup
+from app import ui
+from tracker.storage import backup, backups
 
 db = ui.get_db()
 scope = ui.scope()
@@ -14,7 +14,7 @@ ui.flash()
 st.title("Backups")
 ui.admin_only("manages backups")
 
-folder = backup.folder_of(db)
+folder = backups.folder_of(db)
 daily = db.daily_backups
 on_postgresql = db.engine == "postgresql"
 if on_postgresql:
@@ -27,7 +27,7 @@ else:
              "while it runs (writes wait for the moment of the copy) and checked by opening "
              "the copy and counting every table.")
 left, right = st.columns(2)
-kept = backup.backups_of(db)
+kept = backups.backups_of(db)
 left.metric("Backups kept", f"{len(kept)} of {backup.keep_count()}")
 if daily is not None:
     right.metric("Next automatic backup", f"{daily.next_run(dt.datetime.now()):%d %b %H:%M}")
@@ -48,7 +48,7 @@ if daily is not None and daily.last_error:
 if st.button("Back up now", type="primary"):
     with st.spinner("Copying and checking the database..."):
         try:
-            made = backup.take(db, folder)
+            made = backups.take(db, folder)
         except backup.BackupError as exc:
             st.error(ui.esc(exc))
         else:

@@ -5,8 +5,11 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import charts, learning, observations, repo, vocab
+from app import ui
+from tracker import vocab
+from tracker.learning import syntheses
+from tracker.records import observations, repo
+from tracker.reports import charts
 
 db = ui.get_db()
 scope = ui.scope()
@@ -150,7 +153,7 @@ with tab_sharing, st.form("sharing_rules"):
     problems = ui.form_problems("sharing_rules")
     smallest = st.number_input(
         "Smallest count of people shown outside the lab", min_value=1, max_value=1000,
-        step=1, value=learning.min_count(db, cid),
+        step=1, value=syntheses.min_count(db, cid),
         help="Points of proportions, rates and counts of people based on fewer people are not "
              "shown to partners (for other organisations) or in the public report. NHS "
              "statistics suppress small numbers; the default is 5.")
@@ -163,7 +166,7 @@ with tab_sharing, st.form("sharing_rules"):
     ui.field_problem(problems, "The disclosure threshold", "Disclosure threshold")
 
     def save_rules():
-        learning.set_min_count(db, scope, cid, smallest)
+        syntheses.set_min_count(db, scope, cid, smallest)
         repo.set_disclosure_threshold(db, scope, cid, fewest)
 
     if st.form_submit_button("Save sharing rules") and ui.run_write(

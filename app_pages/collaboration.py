@@ -5,8 +5,11 @@ cross-sector pairs, and, for the lab team, who should talk."""
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import charts, clock, collaboration, repo
+from app import ui
+from tracker import clock
+from tracker.community import collaboration
+from tracker.records import repo
+from tracker.reports import charts
 
 db = ui.get_db()
 scope = ui.scope()

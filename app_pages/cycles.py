@@ -5,8 +5,10 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import charts, clock, repo, vocab
+from app import ui
+from tracker import clock, vocab
+from tracker.records import repo
+from tracker.reports import charts
 
 db = ui.get_db()
 scope = ui.scope()

@@ -9,8 +9,10 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import clock, ingest, repo, templates
+from app import ui
+from tracker import clock
+from tracker.intake import ingest, templates
+from tracker.records import repo
 
 db = ui.get_db()
 scope = ui.scope()

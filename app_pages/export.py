@@ -7,8 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-import ui
-from tracker import export
+from app import ui
+from tracker.intake import export
 
 db = ui.get_db()
 scope = ui.scope()

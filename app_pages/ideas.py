@@ -3,9 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-import learning_view
-import ui
-from tracker import charts, repo, vocab
+from app import learning_view, ui
+from tracker import vocab
+from tracker.records import repo
+from tracker.reports import charts
 
 db = ui.get_db()
 scope = ui.scope()

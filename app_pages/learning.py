@@ -5,10 +5,11 @@ it), and the learning report to share (public version for anyone; internal for t
 import pandas as pd
 import streamlit as st
 
-import learning_view
-import ui
-from tracker import clock, learning, learning_record, learning_report, repo, vocab
+from app import learning_view, ui
+from tracker import clock, vocab
 from tracker.errors import InputError, PermissionDenied
+from tracker.learning import learning_record, learning_report, syntheses
+from tracker.records import repo
 
 db = ui.get_db()
 scope = ui.scope()
@@ -34,9 +35,9 @@ driver_id = f1.selectbox("Driver", [None, *driver_options], key="learn_driver",
 status = f2.selectbox("Status", [None, *vocab.IDEA_STATUSES], key="learn_status",
                       format_func=lambda s: "Every status" if s is None
                       else vocab.IDEA_STATUSES[s])
-recommendation = f3.selectbox("Recommendation", [None, *learning.RECOMMENDATIONS],
+recommendation = f3.selectbox("Recommendation", [None, *syntheses.RECOMMENDATIONS],
                               key="learn_rec", format_func=lambda r: "Any recommendation"
-                              if r is None else learning.RECOMMENDATIONS[r])
+                              if r is None else syntheses.RECOMMENDATIONS[r])
 kind = f4.selectbox("Tested by", [None, *vocab.ORG_KINDS], key="learn_kind",
                     format_func=lambda k: "Any kind of organisation" if k is None
                     else vocab.ORG_KINDS[k])

@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import repo, vocab
+from app import ui
+from tracker import vocab
+from tracker.records import repo
 
 db = ui.get_db()
 scope = ui.scope()

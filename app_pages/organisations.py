@@ -3,8 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import learning, repo, vocab
+from app import ui
+from tracker import vocab
+from tracker.learning import syntheses
+from tracker.records import repo
 
 db = ui.get_db()
 scope = ui.scope()
@@ -13,7 +15,7 @@ st.title("Partner organisations")
 orgs = repo.list_organisations(db, scope, include_retired=True)
 KINDS = list(vocab.ORG_KINDS)
 
-consent = learning.consents(db).set_index("organisation_id")
+consent = syntheses.consents(db).set_index("organisation_id")
 if orgs.empty:
     st.info("No organisations yet. Add the first partner below.")
 else:
@@ -94,7 +96,7 @@ with tab_edit:
             if recorded:
                 st.caption(ui.esc(recorded))
             if st.form_submit_button("Save consent") and ui.run_write(
-                    lambda: learning.set_consent(db, scope, org_id,
+                    lambda: syntheses.set_consent(db, scope, org_id,
                                                  named_to_partners=to_partners,
                                                  named_in_public=in_public),
                     "Consent saved."):

@@ -4,8 +4,10 @@
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import charts, clock, observations, repo, vocab
+from app import ui
+from tracker import clock, vocab
+from tracker.records import observations, repo
+from tracker.reports import charts
 
 db = ui.get_db()
 scope = ui.scope()

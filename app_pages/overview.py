@@ -5,8 +5,11 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import charts, clock, demo, events, observations, participants, repo, vocab
+from app import ui
+from tracker import clock, demo, vocab
+from tracker.community import events, participants
+from tracker.records import observations, repo
+from tracker.reports import charts
 
 db = ui.get_db()
 scope = ui.scope()

@@ -6,8 +6,11 @@ counts (the data layer enforces it)."""
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import charts, clock, events, participants, people_import, repo
+from app import ui
+from tracker import clock
+from tracker.community import events, participants, people_import
+from tracker.records import repo
+from tracker.reports import charts
 
 db = ui.get_db()
 scope = ui.scope()

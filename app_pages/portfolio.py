@@ -5,8 +5,11 @@ showed afterwards; how fast the lab is testing."""
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import charts, clock, portfolio, repo
+from app import ui
+from tracker import clock
+from tracker.analysis import portfolio
+from tracker.records import repo
+from tracker.reports import charts
 
 MAX_COLUMNS = 12  # organisations in the matrix before it stops fitting the page
 

@@ -5,8 +5,10 @@ scored by the lab team (each level described in the form), shown as a heat map."
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import charts, clock, progress, repo
+from app import ui
+from tracker import clock
+from tracker.records import progress, repo
+from tracker.reports import charts
 
 db = ui.get_db()
 scope = ui.scope()

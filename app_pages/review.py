@@ -5,8 +5,10 @@ from pathlib import Path
 
 import streamlit as st
 
-import ui
-from tracker import charts, clock, repo, report
+from app import ui
+from tracker import clock
+from tracker.records import repo
+from tracker.reports import charts, report
 
 db = ui.get_db()
 scope = ui.scope()

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-import ui
+from app import ui
 from tracker import vocab
 
 db = ui.get_db()

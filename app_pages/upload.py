@@ -5,8 +5,9 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-import ui
-from tracker import batches, ingest, repo, templates
+from app import ui
+from tracker.intake import batches, ingest, templates
+from tracker.records import repo
 
 db = ui.get_db()
 scope = ui.scope()

@@ -27,9 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tracker import clock, demo, participants, progress, repo  # noqa: E402
-from tracker.auth import Scope  # noqa: E402
-from tracker.db import Database  # noqa: E402
+from tracker import clock, demo  # noqa: E402
+from tracker.access.scope import Scope  # noqa: E402
+from tracker.community import participants  # noqa: E402
+from tracker.records import progress, repo  # noqa: E402
+from tracker.storage.db import Database  # noqa: E402
 
 ADMIN = Scope.admin("collaboration bench")
 PAGES = ("people", "collaboration", "progress")

@@ -22,9 +22,11 @@ import duckdb
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tracker import clock, demo, ingest, repo  # noqa: E402
-from tracker.auth import Scope  # noqa: E402
-from tracker.db import Database  # noqa: E402
+from tracker import clock, demo  # noqa: E402
+from tracker.access.scope import Scope  # noqa: E402
+from tracker.intake import ingest  # noqa: E402
+from tracker.records import repo  # noqa: E402
+from tracker.storage.db import Database  # noqa: E402
 
 ADMIN = Scope.admin("tester")
 

@@ -23,9 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tracker import demo, learning_record, learning_report, repo  # noqa: E402
-from tracker.auth import Scope  # noqa: E402
-from tracker.db import Database  # noqa: E402
+from tracker import demo  # noqa: E402
+from tracker.access.scope import Scope  # noqa: E402
+from tracker.learning import learning_record, learning_report  # noqa: E402
+from tracker.records import repo  # noqa: E402
+from tracker.storage.db import Database  # noqa: E402
 
 ADMIN = Scope.admin("learning bench")
 IDEA = "Peer-led welcome call within a week of referral"

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from tracker import demo  # noqa: E402
-from tracker.db import Database  # noqa: E402
+from tracker.storage.db import Database  # noqa: E402
 
 PAGES = ["overview", "challenge", "ideas", "cycles", "organisations", "measures"]
 

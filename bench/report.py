@@ -22,9 +22,10 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from tracker import demo, report  # noqa: E402
-from tracker.auth import Scope  # noqa: E402
-from tracker.db import Database  # noqa: E402
+from tracker import demo  # noqa: E402
+from tracker.access.scope import Scope  # noqa: E402
+from tracker.reports import report  # noqa: E402
+from tracker.storage.db import Database  # noqa: E402
 
 
 def main() -> None:

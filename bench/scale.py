@@ -26,9 +26,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tracker import observations, portfolio, repo, report, summary  # noqa: E402
-from tracker.auth import Scope  # noqa: E402
-from tracker.db import Database  # noqa: E402
+from tracker.access.scope import Scope  # noqa: E402
+from tracker.analysis import portfolio, summary  # noqa: E402
+from tracker.records import observations, repo  # noqa: E402
+from tracker.reports import report  # noqa: E402
+from tracker.storage.db import Database  # noqa: E402
 
 ADMIN = Scope.admin("scale bench")
 KINDS = ["nhs_trust", "gp_practice", "charity", "housing_association", "community_group"]

@@ -57,9 +57,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from app_server import start_app, stop_app  # noqa: E402
 
-from tracker import api_tokens, auth, demo  # noqa: E402
-from tracker.auth import Scope  # noqa: E402
-from tracker.db import Database, open_database  # noqa: E402
+from tracker import demo  # noqa: E402
+from tracker.access import auth  # noqa: E402
+from tracker.access.scope import Scope  # noqa: E402
+from tracker.intake import api_tokens  # noqa: E402
+from tracker.storage.db import Database  # noqa: E402
+from tracker.storage.engines import open_database  # noqa: E402
 
 ADMIN = Scope.admin("load bench")
 LAB_USER, LAB_PASSWORD = "lab_lead", "load bench password 2026"

@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tracker import clock, demo  # noqa: E402
-from tracker.db import Database  # noqa: E402
+from tracker.storage.db import Database  # noqa: E402
 
 # The suite runs on a fixed calendar, the same on any day: the demo is built as of AS_OF, and
 # the tracker (in this process and in every app server and command the tests start) takes
@@ -90,7 +90,7 @@ def db(db_path, request):
         yield database
         database.close()
         return
-    from tracker.pg import PostgresDatabase
+    from tracker.storage.pg import PostgresDatabase
 
     database = PostgresDatabase(request.getfixturevalue("pg_url"))
     yield database
@@ -175,7 +175,8 @@ PARTNER_ORG = "Peer Pathways (demo)"
 def add_role_accounts(database: Database) -> dict:
     """On the demo: an admin 'boss', a partner 'pp_user' of Peer Pathways and a viewer
     'lead', all with PASSWORD. Returns the admin's scope and the organisation ids by name."""
-    from tracker import auth, repo
+    from tracker.access import auth
+    from tracker.records import repo
 
     orgs = repo.list_organisations(database, auth.Scope.admin("setup")).set_index("name")["id"]
     auth.add_user(database, None, username="boss", role="admin", password=PASSWORD)

@@ -9,9 +9,13 @@ from conftest import PARTNER_ORG as PP
 from conftest import PASSWORD, ROOT, add_role_accounts, open_app, shown
 from streamlit.testing.v1 import AppTest
 
-from tracker import api_tokens, auth, learning, participants, repo
-from tracker.auth import Scope
-from tracker.db import Database
+from tracker.access import auth
+from tracker.access.scope import Scope
+from tracker.community import participants
+from tracker.intake import api_tokens
+from tracker.learning import syntheses
+from tracker.records import repo
+from tracker.storage.db import Database
 
 APP = str(ROOT / "streamlit_app.py")
 COMMON = ["overview", "challenge", "ideas", "cycles", "learning", "people", "collaboration",
@@ -26,7 +30,7 @@ def lab(demo_path):
     with Database(demo_path) as db:
         orgs = add_role_accounts(db)["orgs"]
         others = [n for n in orgs.index if n != PP]
-        consent = learning.consents(db).set_index("name")
+        consent = syntheses.consents(db).set_index("name")
         every = repo.list_organisations(db, Scope.admin("t"))
         contacts = every.loc[every["name"] != PP, ["contact_name", "contact_email"]]
         people = participants.list_participants(db, Scope.admin("t"),

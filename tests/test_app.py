@@ -9,9 +9,11 @@ import pytest
 from conftest import ROOT, shown, table_counts
 from streamlit.testing.v1 import AppTest
 
-from tracker import batches, clock, observations, repo
-from tracker.auth import Scope
-from tracker.db import Database
+from tracker import clock
+from tracker.access.scope import Scope
+from tracker.intake import batches
+from tracker.records import observations, repo
+from tracker.storage.db import Database
 
 ADMIN = Scope.admin("tester")
 

@@ -13,9 +13,12 @@ import pytest
 from conftest import PARTNER_ORG as PP
 from conftest import PASSWORD, ROOT, add_role_accounts, table_counts
 
-from tracker import auth, batches, clock, export, ingest, observations, repo
-from tracker.auth import Scope
+from tracker import clock
+from tracker.access import auth
+from tracker.access.scope import Scope
 from tracker.errors import InputError, PermissionDenied
+from tracker.intake import batches, export, ingest
+from tracker.records import observations, repo
 
 ADMIN = Scope.admin("tester")
 
@@ -402,7 +405,7 @@ def test_acts_end_date_is_not_after_today(accounts):
 
 
 def test_web_sessions_tickets_tokens_idle_and_changes(accounts):
-    from tracker import web_sessions as ws
+    from tracker.access import web_sessions as ws
 
     db, admin = accounts["db"], accounts["admin"]
     now = dt.datetime.now()
@@ -434,7 +437,7 @@ def test_web_sessions_tickets_tokens_idle_and_changes(accounts):
     ("https://evil.example/x", "/"), ("//evil.example/x", "/"), ("/\\evil.example", "/"),
     ("javascript:alert(1)", "/")])
 def test_after_sign_in_the_browser_goes_only_to_this_site(asked, sent):
-    from tracker import web_sessions
+    from tracker.access import web_sessions
 
     assert web_sessions.safe_next(asked) == sent
 

@@ -148,7 +148,7 @@ def test_log_in_as_each_role(browser, demo_path, username, role):
     from conftest import PASSWORD as password
     from conftest import add_role_accounts
 
-    from tracker.db import Database
+    from tracker.storage.db import Database
 
     with Database(demo_path) as db:
         add_role_accounts(db)
@@ -322,9 +322,9 @@ def test_hostile_text_is_shown_as_text_and_grids_download_nothing_raw(browser, d
 
     from test_untrusted_text import HOSTILE, poison
 
-    from tracker import repo
-    from tracker.auth import Scope
-    from tracker.db import Database
+    from tracker.access.scope import Scope
+    from tracker.records import repo
+    from tracker.storage.db import Database
 
     admin = Scope.admin("red team")
     with Database(demo_path) as db:
@@ -415,7 +415,7 @@ def test_a_partner_enters_results_in_the_grid_and_corrects_a_rate(browser, demo_
     from conftest import PASSWORD as password
     from conftest import add_role_accounts
 
-    from tracker.db import Database
+    from tracker.storage.db import Database
 
     with Database(demo_path) as db:
         add_role_accounts(db)
@@ -461,7 +461,7 @@ def test_a_session_survives_a_refresh_and_a_new_tab_and_a_deep_link_returns(brow
     from conftest import PASSWORD as password
     from conftest import add_role_accounts
 
-    from tracker.db import Database
+    from tracker.storage.db import Database
 
     with Database(demo_path) as db:
         add_role_accounts(db)
@@ -667,9 +667,10 @@ def test_the_lab_team_works_with_people_the_map_and_scores(browser, demo_path, t
     sees no other organisation's participant names."""
     from conftest import PARTNER_ORG, add_role_accounts
 
-    from tracker import participants, repo
-    from tracker.auth import Scope
-    from tracker.db import Database
+    from tracker.access.scope import Scope
+    from tracker.community import participants
+    from tracker.records import repo
+    from tracker.storage.db import Database
 
     with Database(demo_path) as db:
         add_role_accounts(db)
@@ -752,8 +753,10 @@ def test_two_labs_behind_one_address_never_share_accounts_or_data(browser, demo_
     session cookie."""
     from conftest import PASSWORD
 
-    from tracker import api_tokens, auth, repo
-    from tracker.db import Database
+    from tracker.access import auth
+    from tracker.intake import api_tokens
+    from tracker.records import repo
+    from tracker.storage.db import Database
 
     second = tmp_path / "lab-b.duckdb"
     with Database(second) as db:
@@ -803,8 +806,9 @@ def test_two_labs_behind_one_address_never_share_accounts_or_data(browser, demo_
 def test_a_new_challenge_and_the_earlier_one_chosen_in_the_sidebar(browser, demo_path):
     """The lab's next challenge in the same database: the app opens on it; the earlier one
     is chosen in the sidebar, says so on every page, and keeps its ideas and results."""
-    from tracker import auth, repo
-    from tracker.db import Database
+    from tracker.access import auth
+    from tracker.records import repo
+    from tracker.storage.db import Database
 
     with Database(demo_path) as db:
         first = repo.get_challenge(db)
@@ -844,8 +848,8 @@ def test_behind_a_proxy_failed_sign_ins_count_against_the_client_not_the_proxy(
     standing in for the proxy, with the header a proxy adds)."""
     from conftest import PASSWORD
 
-    from tracker import auth
-    from tracker.db import Database
+    from tracker.access import auth
+    from tracker.storage.db import Database
 
     with Database(db_path) as db:
         auth.add_user(db, None, username="boss", role="admin", password=PASSWORD)

@@ -10,9 +10,14 @@ import pandas as pd
 import pytest
 from conftest import ROOT, open_app, shown, table_counts
 
-from tracker import auth, clock, ingest, learning_record, observations, portfolio, repo, whats_new
-from tracker.db import Database
+from tracker import clock
+from tracker.access import auth
+from tracker.analysis import portfolio
 from tracker.errors import PermissionDenied
+from tracker.intake import ingest
+from tracker.learning import learning_record, whats_new
+from tracker.records import observations, repo
+from tracker.storage.db import Database
 
 ADMIN = auth.Scope.admin("test admin")
 

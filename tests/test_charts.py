@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from tracker import charts
+from tracker.reports import charts
 
 WEEKS = pd.date_range("2026-01-05", periods=30, freq="7D")
 
@@ -63,7 +63,7 @@ def test_run_chart_option():
 def test_summary_icons_carry_letters_not_only_colour():
     import base64
 
-    from tracker import summary
+    from tracker.analysis import summary
 
     def svg(uri):
         return base64.b64decode(uri.split(",", 1)[1]).decode()
@@ -122,7 +122,7 @@ def test_cycle_velocity_of_a_new_challenge_counts_in_whole_cycles():
     """A challenge with no cycles yet: the axis reads 0 and 1, not 0.000000."""
     import pandas as pd
 
-    from tracker.charts import velocity_chart
+    from tracker.reports.charts import velocity_chart
 
     weeks = pd.date_range("2026-09-07", periods=4, freq="W-MON")
     spec = velocity_chart(pd.DataFrame({"week": weeks, "Started": 0, "Completed": 0})).to_dict()

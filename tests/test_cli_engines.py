@@ -13,7 +13,8 @@ import uuid
 import pytest
 from conftest import ENGINES, PASSWORD, ROOT
 
-from tracker.db import Database, open_database
+from tracker.storage.db import Database
+from tracker.storage.engines import open_database
 
 ORG = "Peer Pathways (demo)"
 
@@ -39,7 +40,7 @@ def lab(request, demo_template, tmp_path) -> str:
     shutil.copy(demo_template, path)
     if request.param == "duckdb":
         return str(path)
-    from tracker.migrate_to import migrate_to
+    from tracker.storage.migrate_to import migrate_to
 
     url = request.getfixturevalue("pg_url")
     with Database(path) as source:

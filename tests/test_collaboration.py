@@ -8,9 +8,12 @@ import datetime as dt
 import pytest
 from conftest import table_counts
 
-from tracker import charts, collaboration, participants, portfolio, repo
-from tracker.auth import Scope
+from tracker.access.scope import Scope
+from tracker.analysis import portfolio
+from tracker.community import collaboration, participants
 from tracker.errors import InputError, PermissionDenied
+from tracker.records import repo
+from tracker.reports import charts
 
 ADMIN = Scope.admin("lab lead")
 PP = "Peer Pathways (demo)"

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from conftest import AS_OF
 
-from tracker import demo, observations, repo
-from tracker.auth import Scope
-from tracker.db import Database
+from tracker import demo
+from tracker.access.scope import Scope
+from tracker.records import observations, repo
+from tracker.storage.db import Database
 
 ADMIN = Scope.admin("tester")
 

@@ -19,8 +19,13 @@ import pytest
 from conftest import PASSWORD, ROOT, table_counts
 from test_ingest import HEADER, ME, PP, W, make_lab, million_row_lab, row
 
-from tracker import auth, backup, clock, ingest, repo
-from tracker.db import Database, DatabaseDamaged, DatabaseLocked
+from tracker import clock
+from tracker.access import auth
+from tracker.intake import ingest, planning
+from tracker.records import repo
+from tracker.storage import backup
+from tracker.storage.base import DatabaseDamaged, DatabaseLocked
+from tracker.storage.db import Database
 
 
 @pytest.fixture
@@ -146,14 +151,14 @@ def test_parsing_happens_outside_the_write_lock(lab, monkeypatch):
     """While a file is read and checked, another write goes through at once."""
     db = lab["db"]
     entered, release = threading.Event(), threading.Event()
-    real = ingest._validate
+    real = planning._validate
 
     def slow_validate(*args, **kwargs):
         entered.set()
         release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ingest, "_validate", slow_validate)
+    monkeypatch.setattr(planning, "_validate", slow_validate)
     worker = threading.Thread(target=lambda: ingest.commit(
         db, (HEADER + row(value="3")).encode(), "a.csv", ME))
     worker.start()
@@ -170,13 +175,13 @@ def test_parsing_happens_outside_the_write_lock(lab, monkeypatch):
 def test_the_upload_is_rechecked_under_the_lock(lab, monkeypatch):
     """An organisation retired between the check and the store refuses the upload."""
     db = lab["db"]
-    real = ingest._validate
+    real = planning._validate
 
     def retire_meanwhile(*args, **kwargs):
         real(*args, **kwargs)
         repo.set_organisation_retired(db, ME, lab["pp"], True)
 
-    monkeypatch.setattr(ingest, "_validate", retire_meanwhile)
+    monkeypatch.setattr(planning, "_validate", retire_meanwhile)
     report = ingest.commit(db, (HEADER + row(value="3")).encode(), "a.csv", ME)
     assert not report.ok and "changed Peer Pathways" in report.errors[0].message
     assert db.scalar("SELECT count(*) FROM result") == 0
@@ -484,7 +489,7 @@ def test_results_typed_in_the_grid_go_through_the_upload_checks(demo_db):
     """Issue 13, item 2, at the data layer: the grid's rows (periods due x measures, with the
     last stored values and overdue periods), what was typed as a file, the same checks and
     preview, stored as one batch of source 'form' that can be undone."""
-    from tracker import batches, templates
+    from tracker.intake import batches, templates
 
     partner_org = "Peer Pathways (demo)"
     rows = templates.entry_rows(demo_db, ME, partner_org, recent=3)

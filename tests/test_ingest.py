@@ -21,9 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
-from tracker import batches, clock, export, ingest, observations, repo, templates, upload_read
-from tracker.auth import Scope
-from tracker.db import Database
+from tracker import clock
+from tracker.access.scope import Scope
+from tracker.intake import batches, export, ingest, templates, upload_read
+from tracker.records import observations, repo
+from tracker.storage.db import Database
 
 ME = ADMIN = Scope.admin("tester")
 TODAY = clock.today()

@@ -14,21 +14,15 @@ import pandas as pd
 import pytest
 from conftest import table_counts
 
-from tracker import (
-    auth,
-    charts,
-    clock,
-    learning,
-    learning_record,
-    learning_report,
-    observations,
-    portfolio,
-    repo,
-    whats_new,
-)
+from tracker import clock
 from tracker.__main__ import main
-from tracker.auth import Scope
+from tracker.access import auth
+from tracker.access.scope import Scope
+from tracker.analysis import portfolio
 from tracker.errors import InputError, PermissionDenied
+from tracker.learning import learning_record, learning_report, syntheses, whats_new
+from tracker.records import observations, repo
+from tracker.reports import charts
 
 ADMIN = Scope.admin("lab lead")
 PP = "Peer Pathways (demo)"
@@ -59,16 +53,16 @@ VIEWER = Scope(actor="leader", role="viewer")
 def test_a_synthesis_is_versioned_and_every_version_stays_readable(demo_db):
     _, ideas, _ = ids(demo_db)
     idea = int(ideas["Text reminder the day before the first session"])
-    first = learning.write_synthesis(demo_db, ADMIN, idea, key_learning="Reminders help.",
+    first = syntheses.write_synthesis(demo_db, ADMIN, idea, key_learning="Reminders help.",
                                      recommendation="test_further", reason="Two sites only.")
-    second = learning.write_synthesis(
+    second = syntheses.write_synthesis(
         demo_db, ADMIN, idea, key_learning="Afternoon reminders with a name work best.",
         recommendation="spread", reason="Both sites adopted it.", reviewed_by="Lab board",
         reviewed_on=clock.today())
     assert (first, second) == (1, 2)
-    latest = learning.syntheses(demo_db, [idea])
+    latest = syntheses.syntheses(demo_db, [idea])
     assert latest["version"].tolist() == [2] and latest["recommendation"].iloc[0] == "spread"
-    every = learning.syntheses(demo_db, [idea], every_version=True)
+    every = syntheses.syntheses(demo_db, [idea], every_version=True)
     assert every["version"].tolist() == [2, 1]
     assert every["key_learning"].iloc[1] == "Reminders help."
     log = repo.list_audit(demo_db, ADMIN, limit=None, entity="synthesis", action="create")
@@ -82,7 +76,7 @@ def test_a_bad_synthesis_is_refused_with_every_problem_and_nothing_changes(demo_
     _, ideas, _ = ids(demo_db)
     before = table_counts(demo_db)
     with pytest.raises(InputError) as refused:
-        learning.write_synthesis(
+        syntheses.write_synthesis(
             demo_db, ADMIN, int(ideas[WELCOME]), key_learning="x" * 601,
             recommendation="keep going", reason="", worked_when="ok\x00",
             reviewed_on=clock.today() + dt.timedelta(days=3))
@@ -94,7 +88,7 @@ def test_a_bad_synthesis_is_refused_with_every_problem_and_nothing_changes(demo_
                      "Reviewed on is a date in the future"):
         assert expected in said, said
     with pytest.raises(InputError, match="Reviewed on is given without who reviewed it"):
-        learning.write_synthesis(demo_db, ADMIN, int(ideas[WELCOME]), key_learning="k",
+        syntheses.write_synthesis(demo_db, ADMIN, int(ideas[WELCOME]), key_learning="k",
                                  recommendation="stop", reason="r",
                                  reviewed_on=clock.today())
     assert table_counts(demo_db) == before
@@ -107,13 +101,13 @@ def test_only_the_lab_admin_writes_learning_consents_and_marks(demo_db, who):
     cycle = int(repo.list_cycles(demo_db, ADMIN, ids(demo_db)[0])["id"].iloc[0])
     before = table_counts(demo_db)
     for action in (
-            lambda: learning.write_synthesis(demo_db, scope, int(ideas[WELCOME]),
+            lambda: syntheses.write_synthesis(demo_db, scope, int(ideas[WELCOME]),
                                              key_learning="k", recommendation="stop",
                                              reason="r"),
-            lambda: learning.mark_excerpt(demo_db, scope, cycle, "learning", "public"),
-            lambda: learning.set_consent(demo_db, scope, int(orgs[PP]), named_to_partners=True,
+            lambda: syntheses.mark_excerpt(demo_db, scope, cycle, "learning", "public"),
+            lambda: syntheses.set_consent(demo_db, scope, int(orgs[PP]), named_to_partners=True,
                                          named_in_public=True),
-            lambda: learning.set_min_count(demo_db, scope, ids(demo_db)[0], 10)):
+            lambda: syntheses.set_min_count(demo_db, scope, ids(demo_db)[0], 10)):
         with pytest.raises(PermissionDenied, match="Only the lab admin"):
             action()
     assert table_counts(demo_db) == before
@@ -123,19 +117,19 @@ def test_marks_and_consents_refuse_nonsense_and_are_audited(demo_db):
     cid, _, orgs = ids(demo_db)
     cycle = int(repo.list_cycles(demo_db, ADMIN, cid)["id"].iloc[0])
     with pytest.raises(InputError, match="Note 'plan_who' is not one of"):
-        learning.mark_excerpt(demo_db, ADMIN, cycle, "plan_who", "public")
+        syntheses.mark_excerpt(demo_db, ADMIN, cycle, "plan_who", "public")
     with pytest.raises(InputError, match="Shared with 'everyone' is not one of"):
-        learning.mark_excerpt(demo_db, ADMIN, cycle, "learning", "everyone")
+        syntheses.mark_excerpt(demo_db, ADMIN, cycle, "learning", "everyone")
     with pytest.raises(InputError, match="no longer exists"):
-        learning.mark_excerpt(demo_db, ADMIN, 99_999, "learning", "public")
+        syntheses.mark_excerpt(demo_db, ADMIN, 99_999, "learning", "public")
     with pytest.raises(InputError, match="whole number from 1"):
-        learning.set_min_count(demo_db, ADMIN, cid, "2.5")
-    learning.mark_excerpt(demo_db, ADMIN, cycle, "learning", "partners")
-    learning.mark_excerpt(demo_db, ADMIN, cycle, "learning", "lab")
-    learning.set_consent(demo_db, ADMIN, int(orgs["Hillview Surgery (demo)"]),
+        syntheses.set_min_count(demo_db, ADMIN, cid, "2.5")
+    syntheses.mark_excerpt(demo_db, ADMIN, cycle, "learning", "partners")
+    syntheses.mark_excerpt(demo_db, ADMIN, cycle, "learning", "lab")
+    syntheses.set_consent(demo_db, ADMIN, int(orgs["Hillview Surgery (demo)"]),
                          named_to_partners=True, named_in_public=False)
-    learning.set_min_count(demo_db, ADMIN, cid, 10)
-    assert learning.min_count(demo_db, cid) == 10
+    syntheses.set_min_count(demo_db, ADMIN, cid, 10)
+    assert syntheses.min_count(demo_db, cid) == 10
     log = repo.list_audit(demo_db, ADMIN, limit=None)
     entities = set(log["entity"])
     assert {"excerpt_share", "organisation_consent", "disclosure_settings"} <= entities
@@ -186,7 +180,7 @@ def test_a_partner_reads_only_allowed_notes_and_names(demo_db):
     _, ideas, _ = ids(demo_db)
     pp = partner(demo_db)
     record = learning_record.record(demo_db, pp, int(ideas[WELCOME]))
-    consent = learning.consents(demo_db).set_index("name")
+    consent = syntheses.consents(demo_db).set_index("name")
     for cycle in record.cycles:
         org = repo.list_organisations(demo_db, ADMIN).set_index("id").loc[
             cycle["organisation_id"], "name"]
@@ -216,7 +210,7 @@ def test_unnamed_organisations_read_as_kind_and_region_numbered_when_several(db)
                               region="North West")
     c = repo.add_organisation(db, ADMIN, name="Cedar Trust", kind="nhs_trust", region="London")
     d = repo.add_organisation(db, ADMIN, name="Damson Homes", kind="housing_association")
-    learning.set_consent(db, ADMIN, d, named_to_partners=False, named_in_public=True)
+    syntheses.set_consent(db, ADMIN, d, named_to_partners=False, named_in_public=True)
     public = learning_record.audience_for(db, ADMIN, public=True)
     assert public.label(a) == "a GP practice in the North West (1)"
     assert public.label(b) == "a GP practice in the North West (2)"
@@ -235,7 +229,7 @@ def test_a_consent_change_takes_effect_in_the_next_record(demo_db):
         return rec.where.set_index("organisation_id").loc[hillview, "organisation"]
 
     assert label() == "a GP practice in Yorkshire"
-    learning.set_consent(demo_db, ADMIN, hillview, named_to_partners=False,
+    syntheses.set_consent(demo_db, ADMIN, hillview, named_to_partners=False,
                          named_in_public=True)
     assert label() == "Hillview Surgery (demo)"
 
@@ -280,7 +274,7 @@ def test_points_of_fewer_than_the_smallest_count_are_withheld_outside_the_lab(db
 
 def test_shared_text_that_names_an_unconsented_organisation_is_withheld(demo_db):
     cid, ideas, _ = ids(demo_db)
-    learning.write_synthesis(
+    syntheses.write_synthesis(
         demo_db, ADMIN, int(ideas[LEAFLET]), key_learning="It failed at Hillview Surgery.",
         recommendation="stop", reason="Ask the coordinator (tallies@example.net) for the tallies.")
     record = learning_record.record(demo_db, ADMIN, int(ideas[LEAFLET]), public=True)
@@ -296,26 +290,26 @@ def _forbidden_in_public(db) -> dict[str, list[str]]:
     """Every string the public report must not contain: organisations without public
     consent (full and short name), contacts' names and e-mails, synthesis authors, and the
     cycle notes not marked public (unless the same words are also marked public)."""
-    consent = learning.consents(db)
+    consent = syntheses.consents(db)
     orgs = repo.list_organisations(db, ADMIN)
     hidden = consent[~consent["named_in_public"]]["name"].tolist()
     names = hidden + [re.sub(r"\s*\(demo\)$", "", n) for n in hidden]
     people = orgs["contact_name"].dropna().tolist() + orgs["contact_email"].dropna().tolist()
-    every = learning.syntheses(db, every_version=True)
+    every = syntheses.syntheses(db, every_version=True)
     people += [p for p in every["reviewed_by"].dropna().tolist() + every["written_by"].tolist()]
-    from tracker import participants
+    from tracker.community import participants
 
     # participants: never an e-mail, and a name only where they agreed to be named
     taking_part = participants.list_participants(db, ADMIN, repo.get_challenge(db)["id"])
     people += taking_part["email"].dropna().tolist()
     people += taking_part.loc[~taking_part["may_name"].astype(bool), "name"].tolist()
     cycles = repo.list_cycles(db, ADMIN, repo.get_challenge(db)["id"])
-    marks = learning.excerpt_marks(db)
+    marks = syntheses.excerpt_marks(db)
     public = {(int(c), f) for c, f, a in zip(marks["cycle_id"], marks["field"],
                                              marks["audience"], strict=True) if a == "public"}
     public_text = {cycles.set_index("id").loc[c, f] for c, f in public}
     notes = set()
-    for field in learning.EXCERPT_FIELDS:
+    for field in syntheses.EXCERPT_FIELDS:
         for cycle_id, value in zip(cycles["id"], cycles[field], strict=True):
             if isinstance(value, str) and (int(cycle_id), field) not in public \
                     and value not in public_text:
@@ -342,7 +336,7 @@ def reports(demo_template, tmp_path_factory):
     tests that only read them."""
     path = tmp_path_factory.mktemp("reports") / "demo.duckdb"
     shutil.copy(demo_template, path)
-    from tracker.db import Database
+    from tracker.storage.db import Database
 
     with Database(path) as database:
         yield {"public": learning_report.build_html(database, partner(database), public=True),
@@ -416,7 +410,7 @@ def test_user_text_in_the_report_is_text(demo_db):
     hostile = "<script>alert(1)</script> <img src=x onerror=alert(1)> [a](javascript:x)"
     repo.update_idea(demo_db, ADMIN, int(ideas[LEAFLET]), title=f"Leaflet {hostile[:20]}",
                      description=hostile, driver_ids=[])
-    learning.write_synthesis(demo_db, ADMIN, int(ideas[LEAFLET]), key_learning=hostile,
+    syntheses.write_synthesis(demo_db, ADMIN, int(ideas[LEAFLET]), key_learning=hostile,
                              recommendation="stop", reason=hostile)
     html = learning_report.build_html(demo_db, ADMIN, public=False,
                                       ideas=[f"Leaflet {hostile[:20]}"])
@@ -529,7 +523,7 @@ def test_the_lab_admin_writes_a_synthesis_and_shares_a_note_on_the_page(monkeypa
     from conftest import ROOT, shown
     from streamlit.testing.v1 import AppTest
 
-    from tracker.db import Database
+    from tracker.storage.db import Database
 
     monkeypatch.setenv("TRACKER_DB", str(demo_path))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
@@ -550,7 +544,7 @@ def test_the_lab_admin_writes_a_synthesis_and_shares_a_note_on_the_page(monkeypa
     [b for b in at.button if b.label == "Save as a new version"][0].click().run()
     assert not at.exception and not at.error
     with Database(demo_path) as db:
-        saved = learning.syntheses(db, [idea])
+        saved = syntheses.syntheses(db, [idea])
         assert saved["key_learning"].iloc[0] == "Afternoon reminders with a name work best."
         cycle = repo.list_cycles(db, ADMIN, ids(db)[0], idea_id=idea).sort_values(
             ["start_date", "cycle_no", "id"]).iloc[0]
@@ -558,12 +552,12 @@ def test_the_lab_admin_writes_a_synthesis_and_shares_a_note_on_the_page(monkeypa
     [b for b in at.button if b.label == "Save sharing"][0].click().run()
     assert not at.exception and not at.error
     with Database(demo_path) as db:
-        marks = learning.excerpt_marks(db, [int(cycle["id"])])
+        marks = syntheses.excerpt_marks(db, [int(cycle["id"])])
         assert marks.set_index("field").loc["learning", "audience"] == "public"
 
 
 def test_the_export_holds_the_learning_for_the_lab_team_only(demo_db, tmp_path):
-    from tracker import export
+    from tracker.intake import export
 
     lab = {p.name for p in export.export_all(demo_db, ADMIN, tmp_path / "lab")}
     assert {"syntheses.csv", "shared_notes.csv", "organisation_consents.csv",
@@ -574,14 +568,14 @@ def test_the_export_holds_the_learning_for_the_lab_team_only(demo_db, tmp_path):
 
 
 def test_a_participant_not_agreeing_to_be_named_is_never_named_outside_the_lab(demo_db):
-    from tracker import participants
+    from tracker.community import participants
 
     cid, ideas, _ = ids(demo_db)
     participants.add_participant(demo_db, ADMIN, cid, name="Rowan Quill", taking_part="carer",
                                  may_name=False)
     participants.add_participant(demo_db, ADMIN, cid, name="Sol Ames", taking_part="carer",
                                  may_name=True)
-    learning.write_synthesis(demo_db, ADMIN, int(ideas[LEAFLET]),
+    syntheses.write_synthesis(demo_db, ADMIN, int(ideas[LEAFLET]),
                              key_learning="Rowan Quill said nobody read the leaflet.",
                              recommendation="stop", reason="Sol Ames ran the tally.")
     public = learning_record.record(demo_db, ADMIN, int(ideas[LEAFLET]), public=True)

@@ -12,8 +12,10 @@ import psycopg
 import pytest
 
 from tests.conftest import ROOT, add_role_accounts
-from tracker import api_tokens, auth, repo
-from tracker.db import Database
+from tracker.access import auth
+from tracker.intake import api_tokens
+from tracker.records import repo
+from tracker.storage.db import Database
 
 
 def _cli(*args, env_db=None):
@@ -73,7 +75,7 @@ def test_a_lab_moves_onto_postgresql_with_every_table_identical(demo_path, pg_ur
     assert _file_tables(demo_path) == before  # the file is unchanged
 
     # The lab carries on there: sign-ins, new rows after the old ids, migrations recorded.
-    from tracker.pg import PostgresDatabase
+    from tracker.storage.pg import PostgresDatabase
 
     with PostgresDatabase(pg_url) as moved:
         assert auth.authenticate(moved, "boss", "correct horse battery") is not None

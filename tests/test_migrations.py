@@ -1,8 +1,9 @@
 import duckdb
 import pytest
 
-from tracker import db as dbmod
-from tracker.db import Database, DatabaseError, migrate, migration_files
+from tracker.storage import base as dbmod
+from tracker.storage.base import DatabaseError, migration_files
+from tracker.storage.db import Database, migrate
 
 
 def test_fresh_database_gets_every_migration(db):

@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 from conftest import table_counts
 
-from tracker import clock, events, participants, progress, repo
-from tracker.auth import Scope
+from tracker import clock
+from tracker.access.scope import Scope
+from tracker.community import events, participants
 from tracker.errors import InputError, PermissionDenied
+from tracker.records import progress, repo
 
 ADMIN = Scope.admin("lab lead")
 VIEWER = Scope(actor="board", role="viewer")
@@ -176,7 +178,7 @@ GOOD = (HEADER + b"Zara Lee,Carer,,London,zara@example.org,2026-05-01,yes,no\n"
 
 
 def test_a_list_is_checked_previewed_and_stored_whole(demo_db):
-    from tracker import people_import
+    from tracker.community import people_import
 
     cid, orgs, _ = setup(demo_db)
     before = table_counts(demo_db)
@@ -194,7 +196,7 @@ def test_a_list_is_checked_previewed_and_stored_whole(demo_db):
 
 
 def test_a_list_with_a_bad_row_stores_nothing_and_says_where(demo_db):
-    from tracker import people_import
+    from tracker.community import people_import
 
     cid, _, _ = setup(demo_db)
     bad = GOOD + b"Bad Row,doctor,Nowhere Trust,,not-an-email,2099-01-01,maybe,\n" \
@@ -223,7 +225,7 @@ def test_an_excel_list_is_read_too(demo_db, tmp_path):
 
     from openpyxl import Workbook
 
-    from tracker import people_import
+    from tracker.community import people_import
 
     cid, _, _ = setup(demo_db)
     book = Workbook()
@@ -242,7 +244,7 @@ def test_the_lab_admin_imports_a_list_on_the_people_page(monkeypatch, demo_path)
     from conftest import ROOT, shown
     from streamlit.testing.v1 import AppTest
 
-    from tracker.db import Database
+    from tracker.storage.db import Database
 
     monkeypatch.setenv("TRACKER_DB", str(demo_path))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
@@ -265,7 +267,7 @@ def test_the_lab_admin_imports_a_list_on_the_people_page(monkeypatch, demo_path)
 
 
 def test_the_export_holds_people_for_the_lab_admin_only(demo_db, tmp_path):
-    from tracker import export
+    from tracker.intake import export
 
     _, orgs, _ = setup(demo_db)
     lab = {p.name for p in export.export_all(demo_db, ADMIN, tmp_path / "lab")}

@@ -6,8 +6,10 @@ import json
 
 import pandas as pd
 
-from tracker import charts, observations, portfolio, repo
-from tracker.auth import Scope
+from tracker.access.scope import Scope
+from tracker.analysis import portfolio
+from tracker.records import observations, repo
+from tracker.reports import charts
 
 ADMIN = Scope.admin("test")
 

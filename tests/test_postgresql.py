@@ -7,8 +7,9 @@ import threading
 
 import pytest
 
-from tracker import auth, repo
+from tracker.access import auth
 from tracker.errors import ConcurrentChange, InputError
+from tracker.records import repo
 
 ADMIN = auth.Scope.admin("lab")
 
@@ -34,7 +35,7 @@ def _at_once(jobs: list) -> list:
 
 
 def test_app_servers_adding_one_organisation_at_once_store_it_once(pg_url):
-    from tracker.pg import PostgresDatabase
+    from tracker.storage.pg import PostgresDatabase
 
     servers = [PostgresDatabase(pg_url) for _ in range(3)]
     try:
@@ -58,7 +59,7 @@ def test_app_servers_adding_one_organisation_at_once_store_it_once(pg_url):
 @pytest.fixture
 def pg(pg_url):
     """A tracker database on PostgreSQL only (what only that engine has)."""
-    from tracker.pg import PostgresDatabase
+    from tracker.storage.pg import PostgresDatabase
 
     with PostgresDatabase(pg_url) as database:
         yield database
@@ -116,8 +117,8 @@ def test_partners_of_one_organisation_uploading_at_once_through_three_servers(pg
     import sys
 
     from tests.conftest import ROOT
-    from tracker import ingest
-    from tracker.pg import PostgresDatabase
+    from tracker.intake import ingest
+    from tracker.storage.pg import PostgresDatabase
 
     assert subprocess.run([sys.executable, "-m", "tracker", "migrate-to", "--db",
                            str(demo_path), pg_url], cwd=ROOT, capture_output=True).returncode == 0
@@ -169,8 +170,8 @@ def test_one_person_signing_in_on_three_servers_at_once_is_never_refused(pg_url)
     """Two tabs, two servers, a script: sign-ins and session writes of one account at the
     same moment each update the account's row. The loser of that race is run again, so every
     sign-in goes through (the 3-server load test showed the login page an error)."""
-    from tracker import web_sessions
-    from tracker.pg import PostgresDatabase
+    from tracker.access import web_sessions
+    from tracker.storage.pg import PostgresDatabase
 
     servers = [PostgresDatabase(pg_url) for _ in range(3)]
     try:
@@ -188,7 +189,7 @@ def test_one_person_signing_in_on_three_servers_at_once_is_never_refused(pg_url)
 
 
 def test_app_servers_starting_at_once_on_a_new_database_migrate_it_once(pg_url):
-    from tracker.pg import PostgresDatabase
+    from tracker.storage.pg import PostgresDatabase
 
     outcomes = _at_once([lambda: PostgresDatabase(pg_url) for _ in range(4)])
     try:
@@ -207,7 +208,7 @@ def test_back_up_now_on_the_backups_page_on_postgresql(monkeypatch, pg_url, tmp_
     from streamlit.testing.v1 import AppTest
 
     from tests.conftest import ROOT
-    from tracker import backup
+    from tracker.storage import backup
 
     monkeypatch.setenv("TRACKER_DB", pg_url)
     monkeypatch.setenv("TRACKER_BACKUP_DIR", str(tmp_path / "kept"))

@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from tracker import charts, ingest, observations, repo, summary
-from tracker.auth import Scope
+from tracker.access.scope import Scope
+from tracker.analysis import summary
+from tracker.intake import ingest
+from tracker.records import observations, repo
+from tracker.reports import charts
 
 DATA = ROOT / "tests" / "data" / "ae_attendances.csv"
 ADMIN = Scope.admin("tester")

@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 from conftest import table_counts
 
-from tracker import repo
-from tracker.auth import Scope
+from tracker.access.scope import Scope
+from tracker.records import repo
 
 ME = ADMIN = Scope.admin("tester")
 

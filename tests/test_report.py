@@ -12,9 +12,10 @@ from conftest import ROOT
 from pptx import Presentation
 from pypdf import PdfReader
 
-from tracker import repo, report
-from tracker.auth import Scope
+from tracker.access.scope import Scope
 from tracker.errors import InputError
+from tracker.records import repo
+from tracker.reports import report
 
 ADMIN = Scope.admin("tester")
 PP = "Peer Pathways (demo)"

@@ -18,10 +18,12 @@ import pytest
 from app_server import start_app, stop_app
 from conftest import ROOT, table_counts
 
-from tracker import api_tokens, app_control, auth, export, results_api
-from tracker.db import Database
+from tracker.access import auth
+from tracker.commands import app_control
 from tracker.errors import PermissionDenied
-from tracker.repo import InputError
+from tracker.intake import api_tokens, export, results_api
+from tracker.records.repo import InputError
+from tracker.storage.db import Database
 
 ADMIN = auth.Scope.admin("test admin")
 HILLVIEW = "Hillview Surgery (demo)"
@@ -106,7 +108,7 @@ def test_token_input_is_checked_and_only_the_admin_may_touch_tokens(demo_db):
 
 
 def test_a_retired_organisations_token_stops_working(demo_db):
-    from tracker import repo
+    from tracker.records import repo
 
     _, secret = api_tokens.create(demo_db, ADMIN, organisation=HILLVIEW, label="x")
     org_id = api_tokens.find_organisation(demo_db, HILLVIEW)["id"]
@@ -310,8 +312,9 @@ def test_a_stored_upload_is_reported_stored_while_another_transaction_is_open(de
     write transaction was open (a sign-in, an API token's use), so a file that WAS stored was
     answered "could not process, stored nothing". A busy moment is not an error now; a
     backup waits for it, and says so in words if it does not end."""
-    import tracker.db as db_module
-    from tracker import backup, ingest
+    import tracker.storage.db as db_module
+    from tracker.intake import ingest
+    from tracker.storage import backup
 
     _, secret = api_tokens.create(demo_db, ADMIN, organisation=HILLVIEW, label="x")
     scope = api_tokens.authenticate(demo_db, secret)
@@ -382,7 +385,7 @@ def test_an_address_that_keeps_sending_wrong_tokens_must_wait(demo_db):
     right token once the wait is over, are not held up."""
     import datetime as dt
 
-    from tracker.auth import THROTTLE_FREE
+    from tracker.access.auth import THROTTLE_FREE
 
     _, secret = api_tokens.create(demo_db, ADMIN, organisation=HILLVIEW, label="x")
     now = dt.datetime(2026, 12, 3, 9, 0)
@@ -402,7 +405,7 @@ def test_an_address_that_keeps_sending_wrong_tokens_must_wait(demo_db):
 def test_the_api_answers_429_with_retry_after_to_an_address_guessing_tokens(running):
     import time
 
-    from tracker.auth import THROTTLE_FREE
+    from tracker.access.auth import THROTTLE_FREE
 
     url, token = running["url"], running["token"]
     body = results_file([("2026-11-16", 4, 1.5)])

@@ -6,8 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tracker import charts, observations, repo, spc, summary
-from tracker.auth import Scope
+from tracker import spc
+from tracker.access.scope import Scope
+from tracker.analysis import summary
+from tracker.records import observations, repo
+from tracker.reports import charts
 
 ADMIN = Scope.admin("test")
 

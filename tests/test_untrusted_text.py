@@ -21,21 +21,14 @@ from conftest import PARTNER_ORG as PP
 from conftest import PASSWORD, ROOT, add_role_accounts
 from streamlit.testing.v1 import AppTest
 
-from tracker import (
-    auth,
-    batches,
-    clock,
-    events,
-    export,
-    ingest,
-    learning,
-    observations,
-    participants,
-    progress,
-    repo,
-)
-from tracker.auth import Scope
-from tracker.db import Database
+from tracker import clock
+from tracker.access import auth
+from tracker.access.scope import Scope
+from tracker.community import events, participants
+from tracker.intake import batches, export, ingest
+from tracker.learning import syntheses
+from tracker.records import observations, progress, repo
+from tracker.storage.db import Database
 
 ADMIN = Scope.admin("red team")
 APP = str(ROOT / "streamlit_app.py")
@@ -89,10 +82,10 @@ def poison(db: Database) -> dict:
                     end_date=today - dt.timedelta(days=10))
     observations.add_annotation(db, ADMIN, measure_id=int(measure["id"]), organisation_id=pp,
                                 on_date=today - dt.timedelta(days=30), kind="note", text=TEXT)
-    learning.write_synthesis(db, ADMIN, int(idea["id"]), key_learning=TEXT, worked_when=TEXT,
+    syntheses.write_synthesis(db, ADMIN, int(idea["id"]), key_learning=TEXT, worked_when=TEXT,
                              did_not_work_when=TEXT, recommendation="spread", reason=TEXT,
                              reviewed_by=HOSTILE[2], reviewed_on=today)
-    learning.mark_excerpt(db, ADMIN, cycle, "learning", "public")
+    syntheses.mark_excerpt(db, ADMIN, cycle, "learning", "public")
     person = participants.add_participant(db, ADMIN, cid, name=f"Person {HOSTILE[0]}",
                                           taking_part="carer", organisation_id=pp,
                                           region=HOSTILE[1], email="p@example.org")
@@ -171,7 +164,7 @@ def test_an_uploaded_header_and_file_name_are_shown_as_text(monkeypatch, demo_pa
 
 
 def test_the_pack_and_the_chart_images_hold_no_links_or_images(poisoned, tmp_path):
-    from tracker import report
+    from tracker.reports import report
 
     with Database(poisoned["path"]) as db:
         pdf = report.write_report(db, ADMIN, tmp_path / "pack.pdf", organisation=PP)

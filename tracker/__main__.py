@@ -11,17 +11,20 @@ import os
 import sys
 from pathlib import Path
 
-from tracker import app_control, backup, cli
-from tracker.db import Database, DatabaseLocked, is_url, location_key, open_database
+from tracker.commands import app_control, cli
 from tracker.errors import InputError
-from tracker.pg import redacted
+from tracker.storage import backup
+from tracker.storage.base import DatabaseLocked, is_url, location_key
+from tracker.storage.db import Database
+from tracker.storage.engines import open_database
+from tracker.storage.pg import redacted
 
 CLI = cli.CLI
 
 
 def _restore(path: str, source: Path) -> int:
     if is_url(path):
-        from tracker import backup_pg
+        from tracker.storage import backup_pg
 
         chosen = backup_pg.restore(path, source)
         print(f"Restored {chosen} into {redacted(path)}. Point TRACKER_DB at it and start "
@@ -34,7 +37,7 @@ def _restore(path: str, source: Path) -> int:
 
 
 def _migrate_to(path: str, url: str) -> int:
-    from tracker import migrate_to
+    from tracker.storage import migrate_to
 
     if is_url(path):
         raise InputError(f"The lab is already on PostgreSQL ({path}); migrate-to moves a lab "

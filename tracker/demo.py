@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tracker import clock, observations, repo
-from tracker.auth import Scope
-from tracker.db import Database
+from tracker import clock
+from tracker.access.scope import Scope
+from tracker.records import observations, repo
+from tracker.storage.db import Database
 
 ACTOR = Scope.admin("demo loader")
 WEEKS = 52
@@ -385,14 +386,14 @@ EXCERPTS = [
 
 def _learning(db: Database, challenge_id: int, org_ids: list[int], as_of: dt.date) -> None:
     """What the lab team recorded about sharing: consents, syntheses, shareable notes."""
-    from tracker import learning
+    from tracker.learning import syntheses
 
     for index, (partners, public) in CONSENTS.items():
-        learning.set_consent(db, ACTOR, org_ids[index], named_to_partners=partners,
+        syntheses.set_consent(db, ACTOR, org_ids[index], named_to_partners=partners,
                              named_in_public=public)
     ideas = repo.list_ideas(db, challenge_id).set_index("title")["id"]
     for title, (key, worked, not_worked, recommendation, reason) in SYNTHESES.items():
-        learning.write_synthesis(db, ACTOR, int(ideas[title]), key_learning=key,
+        syntheses.write_synthesis(db, ACTOR, int(ideas[title]), key_learning=key,
                                  worked_when=worked, did_not_work_when=not_worked,
                                  recommendation=recommendation, reason=reason,
                                  reviewed_by="Dr Ana Okafor (demo lab lead)",
@@ -402,7 +403,7 @@ def _learning(db: Database, challenge_id: int, org_ids: list[int], as_of: dt.dat
         mine = cycles[(cycles["idea"] == title) & (cycles["organisation_id"] == org_ids[org])
                       & cycles[note].notna()]
         if len(mine):
-            learning.mark_excerpt(db, ACTOR, int(mine["id"].iloc[-1]), note, audience)
+            syntheses.mark_excerpt(db, ACTOR, int(mine["id"].iloc[-1]), note, audience)
 
 
 FIRST_NAMES = ["Ada", "Bilal", "Chloe", "Dev", "Efua", "Finn", "Grace", "Hamza", "Isla", "Jonah",
@@ -423,7 +424,7 @@ def _people(db: Database, challenge_id: int, org_ids: list[int], rng, start: dt.
             as_of: dt.date) -> int:
     """About 60 fictional participants of every kind (some with consents), and the events
     they came to."""
-    from tracker import events, participants
+    from tracker.community import events, participants
 
     ideas = repo.list_ideas(db, challenge_id)["id"].tolist()
     span = max((as_of - start).days, 1)
@@ -462,7 +463,7 @@ def _progress(db: Database, challenge_id: int, org_ids: list[int], start: dt.dat
               as_of: dt.date) -> None:
     """A progress score for every partner for every month so far, following its cycles:
     rising through planning to changes tested, then improvement after its first adoption."""
-    from tracker import progress
+    from tracker.records import progress
 
     cycles = repo.list_cycles(db, ACTOR, challenge_id)
     month = start.replace(day=1)

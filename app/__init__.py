@@ -1,0 +1,1 @@
+"""The app's screen helpers, shared by the pages in app_pages/ (Streamlit; the logic is in tracker/)."""

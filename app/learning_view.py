@@ -1,0 +1,220 @@
+"""The learning record of an idea on screen, shared by "What we learned" and "Change ideas":
+the lab team's synthesis (and, for the lab admin, the form that saves its next version),
+where the idea was tested, what the data showed and prediction against outcome cycle by
+cycle (with, for the lab admin, how each note is shared). All user text is shown as text."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import ui
+from tracker import clock, vocab
+from tracker.access import auth
+from tracker.analysis import portfolio
+from tracker.learning import learning_record, learning_report, syntheses
+from tracker.records import repo
+from tracker.reports import charts
+from tracker.storage.db import Database
+
+
+@st.cache_data(show_spinner="Checking what each idea's measures showed...", max_entries=8)
+def _outcomes(path: str, challenge_id: int, version: int) -> pd.DataFrame:
+    # every organisation's outcomes; the record discloses them per reader, never this frame
+    return portfolio.measure_outcomes(ui._database(path), learning_record.INTERNAL,
+                                      challenge_id)
+
+
+def outcomes(db: Database, challenge_id: int) -> pd.DataFrame:
+    return _outcomes(str(db.path), challenge_id, repo.data_version(db))
+
+
+@st.cache_data(show_spinner="Gathering the learning of this idea...", max_entries=32)
+def _record(path: str, scope: auth.Scope, challenge_id: int, idea_id: int,
+            version: int) -> tuple[learning_record.Record, list[list[dict]]]:
+    """The record for this reader and its charts as Vega-Lite specs (building the charts
+    costs more than gathering the record), once per change of the data. Keyed on the
+    reader's scope: one reader's record is never another's."""
+    db = ui._database(path)
+    rec = learning_record.record(db, scope, idea_id,
+                                 outcomes=_outcomes(path, challenge_id, version))
+    specs = [[charts.idea_panel(title, frame, cycles, unit=e.unit, target=e.target,
+                                percent=e.data_kind == "proportion").to_dict(validate=False)
+              for title, frame, cycles in e.panels] for e in rec.evidence]
+    return rec, specs
+
+
+def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int, *,
+                editable: bool = True) -> None:
+    rec, specs = _record(str(db.path), scope, challenge_id, idea_id, repo.data_version(db))
+    idea = rec.idea
+    st.header(ui.esc(idea["title"]))
+    st.markdown(f"**Status:** {vocab.IDEA_STATUSES.get(idea['status'], idea['status'])} · "
+                f"**Drivers:** {ui.esc(idea['drivers']) or 'none linked'}")
+    if idea.get("description"):
+        st.markdown(ui.esc(idea["description"]))
+    _synthesis(db, scope, rec, editable and scope.is_admin)
+    if not rec.tested:
+        st.info("This idea has not been tested yet: no PDSA cycle has been logged for it, so "
+                "there is no evidence to show.")
+        _withheld(rec)
+        return
+    st.subheader("Where it was tested")
+    where = rec.where
+    st.dataframe(pd.DataFrame({
+        "Organisation": where["organisation"], "Kind": where["kind"], "Region": where["region"],
+        "Cycles": where["cycles"], "From": pd.to_datetime(where["first"]),
+        "To": pd.to_datetime(where["last"]), "Scale, cycle by cycle": where["scale"],
+        "Latest decision": where["latest_decision"]}), hide_index=True, width="stretch",
+        column_config={"From": st.column_config.DateColumn(format="DD MMM YYYY"),
+                       "To": st.column_config.DateColumn(format="DD MMM YYYY")})
+    st.subheader("What the data showed")
+    st.caption("Each measure the idea's cycles targeted, at each organisation that tested it, "
+               "with the idea's cycles shaded. A signal is evidence to discuss, not proof that "
+               "the idea caused the change.")
+    if not rec.evidence:
+        st.write("The cycles of this idea named no measure to watch.")
+    for evidence, panels in zip(rec.evidence, specs, strict=True):
+        st.markdown(f"**{ui.esc(evidence.verdict)}**")
+        note = learning_report.charts_note(evidence)
+        if note:
+            st.caption(note)
+        columns = st.columns(2)
+        for i, spec in enumerate(panels):
+            columns[i % 2].vega_lite_chart(spec, width="content")
+    st.subheader("Prediction against outcome, cycle by cycle")
+    for cycle in rec.cycles:
+        _cycle(db, scope, cycle, editable and scope.is_admin)
+    _withheld(rec)
+
+
+def _withheld(rec: learning_record.Record) -> None:
+    said = rec.audience.withheld.sentences(rec.audience.min_count)
+    if said and not rec.audience.is_lab:
+        st.caption("Shared with you under the lab's disclosure rules: "
+                   + ui.esc(" ".join(said)))
+
+
+def _synthesis(db: Database, scope: auth.Scope, rec: learning_record.Record,
+               editable: bool) -> None:
+    st.subheader("What the lab team concluded")
+    s = rec.synthesis
+    if s is None:
+        st.caption("The lab team has not written its synthesis of this idea yet.")
+    else:
+        with st.container(border=True):
+            if s["key_learning"]:
+                st.markdown(f"**Key learning.** {ui.esc(s['key_learning'])}")
+            if s["worked_when"]:
+                st.markdown(f"**Where and when it worked.** {ui.esc(s['worked_when'])}")
+            if s["did_not_work_when"]:
+                st.markdown(f"**Where and when it did not work.** "
+                            f"{ui.esc(s['did_not_work_when'])}")
+            words = syntheses.RECOMMENDATIONS.get(s["recommendation"], "")
+            st.markdown(f"**Recommendation: {words}.** {ui.esc(s['reason'] or '')}")
+            reviewed = "Not reviewed yet."
+            if pd.notna(s.get("reviewed_on")):
+                who = f" by {s['reviewed_by']}" if s.get("reviewed_by") else ""
+                reviewed = f"Reviewed{who} on {ui.fmt_date(s['reviewed_on'])}."
+            if rec.audience.is_lab:
+                reviewed += (f" Version {s['version']}, written by {s['written_by']} on "
+                             f"{ui.fmt_date(s['written_at'])}.")
+            st.caption(ui.esc(reviewed))
+    if not rec.history.empty:
+        with st.expander(f"Earlier versions ({len(rec.history)})"):
+            h = rec.history
+            st.dataframe(pd.DataFrame({
+                "Version": h["version"], "Written": pd.to_datetime(h["written_at"]),
+                "By": h["written_by"], "Key learning": h["key_learning"],
+                "Recommendation": h["recommendation"].map(syntheses.RECOMMENDATIONS),
+                "Reason": h["reason"], "Worked": h["worked_when"],
+                "Did not work": h["did_not_work_when"]}), hide_index=True, width="stretch",
+                column_config={"Written": st.column_config.DatetimeColumn(
+                    format="DD MMM YYYY HH:mm")})
+    if editable:
+        _synthesis_form(db, scope, rec)
+
+
+def _synthesis_form(db: Database, scope: auth.Scope, rec: learning_record.Record) -> None:
+    s = rec.synthesis or {}
+    idea_id = rec.idea["id"]
+    form = f"synthesis_{idea_id}"
+    label = "Revise the synthesis (saves version {})".format(int(s["version"]) + 1) if s \
+        else "Write the synthesis"
+    with st.expander(label, expanded=not s), st.form(form):
+        problems = ui.form_problems(form)
+        st.caption("Plain text: it is shown exactly as written, in the app and in reports. "
+                   "Name an organisation only if it agreed to be named where this is read.")
+        key = st.text_area("Key learning (a few sentences)", value=s.get("key_learning") or "",
+                           max_chars=syntheses.KEY_LEARNING_LIMIT, key=f"{form}_key")
+        ui.field_problem(problems, "Key learning")
+        worked = st.text_area("Where and when it worked", value=s.get("worked_when") or "",
+                              key=f"{form}_worked")
+        ui.field_problem(problems, "Where and when it worked")
+        failed = st.text_area("Where and when it did not work",
+                              value=s.get("did_not_work_when") or "", key=f"{form}_failed")
+        ui.field_problem(problems, "Where and when it did not work")
+        choices = list(syntheses.RECOMMENDATIONS)
+        recommendation = st.radio(
+            "Recommendation", choices, horizontal=True, format_func=syntheses.RECOMMENDATIONS.get,
+            index=choices.index(s["recommendation"]) if s.get("recommendation") in choices
+            else None, key=f"{form}_rec")
+        ui.field_problem(problems, "Recommendation")
+        reason = st.text_area("Reason for the recommendation", value=s.get("reason") or "",
+                              key=f"{form}_reason")
+        ui.field_problem(problems, "Reason")
+        left, right = st.columns(2)
+        reviewed_by = left.text_input("Reviewed by", value=s.get("reviewed_by") or "",
+                                      key=f"{form}_by")
+        reviewed_on = right.date_input(
+            "Reviewed on", value=pd.Timestamp(s["reviewed_on"]).date()
+            if pd.notna(s.get("reviewed_on")) else None, format="DD/MM/YYYY",
+            max_value=clock.today(), key=f"{form}_on")
+        ui.field_problem(problems, "Reviewed")
+        if st.form_submit_button("Save as a new version", type="primary") and ui.run_write(
+                lambda: syntheses.write_synthesis(
+                    db, scope, idea_id, key_learning=key, worked_when=worked,
+                    did_not_work_when=failed, recommendation=recommendation, reason=reason,
+                    reviewed_by=reviewed_by, reviewed_on=reviewed_on),
+                f"Synthesis of '{rec.idea['title']}' saved.", form=form):
+            st.rerun()
+
+
+def _cycle(db: Database, scope: auth.Scope, cycle: dict, editable: bool) -> None:
+    planned = {True: "went as planned", False: "did not go as planned",
+               None: "not yet recorded"}[cycle["went_as_planned"]]
+    title = (f"Cycle {cycle['cycle_no']} · {cycle['organisation']} · "
+             f"{ui.fmt_date(cycle['start'])} to {ui.fmt_date(cycle['end'])} · "
+             f"{cycle['decision'] or cycle['stage']}")
+    with st.expander(ui.esc(title)):
+        st.caption(f"The test {planned}.")
+        for field, label in syntheses.EXCERPT_FIELDS.items():
+            if field not in cycle["notes"]:
+                continue
+            text = cycle["notes"][field]
+            if text is None:
+                st.markdown(f"**{label}:** _not shared with you_")
+            else:
+                st.markdown(f"**{label}:** {ui.esc(text)}")
+        if editable and cycle["shared"]:
+            _share_form(db, scope, cycle)
+
+
+def _share_form(db: Database, scope: auth.Scope, cycle: dict) -> None:
+    form = f"share_{cycle['cycle_id']}"
+    with st.form(form):
+        st.caption("Who may read each note outside the lab team (partners see notes marked "
+                   "Partners or Public; the public report only those marked Public).")
+        chosen = {}
+        for field, mark in cycle["shared"].items():
+            chosen[field] = st.segmented_control(
+                syntheses.EXCERPT_FIELDS[field], list(syntheses.AUDIENCES),
+                format_func=syntheses.AUDIENCES.get, default=mark, key=f"{form}_{field}")
+
+        def save():
+            for field, audience in chosen.items():
+                if audience and audience != cycle["shared"][field]:
+                    syntheses.mark_excerpt(db, scope, cycle["cycle_id"], field, audience)
+
+        if st.form_submit_button("Save sharing") and ui.run_write(save, "Sharing saved."):
+            st.rerun()

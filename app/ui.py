@@ -1,0 +1,349 @@
+"""Streamlit helpers shared by the pages: the database connection, the current user, messages.
+
+The logic lives in tracker/; this module only connects it to Streamlit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from tracker.access import auth
+from tracker.analysis import portfolio, summary
+from tracker.intake import export
+from tracker.learning import whats_new
+from tracker.records import repo
+from tracker.storage import backup
+from tracker.storage.base import DatabaseDamaged, DatabaseError, DatabaseLocked, location_key
+from tracker.storage.db import Database, damaged_message, is_damage
+from tracker.storage.engines import shared
+from tracker.text import escape_markdown as esc  # noqa: F401 - the pages' escape
+
+
+@st.cache_resource(show_spinner=False)
+def _database(path: str) -> Database:
+    database = shared(path)  # the same object server.py's routes use
+    _daily_backups(database)
+    return database
+
+
+def _daily_backups(database: Database) -> backup.DailyBackups | None:
+    """The app's automatic backup, one thread per process (the process that owns the file)."""
+    at = backup.daily_time()
+    if at is None or database.engine == "postgresql":
+        return None  # PostgreSQL is backed up by pg_dump (docs/postgresql.md)
+    daily = backup.DailyBackups(database, at, backup.keep_count()).start()
+    database.daily_backups = daily  # the Backups page shows its next run and last error
+    return daily
+
+
+@st.cache_data(show_spinner="Computing every series...", max_entries=16)
+def _summary(path: str, scope: auth.Scope, version: int) -> pd.DataFrame:
+    return summary.summary_table(_database(path), scope)
+
+
+def summary_table(scope: auth.Scope) -> pd.DataFrame:
+    """The Summary rows for this viewer, computed once per change of the data (about a second
+    on the demo) rather than on every rerun. Keyed on the viewer's scope: cached data is
+    shared between users, so one partner never gets another's rows."""
+    db = get_db()
+    return _summary(str(db.path), scope, repo.data_version(db))
+
+
+@st.cache_data(show_spinner="Checking every idea's measures...", max_entries=16)
+def _portfolio(path: str, scope: auth.Scope, version: int) -> pd.DataFrame:
+    return portfolio.portfolio(_database(path), scope)
+
+
+def portfolio_pairs(scope: auth.Scope) -> pd.DataFrame:
+    """The portfolio rows (idea x organisation) for this viewer, cached like the Summary."""
+    db = get_db()
+    return _portfolio(str(db.path), scope, repo.data_version(db))
+
+
+@st.cache_data(show_spinner="Looking for what is new...", max_entries=16)
+def _whats_new(path: str, scope: auth.Scope, since: dt.date, version: int) -> pd.DataFrame:
+    return whats_new.whats_new(_database(path), scope, since)
+
+
+def whats_new_since(scope: auth.Scope, since: dt.date) -> pd.DataFrame:
+    """What is new since a date for this viewer, cached like the Summary."""
+    db = get_db()
+    return _whats_new(str(db.path), scope, since, repo.data_version(db))
+
+
+def get_db() -> Database:
+    """The process's one connection to the database named by TRACKER_DB (or the default)."""
+    path = location_key()
+    try:
+        return _database(path)
+    except DatabaseDamaged as exc:
+        st.error(str(exc), icon=":material/report:")
+        st.stop()
+    except (DatabaseLocked, DatabaseError) as exc:
+        st.error(f"The tracker cannot open its database. {exc}")
+        st.stop()
+
+
+def run_page(page) -> None:
+    """Run the chosen page; a damaged database file met while reading is said in words (where
+    the last backup is, what to do), never as a stack trace."""
+    try:
+        page.run()
+    except duckdb.Error as exc:
+        if not is_damage(exc):
+            raise
+        st.error(damaged_message(get_db().path, str(exc)), icon=":material/report:")
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        st.error("The tracker cannot reach its database server just now, so this page "
+                 "cannot be shown and nothing was changed. Try again in a minute; if it goes "
+                 "on, tell whoever looks after the tracker (the server log says more).",
+                 icon=":material/cloud_off:")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether a PostgreSQL server could not be reached (stopped, restarting, network)."""
+    return type(exc).__module__.startswith("psycopg") and type(exc).__name__ in (
+        "OperationalError", "PoolTimeout", "PoolClosed", "InterfaceError")
+
+
+def scope() -> auth.Scope:
+    """Who is signed in, and so what they may see and change, looking at the challenge
+    chosen in the sidebar. In local mode (no accounts yet) everyone is the lab admin. The
+    entry point signs people in before any page runs."""
+    found = st.session_state.get("scope")
+    if found is None:
+        if auth.accounts_exist(get_db()):
+            st.error("Please sign in.")  # pages never run without the entry point's gate
+            st.stop()
+        found = auth.LOCAL_ADMIN
+    return found.viewing(current_challenge(get_db()))
+
+
+CHALLENGE_KEY = "challenge_id"  # the sidebar's choice of challenge
+
+
+def current_challenge(db: Database) -> dict | None:
+    """The challenge chosen in the sidebar, or the newest (the one running now)."""
+    return repo.get_challenge(db, st.session_state.get(CHALLENGE_KEY))
+
+
+def admin_only(what: str) -> None:
+    """Stop an Admin page for anyone but the lab admin (the menu hides it from them too)."""
+    if not scope().is_admin:
+        st.error(f"Only the lab admin {what}.")
+        st.stop()
+
+
+def sign_out(message: str | None = None) -> None:
+    st.session_state.pop("scope", None)
+    st.session_state.pop("last_active", None)
+    if message:
+        st.session_state["login_message"] = message
+
+
+def run_write(action: Callable[[], object], success: str | None = None, *,
+              form: str | None = None) -> bool:
+    """Run a write; show its refusal in plain words (nothing was saved) or a success toast.
+    With `form`, a refusal is kept for the next run and the page reruns, so the fields can
+    be marked where they stand (`field_problem`); their input is kept by their keys."""
+    try:
+        action()
+    except repo.InputError as exc:
+        if form:
+            st.session_state[f"problems_{form}"] = list(exc.problems)
+            st.rerun()
+        show_problems(exc.problems)
+        return False
+    if success:  # success messages name what was saved: user text, escaped
+        st.toast(esc(success))
+        st.session_state["flash"] = success
+    return True
+
+
+def show_problems(problems: list[str]) -> None:
+    lines = "\n".join(f"- {esc(p)}" for p in problems)
+    st.error(f"Nothing was saved. Please fix the following:\n\n{lines}")
+
+
+def form_problems(form: str) -> list[str]:
+    """The problems of a form's last refused save (shown once, above the form)."""
+    problems = st.session_state.pop(f"problems_{form}", [])
+    if problems:
+        show_problems(problems)
+    return problems
+
+
+def field_problem(problems: list[str], *names: str) -> None:
+    """Mark a field: its problems, in red, right under it. A problem belongs to a field when
+    it starts with the field's name as the data layer says it ("Measure name is required")."""
+    mine = [p for p in problems if any(p.startswith(n) or p.startswith(f"A {n.lower()}")
+                                       for n in names)]
+    for problem in mine:
+        st.caption(f":red[↑ {esc(problem)}]")
+
+
+def retire_toggle(retired_at, noun: str, set_retired: Callable[[bool], object],
+                  explain: str) -> None:
+    """The retire / bring back button of an organisation, measure or driver. Retiring keeps
+    everything that refers to the thing; nothing is deleted."""
+    retired = retired_at is not None and not pd.isna(retired_at)
+    if st.button(f"Bring back this {noun}" if retired else f"Retire this {noun}", help=explain):
+        run_write(lambda: set_retired(not retired),
+                  f"{noun.capitalize()} brought back." if retired else f"{noun.capitalize()} retired.")
+        st.rerun()
+
+
+def open_chart(measure_id: int, organisation_id: int) -> None:
+    """Go to the Outcomes page showing this measure at this organisation (the Outcomes page
+    reads these keys as its select boxes' state)."""
+    st.session_state["outcome_measure"] = int(measure_id)
+    st.session_state["outcome_org"] = int(organisation_id)
+    st.switch_page("app_pages/outcomes.py")
+
+
+def flash() -> None:
+    """Show (once) the message of the last successful change, which survives st.rerun."""
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.success(esc(message))
+
+
+def challenge_or_welcome(db: Database) -> dict:
+    """Return the challenge chosen in the sidebar (the newest unless another was chosen), or
+    explain that there is none yet and stop the page."""
+    challenge = current_challenge(db)
+    if challenge is None:
+        st.info("There is no challenge yet. Open **Overview** to load the demo challenge or to "
+                "start your own.")
+        st.page_link("app_pages/overview.py", label="Go to Overview", icon=":material/home:")
+        st.stop()
+    return challenge
+
+
+def csv_download(frame: pd.DataFrame, file_name: str, label: str = "Download this table (CSV)",
+                 key: str | None = None) -> None:
+    """The tracker's own CSV of a table shown on the page: text a spreadsheet would run as a
+    formula (=, +, -, @) is neutralised. The grids' built-in download is off
+    (client.disableDataExport), because it writes cells exactly as they are."""
+    data = export.neutralise(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+    st.download_button(label, data, file_name=file_name, mime="text/csv", key=key,
+                       icon=":material/download:")
+
+
+def fmt_date(value) -> str:
+    if value is None or (not isinstance(value, dt.date) and pd.isna(value)):
+        return ""
+    return pd.Timestamp(value).strftime("%d %b %Y")
+
+
+def options(frame: pd.DataFrame, label: str = "name") -> dict[int, str]:
+    """id → label, for select boxes that return ids."""
+    return dict(zip(frame["id"].astype(int), frame[label].astype(str), strict=True))
+
+
+def preview_and_store(report, store: Callable, *, key: str, what: str = "file") -> bool:
+    """The preview of a checked upload (a file, or the results typed into the entry grid):
+    what was read, every problem with its row and column, new / updated (old → new) /
+    unchanged, the rows flagged as probable typing errors, and a Store button. Flagged rows
+    are stored only once the person ticks that they checked them. `store(progress)` commits
+    and returns the final report. Returns True once stored (the caller then resets)."""
+    facts = list(dict.fromkeys([report.file_type, report.encoding]))  # once each
+    if report.delimiter:
+        facts.append(f"{report.delimiter}-separated")
+    if report.date_format:
+        facts.append(f"dates: {report.date_format}")
+    if report.layout:
+        facts.append(report.layout)
+    if what == "file":
+        st.caption(esc(" · ".join(f for f in facts if f)) + f" · {report.rows:,} rows"
+                   + (f" ({report.empty_rows:,} empty, skipped)" if report.empty_rows else ""))
+    if report.errors:
+        total = len(report.errors) + report.more_errors
+        again = "Correct the file and upload it again" if what == "file" else \
+            "Correct the grid and check it again"
+        whole = [p.message for p in report.errors if p.row is None]  # the file as a whole
+        st.error(f"**Nothing can be stored yet: {total:,} problem"
+                 f"{'s' if total != 1 else ''} to fix.** {again}. The database has not been "
+                 "changed." + "".join(f"\n\n{esc(m)}" for m in whole))
+        rows = [p for p in report.errors if p.row is not None]
+        if rows:
+            st.dataframe(pd.DataFrame([{"Row": p.row, "Column": p.column, "Value": p.value,
+                                        "Problem": p.message} for p in rows]),
+                         hide_index=True, width="stretch", placeholder="",
+                         column_config={"Row": st.column_config.NumberColumn(width="small"),
+                                        "Column": st.column_config.TextColumn(width="small"),
+                                        "Problem": st.column_config.TextColumn(width="large")})
+        if report.more_errors:
+            st.caption(f"... and {report.more_errors:,} more problems of the same kinds.")
+    else:
+        c1, c2, c3 = st.columns(3)
+        c1.metric("New results", f"{report.new:,}")
+        c2.metric("Updated (old → new)", f"{report.updated:,}")
+        c3.metric("Unchanged (skipped)", f"{report.unchanged:,}")
+    for warning in report.warnings:
+        st.warning(esc(warning))
+    if not report.plan.empty:
+        _plan_table(report.plan)
+    if report.already_stored_batch is not None:
+        st.info(esc(report.summary()))
+        return False
+    if report.ok and report.new + report.updated == 0:
+        st.info("Every row is already stored with the same value: nothing to store.")
+        return False
+    if not report.ok:
+        return False
+    confirmed = True
+    if report.implausible:
+        confirmed = st.checkbox(
+            f"I have checked the {report.implausible:,} flagged row"
+            f"{'s' if report.implausible != 1 else ''}: the values are right, store them as "
+            "they are", key=f"{key}_confirm_{report.sha256[:12]}")
+    count = report.new + report.updated
+    if not st.button(f"Store {count:,} result{'s' if count != 1 else ''}", type="primary",
+                     disabled=not confirmed, key=f"{key}_store"):
+        return False
+    bar = st.progress(0.0, text="Storing")
+    done = store(lambda f, t: bar.progress(min(f, 1.0), text=t))
+    bar.empty()
+    if done.batch_id is None:
+        st.error(esc(done.summary()))
+        return False
+    st.session_state["flash"] = (
+        done.summary() + " Next: see the charts on the Summary or Outcomes page. To take it "
+        "back, undo it under Upload results → 'Upload history and undo'.")
+    return True
+
+
+def _plan_table(plan: pd.DataFrame) -> None:
+    def shown(value, numerator, denominator):
+        if pd.notna(value):
+            return f"{value:g}"
+        if pd.notna(numerator) and pd.notna(denominator):
+            return f"{numerator:g} / {denominator:g}"
+        return ""
+
+    old_notes = plan["old_note"].where(plan["old_note"].notna(), None)
+    new_notes = plan["note"].where(plan["note"].notna(), None)
+    st.dataframe(pd.DataFrame({
+        "Row": plan["row"], "Status": plan["status"].str.capitalize(),
+        "Organisation": plan["organisation"], "Measure": plan["measure"],
+        "Period": pd.to_datetime(plan["period"]),
+        "Stored now": [shown(*r) for r in zip(plan["old_value"], plan["old_numerator"],
+                                              plan["old_denominator"], strict=True)],
+        "New": [shown(*r) for r in zip(plan["value"], plan["numerator"], plan["denominator"],
+                                       strict=True)],
+        "Note": [f"{old or '(none)'} → {new or '(none)'}" if status == "updated"
+                 and (old or None) != (new or None) else new
+                 for old, new, status in zip(old_notes, new_notes, plan["status"],
+                                             strict=True)]}),
+        hide_index=True, width="stretch",
+        column_config={"Period": st.column_config.DateColumn(format="DD MMM YYYY")})
+    if len(plan) == 5000:
+        st.caption("The preview shows the first 5,000 rows.")

@@ -1,0 +1,182 @@
+"""Disclosure control: what a reader outside the lab team may see of the lab's learning.
+
+Three audiences:
+- the **lab** (lab admins and viewers in the app, and the internal report): everything;
+- a **partner**: everything of its own organisation; another organisation is named only if
+  it agreed to be named to other partners (otherwise its kind and region), its cycle notes
+  appear only where the lab team marked them shareable with partners (or public), and its
+  counts below the smallest count are withheld;
+- the **public** (the public report): organisations named only with public consent, notes
+  only where marked public, counts below the smallest count withheld, and no person's name or
+  e-mail anywhere.
+
+Text the lab team marked shareable, and the synthesis, is checked once more before it leaves:
+a passage that names an organisation the reader may not see named, or holds an e-mail
+address, is withheld and the report says why, so a slip of the pen does not undo consent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from tracker.access.scope import Scope
+
+LAB, PARTNER, PUBLIC = "lab", "partner", "public"
+_EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[A-Za-z]{2,}")
+_ARTICLE = {"nhs_trust": "an", "other": "an"}
+KIND_WORDS = {  # how an organisation reads when it is not named
+    "nhs_trust": "NHS trust",
+    "gp_practice": "GP practice",
+    "charity": "charity",
+    "housing_association": "housing association",
+    "community_group": "community group",
+    "local_authority": "local authority",
+    "other": "organisation",
+}
+
+
+@dataclass
+class Withheld:
+    """What a version withheld, counted, for the note that says so."""
+
+    organisations: set = field(default_factory=set)  # shown by kind and region
+    notes: int = 0  # cycle notes not marked for this reader
+    points: int = 0  # chart points whose count is below the smallest count
+    passages: list[str] = field(default_factory=list)  # marked text withheld, with why
+
+    def sentences(self, min_count: int) -> list[str]:
+        out = []
+        if self.organisations:
+            n = len(self.organisations)
+            out.append(f"{n} organisation{'s' if n != 1 else ''} that did not agree to be "
+                       f"named {'is' if n == 1 else 'are'} shown by kind and region.")
+        if self.notes:
+            out.append(f"{self.notes} cycle note{'s' if self.notes != 1 else ''} not marked "
+                       "shareable for this reader {} left out.".format(
+                           "is" if self.notes == 1 else "are"))
+        if self.points:
+            out.append(f"{self.points} chart point{'s' if self.points != 1 else ''} based on "
+                       f"fewer than {min_count} people {'is' if self.points == 1 else 'are'} "
+                       "not shown (gaps in the line).")
+        out.extend(self.passages)
+        return out
+
+
+class Audience:
+    """Who will read it, and so how organisations are named and which notes and counts show."""
+
+    def __init__(self, kind: str, consents: pd.DataFrame, *, min_count: int,
+                 own_organisation: int | None = None, people: list[str] = ()):
+        self.kind = kind
+        self.own = own_organisation
+        self.min_count = int(min_count)
+        self.withheld = Withheld()
+        self._names = dict(zip(consents["organisation_id"].astype(int), consents["name"],
+                               strict=True))
+        consent_column = "named_in_public" if kind == PUBLIC else "named_to_partners"
+        self._named = {int(o) for o, ok in zip(consents["organisation_id"],
+                                               consents[consent_column], strict=True)
+                       if kind == LAB or bool(ok) or o == own_organisation}
+        self._labels = self._anonymous_labels(consents)
+        # names the reader must not meet in shared text: organisations not named to them,
+        # and (outside the lab) every person the tracker knows by name or e-mail
+        self._forbidden = [n for o, n in self._names.items() if o not in self._named]
+        self._forbidden += [p for p in people if p and len(p.strip()) >= 3] \
+            if kind != LAB else []
+
+    @classmethod
+    def for_scope(cls, scope: Scope, consents: pd.DataFrame, *, min_count: int,
+                  public: bool = False, people: list[str] = ()) -> Audience:
+        if public:
+            return cls(PUBLIC, consents, min_count=min_count, people=people)
+        if scope.is_partner:
+            return cls(PARTNER, consents, min_count=min_count,
+                       own_organisation=scope.organisation_id, people=people)
+        return cls(LAB, consents, min_count=min_count)
+
+    @property
+    def is_lab(self) -> bool:
+        return self.kind == LAB
+
+    def _anonymous_labels(self, consents: pd.DataFrame) -> dict[int, str]:
+        """"a GP practice in the North West", numbered "(1)", "(2)" where several such
+        organisations are not named (numbered in the order they joined, so the same
+        organisation keeps its number throughout one report)."""
+        hidden = consents[~consents["organisation_id"].astype(int).isin(self._named)]
+        words = [self._kind_words(k, r) for k, r in zip(hidden["kind"], hidden["region"],
+                                                        strict=True)]
+        counts = Counter(words)
+        seen: Counter = Counter()
+        labels = {}
+        for org, text in zip(hidden["organisation_id"].astype(int), words, strict=True):
+            seen[text] += 1
+            labels[org] = f"{text} ({seen[text]})" if counts[text] > 1 else text
+        return labels
+
+    @staticmethod
+    def _kind_words(kind: str, region) -> str:
+        """"a GP practice in the North West", "a charity in Yorkshire", "an NHS trust"."""
+        noun = KIND_WORDS.get(kind, "organisation")
+        text = f"{_ARTICLE.get(kind, 'a')} {noun}"
+        if not isinstance(region, str) or not region.strip():
+            return text
+        region = region.strip()
+        the = "the " if re.match(r"(?i)(north|south|east|west|midlands)\b", region) else ""
+        return f"{text} in {the}{region}"
+
+    # ------------------------------------------------------------------ organisations
+
+    def label(self, organisation_id) -> str:
+        """The organisation as this reader may see it."""
+        org = int(organisation_id)
+        if org in self._named:
+            return self._names.get(org, "an organisation")
+        self.withheld.organisations.add(org)
+        return self._labels.get(org, "an organisation")
+
+    def is_outside(self, organisation_id) -> bool:
+        """True where this reader is not the lab team nor the organisation itself: counts
+        and notes are then controlled."""
+        return self.kind != LAB and organisation_id != self.own
+
+    # ------------------------------------------------------------------ notes and text
+
+    def note_allowed(self, organisation_id, mark: str | None) -> bool:
+        """May this reader see a cycle note of this organisation marked `mark`?"""
+        if not self.is_outside(organisation_id):
+            return True
+        allowed = ("public",) if self.kind == PUBLIC else ("partners", "public")
+        return mark in allowed
+
+    def problem_in(self, text: str | None) -> str | None:
+        """Why a passage may not go to this reader (it names an organisation they may not see
+        named, or a person, or holds an e-mail address), or None."""
+        if not isinstance(text, str) or not text or self.kind == LAB:
+            return None
+        folded = text.casefold()
+        for name in self._forbidden:
+            base = re.sub(r"\s*\([^)]*\)\s*$", "", name).casefold()  # "Hillview Surgery (demo)"
+            if name.casefold() in folded or (len(base) >= 4 and base in folded):
+                return "it names an organisation or a person that may not be named here"
+        if _EMAIL.search(text):
+            return "it holds an e-mail address"
+        return None
+
+    def passage(self, text: str | None, where: str) -> str | None:
+        """Shared text as this reader may see it: the text, or None (withheld, and said)."""
+        why = self.problem_in(text)
+        if why is None:
+            return text
+        self.withheld.passages.append(f"{where} is withheld because {why}; edit it to share "
+                                      "it.")
+        return None
+
+    # ------------------------------------------------------------------ counts
+
+    def small(self, counts: pd.Series) -> pd.Series:
+        """True where a count of people is below the smallest count that may leave the lab."""
+        return counts.notna() & (counts < self.min_count)

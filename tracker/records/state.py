@@ -1,0 +1,62 @@
+"""The audit log as the reader may see it, and what the database holds (its version, empty or not)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tracker.access.scope import Scope
+from tracker.errors import InputError, PermissionDenied  # noqa: F401 - re-exported
+from tracker.storage.db import Database
+from tracker.storage.store import (  # noqa: F401 - the helpers other modules reach through repo
+    MAX_LONG,
+    MAX_SHORT,
+    _audit,
+    _Checks,
+    _ids,
+    _insert,
+    _norm,
+    _row,
+    _unique_name,
+    _update,
+)
+
+# --------------------------------------------------------------------------- audit and state
+
+
+def list_audit(db: Database, scope: Scope, *, limit: int | None = 200, actor: str | None = None,
+               entity: str | None = None, action: str | None = None, since=None,
+               until=None) -> pd.DataFrame:
+    """The audit log, newest first, with filters. Admins only. Nothing here (or anywhere)
+    updates or deletes it."""
+    scope.require_admin("read the audit log")
+    where, params = ["1=1"], []
+    for column, value in (("actor", actor), ("entity", entity), ("action", action)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        where.append("happened_at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("happened_at < ?")
+        params.append(until)
+    sql = ("SELECT id, happened_at, actor, action, entity, entity_id, before, after FROM"
+           f" audit_log WHERE {' AND '.join(where)} ORDER BY id DESC")
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return db.read(sql, params)
+
+
+def data_version(db: Database) -> int:
+    """A number that changes whenever anything is changed: every change writes an audit row.
+    Caches key on it (with the viewer's scope) so a write is seen at once."""
+    return int(db.scalar("SELECT coalesce(max(id), 0) FROM audit_log"))
+
+
+def is_empty(db: Database) -> bool:
+    """True when the database holds no data of the lab yet (a fresh file)."""
+    return not db.scalar(
+        "SELECT (SELECT count(*) FROM challenge) + (SELECT count(*) FROM organisation)"
+        " + (SELECT count(*) FROM measure) + (SELECT count(*) FROM result)"
+    )

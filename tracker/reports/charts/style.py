@@ -1,0 +1,48 @@
+"""What every chart shares: the font size, the colours of decisions, statuses and driver levels,
+and `style` (legend, fonts, no border) for a projector."""
+
+from __future__ import annotations
+
+import textwrap
+
+import altair as alt
+
+FONT_SIZE = 13
+DECISION_COLOURS = {
+    "Adopt": "#007f3b",
+    "Adapt": "#ffb81c",
+    "Abandon": "#d5281b",
+    "In progress": "#768692",
+}
+STATUS_COLOURS = {
+    "Proposed": "#aeb7bd",
+    "Testing": "#330072",  # NHS purple: not the secondary drivers' blue
+    "Adopted": "#007f3b",
+    "Adapted": "#ffb81c",
+    "Abandoned": "#d5281b",
+}
+LINE = 15 / 64  # a line of diagram text, in rows of the diagram
+LEVEL_COLOURS = {"Aim": "#003087", "Primary driver": "#005eb8", "Secondary driver": "#41b6e6"}
+
+
+def style(chart: alt.TopLevelMixin, **legend) -> alt.TopLevelMixin:
+    """Projector-friendly type sizes; `legend` adds legend settings such as orient.
+
+    One Config set on a shallow copy: each `configure_*` call deep-copies the chart, data
+    included, which cost a review pack a tenth of a second per chart."""
+    styled = chart.copy(deep=False)
+    styled.config = alt.Config(
+        axis=alt.AxisConfig(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE + 1),
+        legend=alt.LegendConfig(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE, **legend),
+        title=alt.TitleConfig(fontSize=FONT_SIZE + 3, subtitleFontSize=FONT_SIZE - 1,
+                              anchor="start"),
+        view=alt.ViewConfig(strokeWidth=0))
+    return styled
+
+
+def _wrap(text: str, width: int, lines: int = 3) -> str:
+    wrapped = textwrap.wrap(str(text), width=width)
+    if len(wrapped) > lines:
+        wrapped = wrapped[:lines]
+        wrapped[-1] = wrapped[-1][: width - 1].rstrip() + "…"
+    return "\n".join(wrapped) or " "

@@ -1,0 +1,129 @@
+"""The database interface both engines share: where the database is, its errors, the
+numbered migrations, explicit transactions and retrying a lost race. It imports neither engine:
+the DuckDB file (`db.py`) and PostgreSQL (`pg.py`) stand on it, and the factory
+(`engines.py`) above them picks one."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MIGRATIONS_DIR = ROOT / "db" / "migrations"
+DEFAULT_DB = ROOT / "db" / "tracker.duckdb"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class DatabaseLocked(RuntimeError):
+    """The file is held by another process (usually the running app)."""
+
+
+class DatabaseError(RuntimeError):
+    """The file cannot be opened as a tracker database."""
+
+
+class DatabaseBusy(DatabaseError):
+    """Other transactions stayed open too long for a consistent copy."""
+
+
+class DatabaseDamaged(DatabaseError):
+    """The file is damaged (a checksum that does not match, a truncated file)."""
+
+
+def is_lock_conflict(message: str) -> bool:
+    """Whether DuckDB refused the file because another process holds it."""
+    return bool(re.search(r"could not set lock|conflicting lock", message, re.IGNORECASE))
+
+
+def _holder(message: str) -> str:
+    """Which program holds the file, from DuckDB's lock message (it names the PID)."""
+    m = re.search(r"PID (\d+)", message)
+    if not m:
+        return "another program"
+    pid = m.group(1)
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        command = " ".join(a.decode(errors="replace") for a in args if a)
+    except OSError:
+        return f"another program (process {pid})"
+    if "streamlit" in command:
+        return f"the tracker app (streamlit run, process {pid})"
+    if "tracker" in command:
+        return f"the tracker's command line (python -m tracker, process {pid})"
+    return f"another program (process {pid}: {command[:80]})"
+
+
+def is_url(location) -> bool:
+    """Whether TRACKER_DB (or --db) names a PostgreSQL server rather than a file."""
+    return str(location).startswith(("postgresql://", "postgres://"))
+
+
+def location_key(location=None) -> str:
+    """One key per database: a URL as it is, a file by its resolved path."""
+    location = location or os.environ.get("TRACKER_DB", "").strip() or DEFAULT_DB
+    return str(location) if is_url(location) else str(Path(location).expanduser().resolve())
+
+
+def default_path() -> Path:
+    """`TRACKER_DB` if set, else `db/tracker.duckdb` in the project."""
+    env = os.environ.get("TRACKER_DB", "").strip()
+    return Path(env).expanduser() if env else DEFAULT_DB
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
+    """The numbered migrations, in order. A badly named file is an error, not silently skipped."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        m = _MIGRATION_NAME.match(path.name)
+        if not m:
+            raise DatabaseError(f"Migration file {path.name} is not named NNNN_name.sql")
+        found.append((int(m.group(1)), m.group(2), path))
+    versions = [v for v, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise DatabaseError("Two migration files share a number")
+    return found
+
+
+@contextmanager
+def explicit(cur) -> Iterator:
+    """BEGIN on `cur`; COMMIT when the block ends, ROLLBACK on any exception (both engines)."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        yield cur
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT")
+
+
+RACE_ATTEMPTS = 5
+
+
+def retry_races(action):
+    """Run a data-layer function again when it lost a race with another app server
+    (ConcurrentChange: PostgreSQL rolled its one transaction back, so nothing of it stayed),
+    up to RACE_ATTEMPTS times, a short random wait between. For the writes nobody types:
+    a sign-in, a session seen, a token used. Two of them for one person at once (two tabs,
+    two servers) must both go through, never show an error. Only for functions whose whole
+    work is one transaction they open themselves."""
+    import functools
+    import random
+
+    from tracker.errors import ConcurrentChange
+
+    @functools.wraps(action)
+    def again(*args, **kwargs):
+        for attempt in range(RACE_ATTEMPTS):
+            try:
+                return action(*args, **kwargs)
+            except ConcurrentChange:
+                if attempt == RACE_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0.01, 0.1) * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    return again
