@@ -1,7 +1,7 @@
-"""The command line: python -m tracker COMMAND [options] (the commands are in tracker.cli).
+"""The command line: python -m tracker COMMAND [options] (the commands are in tracker.commands.cli).
 
 Without a running app the command opens the database file itself. While the app holds the
-file, the command goes through the app (tracker.app_control): the same code, run by the app.
+file, the command goes through the app (tracker.commands.app_control): the same code, run by the app.
 Exit codes: 0 success, 1 input refused (reasons on stderr, one per line), 2 wrong usage.
 """
 

@@ -11,7 +11,7 @@ import/export/report/backup/user/...` cannot open it, so it asks the app to do t
    the lab admin, as whoever may read the database file can), and posts the command to the
    app's route `/tracker/cli` with the token; the token is never typed on a command line.
 3. The app parses the same arguments with the same parser and runs the same code
-   (tracker.cli.run) on its own connection: the same checks, audit and messages. Files go in
+   (tracker.commands.cli.run) on its own connection: the same checks, audit and messages. Files go in
    the request (an import) and come back in the answer (a report, an export), so the person
    finds them where they asked; a backup is written by the app beside its database.
 

@@ -2,7 +2,7 @@
 
 `run(db, args, console)` does one command and writes what it has to say to the console's
 streams, so the same code serves `python -m tracker` on the file itself and, while the app
-holds the file, the app's own process answering the command line (tracker.app_control).
+holds the file, the app's own process answering the command line (tracker.commands.app_control).
 Exit codes: 0 success, 1 input refused (reasons on the error stream, one per line),
 2 wrong usage.
 """

@@ -4,7 +4,7 @@ definition and a note on method. One self-contained HTML file (charts as inline 
 fetched, nothing run: it opens offline in any browser), or the same printed to PDF by
 Chromium.
 
-The public version applies disclosure control (`tracker.disclosure`) and says what it
+The public version applies disclosure control (`tracker.access.disclosure`) and says what it
 withheld; only a lab admin may make the internal version.
 """
 

@@ -1,6 +1,6 @@
 """Observations (the results partners send) and chart notes: reads scoped to the viewer, the
 unnamed aggregate of the other partners (never of fewer than the disclosure threshold), and
-the direct load the demo uses. Uploads go through `tracker.ingest`.
+the direct load the demo uses. Uploads go through `tracker.intake.ingest`.
 """
 
 from __future__ import annotations

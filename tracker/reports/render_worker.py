@@ -1,6 +1,6 @@
-"""A worker process for `tracker.report.render`: Vega-Lite specs in, images out.
+"""A worker process for `tracker.reports.report.render`: Vega-Lite specs in, images out.
 
-    python -m tracker.render_worker pdf|png|svg   < JSON list of specs   > one base64 line each
+    python -m tracker.reports.render_worker pdf|png|svg   < JSON list of specs   > one base64 line each
 
 Run by the review pack to draw many charts on several cores. It is a plain subprocess, not a
 multiprocessing child: inside the Streamlit server `__main__` is the app's script, which

@@ -261,7 +261,7 @@ def _render_one(job: tuple[dict, str]) -> bytes:
 def render(specs: list[dict], kind: str, progress: Progress | None = None) -> list[bytes]:
     """Vega-Lite specs as PDF, PNG or SVG, in order. vl-convert draws one chart at a time in
     a process, so a pack of many charts is shared among worker processes, one per core
-    (`python -m tracker.render_worker`); a few charts are drawn in this process."""
+    (`python -m tracker.reports.render_worker`); a few charts are drawn in this process."""
     step = progress or (lambda fraction, text: None)
     workers = min(os.cpu_count() or 1, 4)
     if len(specs) < PARALLEL_FROM or workers < 2:

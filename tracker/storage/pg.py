@@ -1,5 +1,5 @@
 """PostgreSQL, the second engine (docs/postgresql.md): `TRACKER_DB=postgresql://...`
-(tracker.db.open_database).
+(tracker.storage.engines.open_database).
 
 The data layer is written in SQL both engines read. This module lets the same SQL run on
 PostgreSQL through psycopg 3, by a documented translation rather than a second copy:
@@ -8,7 +8,7 @@ Queries (`translate_query`):
 - `?` placeholders become `%s`; `$name` placeholders become `%(name)s`; a literal `%` becomes
   `%%` (psycopg reads every `%` of a query that has parameters);
 - nothing else: DuckDB-only syntax (`GROUP BY ALL`, `QUALIFY`) is left only in an upload's
-  staging queries (tracker.ingest), which always run in DuckDB (in memory, on PostgreSQL).
+  staging queries (tracker.intake.ingest), which always run in DuckDB (in memory, on PostgreSQL).
 
 Migrations (`translate_migration`), applied to each numbered file before it runs:
 - `DOUBLE` becomes `DOUBLE PRECISION`;
