@@ -14,6 +14,8 @@ from tracker import auth, clock, ingest, learning_record, observations, portfoli
 from tracker.db import Database
 from tracker.errors import PermissionDenied
 
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
+
 ADMIN = auth.Scope.admin("test admin")
 
 

@@ -25,6 +25,8 @@ from tracker import batches, clock, export, ingest, observations, repo, template
 from tracker.auth import Scope
 from tracker.db import Database
 
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
+
 ME = ADMIN = Scope.admin("tester")
 TODAY = clock.today()
 THIS_MONDAY = TODAY - dt.timedelta(days=TODAY.weekday())

@@ -14,6 +14,8 @@ from tracker import clock, events, participants, progress, repo
 from tracker.auth import Scope
 from tracker.errors import InputError, PermissionDenied
 
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
+
 ADMIN = Scope.admin("lab lead")
 VIEWER = Scope(actor="board", role="viewer")
 PP = "Peer Pathways (demo)"

@@ -5,9 +5,12 @@ import datetime as dt
 import json
 
 import pandas as pd
+import pytest
 
 from tracker import charts, observations, portfolio, repo
 from tracker.auth import Scope
+
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
 
 ADMIN = Scope.admin("test")
 

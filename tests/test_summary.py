@@ -9,6 +9,8 @@ import pytest
 from tracker import charts, observations, repo, spc, summary
 from tracker.auth import Scope
 
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
+
 ADMIN = Scope.admin("test")
 
 
