@@ -19,6 +19,8 @@ from tracker.learning import learning_record, whats_new
 from tracker.records import observations, repo
 from tracker.storage.db import Database
 
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
+
 ADMIN = auth.Scope.admin("test admin")
 
 

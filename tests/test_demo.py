@@ -6,10 +6,12 @@ import pandas as pd
 import pytest
 from conftest import AS_OF
 
-from tracker import demo
+from tracker import clock, demo
 from tracker.access.scope import Scope
 from tracker.records import observations, repo
 from tracker.storage.db import Database
+
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
 
 ADMIN = Scope.admin("tester")
 
@@ -96,3 +98,61 @@ def test_demo_refuses_a_database_with_data(db):
     with pytest.raises(repo.InputError, match="already holds data"):
         demo.load_demo(db)
     assert len(repo.list_organisations(db, ADMIN)) == 1
+
+
+def test_two_builds_with_the_same_seed_and_date_are_identical(tmp_path):
+    """The demo is a function of its seed and date: built twice, every table holds the same
+    rows, save the moments each row was written (TIMESTAMP columns, and the same moments
+    inside the audit log's before/after), which are the clock's, not the demo's."""
+    import re
+
+    stamp = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?")
+    builds = []
+    for name in ("a", "b"):
+        with Database(tmp_path / f"{name}.duckdb") as db:
+            demo.load_demo(db, seed=7, as_of=AS_OF)
+            tables = {}
+            for table in db.read("SELECT table_name FROM information_schema.tables WHERE"
+                                 " table_schema = 'main' AND table_type = 'BASE TABLE'"
+                                 " ORDER BY 1")["table_name"]:
+                kept = db.read("SELECT column_name FROM information_schema.columns"
+                               " WHERE table_name = ? AND data_type <> 'TIMESTAMP'"
+                               " ORDER BY ordinal_position", [table])["column_name"]
+                frame = db.read(f'SELECT {", ".join(kept)} FROM "{table}" ORDER BY ALL')
+                for column in ("before", "after"):
+                    if table == "audit_log":
+                        frame[column] = frame[column].map(
+                            lambda v: v if v is None else stamp.sub("<moment>", str(v)))
+                tables[table] = frame
+            builds.append(tables)
+    first, second = builds
+    assert first.keys() == second.keys() and len(first) > 20
+    for table, frame in first.items():
+        pd.testing.assert_frame_equal(frame, second[table], obj=table)
+    assert len(first["result"]) > 3000 and len(first["cycle"]) > 50
+
+
+def test_the_demo_is_the_same_story_in_any_week(tmp_path, monkeypatch):
+    """Built on another day of the same week, or in a later week, the demo's cycles and
+    results are the same, shifted by whole weeks: its signals do not depend on the calendar."""
+    def story(as_of):
+        monkeypatch.setenv(clock.ENV, as_of.isoformat())  # built on that day
+        with Database(tmp_path / f"{as_of}.duckdb") as db:
+            demo.load_demo(db, seed=1, as_of=as_of)
+            start = repo.get_challenge(db)["start_date"]
+            results = db.read("SELECT o.name, m.code, r.period, r.value, r.numerator,"
+                              " r.denominator FROM result r JOIN organisation o"
+                              " ON o.id = r.organisation_id JOIN measure m ON m.id = r.measure_id"
+                              " ORDER BY ALL")
+            results["period"] = (pd.to_datetime(results["period"]) - pd.Timestamp(start)).dt.days
+            cycles = db.read("SELECT idea_id, organisation_id, cycle_no, stage, decision,"
+                             " start_date FROM cycle ORDER BY ALL")
+            cycles["start_date"] = (pd.to_datetime(cycles["start_date"])
+                                    - pd.Timestamp(start)).dt.days
+            return results, cycles
+
+    wednesday = story(dt.date(2026, 11, 25))
+    for other in (dt.date(2026, 11, 23), dt.date(2026, 11, 29), dt.date(2027, 2, 28)):
+        results, cycles = story(other)
+        pd.testing.assert_frame_equal(results, wednesday[0])
+        pd.testing.assert_frame_equal(cycles, wednesday[1])

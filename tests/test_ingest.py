@@ -27,6 +27,8 @@ from tracker.intake import batches, export, ingest, templates, upload_read
 from tracker.records import observations, repo
 from tracker.storage.db import Database
 
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
+
 ME = ADMIN = Scope.admin("tester")
 TODAY = clock.today()
 THIS_MONDAY = TODAY - dt.timedelta(days=TODAY.weekday())

@@ -12,7 +12,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import table_counts
+from conftest import AS_OF, table_counts
 
 from tracker import clock
 from tracker.__main__ import main
@@ -23,6 +23,8 @@ from tracker.errors import InputError, PermissionDenied
 from tracker.learning import learning_record, learning_report, syntheses, whats_new
 from tracker.records import observations, repo
 from tracker.reports import charts
+
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
 
 ADMIN = Scope.admin("lab lead")
 PP = "Peer Pathways (demo)"
@@ -449,7 +451,7 @@ def test_printing_to_pdf_without_chromium_says_what_to_do(demo_db, tmp_path, mon
 
 
 def test_whats_new_is_scoped_to_the_reader(demo_db):
-    since = clock.today() - dt.timedelta(days=120)
+    since = AS_OF - dt.timedelta(days=120)  # what the demo did lately
     lab = whats_new.whats_new(demo_db, ADMIN, since)
     pp = whats_new.whats_new(demo_db, partner(demo_db), since)
     assert set(lab["what"]) >= {"Cycle started", "Decision", "Signal", "Learning written"}
@@ -481,7 +483,7 @@ def test_the_learning_and_digest_commands(demo_path, tmp_path, capsys):
     assert main(["learning", "--db", str(demo_path), "--out", str(tmp_path / "i.html"),
                  "--ideas", "Nonsense idea"]) == 1
     assert "No idea called 'Nonsense idea'" in capsys.readouterr().err
-    since = (clock.today() - dt.timedelta(days=60)).isoformat()
+    since = (AS_OF - dt.timedelta(days=60)).isoformat()  # the demo's last two months
     md = tmp_path / "digest.md"
     assert main(["digest", "--db", str(demo_path), "--since", since, "--org", PP,
                  "--out", str(md)]) == 0

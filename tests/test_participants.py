@@ -16,6 +16,8 @@ from tracker.community import events, participants
 from tracker.errors import InputError, PermissionDenied
 from tracker.records import progress, repo
 
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
+
 ADMIN = Scope.admin("lab lead")
 VIEWER = Scope(actor="board", role="viewer")
 PP = "Peer Pathways (demo)"

@@ -5,11 +5,14 @@ import datetime as dt
 import json
 
 import pandas as pd
+import pytest
 
 from tracker.access.scope import Scope
 from tracker.analysis import portfolio
 from tracker.records import observations, repo
 from tracker.reports import charts
+
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
 
 ADMIN = Scope.admin("test")
 

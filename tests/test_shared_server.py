@@ -5,6 +5,7 @@ with organisation tokens. A real `streamlit run server.py` on a copy of the demo
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -18,6 +19,7 @@ import pytest
 from app_server import start_app, stop_app
 from conftest import ROOT, table_counts
 
+from tracker import clock
 from tracker.access import auth
 from tracker.commands import app_control
 from tracker.errors import PermissionDenied
@@ -28,6 +30,13 @@ from tracker.storage.db import Database
 ADMIN = auth.Scope.admin("test admin")
 HILLVIEW = "Hillview Surgery (demo)"
 RATE = "A&E attendances per 100 people supported"
+
+
+def week(k: int) -> str:
+    """The Monday k weeks before this week's (0: this week, which the demo has no result for
+    yet; 1: the demo's last complete week), as the tracker's today says."""
+    today = clock.today()
+    return (today - dt.timedelta(days=today.weekday(), weeks=k)).isoformat()
 
 
 def cli(*args, stdin: str | None = None, cwd=None, db=None):
@@ -121,7 +130,7 @@ def test_a_retired_organisations_token_stops_working(demo_db):
 def test_the_api_stores_flagged_values_only_when_confirmed(demo_db):
     _, secret = api_tokens.create(demo_db, ADMIN, organisation=HILLVIEW, label="x")
     scope = api_tokens.authenticate(demo_db, secret)
-    odd = results_file([("2026-11-30", 900, 1)])  # 900 per 100 people: far from usual
+    odd = results_file([(week(0), 900, 1)])  # 900 per 100 people: far from usual
     before = table_counts(demo_db)
     status, body = results_api.handle(demo_db, scope, odd, "odd.csv", commit=True,
                                       confirm=False)
@@ -171,7 +180,7 @@ def test_the_app_leaves_a_private_control_file_and_refuses_strangers(running):
 def test_the_command_line_works_through_the_running_app(running):
     path, folder = running["path"], running["folder"]
     good = folder / "good.csv"
-    good.write_bytes(results_file([("2026-11-30", 3, 1.2)]))
+    good.write_bytes(results_file([(week(0), 3, 1.2)]))
     checked = cli("import", str(good), "--dry-run", "--db", str(path))
     assert checked.returncode == 0, checked.stderr
     assert "Dry run, nothing stored. Ready: 1 new" in checked.stdout
@@ -196,7 +205,7 @@ def test_the_command_line_works_through_the_running_app(running):
     exported = cli("export", "--out", "out", cwd=folder, db=path)
     assert exported.returncode == 0, exported.stderr
     assert (folder / "out" / "results.csv").exists() and "files to out" in exported.stdout
-    digest = cli("digest", "--since", "2026-11-01", "--out", str(folder / "d.md"), db=path)
+    digest = cli("digest", "--since", (clock.today() - dt.timedelta(days=35)).isoformat(), "--out", str(folder / "d.md"), db=path)
     assert digest.returncode == 0 and (folder / "d.md").read_text().startswith("#")
     assert str(folder / "d.md") in digest.stdout
     made = cli("backup", db=path)
@@ -212,7 +221,7 @@ def test_what_the_command_line_did_through_the_app_is_audited(running):
     reply = cli("user", "disable", "--name", "nobody-here", db=path)
     assert reply.returncode == 1 and "Traceback" not in reply.stderr
     good = running["folder"] / "again.csv"
-    good.write_bytes(results_file([("2026-11-23", 2, 1.0)]))
+    good.write_bytes(results_file([(week(1), 2, 1.0)]))
     assert cli("import", str(good), db=path).returncode == 0
     reply = cli("export", "--out", str(running["folder"] / "audit"), db=path)
     assert reply.returncode == 0
@@ -239,7 +248,7 @@ def test_a_control_file_left_by_a_crashed_app_is_ignored(tmp_path):
 
 def test_the_results_api_checks_stores_and_refuses_in_json(running):
     url, token = running["url"], running["token"]
-    body = results_file([("2026-11-16", 4, 1.5), ("2026-11-09", 2, 1.1)])
+    body = results_file([(week(2), 4, 1.5), (week(3), 2, 1.1)])
     status, answer = post(url, body, token)
     assert status == 200 and answer["status"] == "checked"
     assert answer["new"] + answer["updated"] == 2
@@ -251,7 +260,7 @@ def test_the_results_api_checks_stores_and_refuses_in_json(running):
     assert status == 200 and again["status"] == "nothing to store"
     assert again["already_stored_batch"] == answer["batch_id"]
 
-    other = results_file([("2026-11-16", 4, 1.5)], org="Kindred Voices (demo)")
+    other = results_file([(week(2), 4, 1.5)], org="Kindred Voices (demo)")
     status, answer = post(url, other, token, "&commit=true")
     assert status == 422 and answer["status"] == "refused"
     assert "only for Hillview Surgery (demo)" in answer["errors"][0]["message"]
@@ -270,7 +279,7 @@ def test_the_results_api_checks_stores_and_refuses_in_json(running):
     boundary = "trackerboundary"
     form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
             f"filename=\"form.csv\"\r\nContent-Type: text/csv\r\n\r\n").encode() + \
-        results_file([("2026-11-02", 1, 1.0)]) + f"\r\n--{boundary}--\r\n".encode()
+        results_file([(week(4), 1, 1.0)]) + f"\r\n--{boundary}--\r\n".encode()
     status, answer = post(url, form, token, headers={
         "Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert status == 200 and answer["file"] == "form.csv"
@@ -282,9 +291,9 @@ def test_a_revoked_token_is_refused_at_once(running):
     made = cli("token", "add", "--org", HILLVIEW, "--label", "short-lived", db=path)
     secret = made.stdout.split(": ", 1)[1].split()[0]
     token_id = made.stdout.split()[2]
-    assert post(url, results_file([("2026-10-26", 1, 1.0)]), secret)[0] == 200
+    assert post(url, results_file([(week(5), 1, 1.0)]), secret)[0] == 200
     assert cli("token", "revoke", "--id", token_id, db=path).returncode == 0
-    status, answer = post(url, results_file([("2026-10-26", 1, 1.0)]), secret)
+    status, answer = post(url, results_file([(week(5), 1, 1.0)]), secret)
     assert status == 401
     listed = cli("token", "list", db=path).stdout
     assert "revoked" in listed and secret not in listed
@@ -295,7 +304,7 @@ def test_the_database_is_intact_after_the_app_stopped(tmp_path, demo_template):
     path.write_bytes(demo_template.read_bytes())
     proc, _, log = start_app(path)
     good = tmp_path / "g.csv"
-    good.write_bytes(results_file([("2026-11-30", 3, 1.2)]))
+    good.write_bytes(results_file([(week(0), 3, 1.2)]))
     try:
         assert cli("import", str(good), db=path).returncode == 0
     finally:
@@ -322,7 +331,7 @@ def test_a_stored_upload_is_reported_stored_while_another_transaction_is_open(de
     with demo_db.cursor() as other:
         other.execute("BEGIN TRANSACTION")
         other.execute("INSERT INTO audit_log (actor, action, entity) VALUES ('t', 't', 't')")
-        report = ingest.commit(demo_db, results_file([("2026-11-30", 3, 1.2)]), "busy.csv",
+        report = ingest.commit(demo_db, results_file([(week(0), 3, 1.2)]), "busy.csv",
                                scope)
         assert report.ok and report.batch_id is not None
         with pytest.raises(backup.BackupError, match="stayed busy.*try again"):
@@ -383,7 +392,6 @@ def test_an_address_that_keeps_sending_wrong_tokens_must_wait(demo_db):
     """Wrong tokens are throttled per address as failed sign-ins are: a few go free, then
     the address waits longer each time, whatever token it sends; other addresses, and the
     right token once the wait is over, are not held up."""
-    import datetime as dt
 
     from tracker.access.auth import THROTTLE_FREE
 
@@ -408,7 +416,7 @@ def test_the_api_answers_429_with_retry_after_to_an_address_guessing_tokens(runn
     from tracker.access.auth import THROTTLE_FREE
 
     url, token = running["url"], running["token"]
-    body = results_file([("2026-11-16", 4, 1.5)])
+    body = results_file([(week(2), 4, 1.5)])
     assert post(url, body, token)[0] == 200  # a clean count for this address
     for _ in range(THROTTLE_FREE):
         assert post(url, body, "trk_" + "z" * 43)[0] == 401

@@ -12,6 +12,8 @@ from tracker.analysis import summary
 from tracker.records import observations, repo
 from tracker.reports import charts
 
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
+
 ADMIN = Scope.admin("test")
 
 

@@ -183,6 +183,10 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
     rng = np.random.default_rng(seed)
     as_of = as_of or clock.today()
     last_week = _monday(as_of) - dt.timedelta(days=7)  # the last complete week
+    # A cycle ending on or after this Sunday is still running. It is the same weekday whatever
+    # day of the week `as_of` is, so the demo (its cycles, random draws, results and signals)
+    # depends on the week only: built in another week it is the same story, shifted in time.
+    running_from = _monday(as_of) - dt.timedelta(days=1)
     start = last_week - dt.timedelta(weeks=WEEKS - 6)  # about 11 months in
     end = start + dt.timedelta(days=364)
 
@@ -252,7 +256,7 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
                     measure_ids=measures, builds_on_id=previous)
                 n_cycles += 1
                 previous = cycle_id
-                if c_end >= as_of - dt.timedelta(days=3):
+                if c_end >= running_from:
                     break  # still running: Do not yet recorded
                 real = bool(idea.effects)
                 repo.record_do(
@@ -290,7 +294,7 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
                         effects.append((org, code, week, size))
                 week += length + int(rng.integers(0, 2))
 
-    n_cycles += _late_joiners(db, cid, org_ids, measure_ids, weeks, as_of, seed)
+    n_cycles += _late_joiners(db, cid, org_ids, measure_ids, weeks, running_from, seed)
     results = _results(rng, weeks, effects, org_ids, measure_ids)
     observations.insert_results(db, ACTOR, results, source="demo", file_name="demo data")
     _learning(db, cid, org_ids, as_of)
@@ -308,7 +312,7 @@ LATE_JOINERS = {"Peer-led welcome call within a week of referral": 2}
 
 
 def _late_joiners(db: Database, challenge_id: int, org_ids: list[int], measure_ids: dict,
-                  weeks, as_of: dt.date, seed: int) -> int:
+                  weeks, running_from: dt.date, seed: int) -> int:
     """Two cycles at a late joiner: the first studied and adapted, the second under way.
     They draw on a random generator of their own, so the rest of the demo is unchanged."""
     rng = np.random.default_rng(seed + 1000)
@@ -329,7 +333,7 @@ def _late_joiners(db: Database, challenge_id: int, org_ids: list[int], measure_i
                 plan_who="Practice care coordinator with a peer supporter from a partner",
                 start_date=start, end_date=end, measure_ids=measures, builds_on_id=previous)
             made += 1
-            if end >= as_of - dt.timedelta(days=3):
+            if end >= running_from:
                 break  # still running
             repo.record_do(db, ACTOR, previous, do_notes=f"Ran with {SCALES[step]}.",
                            went_as_planned=False,

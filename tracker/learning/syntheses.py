@@ -63,8 +63,9 @@ def write_synthesis(db: Database, scope: Scope, idea_id: int, *, key_learning, r
             raise InputError("That idea no longer exists; reload the page.")
         version = cur.execute("SELECT coalesce(max(version), 0) + 1 FROM synthesis"
                               " WHERE idea_id = ?", [idea_id]).fetchone()[0]
+        # written on the tracker's today: "what's new since a date" reads this (tracker.clock)
         row = {"idea_id": idea_id, "version": int(version), **fields,
-               "written_by": scope.actor}
+               "written_by": scope.actor, "written_at": clock.now()}
         new_id = _insert(cur, "synthesis", row)
         _audit(cur, scope.actor, "create", "synthesis", new_id, None, row)
     return int(version)
