@@ -119,12 +119,23 @@ def pg_url(postgresql_server):
 
 
 @pytest.fixture(scope="session")
-def demo_template(tmp_path_factory) -> Path:
-    """The demo challenge, built once per test run; tests get their own copy."""
-    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    with Database(path) as database:
-        demo.load_demo(database, seed=1, as_of=AS_OF)
-        database.checkpoint()
+def demo_template(tmp_path_factory, worker_id) -> Path:
+    """The demo challenge, built once per test run and shared by the parallel workers (the
+    first to come builds it under a lock); tests get their own copy."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent  # shared by the workers of this run
+    path = root / f"demo-as-of-{AS_OF}-today-{clock.today()}.duckdb"
+    with open(root / "demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            building = path.with_suffix(".building")
+            with Database(building) as database:
+                demo.load_demo(database, seed=1, as_of=AS_OF)
+                database.checkpoint()
+            building.rename(path)
     return path
 
 

@@ -56,11 +56,26 @@ def browser():
         chromium.close()
 
 
+# The page is drawn: the script has finished, nothing is running, stale or a placeholder.
+_DRAWN = """() => {
+  const app = document.querySelector('[data-testid=stApp]');
+  return app !== null && app.getAttribute('data-test-script-state') === 'notRunning'
+    && !document.querySelector('[data-testid=stStatusWidget]')
+    && !document.querySelector('[data-stale="true"]')
+    && !document.querySelector('[data-testid=stSkeleton]');
+}"""
+
+
+def _drawn(page):
+    page.wait_for_function(_DRAWN, timeout=120_000)
+    page.wait_for_timeout(400)  # a beat for the charts' own drawing
+
+
 def _open(page, url: str, heading: str):
     page.goto(url)
     page.get_by_role("heading", name=heading).first.wait_for(timeout=30_000)
     page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(1500)  # let charts draw
+    _drawn(page)
 
 
 def test_every_page_in_chromium(browser, demo_path):
@@ -70,6 +85,9 @@ def test_every_page_in_chromium(browser, demo_path):
         page = browser.new_page(viewport={"width": 1400, "height": 2000})
         for path, heading in PAGES.items():
             _open(page, f"{url}/{path}", heading)
+            if path in ("", "challenge", "ideas", "cycles", "outcomes"):
+                # the first page after the server starts may still be drawing: wait for it
+                page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=30_000)
             assert page.locator("[data-testid='stException']").count() == 0, path
             assert page.get_by_text("Demo data: every organisation").count() == 1
             page.screenshot(path=str(ARTIFACTS / f"{path or 'overview'}.png"), full_page=True)
@@ -225,11 +243,8 @@ def _tick_first_row(page):
 
 def _settle(page):
     """Wait for the rerun to finish: no running indicator and no faded (stale) element."""
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        "!document.querySelector('[data-testid=stStatusWidget]')"
-        " && !document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
-    page.wait_for_timeout(1500)  # let the charts draw
+    page.wait_for_timeout(500)  # the rerun begins
+    _drawn(page)
 
 
 def _choose(page, label: str, option: str):
@@ -252,7 +267,9 @@ def test_every_chart_type_in_chromium(browser, demo_path):
 
         def shoot(name: str, index: int = 0):
             charts.nth(index).scroll_into_view_if_needed()
-            page.wait_for_timeout(2000)  # tall charts finish drawing after they scroll in
+            # tall charts finish drawing after they scroll in: wait for the drawing, then a beat
+            charts.nth(index).locator("canvas, svg.marks").first.wait_for(timeout=30_000)
+            page.wait_for_timeout(600)
             charts.nth(index).screenshot(path=str(CHART_SHOTS / f"{name}.png"))
 
         _open(page, f"{url}/outcomes", "Outcomes")

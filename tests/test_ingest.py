@@ -23,7 +23,7 @@ from openpyxl import Workbook, load_workbook
 
 from tracker import clock
 from tracker.access.scope import Scope
-from tracker.intake import batches, export, ingest, templates, upload_read
+from tracker.intake import batches, export, ingest, planning, templates, upload_read
 from tracker.records import observations, repo
 from tracker.storage.db import Database
 
@@ -189,7 +189,7 @@ def test_rows_after_an_unreadable_row_keep_their_numbers(lab):
 
 
 def test_file_over_the_size_limit(lab, monkeypatch):
-    monkeypatch.setattr(ingest, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(planning, "MAX_FILE_BYTES", 100)
     report = ingest.check(lab["db"], (HEADER + row() * 5).encode(), "big.csv", ADMIN)
     assert "the limit is" in str(report.errors[0])
 

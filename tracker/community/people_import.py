@@ -164,7 +164,7 @@ def _rows(db, cur, report: Report, challenge_id: int, names: list[str], raw: pd.
         if cells["organisation"]:
             found = by_name.get(repo._norm(cells["organisation"]))
             if found is None:
-                from tracker.intake.ingest import suggest
+                from tracker.intake.planning import suggest
 
                 report.error(line, "organisation", cells["organisation"],
                              "is not an organisation of the tracker (leave it blank for "

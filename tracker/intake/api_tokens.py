@@ -34,7 +34,7 @@ def _hash(secret: str) -> str:
 def find_organisation(db: Database, name: str, *, active_only: bool = False) -> dict:
     """The organisation with this name (case and spaces ignored), or InputError with the
     nearest names."""
-    from tracker.intake.ingest import suggest  # ingest imports this module's neighbours
+    from tracker.intake.planning import suggest
 
     orgs = db.read("SELECT id, name, retired_at FROM organisation ORDER BY name")
     found = orgs[orgs["name"].map(_norm) == _norm(name or "")]

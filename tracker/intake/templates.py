@@ -11,7 +11,7 @@ import pandas as pd
 from tracker import clock
 from tracker.access.scope import Scope
 from tracker.intake.export import neutralise
-from tracker.intake.ingest import suggest
+from tracker.intake.planning import suggest
 from tracker.intake.upload_read import COLUMNS, HOW_TO
 from tracker.records import observations, repo
 from tracker.storage.db import Database

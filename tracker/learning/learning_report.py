@@ -74,7 +74,7 @@ def select_ideas(ideas: pd.DataFrame, wanted) -> pd.DataFrame:
         elif repo._norm(text) in by_title:
             keep.append(by_title[repo._norm(text)])
         else:
-            from tracker.intake.ingest import suggest
+            from tracker.intake.planning import suggest
 
             problems.append(f"No idea called '{text}' is in this challenge."
                             + suggest(text, ideas["title"].tolist()))

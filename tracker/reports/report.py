@@ -72,7 +72,7 @@ def pack_rows(db: Database, scope: Scope, organisation: str | None = None,
         everyone = orgs
         orgs = orgs[orgs["name"].map(repo._norm) == repo._norm(organisation)]
         if orgs.empty:
-            from tracker.intake.ingest import suggest
+            from tracker.intake.planning import suggest
 
             raise InputError(f"No organisation called '{organisation}' is yours to report on."
                              + suggest(organisation, everyone["name"].tolist()))
