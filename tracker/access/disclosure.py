@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from tracker.access import sensitive
 from tracker.access.scope import Scope
 
 LAB, PARTNER, PUBLIC = "lab", "partner", "public"
-_EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[A-Za-z]{2,}")
 _ARTICLE = {"nhs_trust": "an", "other": "an"}
 KIND_WORDS = {  # how an organisation reads when it is not named
     "nhs_trust": "NHS trust",
@@ -83,10 +83,11 @@ class Audience:
                        if kind == LAB or bool(ok) or o == own_organisation}
         self._labels = self._anonymous_labels(consents)
         # names the reader must not meet in shared text: organisations not named to them,
-        # and (outside the lab) every person the tracker knows by name or e-mail
-        self._forbidden = [n for o, n in self._names.items() if o not in self._named]
-        self._forbidden += [p for p in people if p and len(p.strip()) >= 3] \
-            if kind != LAB else []
+        # and (outside the lab) every person the tracker knows by name, seen through
+        # disguise (tracker.access.sensitive), besides any e-mail address or phone number
+        self._finder = sensitive.Finder(
+            organisations=[n for o, n in self._names.items() if o not in self._named],
+            people=[p for p in people if p and len(p.strip()) >= 3] if kind != LAB else [])
 
     @classmethod
     def for_scope(cls, scope: Scope, consents: pd.DataFrame, *, min_count: int,
@@ -157,13 +158,13 @@ class Audience:
         named, or a person, or holds an e-mail address), or None."""
         if not isinstance(text, str) or not text or self.kind == LAB:
             return None
-        folded = text.casefold()
-        for name in self._forbidden:
-            base = re.sub(r"\s*\([^)]*\)\s*$", "", name).casefold()  # "Hillview Surgery (demo)"
-            if name.casefold() in folded or (len(base) >= 4 and base in folded):
-                return "it names an organisation or a person that may not be named here"
-        if _EMAIL.search(text):
+        found = {what for what, _ in self._finder.find(text)}
+        if found & {"organisation", "person"}:
+            return "it names an organisation or a person that may not be named here"
+        if "e-mail address" in found:
             return "it holds an e-mail address"
+        if "phone number" in found:
+            return "it holds a phone number"
         return None
 
     def passage(self, text: str | None, where: str) -> str | None:

@@ -17,7 +17,6 @@ from tracker.intake.planning import (  # noqa: F401 - the steps callers reach th
     _classify,
     _drop_staging,
     _prepare,
-    _validate,
     audit_upload,
     changed_meanwhile,
     new_batch,
