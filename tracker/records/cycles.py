@@ -8,18 +8,15 @@ import pandas as pd
 
 from tracker import clock, vocab
 from tracker.access.scope import Scope
-from tracker.errors import InputError, PermissionDenied  # noqa: F401 - re-exported
+from tracker.errors import InputError
 from tracker.storage.db import Database
-from tracker.storage.store import (  # noqa: F401 - the helpers other modules reach through repo
+from tracker.storage.store import (
     MAX_LONG,
-    MAX_SHORT,
     _audit,
     _Checks,
     _ids,
     _insert,
-    _norm,
     _row,
-    _unique_name,
     _update,
 )
 

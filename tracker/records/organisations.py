@@ -6,17 +6,11 @@ import pandas as pd
 
 from tracker import clock, vocab
 from tracker.access.scope import Scope
-from tracker.errors import InputError, PermissionDenied  # noqa: F401 - re-exported
 from tracker.storage.db import Database
-from tracker.storage.store import (  # noqa: F401 - the helpers other modules reach through repo
-    MAX_LONG,
-    MAX_SHORT,
+from tracker.storage.store import (
     _audit,
     _Checks,
-    _ids,
     _insert,
-    _norm,
-    _row,
     _unique_name,
     _update,
 )

@@ -5,20 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tracker.access.scope import Scope
-from tracker.errors import InputError, PermissionDenied  # noqa: F401 - re-exported
 from tracker.storage.db import Database
-from tracker.storage.store import (  # noqa: F401 - the helpers other modules reach through repo
-    MAX_LONG,
-    MAX_SHORT,
-    _audit,
-    _Checks,
-    _ids,
-    _insert,
-    _norm,
-    _row,
-    _unique_name,
-    _update,
-)
 
 # --------------------------------------------------------------------------- audit and state
 
