@@ -42,6 +42,13 @@ def median_of(action, runs: int) -> float:
     return statistics.median(times)
 
 
+def first_ideas(db, n: int | None) -> list[str] | None:
+    """The titles of the challenge's first n ideas, or None for every idea."""
+    if n is None:
+        return None
+    return repo.list_ideas(db, repo.get_challenge(db)["id"])["title"].head(n).tolist()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -51,6 +58,8 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=200)
     parser.add_argument("--measures", type=int, default=25)
     parser.add_argument("--years", type=int, default=5)
+    parser.add_argument("--ideas", type=int, default=None,
+                        help="report on the first N ideas only (default: every idea)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     path = work / "demo.duckdb"
@@ -83,14 +92,15 @@ def main() -> None:
           f"(median of {args.runs})")
     with Database(path) as db:
         started = time.perf_counter()
+        chosen = first_ideas(db, args.ideas)
         out = learning_report.write_learning_report(db, ADMIN, work / "public.html",
-                                                    public=True)
+                                                    public=True, ideas=chosen)
         print(f"public report of the demo, HTML: {time.perf_counter() - started:.1f} s, "
               f"{out.stat().st_size / 1e6:.1f} MB")
         if not args.no_pdf:
             started = time.perf_counter()
             out = learning_report.write_learning_report(db, ADMIN, work / "public.pdf",
-                                                        public=True)
+                                                        public=True, ideas=chosen)
             print(f"public report of the demo, PDF: {time.perf_counter() - started:.1f} s, "
                   f"{out.stat().st_size / 1e6:.1f} MB")
     if not args.scale_db.exists():
@@ -99,10 +109,11 @@ def main() -> None:
         scale.build(args.scale_db, orgs=args.orgs, measures=args.measures, years=args.years)
     with Database(args.scale_db) as db:
         count = db.scalar("SELECT count(*) FROM current_result")
-        ideas = len(repo.list_ideas(db, repo.get_challenge(db)["id"]))
+        chosen = first_ideas(db, args.ideas)
+        ideas = len(chosen) if chosen else len(repo.list_ideas(db, repo.get_challenge(db)["id"]))
         started = time.perf_counter()
         out = learning_report.write_learning_report(db, ADMIN, work / "scale.html",
-                                                    public=False)
+                                                    public=False, ideas=chosen)
         print(f"scale database ({count:,} results): internal report of all {ideas} ideas, "
               f"HTML: {time.perf_counter() - started:.1f} s, {out.stat().st_size / 1e6:.1f} MB")
 

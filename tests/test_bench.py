@@ -18,7 +18,7 @@ SMOKE = {
                           "--measures", "2", "--years", "1", "--people", "30"],
                          "scale: progress"),
     "learning.py": (["--runs", "1", "--no-pdf", "--scale-db", "{tmp}/scale.duckdb", "--orgs", "3",
-                     "--measures", "2", "--years", "1"], "internal report of all"),
+                     "--measures", "2", "--years", "1", "--ideas", "2"], "internal report of all"),
     "report.py": (["--runs", "1", "--no-pack"], "summary"),
     "spc.py": (["--series", "20", "--points", "30", "--loop-series", "5"], "series"),
     "server_load.py": (["--seconds", "3", "--partners", "1", "--cli", "1", "--lab-team", "0"],
