@@ -19,6 +19,7 @@ import pandas as pd
 
 from tracker.access.scope import Scope
 from tracker.errors import InputError
+from tracker.intake.planning import suggest
 from tracker.storage.base import retry_races
 from tracker.storage.db import Database
 from tracker.storage.store import _audit, _Checks, _norm
@@ -34,8 +35,6 @@ def _hash(secret: str) -> str:
 def find_organisation(db: Database, name: str, *, active_only: bool = False) -> dict:
     """The organisation with this name (case and spaces ignored), or InputError with the
     nearest names."""
-    from tracker.intake.planning import suggest
-
     orgs = db.read("SELECT id, name, retired_at FROM organisation ORDER BY name")
     found = orgs[orgs["name"].map(_norm) == _norm(name or "")]
     if found.empty:
