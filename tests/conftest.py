@@ -29,6 +29,21 @@ os.environ.setdefault(clock.ENV, AS_OF.isoformat())
 os.environ.setdefault("TRACKER_BACKUP_AT", "off")
 
 
+# The longest tests go first (a browser flow is 10-60 s; most tests take under a second), so
+# that the parallel workers end together: pytest-xdist's work stealing then shares out the
+# short ones at the end instead of one worker finishing a long flow alone.
+SLOW_FIRST = ("tests/test_browser.py", "tests/test_bench.py", "tests/test_cli_engines.py",
+              "tests/test_report.py", "tests/test_learning.py", "tests/test_demo.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        path = item.nodeid.split("::")[0]
+        return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: within a file, the file's own order
+
+
 @pytest.fixture
 def db_path(tmp_path) -> Path:
     return tmp_path / "tracker.duckdb"

@@ -22,7 +22,7 @@ from tracker.access.scope import Scope
 from tracker.analysis import summary
 from tracker.errors import InputError
 from tracker.records import observations, repo
-from tracker.reports import charts
+from tracker.reports import charts, render_worker
 from tracker.storage.db import Database
 
 Progress = Callable[[float, str], None]
@@ -250,12 +250,7 @@ def write_pdf(pack: Pack, path: Path, progress: Progress | None = None) -> Path:
 PARALLEL_FROM = 8  # charts; below this, starting worker processes costs more than it saves
 
 
-def _render_one(job: tuple[dict, str]) -> bytes:
-    spec, kind = job
-    if kind == "pdf":
-        return vlc.vegalite_to_pdf(spec)
-    return vlc.vegalite_to_png(spec, scale=2) if kind == "png" else \
-        vlc.vegalite_to_svg(spec).encode("utf-8")
+_render_one = render_worker.draw  # one chart, in this process
 
 
 def render(specs: list[dict], kind: str, progress: Progress | None = None) -> list[bytes]:
