@@ -29,6 +29,35 @@ os.environ.setdefault(clock.ENV, AS_OF.isoformat())
 os.environ.setdefault("TRACKER_BACKUP_AT", "off")
 
 
+# Test files live in memory where there is room: every test copies the 19 MB demo and DuckDB
+# syncs each commit to disk, so on a disk the suite waits on writes for minutes. A passing
+# test's copy of the demo is removed as it ends (`demo_path`), so a few GB are plenty; with
+# less room (a container's small /dev/shm) they go to the usual place.
+SHM, SHM_NEEDED = Path("/dev/shm"), 4 * 1024**3
+
+
+def pytest_configure(config):
+    if config.option.basetemp or hasattr(config, "workerinput"):
+        return  # given on the command line, or a worker (xdist gives it the controller's)
+    try:
+        if shutil.disk_usage(SHM).free >= SHM_NEEDED and os.access(SHM, os.W_OK):
+            import tempfile
+
+            config.option.basetemp = tempfile.mkdtemp(prefix="pytest-shm-", dir=SHM)
+    except OSError:
+        pass
+
+
+def pytest_sessionfinish(session, exitstatus):
+    made = str(session.config.option.basetemp or "")
+    if hasattr(session.config, "workerinput") or not made.startswith(str(SHM / "pytest-shm-")):
+        return
+    if exitstatus == 0:
+        shutil.rmtree(made, ignore_errors=True)  # memory, not disk: give it back
+    else:
+        print(f"\nThe failed tests' files are in {made} (in memory: copy what you need).")
+
+
 # The longest tests go first (a browser flow is 10-60 s; most tests take under a second), so
 # that the parallel workers end together: pytest-xdist's work stealing then shares out the
 # short ones at the end instead of one worker finishing a long flow alone.
@@ -155,10 +184,22 @@ def demo_template(tmp_path_factory, worker_id) -> Path:
 
 
 @pytest.fixture
-def demo_path(demo_template, tmp_path) -> Path:
+def demo_path(demo_template, tmp_path, request) -> Path:
     path = tmp_path / "demo.duckdb"
     shutil.copy(demo_template, path)
-    return path
+    yield path
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.passed:  # a failed test's copy is kept to look at
+        for done in (path, path.with_suffix(".duckdb.wal")):
+            done.unlink(missing_ok=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.rep_call = report  # for fixtures that keep a failed test's files
+    return report
 
 
 @pytest.fixture

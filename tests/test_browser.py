@@ -6,6 +6,7 @@ except when REQUIRE_BROWSER=1 (as .ci/run sets), where a missing browser is a fa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import urllib.error
@@ -66,15 +67,18 @@ _DRAWN = """() => {
 }"""
 
 
+_RUNNING = """() => document.querySelector('[data-testid=stApp]')
+  ?.getAttribute('data-test-script-state') === 'running'"""
+
+
 def _drawn(page):
     page.wait_for_function(_DRAWN, timeout=120_000)
-    page.wait_for_timeout(400)  # a beat for the charts' own drawing
+    page.wait_for_timeout(200)  # a beat for the charts' own drawing
 
 
 def _open(page, url: str, heading: str):
     page.goto(url)
     page.get_by_role("heading", name=heading).first.wait_for(timeout=30_000)
-    page.wait_for_load_state("networkidle")
     _drawn(page)
 
 
@@ -243,7 +247,10 @@ def _tick_first_row(page):
 
 def _settle(page):
     """Wait for the rerun to finish: no running indicator and no faded (stale) element."""
-    page.wait_for_timeout(500)  # the rerun begins
+    from playwright.sync_api import TimeoutError as NotYet
+
+    with contextlib.suppress(NotYet):  # the rerun begins (or a quick one came and went)
+        page.wait_for_function(_RUNNING, timeout=1000, polling=50)
     _drawn(page)
 
 

@@ -43,6 +43,23 @@ def test_tracker_db_environment_variable(tmp_path):
     assert (tmp_path / "env.duckdb").exists()
 
 
+def test_a_holder_is_named_by_its_program_not_by_the_files_it_was_given(tmp_path):
+    """Another program that holds a file in a folder called "tracker" is not the tracker."""
+    from tracker.storage import base
+
+    folder = tmp_path / "tracker-files"
+    folder.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)",
+                               str(folder / "held.duckdb")])
+    try:
+        said = base._holder(f"Conflicting lock is held in python (PID {holder.pid})")
+        assert said.startswith(f"another program (process {holder.pid}") and "command line" \
+            not in said
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_locked_database_gets_a_clear_message(tmp_path):
     path = tmp_path / "held.duckdb"
     assert run("init", "--db", str(path)).returncode == 0

@@ -47,14 +47,17 @@ def _holder(message: str) -> str:
     pid = m.group(1)
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        command = " ".join(a.decode(errors="replace") for a in args if a)
+        words = [a.decode(errors="replace") for a in args if a]
     except OSError:
         return f"another program (process {pid})"
-    if "streamlit" in command:
+    # the program is its first words ("python -m streamlit run", "python -m tracker"), not
+    # the file names it was given, which may well have "tracker" in them
+    program = " ".join(words[:3])
+    if re.search(r"\bstreamlit\b", program):
         return f"the tracker app (streamlit run, process {pid})"
-    if "tracker" in command:
+    if re.search(r"(^|\s)-m tracker(\s|$)", program) or (words and words[0].endswith("/tracker")):
         return f"the tracker's command line (python -m tracker, process {pid})"
-    return f"another program (process {pid}: {command[:80]})"
+    return f"another program (process {pid}: {' '.join(words)[:80]})"
 
 
 def is_url(location) -> bool:
