@@ -9,7 +9,8 @@ import streamlit as st
 
 from app import ui
 from tracker.access import auth, web_sessions
-from tracker.records import repo
+from tracker.learning import learning_record
+from tracker.records import reader_view, repo
 
 # server.py serves it under the base URL path (several labs behind one proxy)
 SESSION_ROUTE = web_sessions.base_path(st.get_option("server.baseUrlPath")) + web_sessions.ROUTE
@@ -171,7 +172,9 @@ page = st.navigation(PAGES, expanded=True)  # every page in view, none behind "m
 challenges = repo.list_challenges(db)
 with st.sidebar:
     if len(challenges) > 1:  # a lab takes a new challenge every 9-12 months; earlier ones stay
-        labels = {int(c.id): f"{c.title} ({c.start_date:%b %Y} – {c.end_date:%b %Y})"
+        reader = learning_record.audience_for(db, scope)  # titles as this user may read them
+        labels = {int(c.id): f"{reader_view.challenge_title(reader, c._asdict())} "
+                             f"({c.start_date:%b %Y} – {c.end_date:%b %Y})"
                   for c in challenges.itertuples()}
         if st.session_state.get(ui.CHALLENGE_KEY) not in labels:
             st.session_state[ui.CHALLENGE_KEY] = next(iter(labels))  # the newest
@@ -180,6 +183,7 @@ with st.sidebar:
                           "to each challenge; organisations and measures carry over.")
     challenge = ui.current_challenge(db)
     if challenge is not None:
+        challenge = {**challenge, "title": ui.readable(db).challenge["title"]}
         st.markdown(f"**{ui.esc(challenge['title'])}**")
         if challenge["is_demo"]:
             st.warning("Demo data: every organisation, person and number here is invented.",

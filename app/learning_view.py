@@ -176,7 +176,9 @@ def _synthesis_form(db: Database, scope: auth.Scope, rec: learning_record.Record
                     db, scope, idea_id, key_learning=key, worked_when=worked,
                     did_not_work_when=failed, recommendation=recommendation, reason=reason,
                     reviewed_by=reviewed_by, reviewed_on=reviewed_on),
-                f"Synthesis of '{rec.idea['title']}' saved.", form=form):
+                f"Synthesis of '{rec.idea['title']}' saved.", form=form,
+                texts={"The key learning": key, "Where it worked": worked,
+                       "Where it did not work": failed, "The reason": reason}):
             st.rerun()
 
 
@@ -205,6 +207,11 @@ def _share_form(db: Database, scope: auth.Scope, cycle: dict) -> None:
     with st.form(form):
         st.caption("Who may read each note outside the lab team (partners see notes marked "
                    "Partners or Public; the public report only those marked Public).")
+        for field, was in cycle.get("changed", {}).items():
+            st.warning(f"{syntheses.EXCERPT_FIELDS[field]}: changed since you shared it "
+                       f"({syntheses.AUDIENCES.get(was, was)}), so it is back with the lab "
+                       "team only. Read it again and mark it if it may still go out.",
+                       icon=":material/edit_note:")
         chosen = {}
         for field, mark in cycle["shared"].items():
             chosen[field] = st.segmented_control(

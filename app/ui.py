@@ -15,8 +15,8 @@ import streamlit as st
 from tracker.access import auth
 from tracker.analysis import portfolio, summary
 from tracker.intake import export
-from tracker.learning import whats_new
-from tracker.records import repo
+from tracker.learning import learning_record, sharing_check, whats_new
+from tracker.records import reader_view, repo
 from tracker.storage import backup
 from tracker.storage.base import DatabaseDamaged, DatabaseError, DatabaseLocked, location_key
 from tracker.storage.db import Database, damaged_message, is_damage
@@ -41,9 +41,34 @@ def _daily_backups(database: Database) -> backup.DailyBackups | None:
     return daily
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _shared(path: str, scope: auth.Scope, version: int) -> reader_view.ReaderView | None:
+    db = _database(path)
+    challenge = repo.get_challenge(db, scope.challenge_id)
+    return None if challenge is None else learning_record.reader_texts(db, scope, challenge)
+
+
+def readable(db: Database) -> reader_view.ReaderView:
+    """The challenge's names and texts (title, question, aim, phases, drivers, ideas,
+    measures) as the signed-in user may read them: the lab admin reads them as written;
+    anyone else reads a stand-in for a title that would name someone withheld from them
+    (`reader_view`). Pages take names from here, not from the tables."""
+    return _shared(str(db.path), scope(), repo.data_version(db))
+
+
+def cycles(db: Database, challenge_id: int, *, search: str | None = None,
+           **filters) -> pd.DataFrame:
+    """The cycles this user sees (`repo.list_cycles`), with every text as they may read it,
+    and the search run on those texts alone."""
+    found = repo.list_cycles(db, scope(), challenge_id, **filters)
+    return reader_view.readable_cycles(db, readable(db), found, search)
+
+
 @st.cache_data(show_spinner="Computing every series...", max_entries=16)
 def _summary(path: str, scope: auth.Scope, version: int) -> pd.DataFrame:
-    return summary.summary_table(_database(path), scope)
+    table = summary.summary_table(_database(path), scope)
+    view = _shared(path, scope, version)
+    return table if view is None else reader_view.names(view, table)
 
 
 def summary_table(scope: auth.Scope) -> pd.DataFrame:
@@ -56,7 +81,12 @@ def summary_table(scope: auth.Scope) -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Checking every idea's measures...", max_entries=16)
 def _portfolio(path: str, scope: auth.Scope, version: int) -> pd.DataFrame:
-    return portfolio.portfolio(_database(path), scope)
+    view = _shared(path, scope, version)
+    if view is None:
+        return portfolio.portfolio(_database(path), scope)
+    pairs = portfolio.portfolio(_database(path), scope,
+                                names=view.measures.set_index("id")["name"])
+    return reader_view.names(view, pairs)
 
 
 def portfolio_pairs(scope: auth.Scope) -> pd.DataFrame:
@@ -149,10 +179,12 @@ def sign_out(message: str | None = None) -> None:
 
 
 def run_write(action: Callable[[], object], success: str | None = None, *,
-              form: str | None = None) -> bool:
+              form: str | None = None, texts: dict[str, str | None] | None = None) -> bool:
     """Run a write; show its refusal in plain words (nothing was saved) or a success toast.
     With `form`, a refusal is kept for the next run and the page reruns, so the fields can
-    be marked where they stand (`field_problem`); their input is kept by their keys."""
+    be marked where they stand (`field_problem`); their input is kept by their keys. With
+    `texts` ({label: text} of what was written), a saved text that some readers will not see
+    is said, with who and why (`sharing_check`), above the page after it reruns."""
     try:
         action()
     except repo.InputError as exc:
@@ -164,6 +196,8 @@ def run_write(action: Callable[[], object], success: str | None = None, *,
     if success:  # success messages name what was saved: user text, escaped
         st.toast(esc(success))
         st.session_state["flash"] = success
+    if texts:
+        st.session_state["flash_sharing"] = sharing_check.warnings(get_db(), texts)
     return True
 
 
@@ -213,6 +247,8 @@ def flash() -> None:
     message = st.session_state.pop("flash", None)
     if message:
         st.success(esc(message))
+    for warning in st.session_state.pop("flash_sharing", None) or []:
+        st.warning(esc(warning), icon=":material/visibility_off:")
 
 
 def challenge_or_welcome(db: Database) -> dict:

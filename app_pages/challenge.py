@@ -17,15 +17,19 @@ challenge = ui.challenge_or_welcome(db)
 cid = challenge["id"]
 ui.flash()
 
+shared = ui.readable(db)  # every name and text as this user may read it
 st.title("Challenge and driver diagram")
-st.markdown(f"**Question.** {ui.esc(challenge['question'])}")
-st.markdown(f"**Aim.** {ui.esc(challenge['aim'])}")
+for label, key in (("Question", "question"), ("Aim", "aim")):
+    if shared.challenge[key]:
+        st.markdown(f"**{label}.** {ui.esc(shared.challenge[key])}")
 st.caption(f"{ui.fmt_date(challenge['start_date'])} to {ui.fmt_date(challenge['end_date'])}")
 
-drivers_all = repo.list_drivers(db, cid, include_retired=True)
+# the lab admin edits retired drivers too; everyone else reads the diagram as drawn
+drivers_all = repo.list_drivers(db, cid, include_retired=True) if scope.is_admin \
+    else shared.drivers
 drivers = drivers_all[drivers_all["retired_at"].isna()]
 all_links = repo.list_driver_links(db, cid)
-ideas = repo.list_ideas(db, cid)
+ideas = shared.ideas
 idea_links = repo.list_idea_links(db, cid)
 active_ids = set(drivers["id"])
 links = all_links[all_links["primary_id"].isin(active_ids)
@@ -38,10 +42,10 @@ if drivers.empty and ideas.empty:
             "below, then the secondary drivers under them.")
 else:
     # Drawn at its own width: the boxes' text is wrapped for it.
-    st.altair_chart(charts.driver_diagram(challenge["aim"], drivers, links, ideas, idea_links),
-                    width="content")
+    st.altair_chart(charts.driver_diagram(shared.challenge["aim"] or "The lab's aim", drivers,
+                                          links, ideas, idea_links), width="content")
 
-measures = repo.list_measures(db, include_retired=False)
+measures = shared.measures[shared.measures["retired_at"].isna()]
 measure_options = ui.options(measures)
 primary = drivers[drivers["level"] == "primary"]
 primary_options = ui.options(primary)
@@ -67,7 +71,8 @@ with tab_add, st.form("add_driver", clear_on_submit=True):
             lambda: repo.add_driver(db, scope, cid, level=level, name=name,
                                     description=description, primary_ids=parents,
                                     measure_id=measure),
-            f"Driver '{name.strip()}' added."):
+            f"Driver '{name.strip()}' added.",
+            texts={"The driver's name": name, "Its description": description}):
         st.rerun()
 
 with tab_edit:
@@ -99,7 +104,8 @@ with tab_edit:
                     lambda: repo.update_driver(db, scope, chosen, name=new_name,
                                                description=new_description,
                                                primary_ids=new_parents, measure_id=new_measure),
-                    "Driver saved."):
+                    "Driver saved.", texts={"The driver's name": new_name,
+                                            "Its description": new_description}):
                 st.rerun()
         ui.retire_toggle(row["retired_at"], "driver",
                          lambda retire: repo.set_driver_retired(db, scope, chosen, retire),
@@ -114,11 +120,12 @@ with tab_challenge, st.form("edit_challenge"):
     if st.form_submit_button("Save the challenge", type="primary") and ui.run_write(
             lambda: repo.update_challenge(db, scope, cid, title=title, question=question,
                                           aim=aim, start_date=start, end_date=end),
-            "Challenge saved."):
+            "Challenge saved.", texts={"The title": title, "The question": question,
+                                       "The aim": aim}):
         st.rerun()
 
 with tab_phases:
-    phases = repo.list_phases(db, cid)
+    phases = shared.phases
     if phases.empty:
         st.write("No phases yet.")
     else:
@@ -137,7 +144,8 @@ with tab_phases:
                               format="DD/MM/YYYY")
         if st.form_submit_button("Add phase") and ui.run_write(
                 lambda: repo.add_phase(db, scope, cid, name=phase_name, start_date=p_start,
-                                       end_date=p_end), "Phase added."):
+                                       end_date=p_end), "Phase added.",
+                texts={"The phase's name": phase_name}):
             st.rerun()
     if not phases.empty:
         phase_labels = ui.options(phases)

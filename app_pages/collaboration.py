@@ -20,9 +20,10 @@ ui.flash()
 st.title("Collaboration")
 st.caption("Charities, NHS services, housing and community groups testing the same ideas. "
            "Organisations appear by name where the reader may see them named.")
-drivers = repo.list_drivers(db, cid)
+shared = ui.readable(db)  # every name as this user may read it
+drivers = shared.drivers
 driver_options = ui.options(drivers)
-phases = repo.list_phases(db, cid)
+phases = shared.phases
 phase_options = ui.options(phases)
 f1, f2, f3 = st.columns(3)
 driver_id = f1.selectbox("Driver", [None, *driver_options], key="collab_driver",

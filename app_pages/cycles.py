@@ -17,9 +17,10 @@ cid = challenge["id"]
 ui.flash()
 
 st.title("Test cycles (PDSA)")
-ideas = repo.list_ideas(db, cid)
+shared = ui.readable(db)  # every name and text as this user may read it
+ideas = shared.ideas
 orgs = repo.list_organisations(db, scope, include_retired=False)
-measures = repo.list_measures(db, include_retired=False)
+measures = shared.measures[shared.measures["retired_at"].isna()]
 idea_options, org_options = ui.options(ideas, "title"), ui.options(orgs)
 measure_options = ui.options(measures)
 ANY = None
@@ -38,8 +39,8 @@ f_stage = f3.selectbox("Stage", [ANY, *stage_labels], format_func=any_or(stage_l
 f_decision = f4.selectbox("Decision", [ANY, *vocab.DECISIONS], format_func=any_or(vocab.DECISIONS))
 search = st.text_input("Search all cycle notes", placeholder="e.g. volunteer, text reminder")
 
-cycles = repo.list_cycles(db, scope, cid, idea_id=f_idea, organisation_id=f_org, stage=f_stage,
-                          decision=f_decision, search=search)
+cycles = ui.cycles(db, cid, idea_id=f_idea, organisation_id=f_org, stage=f_stage,
+                   decision=f_decision, search=search)
 st.caption(f"{len(cycles)} cycle{'s' if len(cycles) != 1 else ''} match.")
 if not cycles.empty:
     with st.expander("Timeline of cycles by organisation", expanded=True):
@@ -74,7 +75,7 @@ with tab_plan:
                                format_func=idea_options.get, key="plan_idea")
         org_id = c2.selectbox("Organisation where it runs", list(org_options),
                               format_func=org_options.get, key="plan_org")
-        earlier = repo.list_cycles(db, scope, cid, idea_id=idea_id)
+        earlier = ui.cycles(db, cid, idea_id=idea_id)
         earlier_options = {int(r.id): f"Cycle {r.cycle_no} at {r.organisation} "
                                       f"({vocab.STAGES[r.stage]})" for r in earlier.itertuples()}
         here = earlier[earlier["organisation_id"] == org_id]
@@ -114,12 +115,15 @@ with tab_plan:
 
             if st.form_submit_button("Save the plan", type="primary") and ui.run_write(
                     save_plan,
-                    "Cycle planned. Record what happened under 'Record Do, Study and Act'."):
+                    "Cycle planned. Record what happened under 'Record Do, Study and Act'.",
+                    texts={"The objective": objective, "The question": question,
+                           "The prediction": prediction, "Who will do it": who,
+                           "Where": where, "The scale": scale, "Data to collect": data}):
                 st.rerun()
 
 # ---------------------------------------------------------------- Do, Study, Act
 with tab_progress:
-    every = repo.list_cycles(db, scope, cid)
+    every = ui.cycles(db, cid)
     open_first = every.assign(closed=every["stage"].eq("done")).sort_values(
         ["closed", "start_date", "id"], ascending=[True, False, False])
     if open_first.empty:
@@ -132,6 +136,7 @@ with tab_progress:
     cycle_id = st.selectbox("Cycle", list(cycle_options), format_func=cycle_options.get,
                             help="Open cycles come first.", key="progress_cycle")
     cycle = repo.get_cycle(db, scope, cycle_id)
+    cycle["measures"] = every.set_index("id").loc[cycle_id, "measures"]  # names as read
     st.markdown(
         f"**Plan.** {ui.esc(cycle['objective'])}  \n**Question.** {ui.esc(cycle['question'])}"
         f"  \n**Prediction.** {ui.esc(cycle['prediction'])}  \n"
@@ -161,7 +166,8 @@ with tab_progress:
             if st.form_submit_button("Save Do", type="primary") and ui.run_write(
                     lambda: repo.record_do(db, scope, cycle_id, do_notes=do_notes,
                                            went_as_planned=planned, observations=observations),
-                    "Do recorded. Next: Study."):
+                    "Do recorded. Next: Study.",
+                    texts={"What happened": do_notes, "What you noticed": observations}):
                 st.session_state["next_step"] = (cycle_id, "study")
                 st.rerun()
     elif step == "study":
@@ -173,7 +179,8 @@ with tab_progress:
             if st.form_submit_button("Save Study", type="primary") and ui.run_write(
                     lambda: repo.record_study(db, scope, cycle_id, study_notes=study,
                                               learning=learning),
-                    "Study recorded. Next: Act."):
+                    "Study recorded. Next: Act.",
+                    texts={"The results": study, "What you learned": learning}):
                 st.session_state["next_step"] = (cycle_id, "act")
                 st.rerun()
     else:
@@ -191,5 +198,6 @@ with tab_progress:
             if st.form_submit_button("Save Act", type="primary") and ui.run_write(
                     lambda: repo.record_act(db, scope, cycle_id, decision=decision,
                                             next_steps=next_steps, end_date=end_date),
-                    "Act recorded: the cycle is complete."):
+                    "Act recorded: the cycle is complete.",
+                    texts={"Next steps": next_steps}):
                 st.rerun()

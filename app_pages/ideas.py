@@ -15,8 +15,9 @@ cid = challenge["id"]
 ui.flash()
 
 st.title("Change ideas")
-ideas = repo.list_ideas(db, cid)
-drivers = repo.list_drivers(db, cid)
+shared = ui.readable(db)  # every name and text as this user may read it
+ideas = shared.ideas
+drivers = shared.drivers
 driver_options = {int(r.id): f"{'Primary' if r.level == 'primary' else 'Secondary'}: {r.name}"
                   for r in drivers.itertuples()}
 STATUS_CHOICES = [None, *vocab.IDEA_STATUSES]
@@ -51,7 +52,8 @@ if scope.is_admin:
         if st.form_submit_button("Add idea", type="primary") and ui.run_write(
                 lambda: repo.add_idea(db, scope, cid, title=title, description=description,
                                       driver_ids=chosen_drivers),
-                f"Idea '{title.strip()}' added."):
+                f"Idea '{title.strip()}' added.",
+                texts={"The idea's title": title, "The hypothesis": description}):
             st.rerun()
 
 if ideas.empty:
@@ -68,7 +70,7 @@ if idea["description"]:
     st.markdown(ui.esc(idea["description"]))
 st.markdown(f"**Drivers:** {ui.esc(idea['drivers']) or 'none linked yet'}")
 
-cycles = repo.list_cycles(db, scope, cid, idea_id=int(idea_id))
+cycles = ui.cycles(db, cid, idea_id=int(idea_id))
 st.subheader("Ramp of cycles")
 elsewhere = int(idea["cycles"]) - len(cycles)  # a partner sees its own cycles by name
 if scope.is_partner and elsewhere > 0:
@@ -123,5 +125,6 @@ with st.expander("Edit this idea"), st.form(f"edit_idea_{idea_id}"):
             lambda: repo.update_idea(db, scope, int(idea_id), title=new_title,
                                      description=new_description, driver_ids=new_drivers,
                                      status_override=new_status),
-            "Idea saved."):
+            "Idea saved.", texts={"The idea's title": new_title,
+                                  "The hypothesis": new_description}):
         st.rerun()

@@ -9,7 +9,6 @@ from app import learning_view, ui
 from tracker import clock, vocab
 from tracker.errors import InputError, PermissionDenied
 from tracker.learning import learning_record, learning_report, syntheses
-from tracker.records import repo
 
 db = ui.get_db()
 scope = ui.scope()
@@ -27,7 +26,10 @@ else:
                "what the data showed, and the lab team's synthesis. What did not work is "
                "learning too.")
 
-drivers = repo.list_drivers(db, cid)
+# every name on this page as this reader may read it (a title that would name someone the
+# reader may not see named reads as a stand-in)
+shared = learning_record.reader_texts(db, scope, challenge)
+drivers = shared.drivers
 driver_options = ui.options(drivers)
 f1, f2, f3, f4 = st.columns(4)
 driver_id = f1.selectbox("Driver", [None, *driver_options], key="learn_driver",
@@ -82,8 +84,9 @@ with st.form("learning_report"):
         public = True
         st.caption("You may download the public version; the internal one is for the lab "
                    "team only.")
-    every = repo.list_ideas(db, cid)
-    chosen = st.multiselect("Ideas (none chosen: every idea)", every["title"].tolist())
+    every = dict(zip(shared.ideas["id"].astype(int), shared.ideas["title"], strict=True))
+    chosen = st.multiselect("Ideas (none chosen: every idea)", list(every),
+                            format_func=every.get)
     kind_of_file = st.radio("File", ["HTML", "PDF"], horizontal=True)
     build = st.form_submit_button("Build the report", type="primary")
 if build:
@@ -91,7 +94,7 @@ if build:
     suffix = ".html" if kind_of_file == "HTML" else ".pdf"
     try:
         html = learning_report.build_html(
-            db, scope, public=public, ideas=chosen or None,
+            db, scope, public=public, ideas=[str(i) for i in chosen] or None,
             progress=lambda f, t: bar.progress(min(f, 1.0), t))
         if suffix == ".pdf":
             import tempfile

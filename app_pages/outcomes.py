@@ -15,7 +15,8 @@ challenge = ui.challenge_or_welcome(db)
 ui.flash()
 st.title("Outcomes")
 
-measures = repo.list_measures(db, include_retired=False)
+shared = ui.readable(db)  # every name and text as this user may read it
+measures = shared.measures[shared.measures["retired_at"].isna()]
 orgs = repo.list_organisations(db, scope, include_retired=False)
 if measures.empty or orgs.empty:
     st.info("Add measures and organisations, and upload results, to see charts here.")
@@ -57,11 +58,12 @@ if results.empty:
     st.info("No results for this measure and organisation in this period yet.")
     st.stop()
 notes = observations.list_annotations(db, scope, measure_id, org_id)
+notes["text"] = [shared.audience.note(org_id, None, t, None) or "(a note not shared with you)"
+                 if isinstance(t, str) else t for t in notes["text"]]
 phases = pd.to_datetime(notes.loc[notes["kind"] == "phase", "on_date"]).tolist()
 frame = charts.outcome_frame(results, measure["data_kind"], improvement=measure["direction"],
                              phase_dates=phases, laney=laney, run_chart=run_only)
-cycles = repo.list_cycles(db, scope, challenge["id"], organisation_id=org_id,
-                          measure_id=measure_id)
+cycles = ui.cycles(db, challenge["id"], organisation_id=org_id, measure_id=measure_id)
 cycles = cycles[(pd.to_datetime(cycles["end_date"]) >= pd.Timestamp(period))
                 & (pd.to_datetime(cycles["start_date"]) <= pd.Timestamp(until))]
 kind = "Run chart" if run_only else kinds[measure["data_kind"]] + ("′" if laney else "")

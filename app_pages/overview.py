@@ -54,13 +54,15 @@ if challenge is None:
 
 ui.flash()
 today = clock.today()
-phases = repo.list_phases(db, challenge["id"])
+shared = ui.readable(db)  # every name and text as this user may read it
+phases = shared.phases
 progress = repo.challenge_progress(challenge, phases, today)
-st.title(ui.esc(challenge["title"]))
-st.caption(ui.esc(challenge["question"]))
+st.title(ui.esc(shared.challenge["title"]))
+if shared.challenge["question"]:
+    st.caption(ui.esc(shared.challenge["question"]))
 
-cycles = repo.list_cycles(db, scope, challenge["id"])
-ideas = repo.list_ideas(db, challenge["id"])
+cycles = ui.cycles(db, challenge["id"])
+ideas = shared.ideas
 done = cycles[cycles["stage"] == "done"]
 days = (pd.to_datetime(done["end_date"]) - pd.to_datetime(done["start_date"])).dt.days + 1
 recent = cycles[pd.to_datetime(cycles["start_date"]) >= pd.Timestamp(today - dt.timedelta(days=28))]

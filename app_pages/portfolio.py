@@ -8,7 +8,6 @@ import streamlit as st
 from app import ui
 from tracker import clock
 from tracker.analysis import portfolio
-from tracker.records import repo
 from tracker.reports import charts
 
 MAX_COLUMNS = 12  # organisations in the matrix before it stops fitting the page
@@ -24,7 +23,7 @@ st.caption("Each change idea at each organisation that tested it: the cycles run
            "open the chart to see which cycles came before it.")
 
 pairs = ui.portfolio_pairs(scope)
-ideas = repo.list_ideas(db, challenge["id"])
+ideas = ui.readable(db).ideas  # titles as this user may read them
 if pairs.empty:
     st.info("No PDSA cycles yet. Log cycles on **Test cycles (PDSA)** to see the portfolio.")
     st.stop()
@@ -93,7 +92,7 @@ if rows:
         st.info("This test targets no measure, so there is no chart to open.")
 
 st.subheader("Cycle velocity")
-cycles = repo.list_cycles(db, scope, challenge["id"])
+cycles = ui.cycles(db, challenge["id"])
 today = clock.today()
 velocity = charts.weekly_velocity(cycles, challenge["start_date"],
                                   min(today, challenge["end_date"]))

@@ -74,7 +74,7 @@ if screen == 0:
                     "above, or see them all on the Summary page.")
 else:
     slide = report.build_slide(db, scope, rows.iloc[screen - 1], date_from=date_from,
-                               date_to=date_to)
+                               date_to=date_to, view=ui.readable(db))
     if slide is None:
         st.info("No results for this chart in this period.")
         st.stop()
@@ -114,7 +114,7 @@ if st.button("Build the pack", type="primary", disabled=not confirmed):
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / f"review.{kind}"
         report.write_report(db, scope, out, organisation=chosen, date_from=date_from,
-                            date_to=date_to, every_chart=every_chart,
+                            date_to=date_to, every_chart=every_chart, view=ui.readable(db),
                             progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
         st.session_state["review_pack"] = (kind, out.read_bytes())
     bar.empty()

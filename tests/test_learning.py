@@ -212,11 +212,16 @@ def test_unnamed_organisations_read_as_kind_and_region_numbered_when_several(db)
                               region="North West")
     c = repo.add_organisation(db, ADMIN, name="Cedar Trust", kind="nhs_trust", region="London")
     d = repo.add_organisation(db, ADMIN, name="Damson Homes", kind="housing_association")
-    syntheses.set_consent(db, ADMIN, d, named_to_partners=False, named_in_public=True)
+    e = repo.add_organisation(db, ADMIN, name="Elm Practice", kind="gp_practice",
+                              region="North West")
+    for named in (d, e):
+        syntheses.set_consent(db, ADMIN, named, named_to_partners=False, named_in_public=True)
     public = learning_record.audience_for(db, ADMIN, public=True)
+    # three GP practices in the North West: the label fits more than one
     assert public.label(a) == "a GP practice in the North West (1)"
     assert public.label(b) == "a GP practice in the North West (2)"
-    assert public.label(c) == "an NHS trust in London"
+    # the only NHS trust, and the only organisation in London: either would name it
+    assert public.label(c) == "a partner organisation"
     assert public.label(d) == "Damson Homes"  # it agreed to be named in public
     assert learning_record.audience_for(db, ADMIN).label(a) == "Alder Practice"
 
@@ -230,7 +235,9 @@ def test_a_consent_change_takes_effect_in_the_next_record(demo_db):
         rec = learning_record.record(demo_db, ADMIN, idea, public=True)
         return rec.where.set_index("organisation_id").loc[hillview, "organisation"]
 
-    assert label() == "a GP practice in Yorkshire"
+    # Hillview is the only GP practice in Yorkshire, and one of 2 GP practices: the label
+    # falls back to the region, which 3 of the demo's organisations share
+    assert label() == "an organisation in Yorkshire (1)"
     syntheses.set_consent(demo_db, ADMIN, hillview, named_to_partners=False,
                          named_in_public=True)
     assert label() == "Hillview Surgery (demo)"
@@ -358,7 +365,8 @@ def test_the_public_report_of_the_demo_holds_nothing_it_may_not(reports):
     assert "What this version withholds" in html
     assert "shown by kind and region" in html and "not marked shareable" in html
     assert "Peer Pathways (demo)" in html  # agreed to be named in public
-    assert "a GP practice in Yorkshire" in html
+    assert "an organisation in Yorkshire (1)" in html
+    assert "a GP practice in Yorkshire" not in html  # it would fit Hillview alone
     # the internal version differs visibly: the same scan finds names and notes there
     internal = reports["internal"]
     found = _scan(internal, forbidden)

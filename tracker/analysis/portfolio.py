@@ -78,11 +78,12 @@ def measure_outcomes(db: Database, scope: Scope, challenge_id: int) -> pd.DataFr
     return out[columns].reset_index(drop=True)
 
 
-def portfolio(db: Database, scope: Scope, challenge_id: int | None = None) -> pd.DataFrame:
+def portfolio(db: Database, scope: Scope, challenge_id: int | None = None, *,
+              names: pd.Series | None = None) -> pd.DataFrame:
     """One row per idea x organisation where the idea was tested: cycles run, the latest
     decision, the first cycle's start, what the targeted measures show after it (the best of
     them: improved, else concern, else no signal, else too few points) and, per measure, in
-    words."""
+    words (with `names`, measure id -> name, as the reader may read them)."""
     challenge_id = challenge_id or (repo.get_challenge(db, scope.challenge_id) or {}).get("id")
     columns = ["idea_id", "idea", "organisation_id", "organisation", "cycles", "latest_decision",
                "first_start", "last_end", "outcome", "outcome_words", "measures", "measure_id"]
@@ -100,7 +101,8 @@ def portfolio(db: Database, scope: Scope, challenge_id: int | None = None) -> pd
         vocab.DECISIONS.get(d, "In progress") if isinstance(d, str) else "In progress"
         for d in pairs["latest"]]
     found = measure_outcomes(db, scope, challenge_id)
-    names = repo.list_measures(db).set_index("id")["name"]
+    if names is None:
+        names = repo.list_measures(db).set_index("id")["name"]
     if found.empty:
         pairs["outcome"] = "untargeted"
         pairs["measures"] = ""

@@ -28,7 +28,7 @@ from tracker.access.scope import Scope
 from tracker.analysis import portfolio
 from tracker.community import participants
 from tracker.learning import learning_record
-from tracker.records import repo
+from tracker.records import reader_view, repo
 from tracker.storage.db import Database
 from tracker.storage.store import _audit, _Checks
 
@@ -77,7 +77,9 @@ def network(db: Database, scope: Scope, challenge_id: int, *, driver_id=None, ph
                      date_from=date_from, date_to=date_to)
     audience = learning_record.audience_for(db, scope)
     orgs = repo.list_organisations(db, INTERNAL).set_index("id")
-    ideas = repo.list_ideas(db, challenge_id).set_index("id")
+    # the ideas' titles as this reader may read them
+    ideas = reader_view.build(db, audience, repo.get_challenge(db, challenge_id)).ideas \
+        .set_index("id")
     pairs = cycles.groupby(["organisation_id", "idea_id"]).size().rename("weight").reset_index()
     grouped = pairs["organisation_id"].nunique() > MAX_ORGS
     note = []
@@ -150,6 +152,7 @@ def cross_sector_pairs(db: Database, scope: Scope, challenge_id: int, **filters)
     """Two organisations of different sectors testing the same idea, with what each did."""
     cycles = _cycles(db, challenge_id, **filters)
     audience = learning_record.audience_for(db, scope)
+    view = reader_view.build(db, audience, repo.get_challenge(db, challenge_id))
     orgs = repo.list_organisations(db, INTERNAL).set_index("id")
     per = _per_pair(cycles)
     per["sector"] = per["organisation_id"].map(orgs["kind"]).map(SECTORS)
@@ -162,7 +165,8 @@ def cross_sector_pairs(db: Database, scope: Scope, challenge_id: int, **filters)
                 if a["sector"] == b["sector"]:
                     continue
                 rows.append({
-                    "idea": a["idea"], "first": audience.label(a["organisation_id"]),
+                    "idea": view.idea_title(a["idea_id"]),
+                    "first": audience.label(a["organisation_id"]),
                     "first_sector": a["sector"], "second": audience.label(b["organisation_id"]),
                     "second_sector": b["sector"],
                     "together": f"{_did(a)}; {_did(b)}",

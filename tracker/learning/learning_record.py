@@ -21,7 +21,7 @@ from tracker.access.scope import Scope
 from tracker.analysis import portfolio
 from tracker.errors import PermissionDenied
 from tracker.learning import syntheses
-from tracker.records import observations, repo
+from tracker.records import observations, reader_view, repo
 from tracker.storage.db import Database
 
 # The record reads every organisation's cycles and results, then discloses per reader.
@@ -30,6 +30,8 @@ _PEOPLE_UNIT = re.compile(r"(?i)\b(people|persons?|patients?|volunteers?|partici
                           r"referrals?|attendances?|carers?|tenants?)\b")
 
 
+PANEL_CYCLE_COLUMNS = ["id", "idea", "cycle_no", "start_date", "end_date", "prediction",
+                       "decision"]
 MAX_PANELS = 6  # charts per measure in a record (signals first); the verdict names every one
 
 
@@ -67,19 +69,39 @@ def audience_for(db: Database, scope: Scope, *, public: bool = False) -> Audienc
     """The reader of a record or report, with the consents and smallest count as they are
     now (a change takes effect in the next record)."""
     challenge = repo.get_challenge(db, scope.challenge_id)
-    people = []
-    if public or scope.is_partner:  # people the shared text must not name
-        # contacts, and participants: their e-mails always, their names unless they agreed
-        # to be named in shared learning
-        people = db.read("SELECT contact_name AS p FROM organisation WHERE contact_name IS NOT"
-                         " NULL UNION SELECT contact_email FROM organisation WHERE"
-                         " contact_email IS NOT NULL UNION SELECT name FROM participant"
-                         " WHERE NOT may_name AND erased_at IS NULL UNION SELECT email"
-                         " FROM participant WHERE email IS NOT NULL AND erased_at IS NULL"
-                         )["p"].tolist()
+    people = people_not_to_name(db) if public or not scope.is_admin else []
     return Audience.for_scope(scope, syntheses.consents(db),
                               min_count=syntheses.min_count(db, (challenge or {}).get("id")),
-                              public=public, people=people)
+                              public=public, people=people,
+                              min_group=observations.disclosure_threshold(db))
+
+
+def people_not_to_name(db: Database) -> list[str]:
+    """The people shared text must not name: contacts and accounts (names and e-mails), and
+    participants (their e-mails always, their names unless they agreed to be named)."""
+    people = db.read("SELECT contact_name AS p FROM organisation WHERE contact_name IS NOT"
+                     " NULL UNION SELECT contact_email FROM organisation WHERE"
+                     " contact_email IS NOT NULL UNION SELECT name FROM participant"
+                     " WHERE NOT may_name AND erased_at IS NULL UNION SELECT email"
+                     " FROM participant WHERE email IS NOT NULL AND erased_at IS NULL"
+                     " UNION SELECT username FROM account UNION SELECT email FROM account"
+                     " WHERE email IS NOT NULL")["p"].tolist()
+    return [name for name in (_as_name(p) for p in people) if name]
+
+
+def reader_texts(db: Database, scope: Scope, challenge: dict) -> reader_view.ReaderView:
+    """The challenge's names and texts as this signed-in user may read them."""
+    return reader_view.build(db, audience_for(db, scope), challenge)
+
+
+def _as_name(text: str) -> str:
+    """An account's username as the name it may stand for ("sarah.kowalski" reads "sarah
+    kowalski"); a one-word username ("boss") is no one's name and is left out, or every
+    text with that word in it would be withheld."""
+    if not isinstance(text, str) or "@" in text:
+        return text
+    words = re.split(r"[._\-\s]+", text.strip())
+    return " ".join(words) if len(words) > 1 else ""
 
 
 def counts_people(measure) -> bool:
@@ -90,10 +112,11 @@ def counts_people(measure) -> bool:
     return bool(_PEOPLE_UNIT.search(str(measure["unit"] or "")))
 
 
-def ideas_for(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
+def ideas_for(db: Database, scope: Scope, challenge_id: int,
+              ideas: pd.DataFrame | None = None) -> pd.DataFrame:
     """The ideas whose learning this user may read: every idea for the lab team; for a
-    partner, the ideas its organisation tests."""
-    ideas = repo.list_ideas(db, challenge_id)
+    partner, the ideas its organisation tests (of `ideas`, the challenge's by default)."""
+    ideas = repo.list_ideas(db, challenge_id) if ideas is None else ideas
     if scope.is_partner:
         tested = db.read("SELECT DISTINCT c.idea_id FROM cycle c WHERE c.organisation_id = ?",
                          [scope.organisation_id])["idea_id"]
@@ -101,14 +124,27 @@ def ideas_for(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
     return ideas.reset_index(drop=True)
 
 
+SYNTHESIS_TEXTS = {"key_learning": "The key learning", "worked_when": "Where it worked",
+                   "did_not_work_when": "Where it did not work",
+                   "reason": "The reason for the recommendation"}
+
+
 def idea_index(db: Database, scope: Scope, challenge_id: int, *, driver_id=None, status=None,
                recommendation=None, organisation_kind=None, search: str | None = None
                ) -> pd.DataFrame:
     """The ideas this user may read, with their recommendation and key learning, filtered by
     driver, status, recommendation, kind of organisation that tested them and a search (every
-    word, anywhere in the idea, its synthesis or the cycle notes this user may read)."""
-    ideas = ideas_for(db, scope, challenge_id)
+    word, anywhere in the idea, its synthesis or the cycle notes this user may read). Built
+    from what this user may read: titles, syntheses and notes as `record` shows them, so
+    neither the table nor the search can reach a withheld text."""
+    challenge = repo.get_challenge(db, challenge_id)
+    audience = audience_for(db, scope)
+    view = reader_view.build(db, audience, challenge)
+    ideas = ideas_for(db, scope, challenge_id, view.ideas)
     latest = syntheses.syntheses(db, ideas["id"].tolist())
+    for column, label in SYNTHESIS_TEXTS.items():
+        latest[column] = [audience.passage(t, f"{label} of '{view.idea_title(i)}'")
+                          for t, i in zip(latest[column], latest["idea_id"], strict=True)]
     ideas = ideas.merge(latest[["idea_id", "recommendation", "key_learning", "worked_when",
                                 "did_not_work_when", "reason", "version"]],
                         left_on="id", right_on="idea_id", how="left").drop(columns="idea_id")
@@ -128,12 +164,12 @@ def idea_index(db: Database, scope: Scope, challenge_id: int, *, driver_id=None,
         keep &= ideas["kinds"].map(lambda k: organisation_kind in k)
     words = (search or "").casefold().split()
     if words:
-        readable = _readable_notes(db, scope, cycles)
+        readable = _readable_notes(db, audience, cycles)
         notes = readable.groupby("idea_id")["text"].agg(" ".join)
         text_columns = ["title", "description", "drivers", "key_learning", "worked_when",
                         "did_not_work_when", "reason"]
-        haystack = ideas[text_columns].fillna("").astype(str).agg(" ".join, axis=1) + " " + \
-            ideas["id"].map(notes).fillna("")
+        texts = ideas[text_columns].astype(object).fillna("").astype(str)
+        haystack = texts.agg(" ".join, axis=1) + " " + ideas["id"].map(notes).fillna("")
         haystack = haystack.str.casefold()
         for word in words:
             keep &= haystack.str.contains(word, regex=False)
@@ -142,8 +178,9 @@ def idea_index(db: Database, scope: Scope, challenge_id: int, *, driver_id=None,
     return out.reset_index(drop=True)
 
 
-def _readable_notes(db: Database, scope: Scope, cycles: pd.DataFrame) -> pd.DataFrame:
-    """idea_id, text: the cycle notes this user may read (for the search)."""
+def _readable_notes(db: Database, audience: Audience, cycles: pd.DataFrame) -> pd.DataFrame:
+    """idea_id, text: the cycle notes this reader may read, as they may read them (for the
+    search)."""
     mark = _marks(db)
     rows = []
     for row in cycles.itertuples():
@@ -151,53 +188,58 @@ def _readable_notes(db: Database, scope: Scope, cycles: pd.DataFrame) -> pd.Data
             value = getattr(row, column)
             if not isinstance(value, str) or not value:
                 continue
-            if scope.is_partner and row.organisation_id != scope.organisation_id and \
-                    mark.get((int(row.id), column)) not in ("partners", "public"):
-                continue
-            rows.append((int(row.idea_id), value))
+            value = audience.note(row.organisation_id, mark.get((int(row.id), column)), value,
+                                  None)
+            if value:
+                rows.append((int(row.idea_id), value))
     return pd.DataFrame(rows, columns=["idea_id", "text"])
 
 
 def record(db: Database, scope: Scope, idea_id: int, *, public: bool = False,
            audience: Audience | None = None, outcomes: pd.DataFrame | None = None,
+           view: reader_view.ReaderView | None = None,
            max_panels: int = MAX_PANELS) -> Record:
-    """The learning record of one idea for this user (or for the public). `audience` and
-    `outcomes` (portfolio.measure_outcomes) are shared when a report builds many records;
-    `max_panels` charts at most per measure (signals first)."""
+    """The learning record of one idea for this user (or for the public). `audience`, `view`
+    (the challenge's texts as that reader may read them) and `outcomes`
+    (portfolio.measure_outcomes) are shared when a report builds many records; `max_panels`
+    charts at most per measure (signals first)."""
     challenge = repo.get_challenge(db, scope.challenge_id)
-    ideas = repo.list_ideas(db, challenge["id"]).set_index("id")
+    audience = audience or audience_for(db, scope, public=public)
+    view = view or reader_view.build(db, audience, challenge)
+    ideas = view.ideas.set_index("id")
     if idea_id not in ideas.index:
         raise PermissionDenied("That idea is not in this challenge.")
     if not public and scope.is_partner and not (
-            ideas_for(db, scope, challenge["id"])["id"] == idea_id).any():
+            ideas_for(db, scope, challenge["id"], view.ideas)["id"] == idea_id).any():
         raise PermissionDenied(f"{scope.organisation} does not test this idea, so its learning "
                                "is not shared with you here; the lab team can share it.")
-    audience = audience or audience_for(db, scope, public=public)
     internal = INTERNAL.viewing(challenge)  # every result, but only of this challenge's dates
     idea = ideas.loc[idea_id].to_dict() | {"id": idea_id}
     cycles = repo.list_cycles(db, internal, challenge["id"], idea_id=idea_id)
     cycles = cycles.sort_values(["start_date", "cycle_no", "id"]).reset_index(drop=True)
+    cycles["idea"] = idea["title"]  # as this reader may read it (the charts' bands show it)
     marks = _marks(db, cycles["id"].tolist())
     where = _where(db, cycles, audience, marks)
     shown = _cycle_rows(cycles, audience, marks)
+    if not audience.checks_text:  # the lab team sees which notes changed since it shared them
+        changed = syntheses.changed_since_shared(db, cycles["id"].tolist())
+        for c in shown:
+            c["changed"] = {f: a for (i, f), a in changed.items() if i == c["cycle_id"]}
     if outcomes is None:
         outcomes = portfolio.measure_outcomes(db, internal, challenge["id"])
     evidence = _evidence(db, internal, cycles, outcomes[outcomes["idea_id"] == idea_id],
-                         audience, marks, max_panels)
+                         audience, marks, max_panels, view.measures.set_index("id"))
     versions = syntheses.syntheses(db, [idea_id], every_version=True)
     synthesis = None
     if not versions.empty:
         synthesis = {k: (None if not isinstance(v, str) and pd.isna(v) else v)
                      for k, v in versions.iloc[0].to_dict().items()}
-        if not audience.is_lab:
-            for key, label in (("key_learning", "The key learning"),
-                               ("worked_when", "Where it worked"),
-                               ("did_not_work_when", "Where it did not work"),
-                               ("reason", "The reason for the recommendation")):
+        if audience.checks_text:
+            for key, label in SYNTHESIS_TEXTS.items():
                 synthesis[key] = audience.passage(synthesis[key],
                                                   f"{label} of '{idea['title']}'")
             synthesis["reviewed_by"] = synthesis["written_by"] = None  # no person's name
-    history = versions.iloc[1:] if audience.is_lab else versions.iloc[0:0]
+    history = versions.iloc[1:] if not audience.checks_text else versions.iloc[0:0]
     return Record(idea=idea, audience=audience, where=where, cycles=shown, evidence=evidence,
                   synthesis=synthesis, history=history.reset_index(drop=True))
 
@@ -212,20 +254,19 @@ def _where(db: Database, cycles: pd.DataFrame, audience: Audience, marks: dict
     rows = []
     for org, group in cycles.groupby("organisation_id", sort=False):
         decided = group.dropna(subset=["decision"])
-        ramp = [s for c, s in zip(group["id"], group["scale"], strict=True)
-                if isinstance(s, str) and s and
-                audience.note_allowed(org, marks.get((int(c), "scale")))]
+        ramp = [audience.note(org, marks.get((int(c), "scale")), s,
+                              f"The scale of cycle {n} ({audience.label(org)})")
+                for c, n, s in zip(group["id"], group["cycle_no"], group["scale"], strict=True)
+                if isinstance(s, str) and s.strip()]
+        ramp = [s for s in ramp if s is not None]
         ramp = list(dict.fromkeys(ramp))
-        hidden = group["scale"].notna().sum() - len(ramp)
         rows.append({
             "organisation_id": int(org), "organisation": audience.label(org),
             "kind": vocab.ORG_KINDS.get(orgs.loc[org, "kind"], orgs.loc[org, "kind"]),
             "region": orgs.loc[org, "region"] or "",
             "cycles": len(group), "first": pd.Timestamp(group["start_date"].min()).date(),
             "last": pd.Timestamp(group["end_date"].max()).date(),
-            "scale": " → ".join(ramp) + (" (scale of other cycles not shared)"
-                                         if hidden and ramp else "" if ramp else
-                                         "not shared" if hidden else ""),
+            "scale": " → ".join(ramp),  # a scale withheld is left out, and counted
             "latest_decision": vocab.DECISIONS.get(decided["decision"].iloc[-1], "In progress")
             if len(decided) else "In progress"})
     return pd.DataFrame(rows, columns=columns)
@@ -250,14 +291,9 @@ def _cycle_rows(cycles: pd.DataFrame, audience: Audience, marks: dict) -> list[d
                 continue
             mark = marks.get((int(row.id), column), "lab")
             shared[column] = mark
-            if audience.note_allowed(row.organisation_id, mark):
-                if audience.is_outside(row.organisation_id):
-                    text = audience.passage(text, f"A {label.lower()} of cycle "
-                                                  f"{row.cycle_no} ({audience.label(row.organisation_id)})")
-                notes[column] = text
-            else:
-                audience.withheld.notes += 1
-                notes[column] = None
+            notes[column] = audience.note(
+                row.organisation_id, mark, text,
+                f"A {label.lower()} of cycle {row.cycle_no} ({audience.label(row.organisation_id)})")
         out.append({
             "cycle_id": int(row.id), "cycle_no": int(row.cycle_no),
             "organisation_id": int(row.organisation_id),
@@ -267,7 +303,7 @@ def _cycle_rows(cycles: pd.DataFrame, audience: Audience, marks: dict) -> list[d
             "went_as_planned": None if pd.isna(row.went_as_planned) else bool(row.went_as_planned),
             "decision": vocab.DECISIONS.get(row.decision) if isinstance(row.decision, str)
             else None,
-            "notes": notes, "shared": shared})
+            "notes": notes, "shared": shared, "changed": {}})
     return out
 
 
@@ -296,7 +332,8 @@ def verdict(name: str, found: pd.DataFrame, label) -> str:
 
 
 def _evidence(db: Database, internal: Scope, cycles: pd.DataFrame, outcomes: pd.DataFrame,
-              audience: Audience, marks: dict, max_panels: int) -> list[Evidence]:
+              audience: Audience, marks: dict, max_panels: int, names: pd.DataFrame
+              ) -> list[Evidence]:
     """Per targeted measure: the verdict in words, and a chart panel for each organisation
     that tested the idea and has results (with the idea's cycles there drawn on it)."""
     if cycles.empty:
@@ -326,31 +363,37 @@ def _evidence(db: Database, internal: Scope, cycles: pd.DataFrame, outcomes: pd.
             if series.empty:
                 continue
             frame = _charted(db, series, m, org, audience)
-            shown = mine[mine["organisation_id"] == org].copy()
-            if audience.is_outside(org):  # band tooltips carry the prediction
-                shown["prediction"] = [p if audience.note_allowed(org, marks.get(
-                    (int(c), "prediction"))) and audience.problem_in(p) is None else ""
-                    for c, p in zip(shown["id"], shown["prediction"], strict=True)]
+            # only what the panel draws: a record holds no text the reader may not read
+            shown = mine.loc[mine["organisation_id"] == org, PANEL_CYCLE_COLUMNS].copy()
+            if audience.checks_text:  # band tooltips carry the prediction
+                shown["prediction"] = [
+                    audience.note(org, marks.get((int(c), "prediction")), p, None) or ""
+                    if isinstance(p, str) else "" for c, p in zip(shown["id"],
+                                                                   shown["prediction"],
+                                                                   strict=True)]
             panels.append((audience.label(org), frame, shown))
             if len(panels) == max_panels:
                 break
-        out.append(Evidence(measure_id=int(measure_id), name=m["name"], unit=m["unit"],
+        name, unit = names.loc[measure_id, "name"], names.loc[measure_id, "unit"]
+        out.append(Evidence(measure_id=int(measure_id), name=name, unit=unit,
                             data_kind=m["data_kind"],
                             target=None if pd.isna(m["target"]) else float(m["target"]),
-                            verdict=verdict(m["name"], found, audience.label), panels=panels,
+                            verdict=verdict(name, found, audience.label), panels=panels,
                             organisations=len(org_ids)))
     return out
 
 
 def _charted(db: Database, series: pd.DataFrame, m, org: int, audience: Audience
              ) -> pd.DataFrame:
+    """The panel's chart frame. For a reader outside the lab, a point based on fewer people
+    than the smallest count is withheld before anything is computed: the mean, limits and
+    signals come from the points shown alone, so no published figure (a mean times the
+    number of points, a p chart's centre, a limit's width) can be solved for a hidden one."""
     from tracker.reports import charts
 
     notes = observations.list_annotations(db, INTERNAL, int(m.name), org)
     series = series.sort_values("period").reset_index(drop=True)
-    frame = charts.outcome_frame(
-        series, m["data_kind"], improvement=m["direction"],
-        phase_dates=pd.to_datetime(notes.loc[notes["kind"] == "phase", "on_date"]).tolist())
+    small = np.zeros(len(series), dtype=bool)
     if audience.is_outside(org) and counts_people(m):
         if m["data_kind"] == "value":
             small = audience.small(series["value"]) & series["value"].gt(0)
@@ -360,8 +403,14 @@ def _charted(db: Database, series: pd.DataFrame, m, org: int, audience: Audience
         small = small.to_numpy()
         if small.any():
             audience.withheld.points += int(small.sum())
-            frame.loc[small, ["value", "upper", "lower"]] = np.nan
-            frame.loc[small, "sentence"] = ""
-            frame.loc[small, "point_type"] = "common_cause"
-            frame["segment"] = frame["value"].isna().cumsum()
+            series = series.copy()
+            series.loc[small, ["value", "numerator", "denominator"]] = np.nan
+    frame = charts.outcome_frame(
+        series, m["data_kind"], improvement=m["direction"],
+        phase_dates=pd.to_datetime(notes.loc[notes["kind"] == "phase", "on_date"]).tolist())
+    if small.any():
+        frame.loc[small, ["value", "upper", "lower"]] = np.nan
+        frame.loc[small, "sentence"] = ""
+        frame.loc[small, "point_type"] = "common_cause"
+        frame["segment"] = frame["value"].isna().cumsum()
     return frame

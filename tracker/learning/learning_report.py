@@ -25,7 +25,7 @@ from tracker.access.scope import Scope
 from tracker.analysis import portfolio
 from tracker.errors import InputError
 from tracker.learning import learning_record, syntheses
-from tracker.records import repo
+from tracker.records import reader_view, repo
 from tracker.reports import charts
 from tracker.storage.db import Database
 
@@ -94,22 +94,26 @@ def build_html(db: Database, scope: Scope, *, public: bool, ideas=None,
     if challenge is None:
         raise InputError("There is no challenge yet, so there is no learning to report.")
     cid = challenge["id"]
-    all_ideas = repo.list_ideas(db, cid)
-    chosen = select_ideas(all_ideas, ideas)
+    chosen = select_ideas(repo.list_ideas(db, cid), ideas)
     audience = learning_record.audience_for(db, scope, public=public)
+    # every name and text of the challenge as this reader may read it: the report is built
+    # from this, never from the tables
+    view = reader_view.build(db, audience, challenge)
+    all_ideas = view.ideas
     outcomes = portfolio.measure_outcomes(db, learning_record.INTERNAL.viewing(challenge), cid)
     records = []
     for n, idea_id in enumerate(chosen["id"]):
         step(0.05 + 0.45 * n / max(len(chosen), 1), f"Gathering idea {n + 1} of {len(chosen)}")
         records.append(learning_record.record(db, scope, int(idea_id), public=public,
-                                              audience=audience, outcomes=outcomes))
+                                              audience=audience, outcomes=outcomes, view=view))
     specs, owners = [], []
-    drivers = repo.list_drivers(db, cid)
+    drivers = view.drivers
     active = drivers[drivers["retired_at"].isna()]
     if not active.empty:
         links = repo.list_driver_links(db, cid)
         idea_links = repo.list_idea_links(db, cid)
-        specs.append(charts.driver_diagram(challenge["aim"], active, links, all_ideas,
+        specs.append(charts.driver_diagram(view.challenge["aim"] or "The lab's aim", active,
+                                           links, all_ideas,
                                            idea_links[idea_links["driver_id"].isin(
                                                active["id"])]).to_dict(validate=False))
         owners.append(None)
@@ -130,12 +134,13 @@ def build_html(db: Database, scope: Scope, *, public: bool, ideas=None,
         else:
             owner.svgs.append(svg.decode("utf-8"))
     step(0.97, "Writing the report")
-    return _render(db, challenge, records, audience, diagram, public)
+    return _render(view, records, diagram, public)
 
 
-def _render(db, challenge, records, audience, diagram, public) -> str:
+def _render(shared: reader_view.ReaderView, records, diagram, public) -> str:
+    audience, challenge = shared.audience, shared.challenge
     ideas_view = [_idea_view(r) for r in records]
-    drivers = repo.list_drivers(db, challenge["id"]).set_index("id")
+    drivers = shared.drivers.set_index("id")
     groups: dict = {}
     for rec, view in zip(records, ideas_view, strict=True):
         ids = [d for d in rec.idea["driver_ids"] if d in drivers.index
@@ -152,7 +157,7 @@ def _render(db, challenge, records, audience, diagram, public) -> str:
             ordered.append({"heading": f"{level}: {d['name']}", "note": "", "ideas": views})
     not_worked = [{"title": v["title"], "why": v["not_worked_why"]} for v in ideas_view
                   if v["not_worked_why"]]
-    measures = repo.list_measures(db, include_retired=False)
+    measures = shared.measures[shared.measures["retired_at"].isna()]
     measure_rows = [{
         "name": m.name, "code": m.code,
         "type": vocab.MEASURE_TYPES.get(m.measure_type, m.measure_type),
@@ -164,14 +169,14 @@ def _render(db, challenge, records, audience, diagram, public) -> str:
     withheld = audience.withheld.sentences(audience.min_count) if public else []
     shareable = any(v["synthesis"] for v in ideas_view) or any(
         text for v in ideas_view for c in v["cycles"] for text in (c["prediction"], c["learned"])
-        if text and text != _NOT_SHARED)
+        if text)
     nothing = None
     if public and not shareable:
         nothing = ("Nothing in this report has been written or marked for the public yet. To "
                    "share learning: write the lab team's synthesis of each idea (What we "
                    "learned), mark the cycle notes that may be published as Public, and record "
                    "which organisations agreed to be named in public reports (Organisations).")
-    phases = repo.list_phases(db, challenge["id"])
+    phases = shared.phases
     title = f"What we learned: {challenge['title']}"
     return _TEMPLATES.get_template("learning.html.j2").render(
         title=title, public=public,
@@ -190,9 +195,6 @@ def _render(db, challenge, records, audience, diagram, public) -> str:
                 "key_learning": (v["synthesis"] or {}).get("key_learning")} for v in ideas_view],
         groups=ordered, not_worked=not_worked, measures=measure_rows,
         method=METHOD + ([PUBLIC_METHOD.format(n=audience.min_count)] if public else []))
-
-
-_NOT_SHARED = "(not shared)"
 
 
 def charts_note(evidence) -> str:
@@ -223,18 +225,13 @@ def _idea_view(rec: learning_record.Record) -> dict:
             "recommendation": syntheses.RECOMMENDATIONS.get(s["recommendation"]),
             "reason": s["reason"], "reviewed": reviewed, "code": s["recommendation"]}
 
-    def note(c, field):
-        value = c["notes"].get(field)
-        if field not in c["notes"]:
-            return ""
-        return value if value is not None else _NOT_SHARED
+    def note(c, field):  # withheld: left out (the box at the top says what and why)
+        return c["notes"].get(field) or ""
 
     cycles = []
     for c in rec.cycles:
         learned = "\n".join(t for t in (note(c, "study_notes"), note(c, "learning"),
-                                        note(c, "observations")) if t and t != _NOT_SHARED)
-        hidden = any(c["notes"].get(f, "") is None for f in ("study_notes", "learning",
-                                                              "observations"))
+                                        note(c, "observations")) if t)
         decision = c["decision"] or c["stage"]
         steps = note(c, "next_steps")
         cycles.append({
@@ -243,7 +240,7 @@ def _idea_view(rec: learning_record.Record) -> dict:
             "prediction": note(c, "prediction"),
             "as_planned": {True: "Yes", False: "No", None: "Not yet recorded"}[
                 c["went_as_planned"]],
-            "learned": learned or (_NOT_SHARED if hidden else ""),
+            "learned": learned,
             "decision": decision + (f": {steps}" if steps else "")})
     why = None
     if synthesis and synthesis["code"] == "stop":

@@ -107,16 +107,33 @@ def mark_excerpt(db: Database, scope: Scope, cycle_id: int, field: str, audience
                              [cycle_id, field]).fetchone()
         old = before[0] if before else "lab"
         if old == audience:
+            if before is not None:  # the lab looked again: no longer "changed since shared"
+                cur.execute("UPDATE excerpt_share SET changed_from = NULL"
+                            " WHERE cycle_id = ? AND field = ?", [cycle_id, field])
             return
         if before is None:
             cur.execute("INSERT INTO excerpt_share (cycle_id, field, audience, marked_by)"
                         " VALUES (?, ?, ?, ?)", [cycle_id, field, audience, scope.actor])
         else:
             cur.execute("UPDATE excerpt_share SET audience = ?, marked_by = ?,"
-                        " marked_at = current_timestamp WHERE cycle_id = ? AND field = ?",
+                        " marked_at = current_timestamp, changed_from = NULL"
+                        " WHERE cycle_id = ? AND field = ?",
                         [audience, scope.actor, cycle_id, field])
         _audit(cur, scope.actor, "update", "excerpt_share", cycle_id,
                {"field": field, "audience": old}, {"field": field, "audience": audience})
+
+
+def changed_since_shared(db: Database, cycle_ids=None) -> dict:
+    """(cycle_id, field) -> who a note was shared with before its text changed (and its mark
+    went back to the lab team), for the notes the lab has not marked again."""
+    where, params = "WHERE changed_from IS NOT NULL", []
+    if cycle_ids is not None:
+        ids = [int(i) for i in cycle_ids] or [-1]
+        where += f" AND cycle_id IN ({', '.join('?' for _ in ids)})"
+        params = ids
+    found = db.read(f"SELECT cycle_id, field, changed_from FROM excerpt_share {where}", params)
+    return {(int(c), f): a for c, f, a in zip(found["cycle_id"], found["field"],
+                                              found["changed_from"], strict=True)}
 
 
 def excerpt_marks(db: Database, cycle_ids=None) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from tracker.access.scope import Scope
 from tracker.analysis import summary
 from tracker.errors import InputError
 from tracker.learning import learning_record, syntheses
-from tracker.records import repo
+from tracker.records import reader_view, repo
 from tracker.storage.db import Database
 
 COLUMNS = ["when", "what", "idea", "organisation", "text"]
@@ -33,7 +33,15 @@ def whats_new(db: Database, scope: Scope, since: dt.date) -> pd.DataFrame:
     if challenge is None:
         return pd.DataFrame(columns=COLUMNS)
     since_ts = pd.Timestamp(since)
+    reader = learning_record.audience_for(db, scope)
+    view = reader_view.build(db, reader, challenge)  # every title as this reader may read it
     cycles = repo.list_cycles(db, scope, challenge["id"])
+    cycles["idea"] = cycles["idea_id"].map(view.idea_title)
+    for column in ("scale", "next_steps"):
+        cycles[column] = [reader.note(o, None, t, f"The {column.replace('_', ' ')} of cycle "
+                                                  f"{n} of '{i}'") if isinstance(t, str) else t
+                          for o, t, n, i in zip(cycles["organisation_id"], cycles[column],
+                                                cycles["cycle_no"], cycles["idea"], strict=True)]
     rows = []
     for c in cycles[pd.to_datetime(cycles["start_date"]) >= since_ts].itertuples():
         rows.append((c.start_date, "cycle", c.idea, c.organisation,
@@ -47,11 +55,10 @@ def whats_new(db: Database, scope: Scope, since: dt.date) -> pd.DataFrame:
                      f"{c.organisation} decided to {words.lower()} '{c.idea}' after cycle "
                      f"{c.cycle_no}"
                      + (f": {c.next_steps}" if isinstance(c.next_steps, str) else ".")))
-    rows += _signals(db, scope, since_ts)
+    rows += _signals(db, scope, since_ts, view.measures.set_index("id")["name"])
     readable = learning_record.ideas_for(db, scope, challenge["id"])
     written = syntheses.syntheses(db, readable["id"].tolist())
-    titles = readable.set_index("id")["title"]
-    reader = learning_record.audience_for(db, scope)
+    titles = view.ideas.set_index("id")["title"]
     for s in written[pd.to_datetime(written["written_at"]) >= since_ts].itertuples():
         key = reader.passage(s.key_learning, f"The key learning of '{titles[s.idea_id]}'")
         rows.append((pd.Timestamp(s.written_at).date(), "synthesis", titles[s.idea_id], "",
@@ -67,7 +74,8 @@ def whats_new(db: Database, scope: Scope, since: dt.date) -> pd.DataFrame:
     return out[COLUMNS].reset_index(drop=True)
 
 
-def _signals(db: Database, scope: Scope, since: pd.Timestamp) -> list[tuple]:
+def _signals(db: Database, scope: Scope, since: pd.Timestamp, measures: pd.Series
+             ) -> list[tuple]:
     """One row per series with special cause points since the date: the first such point."""
     values, attributes = summary.charted_series(db, scope)
     keep = ["organisation_id", "measure_id", "period", "point_type", "trial"]
@@ -84,7 +92,6 @@ def _signals(db: Database, scope: Scope, since: pd.Timestamp) -> list[tuple]:
         ["organisation_id", "measure_id", "point_type"], as_index=False).agg(
         period=("period", "last"), points=("period", "size"))
     orgs = repo.list_organisations(db, scope).set_index("id")["name"]
-    measures = repo.list_measures(db).set_index("id")["name"]
     rows = []
     for s in found.itertuples():
         org = orgs.get(s.organisation_id, "")
@@ -126,9 +133,11 @@ def digest(db: Database, scope: Scope, since: dt.date, out: Path) -> Path:
     if challenge is None:
         raise InputError("There is no challenge yet, so there is nothing new.")
     events = whats_new(db, scope, since)
-    title = f"What's new since {since:%d %B %Y}: {challenge['title']}"
-    reader = scope.organisation if scope.is_partner else "the lab team"
-    subtitle = f"For {reader}. Made on {clock.today():%d %B %Y} by the improvement lab tracker."
+    reader = learning_record.audience_for(db, scope)
+    named = reader_view.build(db, reader, challenge).challenge["title"]  # as they may read it
+    title = f"What's new since {since:%d %B %Y}: {named}"
+    for_whom = scope.organisation if scope.is_partner else "the lab team"
+    subtitle = f"For {for_whom}. Made on {clock.today():%d %B %Y} by the improvement lab tracker."
     sections = []
     for kind, heading in (("Learning written", "Learning written up"),
                           ("Decision", "Decisions"), ("Signal", "Signals on the charts"),

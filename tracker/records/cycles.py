@@ -169,6 +169,27 @@ def _advance(db: Database, scope: Scope, cycle_id: int, allowed_from: tuple[str,
         stage = max(before["stage"], next_stage, key=order.index)
         _update(cur, scope.actor, "cycle", cycle_id,
                 {**fields, "stage": stage, "updated_at": clock.now()}, "cycle")
+        _unmark_changed(cur, scope.actor, cycle_id,
+                        [f for f, v in fields.items() if before.get(f) != v])
+
+
+def _unmark_changed(cur, actor: str, cycle_id: int, changed: list[str]) -> None:
+    """A note marked shareable whose text changed goes back to the lab team: the mark was
+    given to the words it marked, not to whatever the note says next (audited; the lab admin
+    sees it changed since it was shared, and marks it again if it may still go out)."""
+    if not changed:
+        return
+    marked = cur.execute(
+        f"SELECT field, audience FROM excerpt_share WHERE cycle_id = ? AND audience <> 'lab'"
+        f" AND field IN ({', '.join('?' for _ in changed)})", [cycle_id, *changed]).fetchall()
+    for field, audience in marked:
+        cur.execute("UPDATE excerpt_share SET audience = 'lab', changed_from = ?,"
+                    " marked_by = ?, marked_at = current_timestamp"
+                    " WHERE cycle_id = ? AND field = ?", [audience, actor, cycle_id, field])
+        _audit(cur, actor, "update", "excerpt_share", cycle_id,
+               {"field": field, "audience": audience},
+               {"field": field, "audience": "lab", "why": "the note changed after it was "
+                                                        "marked; the lab marks it again"})
 
 
 def record_do(db: Database, scope: Scope, cycle_id: int, *, do_notes, went_as_planned,

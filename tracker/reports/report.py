@@ -21,7 +21,7 @@ from tracker import clock
 from tracker.access.scope import Scope
 from tracker.analysis import summary
 from tracker.errors import InputError
-from tracker.records import observations, repo
+from tracker.records import observations, reader_view, repo
 from tracker.reports import charts, render_worker
 from tracker.storage.db import Database
 
@@ -84,12 +84,15 @@ def pack_rows(db: Database, scope: Scope, organisation: str | None = None,
 
 
 def build_slide(db: Database, scope: Scope, row, *, date_from: dt.date | None = None,
-                date_to: dt.date | None = None) -> Slide | None:
+                date_to: dt.date | None = None,
+                view: reader_view.ReaderView | None = None) -> Slide | None:
     """One chart of the pack: a summary row's measure at its organisation, with the PDSA
-    cycles that targeted it there, notes, rebases and its signals in words."""
+    cycles that targeted it there, notes, rebases and its signals in words. With `view` (the
+    challenge's texts as the reader may read them), every name and note is taken from it."""
     challenge = repo.get_challenge(db, scope.challenge_id)
     measure_id, org_id = int(row.measure_id), int(row.organisation_id)
-    m = repo.list_measures(db).set_index("id").loc[measure_id]
+    measures = view.measures if view is not None else repo.list_measures(db)
+    m = measures.set_index("id").loc[measure_id]
     results = observations.load_results(db, scope, measure_id=measure_id, organisation_ids=[org_id])
     periods = pd.to_datetime(results["period"])
     keep = pd.Series(True, index=results.index)
@@ -106,6 +109,10 @@ def build_slide(db: Database, scope: Scope, row, *, date_from: dt.date | None = 
         phase_dates=pd.to_datetime(notes.loc[notes["kind"] == "phase", "on_date"]).tolist())
     cycles = repo.list_cycles(db, scope, challenge["id"], organisation_id=org_id,
                               measure_id=measure_id)
+    if view is not None:
+        cycles = reader_view.readable_cycles(db, view, cycles)
+        notes["text"] = [view.audience.note(org_id, None, t, None) or "(a note not shared)"
+                         if isinstance(t, str) else t for t in notes["text"]]
     title = f"{m['name']} — {row.organisation}"
     chart = charts.spc_chart(frame, title=title, unit=m["unit"], target=m["target"],
                              cycles=cycles, notes=notes[notes["kind"] == "note"],
@@ -128,23 +135,27 @@ def needs_a_chart(table: pd.DataFrame) -> pd.Series:
 
 def build_pack(db: Database, scope: Scope, *, organisation: str | None = None,
                date_from: dt.date | None = None, date_to: dt.date | None = None,
-               progress: Progress | None = None, every_chart: bool = False) -> Pack:
+               progress: Progress | None = None, every_chart: bool = False,
+               view: reader_view.ReaderView | None = None) -> Pack:
     """Everything the review shows, for the organisations the user may see (or one): a
     summary of every series, then the charts of those with a signal now or a target at risk
-    (or every chart, with `every_chart`), special causes first."""
+    (or every chart, with `every_chart`), special causes first. With `view`, every name and
+    note as the reader may read them (`reader_view`)."""
     step = progress or (lambda fraction, text: None)
     challenge = repo.get_challenge(db, scope.challenge_id)
     if challenge is None:
         raise InputError("There is no challenge yet, so there is nothing to report.")
-    table = _notable_first(pack_rows(db, scope, organisation))
+    table = pack_rows(db, scope, organisation)
+    table = _notable_first(table if view is None else reader_view.names(view, table))
     charted = table if every_chart or table.empty else table[needs_a_chart(table)]
     slides = []
     for i, row in enumerate(charted.itertuples()):
         step(0.05 + 0.25 * i / max(len(charted), 1), f"Chart {i + 1} of {len(charted)}")
-        slide = build_slide(db, scope, row, date_from=date_from, date_to=date_to)
+        slide = build_slide(db, scope, row, date_from=date_from, date_to=date_to, view=view)
         if slide is not None:
             slides.append(slide)
-    return Pack(title=challenge["title"], subtitle=subtitle(organisation, date_from, date_to),
+    title = challenge["title"] if view is None else view.challenge["title"]
+    return Pack(title=title, subtitle=subtitle(organisation, date_from, date_to),
                 summary=table, slides=slides, every_chart=every_chart,
                 progress=_recent_progress(db, scope, table))
 

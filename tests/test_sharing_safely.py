@@ -1,0 +1,395 @@
+"""Sharing safely (issue 20), tried as an adversary would.
+
+1. Disguised names, e-mail addresses and phone numbers are planted in every text field of the
+   demo (through the data layer, as the lab admin and as a partner writing its own cycle).
+   The public report, the digest, a partner's and a viewer's records, idea table and search
+   are then built, folded as the last check folds text, and scanned for what was planted.
+2. A withheld count cannot be computed back from anything published: the mean, limits and
+   every number in the drawn chart come from the points shown alone.
+3. A label fits at least as many organisations as the disclosure threshold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tracker import clock
+from tracker.access import disclosure, sensitive
+from tracker.access.scope import Scope
+from tracker.community import participants
+from tracker.errors import InputError
+from tracker.learning import learning_record, learning_report, sharing_check, syntheses, whats_new
+from tracker.records import cycles, observations, repo
+from tracker.storage.db import Database
+
+pytestmark = pytest.mark.dates
+
+ADMIN = Scope.admin("lab lead")
+VIEWER = Scope(actor="leader", role="viewer")
+WELCOME = "Peer-led welcome call within a week of referral"
+READER, WRITER = "Peer Pathways (demo)", "Kindred Voices (demo)"
+
+# What must never reach a reader outside the lab, in every disguise: an organisation that did
+# not agree to be named (Hillview, Westbrook), participants who did not agree to be named
+# (Sarah Kowalski, Bilal Kerr), any e-mail address, any UK phone number.
+VARIANTS = [
+    "Hillview   Surgery", "Hillview\nSurgery", "Hill\u200bview Surgery", "Hillvi\u0435w Surgery",
+    "Hillview's rota", "Hillview\u2019s rota", "the HILLVIEW practice", "Westbrook",
+    "sarah  kowalski", "Sarah\u00a0Kowalski", "S. Kowalski", "Bilal\nKerr", "B\u200bilal Kerr",
+    "kowalski\uff20example.org", "kowalski @ example.org", "kowalski(at)example.org",
+    "Hill\u00adview", "\ufeffHillview", "\uff28\uff49\uff4c\uff4c\uff56\uff49\uff45\uff57",
+    "Hillv\u00edew", "hillview_surgery", "Dr Kowalski", "B. Kerr", "someone@nhs.net",
+    "a.person [at] trust [dot] nhs [dot] uk", "mailto:x@y.org", "ring 01234 567890",
+    "07700 900 123", "+44 (0)113 496 0000",
+]
+# found in the folded output, any of these is a leak (the e-mails' and phones' own parts)
+LEAKS = ["hillview", "westbrook", "kowalski", "bilal kerr", "b kerr", "example org",
+         "nhs net", "dot nhs", "y org", "567890", "900 123", "496 0000"]
+NAMES_AND_CONTACTS = [leak for leak in LEAKS if leak not in ("hillview", "westbrook")]
+
+
+def _leaks(text: str, leaks=LEAKS) -> list[str]:
+    folded = " ".join(sensitive.words(text))
+    return [leak for leak in leaks if re.search(rf"(?<![a-z0-9]){leak}(?![a-z0-9])", folded)]
+
+
+def _plant(db: Database, round_no: int) -> dict:
+    """Every text field gets a variant (a different one per field, all of them over the
+    rounds); returns what a test needs to find the planted things."""
+    cid = repo.get_challenge(db)["id"]
+    ideas = repo.list_ideas(db, cid).set_index("title")["id"]
+    orgs = repo.list_organisations(db, ADMIN).set_index("name")["id"]
+    queue = iter(VARIANTS[(round_no * 17 + i) % len(VARIANTS)] for i in range(10_000))
+
+    def v(label: str) -> str:
+        return f"{label}: {next(queue)} said so."
+
+    def put(write):  # a variant the data layer refuses (invisible characters in a title,
+        for _ in VARIANTS:  # say) never gets in: plant the next one there instead
+            try:
+                return write()
+            except InputError:
+                continue
+        raise AssertionError("no variant could be planted")
+
+    for name in ("Sarah Kowalski", "Bilal Kerr (demo)"):  # did not agree to be named
+        participants.add_participant(db, ADMIN, cid, name=name, taking_part="peer_supporter",
+                                     organisation_id=int(orgs[WRITER]), may_name=False)
+    challenge = repo.get_challenge(db)
+    put(lambda: repo.update_challenge(db, ADMIN, cid, title=v("Title"), question=v("Question"),
+                                      aim=v("Aim"), start_date=challenge["start_date"],
+                                      end_date=challenge["end_date"]))
+    put(lambda: repo.add_phase(db, ADMIN, cid, name=v("Phase"),
+                               start_date=challenge["start_date"],
+                               end_date=challenge["start_date"] + dt.timedelta(days=30)))
+    idea = int(ideas[WELCOME])
+    driver = put(lambda: repo.add_driver(db, ADMIN, cid, level="primary", name=v("Driver")))
+    put(lambda: repo.update_idea(db, ADMIN, idea, title=v("Idea"),
+                                 description=v("Description"), driver_ids=[driver]))
+    measure = put(lambda: repo.add_measure(
+        db, ADMIN, code="PLANT", name=v("Measure"), measure_type="process",
+        definition=v("Definition"), unit="people", direction="increase", data_kind="value",
+        frequency="week"))
+    writer = Scope(actor="kindred user", role="partner", organisation_id=int(orgs[WRITER]),
+                   organisation=WRITER)
+    start = clock.today() - dt.timedelta(days=20)
+    cycle = put(lambda: cycles.plan_cycle(
+        db, writer, idea_id=idea, organisation_id=int(orgs[WRITER]), objective=v("Objective"),
+        question=v("Question"), prediction=v("Prediction"), start_date=start,
+        end_date=start + dt.timedelta(days=7), plan_who=v("Who"), plan_where=v("Where"),
+        data_collection=v("Data"), scale=v("Scale"), measure_ids=[measure]))
+    put(lambda: cycles.record_do(db, writer, cycle, do_notes=v("Done"), went_as_planned=True,
+                                 observations=v("Observed")))
+    put(lambda: cycles.record_study(db, writer, cycle, study_notes=v("Study"),
+                                    learning=v("Learned")))
+    put(lambda: cycles.record_act(db, writer, cycle, decision="adapt", next_steps=v("Next")))
+    for note, audience in (("prediction", "public"), ("scale", "public"),
+                           ("observations", "public"), ("study_notes", "partners"),
+                           ("learning", "public"), ("next_steps", "public")):
+        syntheses.mark_excerpt(db, ADMIN, cycle, note, audience)
+    put(lambda: syntheses.write_synthesis(
+        db, ADMIN, idea, key_learning=v("Key"), recommendation="spread", reason=v("Reason"),
+        worked_when=v("Worked"), did_not_work_when=v("Not"), reviewed_by="Sarah Kowalski",
+        reviewed_on=clock.today()))
+    return {"idea": idea}
+
+
+@pytest.fixture(scope="module", params=[0, 1], ids=["round-1", "round-2"])
+def planted(request, demo_template, tmp_path_factory):
+    path = tmp_path_factory.mktemp("planted") / "demo.duckdb"
+    shutil.copy(demo_template, path)
+    db = Database(path)
+    yield db, _plant(db, request.param)
+    db.close()
+
+
+def _reader(db: Database) -> Scope:
+    orgs = repo.list_organisations(db, ADMIN).set_index("name")["id"]
+    return Scope(actor="pp user", role="partner", organisation_id=int(orgs[READER]),
+                 organisation=READER)
+
+
+def _record_text(rec: learning_record.Record) -> str:
+    parts = [str(v) for v in rec.idea.values()]
+    parts += rec.where.astype(str).to_numpy().ravel().tolist()
+    parts += [str(c) for c in rec.cycles]
+    parts += [str(rec.synthesis)]
+    for e in rec.evidence:
+        parts += [e.name, e.unit, e.verdict]
+        for title, frame, shown in e.panels:
+            parts += [title, frame.to_csv(), shown.to_csv()]
+    parts += rec.audience.withheld.sentences(rec.audience.min_count)
+    return "\n".join(parts)
+
+
+def test_the_public_report_holds_nothing_planted(planted):
+    db, found = planted
+    html = learning_report.build_html(db, ADMIN, public=True, ideas=[found["idea"]])
+    assert _leaks(html) == []
+    assert "What this version withholds, and why" in html
+    assert "an idea of the lab's (1)" in html  # the idea's title named someone: a stand-in
+    internal = learning_report.build_html(db, ADMIN, public=False, ideas=[found["idea"]])
+    assert "kowalski" in _leaks(internal) or "hillview" in _leaks(internal)  # the lab reads all
+
+
+@pytest.mark.parametrize("who", ["partner", "viewer"])
+def test_a_partner_and_a_viewer_read_nothing_planted(planted, who, tmp_path):
+    db, found = planted
+    scope = _reader(db) if who == "partner" else VIEWER
+    leaks = LEAKS if who == "partner" else NAMES_AND_CONTACTS  # a viewer reads every name
+    rec = learning_record.record(db, scope, found["idea"])
+    assert _leaks(_record_text(rec), leaks) == []
+    index = learning_record.idea_index(db, scope, repo.get_challenge(db)["id"])
+    assert _leaks(index.astype(str).to_csv(), leaks) == []
+    for word in ("kowalski", "kerr", "example", "567890") + (
+            ("hillview", "westbrook") if who == "partner" else ()):
+        found_by = learning_record.idea_index(db, scope, repo.get_challenge(db)["id"],
+                                              search=word)
+        assert found_by.empty, (word, found_by["title"].tolist())
+    since = clock.today() - dt.timedelta(days=60)
+    assert _leaks(whats_new.whats_new(db, scope, since).to_csv(), leaks) == []
+    for suffix in (".html", ".md"):
+        out = whats_new.digest(db, scope, since, tmp_path / f"digest{suffix}")
+        assert _leaks(out.read_text(encoding="utf-8"), leaks) == []
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+def _small_counts_lab(db: Database) -> tuple[int, dict]:
+    """Three organisations count the people attending each week for 30 weeks; each has
+    weeks with fewer people than the smallest count (5), and tests one idea."""
+    repo.create_challenge(db, ADMIN, title="Counts", question="Q", aim="A",
+                          start_date=dt.date(2026, 1, 5), end_date=dt.date(2026, 12, 28))
+    cid = repo.get_challenge(db)["id"]
+    measure = repo.add_measure(db, ADMIN, code="ATT", name="People attending",
+                               measure_type="outcome", definition="People at a session",
+                               unit="people", direction="increase", data_kind="value",
+                               frequency="week")
+    idea = repo.add_idea(db, ADMIN, cid, title="Evening sessions")
+    rng = np.random.default_rng(7)
+    weeks = pd.date_range("2026-01-05", periods=30, freq="7D")
+    hidden = {}
+    for k, (name, kind) in enumerate((("Ash Practice", "gp_practice"),
+                                      ("Birch Trust", "nhs_trust"),
+                                      ("Cedar Group", "charity"))):
+        org = repo.add_organisation(db, ADMIN, name=name, kind=kind, region="London")
+        values = rng.integers(6, 30, size=len(weeks)).astype(float)
+        small = [3 + k, 11 + 2 * k, 20 + k]
+        values[small] = [1, 2, 4]
+        observations.insert_results(db, ADMIN, pd.DataFrame({
+            "organisation_id": org, "measure_id": measure, "period": weeks, "value": values,
+            "numerator": None, "denominator": None, "note": None}),
+            source="import", file_name="counts.csv")
+        cycles.plan_cycle(db, ADMIN, idea_id=idea, organisation_id=org, objective="Try",
+                          question="Will more come?", prediction="More will come",
+                          start_date=weeks[8].date(), end_date=weeks[12].date(),
+                          measure_ids=[measure])
+        hidden[name] = {"values": values, "small": small}
+    return idea, hidden
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", text.replace(",", ""))]
+
+
+def _recovered(published: list[float], shown: np.ndarray, secret: float) -> bool:
+    """Could any published number be a mean (of all points) that gives the secret away:
+    mean x n - the visible sum = the secret?"""
+    n = len(shown) + 1
+    return any(abs(x * n - shown.sum() - secret) < 0.05 for x in published if x > 0)
+
+
+@pytest.mark.parametrize("who", ["public", "partner"])
+def test_no_withheld_count_can_be_computed_back(db, who):
+    idea, truth = _small_counts_lab(db)
+    orgs = repo.list_organisations(db, ADMIN).set_index("name")["id"]
+    scope = ADMIN if who == "public" else Scope(
+        actor="ash", role="partner", organisation_id=int(orgs["Ash Practice"]),
+        organisation="Ash Practice")
+    rec = learning_record.record(db, scope, idea, public=who == "public")
+    panels = rec.evidence[0].panels
+    assert rec.audience.withheld.points == (9 if who == "public" else 6)
+    html = learning_report.build_html(db, scope, public=True) if who == "public" else ""
+    for title, frame, _ in panels:
+        name = next((n for n in truth if n == title), None)
+        if name is None:  # shown by a label: find it by its visible values
+            name = next(n for n, t in truth.items() if np.allclose(
+                np.delete(t["values"], t["small"]), frame["value"].dropna().to_numpy()))
+        if who == "partner" and name == "Ash Practice":
+            assert frame["value"].notna().all()  # its own counts, every one
+            continue
+        values, small = truth[name]["values"], truth[name]["small"]
+        shown = frame["value"].dropna().to_numpy()
+        assert len(shown) == len(values) - len(small)
+        # the mean and limits are those of the points shown: nothing else went in
+        assert frame["centre"].dropna().round(9).unique().tolist() == [round(shown.mean(), 9)]
+        published = frame[["centre", "upper", "lower"]].stack().tolist() + _numbers(html)
+        for secret in values[small]:
+            assert not _recovered(published, shown, secret), (name, secret)
+        assert frame["value"].iloc[small].isna().all()
+
+
+def test_labels_fit_at_least_the_threshold_of_organisations():
+    consents = pd.DataFrame({
+        "organisation_id": [1, 2, 3, 4, 5, 6, 7],
+        "name": ["A", "B", "C", "D", "E", "F", "G"],
+        "kind": ["gp_practice", "gp_practice", "gp_practice", "charity", "charity",
+                 "nhs_trust", "charity"],
+        "region": ["Yorkshire", "Yorkshire", "Yorkshire", "Yorkshire", "London", "Kent", None],
+        "named_to_partners": False, "named_in_public": [False] * 6 + [True]})
+    public = disclosure.Audience(disclosure.PUBLIC, consents, min_count=5)
+    assert [public.label(o) for o in range(1, 7)] == [
+        "a GP practice in Yorkshire (1)", "a GP practice in Yorkshire (2)",
+        "a GP practice in Yorkshire (3)",
+        "a charity (1)",  # the only charity in Yorkshire; 3 charities in the lab
+        "a charity (2)",
+        "a partner organisation"]  # the only NHS trust, the only one in Kent
+    assert public.label(7) == "G"
+    strict = disclosure.Audience(disclosure.PUBLIC, consents, min_count=5, min_group=4)
+    assert strict.label(1) == "an organisation in Yorkshire (1)"  # 4 share the region
+    assert strict.label(5) == "a partner organisation (1)"
+
+
+# --------------------------------------------------------------------------- marks
+
+
+def test_a_mark_goes_back_to_the_lab_when_its_text_changes(demo_db):
+    """The lab marked a partner's notes Public; the partner rewrites them to name a contact.
+    The mark goes back to the lab team (audited), the public report does not print the new
+    text, and the lab admin sees the note changed since it was shared."""
+    marks = syntheses.excerpt_marks(demo_db)
+    public = marks[marks["audience"] == "public"]
+    cycle_id = int(public["cycle_id"].iloc[0])
+    fields = set(public.loc[public["cycle_id"] == cycle_id, "field"])
+    for field in ("study_notes", "learning"):
+        if field not in fields:
+            syntheses.mark_excerpt(demo_db, ADMIN, cycle_id, field, "public")
+    cycle = cycles.get_cycle(demo_db, ADMIN, cycle_id)
+    orgs = repo.list_organisations(demo_db, ADMIN).set_index("id")["name"]
+    writer = Scope(actor="partner user", role="partner",
+                   organisation_id=int(cycle["organisation_id"]),
+                   organisation=orgs[cycle["organisation_id"]])
+    rewritten = "Ring our contact on 0113 496 0000 or kowalski(at)example.org."
+    cycles.record_study(demo_db, writer, cycle_id, study_notes=rewritten,
+                        learning=cycle["learning"])  # the learning itself is unchanged
+    now = syntheses.excerpt_marks(demo_db, [cycle_id]).set_index("field")["audience"]
+    assert "study_notes" not in now and now["learning"] == "public"
+    assert syntheses.changed_since_shared(demo_db, [cycle_id]) == {
+        (cycle_id, "study_notes"): "public"}
+    audit = demo_db.read("SELECT actor, CAST(after AS VARCHAR) AS after FROM audit_log"
+                         " WHERE entity = 'excerpt_share' ORDER BY id DESC LIMIT 1")
+    assert audit["actor"].iloc[0] == "partner user"
+    assert "the note changed" in audit["after"].iloc[0]
+    rec = learning_record.record(demo_db, ADMIN, int(cycle["idea_id"]), public=True)
+    assert rewritten not in str(rec.cycles)
+    inside = learning_record.record(demo_db, ADMIN, int(cycle["idea_id"]))
+    row = next(c for c in inside.cycles if c["cycle_id"] == cycle_id)
+    assert row["changed"] == {"study_notes": "public"} and row["shared"]["study_notes"] == "lab"
+    syntheses.mark_excerpt(demo_db, ADMIN, cycle_id, "study_notes", "partners")  # read again
+    assert syntheses.changed_since_shared(demo_db, [cycle_id]) == {}
+
+
+# --------------------------------------------------------------------------- the writer
+
+
+def test_the_writer_is_told_who_will_not_see_a_text(demo_db):
+    said = sharing_check.warnings(demo_db, {
+        "The key learning": "Hillview's rota freed a Tuesday.",
+        "The reason": "Ask kowalski (at) example.org.",
+        "Where it worked": "At Peer Pathways, every week.",  # named to everyone
+        "Next steps": "",
+    })
+    assert said == [
+        "The key learning names Hillview Surgery (demo), which has not agreed to be named to "
+        "partners or in public: partners and the public will not see it. It is saved, and "
+        "the lab team reads it; edit it if it is meant to be shared.",
+        "The reason names Sarah Kowalski, who has not agreed to be named in shared learning; "
+        "holds an e-mail address: viewers, partners and the public will not see it. It is "
+        "saved, and the lab team reads it; edit it if it is meant to be shared."]
+    kindred = sharing_check.warnings(demo_db, {"Study": "Kindred Voices ran it."})
+    assert kindred and "in public: the public will not see it" in kindred[0]
+
+
+def test_the_page_says_who_will_not_see_what_was_saved(monkeypatch, demo_path):
+    from conftest import ROOT, shown
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TRACKER_DB", str(demo_path))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/learning.py").run()
+    with Database(demo_path) as db:
+        cid = repo.get_challenge(db)["id"]
+        idea = int(repo.list_ideas(db, cid).set_index("title")["id"][WELCOME])
+    at.selectbox(key="learn_idea").set_value(idea).run()
+    form = f"synthesis_{idea}"
+    at.text_area(key=f"{form}_key").input("It worked best at Hill\u200bview Surgery.")
+    at.radio(key=f"{form}_rec").set_value("spread")
+    at.text_area(key=f"{form}_reason").input("Every partner kept it.")
+    [b for b in at.button if b.label == "Save as a new version"][0].click().run()
+    assert not at.exception and not at.error
+    warned = " ".join(shown(w.value) for w in at.warning)
+    assert "The key learning names Hillview Surgery (demo)" in warned
+    assert "partners and the public will not see it" in warned
+    with Database(demo_path) as db:  # saved all the same
+        assert "Hill\u200bview" in syntheses.syntheses(db, [idea])["key_learning"].iloc[0]
+
+
+# --------------------------------------------------------------------------- every page
+
+
+def _frames_text(raw: bytes) -> str:
+    """What the app sent, as text: chart specs carry JSON escapes (\\u200b), read them too."""
+    text = raw.decode("utf-8", errors="ignore")
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+
+
+@pytest.mark.parametrize("username", ["pp_user", "lead"])
+def test_every_page_for_a_partner_and_a_viewer_holds_nothing_planted(monkeypatch, demo_path,
+                                                                       username):
+    """Signed in through the login form, every page's every element (text, tables, chart
+    data) as sent to the browser, with what was planted in every text field."""
+    from conftest import add_role_accounts, open_app
+    from test_access_app import COMMON, everything_shown, log_in
+
+    with Database(demo_path) as db:
+        add_role_accounts(db)
+        _plant(db, 0)
+    leaks = [leak for leak in (LEAKS if username == "pp_user" else NAMES_AND_CONTACTS)
+             if leak != "example org"]  # the partner's own account is pp@example.org
+    at = log_in(open_app(monkeypatch, demo_path), username)
+    found = {}
+    for name in COMMON:
+        at.switch_page(f"app_pages/{name}.py").run()
+        assert not at.exception, (name, [e.value for e in at.exception])
+        leaked = _leaks(_frames_text(everything_shown(at)), leaks)
+        if leaked:
+            found[name] = leaked
+    assert found == {}

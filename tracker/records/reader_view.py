@@ -1,0 +1,150 @@
+"""The challenge as one reader may read it: every name, title and text the lab admin wrote
+(the challenge's question and aim, phases, drivers, ideas, measures), checked for that reader
+before anything is built from it.
+
+Outputs for readers outside the lab team (the learning record and report, the digest, the
+idea table and search on "What we learned") take their texts from here, never from the
+tables, so no title that names a person or an organisation the reader may not see named can
+reach them by a route nobody thought of. A title that fails is shown by a numbered neutral
+stand-in ("an idea of the lab's (2)"), the same one throughout the output; a longer text that
+fails is left out, and `Audience.withheld` counts both for the output to say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from tracker.access.disclosure import Audience
+from tracker.records import repo
+from tracker.storage.db import Database
+
+
+@dataclass
+class ReaderView:
+    audience: Audience
+    challenge: dict  # title, question, aim (None where withheld), dates
+    phases: pd.DataFrame
+    drivers: pd.DataFrame  # name as the reader may see it
+    ideas: pd.DataFrame  # title, description, drivers as the reader may see them
+    measures: pd.DataFrame  # name, code, unit, definition, numerator, denominator
+
+    def idea_title(self, idea_id) -> str:
+        return self.titles.get(int(idea_id), "an idea of the lab's")
+
+    @property
+    def titles(self) -> dict[int, str]:
+        return dict(zip(self.ideas["id"].astype(int), self.ideas["title"], strict=True))
+
+
+def challenge_title(audience: Audience, challenge: dict) -> str:
+    """A challenge's title as this reader may read it (a stand-in by its dates)."""
+    if audience.problem_in(challenge["title"]) is None:
+        return challenge["title"]
+    audience.withheld.titles += 1
+    return (f"The lab's challenge of {pd.Timestamp(challenge['start_date']):%b %Y} to "
+            f"{pd.Timestamp(challenge['end_date']):%b %Y}")
+
+
+def build(db: Database, audience: Audience, challenge: dict) -> ReaderView:
+    """Every admin-written text of `challenge`, as `audience` may read it."""
+    cid = challenge["id"]
+    ideas = repo.list_ideas(db, cid)
+    drivers = repo.list_drivers(db, cid)
+    phases = repo.list_phases(db, cid)
+    measures = repo.list_measures(db)
+    if not audience.checks_text:
+        return ReaderView(audience, dict(challenge), phases, drivers, ideas, measures)
+    a = audience
+    challenge = dict(challenge)
+    challenge["title"] = challenge_title(a, challenge)
+    for key, label in (("question", "The challenge's question"), ("aim", "The aim")):
+        challenge[key] = a.passage(challenge[key], label)
+    phases = phases.assign(name=[a.title(n, "a phase", int(i))
+                                 for n, i in zip(phases["name"], phases["id"], strict=True)])
+    drivers = drivers.assign(name=[a.title(n, "a driver", int(i))
+                                   for n, i in zip(drivers["name"], drivers["id"], strict=True)])
+    driver_names = dict(zip(drivers["id"].astype(int), drivers["name"], strict=True))
+    order = drivers.set_index("id")["position"].to_dict() if "position" in drivers else {}
+    titles = [a.title(t, "an idea", int(i)) for t, i in zip(ideas["title"], ideas["id"],
+                                                            strict=True)]
+    ideas = ideas.assign(
+        title=titles,
+        description=[a.passage(d, f"The description of '{t}'")
+                     for d, t in zip(ideas["description"], titles, strict=True)],
+        drivers=["; ".join(driver_names[d] for d in sorted(
+            (int(d) for d in ids if int(d) in driver_names), key=lambda d: (order.get(d, 0), d)))
+            for ids in ideas["driver_ids"]])
+    names = [a.title(n, "a measure", int(i)) for n, i in zip(measures["name"], measures["id"],
+                                                            strict=True)]
+    measure_names = dict(zip(measures["id"].astype(int), names, strict=True))
+    drivers = drivers.assign(
+        description=[a.passage(d, f"The description of the driver '{n}'")
+                     for d, n in zip(drivers["description"], drivers["name"], strict=True)],
+        measure=[measure_names.get(int(m)) if pd.notna(m) else None
+                 for m in drivers["measure_id"]])
+    measures = measures.assign(
+        name=names,
+        code=[c if a.problem_in(c) is None else "–" for c in measures["code"]],
+        unit=[u if a.problem_in(u) is None else "" for u in measures["unit"]],
+        **{column: [a.passage(t, f"The {label} of '{n}'")
+                    for t, n in zip(measures[column], names, strict=True)]
+           for column, label in (("definition", "definition"), ("numerator", "numerator"),
+                                 ("denominator", "denominator"))})
+    return ReaderView(audience, challenge, phases, drivers, ideas, measures)
+
+
+CYCLE_TEXTS = ("objective", "question", "prediction", "plan_who", "plan_where",
+               "data_collection", "scale", "do_notes", "observations", "study_notes",
+               "learning", "next_steps")
+
+
+def readable_cycles(db: Database, view: ReaderView, cycles: pd.DataFrame,
+                    search: str | None = None) -> pd.DataFrame:
+    """Cycles (`repo.list_cycles`, already cut to what the reader's scope sees) with every
+    text as the reader may read it: the idea's title and the measures' names from the view,
+    each note checked (a partner reads its own organisation's notes as written), and the
+    search (every word) run on those texts alone, so it cannot find a withheld one."""
+    a = view.audience
+    out = cycles.copy()
+    if a.checks_text and len(out):
+        out["idea"] = out["idea_id"].map(view.idea_title)
+        for column in CYCLE_TEXTS:
+            if column in out:
+                out[column] = [a.note(o, None, t, None) if isinstance(t, str) else t
+                               for o, t in zip(out["organisation_id"], out[column],
+                                               strict=True)]
+        if "measures" in out:
+            ids = out["id"].astype(int).tolist()
+            links = db.read(f"SELECT cycle_id, measure_id FROM cycle_measure WHERE cycle_id IN"
+                            f" ({', '.join('?' for _ in ids)})", ids)
+            names = view.measures.set_index("id")["name"]
+            joined = links.assign(name=links["measure_id"].map(names)).dropna().groupby(
+                "cycle_id")["name"].agg(lambda n: "; ".join(sorted(n)))
+            out["measures"] = out["id"].map(joined)
+    words = (search or "").casefold().split()
+    if words and len(out):
+        columns = [c for c in (*CYCLE_TEXTS, "idea", "organisation") if c in out]
+        haystack = out[columns].astype(object).fillna("").astype(str).agg(" ".join, axis=1)
+        haystack = haystack.str.casefold()
+        keep = pd.Series(True, index=out.index)
+        for word in words:
+            keep &= haystack.str.contains(word, regex=False)
+        out = out[keep]
+    return out.reset_index(drop=True)
+
+
+def names(view: ReaderView, frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame from elsewhere with its names as the reader may read them: `measure`, `unit`
+    and `code` columns by `measure_id`, an `idea` column by `idea_id` (from the view)."""
+    if not view.audience.checks_text or frame.empty:
+        return frame
+    out = frame.copy()
+    measures = view.measures.set_index("id")
+    for column, source in (("measure", "name"), ("unit", "unit"), ("code", "code")):
+        if column in out and "measure_id" in out:
+            out[column] = out["measure_id"].map(measures[source])
+    if "idea" in out and "idea_id" in out:
+        out["idea"] = out["idea_id"].map(view.idea_title)
+    return out
