@@ -50,7 +50,8 @@ def test_a_partner_and_a_viewer_see_the_map_without_people_or_unconsented_names(
             collaboration.suggestions(demo_db, scope, cid)
     labels = set(collaboration.network(demo_db, pp, cid).nodes["label"])
     assert "Hillview Surgery (demo)" not in labels  # no consent to be named to partners
-    assert "a GP practice in Yorkshire" in labels and PP in labels
+    # the only GP practice in Yorkshire: its label is its region, which 3 organisations share
+    assert "an organisation in Yorkshire (1)" in labels and PP in labels
     pairs = collaboration.cross_sector_pairs(demo_db, pp, cid)
     assert "Hillview Surgery (demo)" not in set(pairs["first"]) | set(pairs["second"])
 

@@ -393,3 +393,23 @@ def test_every_page_for_a_partner_and_a_viewer_holds_nothing_planted(monkeypatch
         if leaked:
             found[name] = leaked
     assert found == {}
+
+
+def test_a_partners_review_pack_holds_nothing_planted(planted):
+    """The pack a partner builds on the Review page: its title, summary and every chart."""
+    import json
+
+    from tracker.records import reader_view
+    from tracker.reports import report
+
+    db, _ = planted
+    scope = _reader(db).viewing(repo.get_challenge(db))
+    view = learning_record.reader_texts(db, scope, repo.get_challenge(db))
+    pack = report.build_pack(db, scope, view=view, every_chart=True)
+    assert pack.slides  # the scan is not blind
+    text = [pack.title, pack.summary.astype(str).to_csv()]
+    for slide in pack.slides:
+        text += [slide.title, *slide.sentences,
+                 json.dumps(slide.chart.to_dict(validate=False), ensure_ascii=False)]
+    assert _leaks("\n".join(text)) == []
+    assert reader_view.names(view, pack.summary).equals(pack.summary)  # names already read
