@@ -148,10 +148,17 @@ def _record_text(rec: learning_record.Record) -> str:
     return "\n".join(parts)
 
 
-def test_the_public_report_holds_nothing_planted(planted):
+def test_the_public_report_holds_nothing_planted(planted, tmp_path):
+    import subprocess
+
     db, found = planted
     html = learning_report.build_html(db, ADMIN, public=True, ideas=[found["idea"]])
     assert _leaks(html) == []
+    if learning_report.chromium():  # and the same printed to PDF, read back as text
+        pdf = learning_report.html_to_pdf(html, tmp_path / "public.pdf")
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert "What this version withholds" in text and _leaks(text) == []
     assert "What this version withholds, and why" in html
     assert "an idea of the lab's (1)" in html  # the idea's title named someone: a stand-in
     internal = learning_report.build_html(db, ADMIN, public=False, ideas=[found["idea"]])
@@ -413,3 +420,27 @@ def test_a_partners_review_pack_holds_nothing_planted(planted):
                  json.dumps(slide.chart.to_dict(validate=False), ensure_ascii=False)]
     assert _leaks("\n".join(text)) == []
     assert reader_view.names(view, pack.summary).equals(pack.summary)  # names already read
+
+
+def test_a_mark_follows_its_text_on_both_engines(db):
+    repo.create_challenge(db, ADMIN, title="Marks", question="Q", aim="A",
+                          start_date=dt.date(2026, 1, 5), end_date=dt.date(2026, 12, 28))
+    cid = repo.get_challenge(db)["id"]
+    org = repo.add_organisation(db, ADMIN, name="Ash Practice", kind="gp_practice")
+    idea = repo.add_idea(db, ADMIN, cid, title="Evening sessions")
+    writer = Scope(actor="ash user", role="partner", organisation_id=org,
+                   organisation="Ash Practice")
+    cycle = cycles.plan_cycle(db, writer, idea_id=idea, organisation_id=org, objective="Try",
+                              question="More?", prediction="More will come",
+                              start_date=dt.date(2026, 2, 2), end_date=dt.date(2026, 2, 9))
+    cycles.record_do(db, writer, cycle, do_notes="Ran it", went_as_planned=True)
+    cycles.record_study(db, writer, cycle, study_notes="Twelve came.", learning="Evenings suit.")
+    for note in ("study_notes", "learning", "prediction"):
+        syntheses.mark_excerpt(db, ADMIN, cycle, note, "public")
+    cycles.record_study(db, writer, cycle, study_notes="Twelve came; ask 07700 900123.",
+                        learning="Evenings suit.")
+    marks = syntheses.excerpt_marks(db, [cycle]).set_index("field")["audience"].to_dict()
+    assert marks == {"learning": "public", "prediction": "public"}
+    assert syntheses.changed_since_shared(db, [cycle]) == {(cycle, "study_notes"): "public"}
+    syntheses.mark_excerpt(db, ADMIN, cycle, "study_notes", "public")
+    assert syntheses.changed_since_shared(db, [cycle]) == {}
