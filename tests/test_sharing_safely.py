@@ -444,3 +444,37 @@ def test_a_mark_follows_its_text_on_both_engines(db):
     assert syntheses.changed_since_shared(db, [cycle]) == {(cycle, "study_notes"): "public"}
     syntheses.mark_excerpt(db, ADMIN, cycle, "study_notes", "public")
     assert syntheses.changed_since_shared(db, [cycle]) == {}
+
+
+def test_changing_a_withheld_value_of_the_demo_changes_nothing_published(demo_db):
+    """The adversary's test on the demo's public report: whatever a withheld count is, every
+    published figure (each point, mean and limit of every panel) is the same. Each small count
+    is swapped for another small count (1 <-> 4, 2 <-> 3; a numerator n of a small
+    denominator d for d - n) and the panels are built again."""
+    cid = repo.get_challenge(demo_db)["id"]
+    ideas = repo.list_ideas(demo_db, cid)["id"].astype(int).tolist()
+
+    def published():
+        reader = learning_record.audience_for(demo_db, ADMIN, public=True)
+        out = {}
+        for idea in ideas:
+            rec = learning_record.record(demo_db, ADMIN, idea, public=True, audience=reader)
+            for e in rec.evidence:
+                for title, frame, _ in e.panels:
+                    out[(idea, e.measure_id, title)] = frame[
+                        ["value", "centre", "upper", "lower"]].round(9).assign(
+                        period=frame["period"])
+        return out, reader.withheld.points
+
+    before, hidden = published()
+    assert hidden > 100  # the demo hides hundreds of small counts in public
+    with demo_db.transaction() as cur:
+        cur.execute("UPDATE result SET value = 5 - value WHERE value BETWEEN 1 AND 4")
+        cur.execute("UPDATE result SET numerator = denominator - numerator"
+                    " WHERE denominator BETWEEN 1 AND 4")
+        cur.execute("UPDATE result SET numerator = 5 - numerator"
+                    " WHERE numerator BETWEEN 1 AND 4 AND denominator >= 5")
+    after, _ = published()
+    assert before.keys() == after.keys()
+    changed = [key for key in before if not before[key].equals(after[key])]
+    assert changed == []
