@@ -279,6 +279,7 @@ def test_labels_fit_at_least_the_threshold_of_organisations():
         "a charity (2)",
         "a partner organisation"]  # the only NHS trust, the only one in Kent
     assert public.label(7) == "G"
+    assert not public.is_named(1) and public.is_named(7)
     strict = disclosure.Audience(disclosure.PUBLIC, consents, min_count=5, min_group=4)
     assert strict.label(1) == "an organisation in Yorkshire (1)"  # 4 share the region
     assert strict.label(5) == "a partner organisation (1)"
@@ -478,3 +479,14 @@ def test_changing_a_withheld_value_of_the_demo_changes_nothing_published(demo_db
     assert before.keys() == after.keys()
     changed = [key for key in before if not before[key].equals(after[key])]
     assert changed == []
+
+
+def test_a_record_shows_no_kind_or_region_beside_a_label(demo_db):
+    """"an organisation in Yorkshire (1)" with "GP practice" beside it would name Hillview."""
+    cid = repo.get_challenge(demo_db)["id"]
+    idea = int(repo.list_ideas(demo_db, cid).set_index("title")["id"][WELCOME])
+    rec = learning_record.record(demo_db, _reader(demo_db), idea)
+    hidden = rec.where[rec.where["organisation"].str.startswith("an organisation in")]
+    assert len(hidden) and (hidden["kind"] == "").all() and (hidden["region"] == "").all()
+    named = rec.where[rec.where["organisation"] == READER]
+    assert (named["kind"] == "Charity").all()

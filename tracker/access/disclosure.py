@@ -182,6 +182,10 @@ class Audience:
         self.withheld.organisations.add(org)
         return self._labels.get(org, "an organisation")
 
+    def is_named(self, organisation_id) -> bool:
+        """May this reader see the organisation by name (and so its kind and region)?"""
+        return int(organisation_id) in self._named
+
     def is_outside(self, organisation_id) -> bool:
         """True where this reader is not the lab team (nor a viewer) nor the organisation
         itself: counts and notes are then controlled."""

@@ -262,8 +262,11 @@ def _where(db: Database, cycles: pd.DataFrame, audience: Audience, marks: dict
         ramp = list(dict.fromkeys(ramp))
         rows.append({
             "organisation_id": int(org), "organisation": audience.label(org),
-            "kind": vocab.ORG_KINDS.get(orgs.loc[org, "kind"], orgs.loc[org, "kind"]),
-            "region": orgs.loc[org, "region"] or "",
+            # an organisation not named reads by its label alone: its own kind and region
+            # beside the label would single it out where the label was made general
+            "kind": vocab.ORG_KINDS.get(orgs.loc[org, "kind"], orgs.loc[org, "kind"])
+            if audience.is_named(org) else "",
+            "region": (orgs.loc[org, "region"] or "") if audience.is_named(org) else "",
             "cycles": len(group), "first": pd.Timestamp(group["start_date"].min()).date(),
             "last": pd.Timestamp(group["end_date"].max()).date(),
             "scale": " → ".join(ramp),  # a scale withheld is left out, and counted
