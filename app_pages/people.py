@@ -44,8 +44,13 @@ held = events.list_events(db, scope, cid)
 if held.empty:
     st.write("No workshop or meeting recorded yet.")
 else:
-    st.dataframe(pd.DataFrame({"Date": pd.to_datetime(held["on_date"]), "Event": held["name"],
-                               "Phase": held["phase"], "People who came": held["came"]}),
+    shared = ui.readable(db)  # names as this user may read them
+    phases = shared.phases.set_index("id")["name"]
+    st.dataframe(pd.DataFrame({
+        "Date": pd.to_datetime(held["on_date"]),
+        "Event": [shared.audience.title(n, "an event", int(i))
+                  for n, i in zip(held["name"], held["id"], strict=True)],
+        "Phase": held["phase_id"].map(phases), "People who came": held["came"]}),
                  hide_index=True, width="stretch",
                  column_config={"Date": st.column_config.DateColumn(format="DD MMM YYYY")})
 

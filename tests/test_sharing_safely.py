@@ -22,7 +22,7 @@ import pytest
 from tracker import clock
 from tracker.access import disclosure, sensitive
 from tracker.access.scope import Scope
-from tracker.community import participants
+from tracker.community import events, participants
 from tracker.errors import InputError
 from tracker.learning import learning_record, learning_report, sharing_check, syntheses, whats_new
 from tracker.records import cycles, observations, repo
@@ -88,6 +88,8 @@ def _plant(db: Database, round_no: int) -> dict:
     put(lambda: repo.add_phase(db, ADMIN, cid, name=v("Phase"),
                                start_date=challenge["start_date"],
                                end_date=challenge["start_date"] + dt.timedelta(days=30)))
+    put(lambda: events.add_event(db, ADMIN, cid, on_date=challenge["start_date"],
+                                 name=v("Event"), phase_id=None, participant_ids=[]))
     idea = int(ideas[WELCOME])
     driver = put(lambda: repo.add_driver(db, ADMIN, cid, level="primary", name=v("Driver")))
     put(lambda: repo.update_idea(db, ADMIN, idea, title=v("Idea"),

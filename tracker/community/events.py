@@ -44,7 +44,7 @@ def add_event(db: Database, scope: Scope, challenge_id: int, *, on_date, name, p
 def list_events(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
     """Events, newest first, with how many came (counts: every reader may see them)."""
     return db.read(
-        "SELECT e.id, e.on_date, e.name, ph.name AS phase,"
+        "SELECT e.id, e.on_date, e.name, e.phase_id, ph.name AS phase,"
         " (SELECT count(*) FROM event_attendance a WHERE a.event_id = e.id) AS came"
         " FROM lab_event e LEFT JOIN challenge_phase ph ON ph.id = e.phase_id"
         " WHERE e.challenge_id = ? ORDER BY e.on_date DESC, e.id DESC", [challenge_id])
