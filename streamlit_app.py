@@ -9,7 +9,6 @@ import streamlit as st
 
 from app import ui
 from tracker.access import auth, web_sessions
-from tracker.learning import learning_record
 from tracker.records import reader_view, repo
 
 # server.py serves it under the base URL path (several labs behind one proxy)
@@ -172,7 +171,7 @@ page = st.navigation(PAGES, expanded=True)  # every page in view, none behind "m
 challenges = repo.list_challenges(db)
 with st.sidebar:
     if len(challenges) > 1:  # a lab takes a new challenge every 9-12 months; earlier ones stay
-        reader = learning_record.audience_for(db, scope)  # titles as this user may read them
+        reader = ui.readable(db).audience  # titles as this user may read them
         labels = {int(c.id): f"{reader_view.challenge_title(reader, c._asdict())} "
                              f"({c.start_date:%b %Y} – {c.end_date:%b %Y})"
                   for c in challenges.itertuples()}

@@ -28,7 +28,7 @@ else:
 
 # every name on this page as this reader may read it (a title that would name someone the
 # reader may not see named reads as a stand-in)
-shared = learning_record.reader_texts(db, scope, challenge)
+shared = ui.readable(db)
 drivers = shared.drivers
 driver_options = ui.options(drivers)
 f1, f2, f3, f4 = st.columns(4)
@@ -47,7 +47,7 @@ search = st.text_input("Search the learning", key="learn_search",
                        placeholder="Every word, anywhere: ideas, syntheses, cycle notes")
 index = learning_record.idea_index(db, scope, cid, driver_id=driver_id, status=status,
                                    recommendation=recommendation, organisation_kind=kind,
-                                   search=search)
+                                   search=search, view=shared)
 if index.empty:
     st.info("No idea matches these filters." if scope.is_admin or not scope.is_partner
             else f"{ui.esc(scope.organisation)} tests no idea that matches these filters.")

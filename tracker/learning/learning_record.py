@@ -130,21 +130,21 @@ SYNTHESIS_TEXTS = {"key_learning": "The key learning", "worked_when": "Where it 
 
 
 def idea_index(db: Database, scope: Scope, challenge_id: int, *, driver_id=None, status=None,
-               recommendation=None, organisation_kind=None, search: str | None = None
-               ) -> pd.DataFrame:
+               recommendation=None, organisation_kind=None, search: str | None = None,
+               view: reader_view.ReaderView | None = None) -> pd.DataFrame:
     """The ideas this user may read, with their recommendation and key learning, filtered by
     driver, status, recommendation, kind of organisation that tested them and a search (every
     word, anywhere in the idea, its synthesis or the cycle notes this user may read). Built
     from what this user may read: titles, syntheses and notes as `record` shows them, so
-    neither the table nor the search can reach a withheld text."""
-    challenge = repo.get_challenge(db, challenge_id)
-    audience = audience_for(db, scope)
-    view = reader_view.build(db, audience, challenge)
+    neither the table nor the search can reach a withheld text. `view`: this user's
+    (`reader_texts`), when the caller has it."""
+    view = view or reader_texts(db, scope, repo.get_challenge(db, challenge_id))
+    audience = view.audience
     ideas = ideas_for(db, scope, challenge_id, view.ideas)
     latest = syntheses.syntheses(db, ideas["id"].tolist())
-    for column, label in SYNTHESIS_TEXTS.items():
-        latest[column] = [audience.passage(t, f"{label} of '{view.idea_title(i)}'")
-                          for t, i in zip(latest[column], latest["idea_id"], strict=True)]
+    for column in SYNTHESIS_TEXTS:  # a table and a search: what is withheld is not listed
+        latest[column] = [t if audience.problem_in(t) is None else None
+                          for t in latest[column]]
     ideas = ideas.merge(latest[["idea_id", "recommendation", "key_learning", "worked_when",
                                 "did_not_work_when", "reason", "version"]],
                         left_on="id", right_on="idea_id", how="left").drop(columns="idea_id")

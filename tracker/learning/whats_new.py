@@ -27,21 +27,17 @@ WHAT = {"cycle": "Cycle started", "decision": "Decision", "signal": "Signal",
         "synthesis": "Learning written"}
 
 
-def whats_new(db: Database, scope: Scope, since: dt.date) -> pd.DataFrame:
-    """Events since `since` (inclusive), newest first."""
+def whats_new(db: Database, scope: Scope, since: dt.date,
+              view: reader_view.ReaderView | None = None) -> pd.DataFrame:
+    """Events since `since` (inclusive), newest first, every text as this reader may read it
+    (`view`, built here unless given)."""
     challenge = repo.get_challenge(db, scope.challenge_id)
     if challenge is None:
         return pd.DataFrame(columns=COLUMNS)
     since_ts = pd.Timestamp(since)
-    reader = learning_record.audience_for(db, scope)
-    view = reader_view.build(db, reader, challenge)  # every title as this reader may read it
-    cycles = repo.list_cycles(db, scope, challenge["id"])
-    cycles["idea"] = cycles["idea_id"].map(view.idea_title)
-    for column in ("scale", "next_steps"):
-        cycles[column] = [reader.note(o, None, t, f"The {column.replace('_', ' ')} of cycle "
-                                                  f"{n} of '{i}'") if isinstance(t, str) else t
-                          for o, t, n, i in zip(cycles["organisation_id"], cycles[column],
-                                                cycles["cycle_no"], cycles["idea"], strict=True)]
+    view = view or learning_record.reader_texts(db, scope, challenge)
+    reader = view.audience
+    cycles = reader_view.readable_cycles(db, view, repo.list_cycles(db, scope, challenge["id"]))
     rows = []
     for c in cycles[pd.to_datetime(cycles["start_date"]) >= since_ts].itertuples():
         rows.append((c.start_date, "cycle", c.idea, c.organisation,
@@ -132,10 +128,9 @@ def digest(db: Database, scope: Scope, since: dt.date, out: Path) -> Path:
     challenge = repo.get_challenge(db, scope.challenge_id)
     if challenge is None:
         raise InputError("There is no challenge yet, so there is nothing new.")
-    events = whats_new(db, scope, since)
-    reader = learning_record.audience_for(db, scope)
-    named = reader_view.build(db, reader, challenge).challenge["title"]  # as they may read it
-    title = f"What's new since {since:%d %B %Y}: {named}"
+    view = learning_record.reader_texts(db, scope, challenge)
+    events = whats_new(db, scope, since, view)
+    title = f"What's new since {since:%d %B %Y}: {view.challenge['title']}"
     for_whom = scope.organisation if scope.is_partner else "the lab team"
     subtitle = f"For {for_whom}. Made on {clock.today():%d %B %Y} by the improvement lab tracker."
     sections = []

@@ -30,12 +30,11 @@ class ReaderView:
     ideas: pd.DataFrame  # title, description, drivers as the reader may see them
     measures: pd.DataFrame  # name, code, unit, definition, numerator, denominator
 
+    def __post_init__(self):
+        self.titles = dict(zip(self.ideas["id"].astype(int), self.ideas["title"], strict=True))
+
     def idea_title(self, idea_id) -> str:
         return self.titles.get(int(idea_id), "an idea of the lab's")
-
-    @property
-    def titles(self) -> dict[int, str]:
-        return dict(zip(self.ideas["id"].astype(int), self.ideas["title"], strict=True))
 
 
 def challenge_title(audience: Audience, challenge: dict) -> str:
