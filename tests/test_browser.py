@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from app_server import start_app as _start
 from app_server import stop_app as _stop
+from conftest import PASSWORD as password
 from conftest import ROOT
 
 from tracker import clock  # noqa: E402
@@ -42,8 +44,9 @@ def _need_browser():
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); browser tests skipped")
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="module")
+def chromium():
+    """One Chromium for the module's tests (each test opens pages in contexts of its own)."""
     _need_browser()
     from playwright.sync_api import sync_playwright
 
@@ -55,6 +58,43 @@ def browser():
                   "--disable-sync", "--no-first-run"])
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The module's Chromium; what a test opened in it is closed after the test."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def demo_app(demo_template, tmp_path_factory):
+    """One app server on a copy of the demo, for the tests in this module that only read it
+    (each worker of a parallel run starts its own): its URL. Its caches stay warm between
+    the tests, as a lab's server does between its users."""
+    path = tmp_path_factory.mktemp("demo_app") / "demo.duckdb"
+    shutil.copy(demo_template, path)
+    proc, url, log = _start(path)
+    yield url
+    _stop(proc, log)
+
+
+@pytest.fixture(scope="module")
+def accounts_app(demo_template, tmp_path_factory):
+    """As `demo_app`, with the role accounts (`conftest.add_role_accounts`): every visit
+    begins at the sign-in."""
+    from conftest import add_role_accounts
+
+    from tracker.storage.db import Database
+
+    path = tmp_path_factory.mktemp("accounts_app") / "demo.duckdb"
+    shutil.copy(demo_template, path)
+    with Database(path) as db:
+        add_role_accounts(db)
+    proc, url, log = _start(path)
+    yield url
+    _stop(proc, log)
 
 
 # The page is drawn: the script has finished, nothing is running, stale or a placeholder.
@@ -82,23 +122,20 @@ def _open(page, url: str, heading: str):
     _drawn(page)
 
 
-def test_every_page_in_chromium(browser, demo_path):
-    proc, url, log = _start(demo_path)
+def test_every_page_in_chromium(browser, demo_app):
+    url = demo_app
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
-        page = browser.new_page(viewport={"width": 1400, "height": 2000})
-        for path, heading in PAGES.items():
-            _open(page, f"{url}/{path}", heading)
-            if path in ("", "challenge", "ideas", "cycles", "outcomes"):
-                # the first page after the server starts may still be drawing: wait for it
-                page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=30_000)
-            assert page.locator("[data-testid='stException']").count() == 0, path
-            assert page.get_by_text("Demo data: every organisation").count() == 1
-            page.screenshot(path=str(ARTIFACTS / f"{path or 'overview'}.png"), full_page=True)
-            if path in ("", "challenge", "ideas", "cycles", "outcomes"):
-                assert page.locator("[data-testid='stVegaLiteChart']").count() >= 1, path
-    finally:
-        _stop(proc, log)
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    for path, heading in PAGES.items():
+        _open(page, f"{url}/{path}", heading)
+        if path in ("", "challenge", "ideas", "cycles", "outcomes"):
+            # the first page after the server starts may still be drawing: wait for it
+            page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=30_000)
+        assert page.locator("[data-testid='stException']").count() == 0, path
+        assert page.get_by_text("Demo data: every organisation").count() == 1
+        page.screenshot(path=str(ARTIFACTS / f"{path or 'overview'}.png"), full_page=True)
+        if path in ("", "challenge", "ideas", "cycles", "outcomes"):
+            assert page.locator("[data-testid='stVegaLiteChart']").count() >= 1, path
 
 
 def test_welcome_then_demo_then_a_refused_cycle(browser, db_path):
@@ -166,62 +203,49 @@ def test_upload_through_the_real_page(browser, demo_path, tmp_path):
 
 @pytest.mark.parametrize("username, role", [("boss", "admin"), ("pp_user", "partner"),
                                             ("lead", "viewer")])
-def test_log_in_as_each_role(browser, demo_path, username, role):
-    from conftest import PASSWORD as password
-    from conftest import add_role_accounts
-
-    from tracker.storage.db import Database
-
-    with Database(demo_path) as db:
-        add_role_accounts(db)
-    proc, url, log = _start(demo_path)
-    try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1400})
-        page.goto(f"{url}/cycles")  # a deep link still asks for the login first
-        page.get_by_role("textbox", name="Username").fill(username)
-        page.get_by_role("textbox", name="Password").fill(password)
-        page.get_by_role("button", name="Log in").click()
-        page.get_by_text(f"Signed in as {username}").wait_for(timeout=30_000)
-        page.wait_for_load_state("networkidle")
-        page.wait_for_timeout(1500)
-        assert page.locator("[data-testid='stException']").count() == 0
-        body = page.locator("body").inner_text()
-        if role == "partner":
-            assert "Riverside Medical Practice" not in body and "Harbourside Homes" not in body
-        nav = " ".join(page.locator("[data-testid='stSidebarNavLink']").all_inner_texts())
-        assert ("Accounts" in nav) == (role == "admin")
-        page.screenshot(path=str(ARTIFACTS / f"signed_in_{role}.png"), full_page=True)
-    finally:
-        _stop(proc, log)
+def test_log_in_as_each_role(browser, accounts_app, username, role):
+    url = accounts_app
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(f"{url}/cycles")  # a deep link still asks for the login first
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text(f"Signed in as {username}").wait_for(timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1500)
+    assert page.locator("[data-testid='stException']").count() == 0
+    body = page.locator("body").inner_text()
+    if role == "partner":
+        assert "Riverside Medical Practice" not in body and "Harbourside Homes" not in body
+    nav = " ".join(page.locator("[data-testid='stSidebarNavLink']").all_inner_texts())
+    assert ("Accounts" in nav) == (role == "admin")
+    page.screenshot(path=str(ARTIFACTS / f"signed_in_{role}.png"), full_page=True)
 
 
-def test_a_leader_goes_from_the_summary_to_the_chart_and_exports_the_pack(browser, demo_path):
+def test_a_leader_goes_from_the_summary_to_the_chart_and_exports_the_pack(browser, demo_app):
     """The issue's 'done when': open the Summary, see which measures show improvement, click
     through to the chart, see the cycles that preceded the shift, and export the pack."""
-    proc, url, log = _start(demo_path)
-    try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1600}, accept_downloads=True)
-        _open(page, f"{url}/summary", "Summary")
-        page.get_by_text("Improvement", exact=True).click()  # only series improving now
-        page.wait_for_timeout(1500)
-        page.screenshot(path=str(ARTIFACTS / "leader_1_summary.png"), full_page=True)
-        _tick_first_row(page)
-        page.get_by_role("heading", name="Outcomes").first.wait_for(timeout=30_000)
-        page.get_by_text("PDSA cycles on this chart").wait_for(timeout=30_000)
-        page.wait_for_load_state("networkidle")
-        page.wait_for_timeout(2000)
-        body = page.locator("body").inner_text()
-        assert "Shaded: PDSA cycles (letter = idea, number = its cycle)" in body  # in the SVG
-        assert ": a shift, an improvement." in body  # the signal, in words
-        assert page.locator("[data-testid='stException']").count() == 0
-        page.screenshot(path=str(ARTIFACTS / "leader_2_chart.png"), full_page=True)
+    url = demo_app
+    page = browser.new_page(viewport={"width": 1400, "height": 1600}, accept_downloads=True)
+    _open(page, f"{url}/summary", "Summary")
+    page.get_by_text("Improvement", exact=True).click()  # only series improving now
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTIFACTS / "leader_1_summary.png"), full_page=True)
+    _tick_first_row(page)
+    page.get_by_role("heading", name="Outcomes").first.wait_for(timeout=30_000)
+    page.get_by_text("PDSA cycles on this chart").wait_for(timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(2000)
+    body = page.locator("body").inner_text()
+    assert "Shaded: PDSA cycles (letter = idea, number = its cycle)" in body  # in the SVG
+    assert ": a shift, an improvement." in body  # the signal, in words
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "leader_2_chart.png"), full_page=True)
 
-        _open(page, f"{url}/review", "Review")
-        saved = _build_and_download_the_pack(page, "leader_review_pack.pdf")
-        assert saved.read_bytes()[:5] == b"%PDF-" and saved.stat().st_size > 50_000
-        page.screenshot(path=str(ARTIFACTS / "leader_3_review.png"), full_page=True)
-    finally:
-        _stop(proc, log)
+    _open(page, f"{url}/review", "Review")
+    saved = _build_and_download_the_pack(page, "leader_review_pack.pdf")
+    assert saved.read_bytes()[:5] == b"%PDF-" and saved.stat().st_size > 50_000
+    page.screenshot(path=str(ARTIFACTS / "leader_3_review.png"), full_page=True)
 
 
 def _build_and_download_the_pack(page, name: str) -> Path:
@@ -263,78 +287,76 @@ def _choose(page, label: str, option: str):
     _settle(page)
 
 
-def test_every_chart_type_in_chromium(browser, demo_path):
+def test_every_chart_type_in_chromium(browser, demo_app):
     """A screenshot of each kind of chart as the browser draws it: XmR, run, p, p′, u, the
     funnel, both small multiples, the Summary icons, the portfolio and the review screen."""
-    proc, url, log = _start(demo_path)
+    url = demo_app
     CHART_SHOTS.mkdir(parents=True, exist_ok=True)
-    try:  # tall enough for the small multiples: parts beyond the viewport are not painted
-        page = browser.new_page(viewport={"width": 1400, "height": 2400})
-        charts = page.get_by_test_id("stVegaLiteChart")
+    # tall enough for the small multiples: parts beyond the viewport are not painted
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    charts = page.get_by_test_id("stVegaLiteChart")
 
-        def shoot(name: str, index: int = 0):
-            charts.nth(index).scroll_into_view_if_needed()
-            # tall charts finish drawing after they scroll in: wait for the drawing, then a beat
-            charts.nth(index).locator("canvas, svg.marks").first.wait_for(timeout=30_000)
-            page.wait_for_timeout(600)
-            charts.nth(index).screenshot(path=str(CHART_SHOTS / f"{name}.png"))
+    def shoot(name: str, index: int = 0):
+        charts.nth(index).scroll_into_view_if_needed()
+        # tall charts finish drawing after they scroll in: wait for the drawing, then a beat
+        charts.nth(index).locator("canvas, svg.marks").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(600)
+        charts.nth(index).screenshot(path=str(CHART_SHOTS / f"{name}.png"))
 
-        _open(page, f"{url}/outcomes", "Outcomes")
-        _choose(page, "Measure", "Days waited for a first session (process)")
-        _choose(page, "Organisation", "Peer Pathways (demo)")
-        assert "Shaded: PDSA cycles" in page.locator("body").inner_text()
-        shoot("xmr_chart")
-        page.get_by_text("Run chart instead").click()
-        _settle(page)
-        assert "Median" in page.locator("body").inner_text()
-        shoot("run_chart")
-        page.get_by_text("Run chart instead").click()
-        _settle(page)
-        _choose(page, "Measure", "Referred people attending a first session (process)")
-        shoot("p_chart")
-        shoot("funnel_plot", 1)
-        page.get_by_text("Laney adjustment").click()
-        _settle(page)
-        shoot("p_prime_chart")
-        page.get_by_text("Laney adjustment").click()
-        _settle(page)
-        page.get_by_text("at other organisations").click()
-        _settle(page)
-        shoot("small_multiples_one_measure", 2)
-        page.get_by_text("Every measure at").click()
-        _settle(page)
-        shoot("small_multiples_one_organisation", 2)
-        _choose(page, "Measure", "A&E attendances per 100 people supported (balancing)")
-        shoot("u_chart")
-        assert page.locator("[data-testid='stException']").count() == 0
+    _open(page, f"{url}/outcomes", "Outcomes")
+    _choose(page, "Measure", "Days waited for a first session (process)")
+    _choose(page, "Organisation", "Peer Pathways (demo)")
+    assert "Shaded: PDSA cycles" in page.locator("body").inner_text()
+    shoot("xmr_chart")
+    page.get_by_text("Run chart instead").click()
+    _settle(page)
+    assert "Median" in page.locator("body").inner_text()
+    shoot("run_chart")
+    page.get_by_text("Run chart instead").click()
+    _settle(page)
+    _choose(page, "Measure", "Referred people attending a first session (process)")
+    shoot("p_chart")
+    shoot("funnel_plot", 1)
+    page.get_by_text("Laney adjustment").click()
+    _settle(page)
+    shoot("p_prime_chart")
+    page.get_by_text("Laney adjustment").click()
+    _settle(page)
+    page.get_by_text("at other organisations").click()
+    _settle(page)
+    shoot("small_multiples_one_measure", 2)
+    page.get_by_text("Every measure at").click()
+    _settle(page)
+    shoot("small_multiples_one_organisation", 2)
+    _choose(page, "Measure", "A&E attendances per 100 people supported (balancing)")
+    shoot("u_chart")
+    assert page.locator("[data-testid='stException']").count() == 0
 
-        _open(page, f"{url}/summary", "Summary")
-        page.get_by_test_id("stDataFrame").first.screenshot(
-            path=str(CHART_SHOTS / "summary_icons.png"))
-        _open(page, f"{url}/portfolio", "Portfolio of ideas")
-        shoot("portfolio_reach", 0)
-        shoot("portfolio_matrix", 1)
-        shoot("cycle_velocity", 2)
-        _open(page, f"{url}/review", "Review")
-        page.get_by_role("button", name="Next →").wait_for()
-        page.screenshot(path=str(CHART_SHOTS / "review_summary_screen.png"))
-        page.get_by_role("button", name="Next →").click()  # the first chart: a signal now
-        page.get_by_text("Now:").first.wait_for(timeout=30_000)
-        page.wait_for_load_state("networkidle")
-        page.wait_for_timeout(1500)
-        page.screenshot(path=str(CHART_SHOTS / "review_chart_screen.png"))
-        # a test in the portfolio's table opens the chart of the measure that shows it
-        _open(page, f"{url}/portfolio", "Portfolio of ideas")
-        _tick_first_row(page)
-        page.get_by_text("PDSA cycles on this chart").wait_for(timeout=30_000)
-        assert "Buddy for every new volunteer peer supporter" in \
-            page.locator("body").inner_text()  # the first test's idea, on its chart
-        names = {p.stem for p in CHART_SHOTS.glob("*.png")}
-        assert {"xmr_chart", "run_chart", "p_chart", "p_prime_chart", "u_chart", "funnel_plot",
-                "small_multiples_one_measure", "small_multiples_one_organisation",
-                "portfolio_matrix"} <= names
-    finally:
-        _stop(proc, log)
+    _open(page, f"{url}/summary", "Summary")
+    page.get_by_test_id("stDataFrame").first.screenshot(
+        path=str(CHART_SHOTS / "summary_icons.png"))
+    _open(page, f"{url}/portfolio", "Portfolio of ideas")
+    shoot("portfolio_reach", 0)
+    shoot("portfolio_matrix", 1)
+    shoot("cycle_velocity", 2)
+    _open(page, f"{url}/review", "Review")
+    page.get_by_role("button", name="Next →").wait_for()
+    page.screenshot(path=str(CHART_SHOTS / "review_summary_screen.png"))
+    page.get_by_role("button", name="Next →").click()  # the first chart: a signal now
+    page.get_by_text("Now:").first.wait_for(timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(CHART_SHOTS / "review_chart_screen.png"))
+    # a test in the portfolio's table opens the chart of the measure that shows it
+    _open(page, f"{url}/portfolio", "Portfolio of ideas")
+    _tick_first_row(page)
+    page.get_by_text("PDSA cycles on this chart").wait_for(timeout=30_000)
+    assert "Buddy for every new volunteer peer supporter" in \
+        page.locator("body").inner_text()  # the first test's idea, on its chart
+    names = {p.stem for p in CHART_SHOTS.glob("*.png")}
+    assert {"xmr_chart", "run_chart", "p_chart", "p_prime_chart", "u_chart", "funnel_plot",
+            "small_multiples_one_measure", "small_multiples_one_organisation",
+            "portfolio_matrix"} <= names
 
 
 def test_hostile_text_is_shown_as_text_and_grids_download_nothing_raw(browser, demo_path,
@@ -477,52 +499,41 @@ def test_a_partner_enters_results_in_the_grid_and_corrects_a_rate(browser, demo_
     assert source == "form" and stored.iloc[0].tolist() == [3.0, 0.56]
 
 
-def test_a_session_survives_a_refresh_and_a_new_tab_and_a_deep_link_returns(browser,
-                                                                            demo_path):
+def test_a_session_survives_a_refresh_and_a_new_tab_and_a_deep_link_returns(browser, accounts_app):
     """Issue 13, item 5: sign in from a deep link and land on that page; refresh and open a
     new tab, still signed in (an HttpOnly cookie, not readable by the page's scripts); log
     out, and a refresh asks for the password again."""
-    from conftest import PASSWORD as password
-    from conftest import add_role_accounts
+    url = accounts_app
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    page = context.new_page()
+    page.goto(f"{url}/review")
+    page.get_by_role("textbox", name="Username").fill("lead")
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Review").first.wait_for(timeout=30_000)
+    assert page.url.endswith("/review")  # back on the page asked for
+    cookie = [c for c in context.cookies() if c["name"] == "tracker_session"][0]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert page.evaluate("document.cookie").find("tracker_session") < 0
+    page.reload()
+    page.get_by_text("Signed in as lead").wait_for(timeout=30_000)
+    page.get_by_role("heading", name="Review").first.wait_for(timeout=30_000)
+    # the board member, still signed in, takes the pack: its summary lists every series
+    saved = _build_and_download_the_pack(page, "board_pack.pdf")
+    from pypdf import PdfReader
 
-    from tracker.storage.db import Database
-
-    with Database(demo_path) as db:
-        add_role_accounts(db)
-    proc, url, log = _start(demo_path)
-    try:
-        context = browser.new_context(viewport={"width": 1400, "height": 1200})
-        page = context.new_page()
-        page.goto(f"{url}/review")
-        page.get_by_role("textbox", name="Username").fill("lead")
-        page.get_by_role("textbox", name="Password").fill(password)
-        page.get_by_role("button", name="Log in").click()
-        page.get_by_role("heading", name="Review").first.wait_for(timeout=30_000)
-        assert page.url.endswith("/review")  # back on the page asked for
-        cookie = [c for c in context.cookies() if c["name"] == "tracker_session"][0]
-        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
-        assert page.evaluate("document.cookie").find("tracker_session") < 0
-        page.reload()
-        page.get_by_text("Signed in as lead").wait_for(timeout=30_000)
-        page.get_by_role("heading", name="Review").first.wait_for(timeout=30_000)
-        # the board member, still signed in, takes the pack: its summary lists every series
-        saved = _build_and_download_the_pack(page, "board_pack.pdf")
-        from pypdf import PdfReader
-
-        first = PdfReader(saved).pages[0].extract_text()
-        assert "72 series, special causes first" in first
-        second = context.new_page()
-        second.goto(f"{url}/summary")
-        second.get_by_text("Signed in as lead").wait_for(timeout=30_000)
-        second.get_by_role("heading", name="Summary").first.wait_for(timeout=30_000)
-        page.screenshot(path=str(ARTIFACTS / "session_after_refresh.png"))
-        second.get_by_role("button", name="Log out").click()
-        second.get_by_text("You have logged out").wait_for(timeout=30_000)
-        page.reload()
-        page.get_by_role("textbox", name="Username").wait_for(timeout=30_000)
-        assert page.get_by_text("Signed in as lead").count() == 0
-    finally:
-        _stop(proc, log)
+    first = PdfReader(saved).pages[0].extract_text()
+    assert "72 series, special causes first" in first
+    second = context.new_page()
+    second.goto(f"{url}/summary")
+    second.get_by_text("Signed in as lead").wait_for(timeout=30_000)
+    second.get_by_role("heading", name="Summary").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "session_after_refresh.png"))
+    second.get_by_role("button", name="Log out").click()
+    second.get_by_text("You have logged out").wait_for(timeout=30_000)
+    page.reload()
+    page.get_by_role("textbox", name="Username").wait_for(timeout=30_000)
+    assert page.get_by_text("Signed in as lead").count() == 0
 
 
 def test_the_lab_team_plans_and_records_a_cycle_without_losing_its_place(browser, demo_path):
