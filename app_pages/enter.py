@@ -40,21 +40,16 @@ st.caption(f"The periods still due for each measure (the latest {8}), newest fir
            + (f"{overdue} overdue (marked ⚠). " if overdue else "")
            + "Fill in what you have and leave the rest empty; nothing is stored until you "
            "check it and press Store.")
-# names and how-tos as this user may read them (a stand-in where a name would name someone
-# withheld); the rows keep their order, so what is stored names each measure as it is
-shared = ui.readable(db)
-by_name = repo.list_measures(db).set_index("name")["id"]
-read_as = rows["measure"].map(by_name).map(shared.measures.set_index("id")["name"])
-how_to = [h if shared.audience.problem_in(h) is None else
-          "Ask the lab team how to count this one." for h in rows[templates.HOW_TO]]
+# the rows name each measure, and say how to count it, as this user may read them (a
+# stand-in where a name would name someone withheld); the upload's checks read them back
 grid = pd.DataFrame({
     "Row": range(2, len(rows) + 2),
     "Due": rows["due"].map({"overdue": "⚠ overdue", "due": "due"}),
-    "Measure": read_as.fillna(rows["measure"]), "Period": pd.to_datetime(rows["period"]),
+    "Measure": rows["measure"], "Period": pd.to_datetime(rows["period"]),
     "Last stored": rows["last"], "Value": pd.Series([None] * len(rows), dtype="Float64"),
     "Numerator": pd.Series([None] * len(rows), dtype="Float64"),
     "Denominator": pd.Series([None] * len(rows), dtype="Float64"),
-    "How to fill in": how_to,
+    "How to fill in": rows[templates.HOW_TO],
     "Note": pd.Series([None] * len(rows), dtype="string")})
 round_ = st.session_state.get("enter_round", 0)
 edited = st.data_editor(

@@ -492,3 +492,82 @@ def test_a_record_shows_no_kind_or_region_beside_a_label(demo_db):
     assert len(hidden) and (hidden["kind"] == "").all() and (hidden["region"] == "").all()
     named = rec.where[rec.where["organisation"] == READER]
     assert (named["kind"] == "Charity").all()
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def _files_text(paths) -> str:
+    from openpyxl import load_workbook
+
+    parts = []
+    for path in paths:
+        if path.suffix == ".xlsx":
+            book = load_workbook(path, read_only=True)
+            parts += [str(cell) for sheet in book for row in sheet.iter_rows(values_only=True)
+                      for cell in row if cell is not None]
+        else:
+            parts.append(path.read_text(encoding="utf-8"))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("who", ["partner", "viewer"])
+def test_the_export_holds_nothing_planted(planted, who, tmp_path):
+    """The zip of CSV files a partner or a viewer downloads on the Export page (and with
+    `python -m tracker export`): built from what they may read, with a README that says what
+    was left out."""
+    from tracker.intake import export
+
+    db, _ = planted
+    scope = (_reader(db) if who == "partner" else VIEWER).viewing(repo.get_challenge(db))
+    leaks = LEAKS if who == "partner" else NAMES_AND_CONTACTS
+    paths = export.export_all(db, scope, tmp_path / who)
+    names = {p.name for p in paths}
+    assert {"challenge.csv", "drivers.csv", "ideas.csv", "measures.csv", "results.csv",
+            "README.txt"} <= names
+    assert _leaks(_files_text(paths), leaks) == []
+    readme = (tmp_path / who / "README.txt").read_text(encoding="utf-8")
+    assert "contacts are the lab admin's only" in readme
+    if who == "partner":  # the idea's title names someone: the same stand-in as the pages'
+        assert "stand-in" in readme
+        ideas = pd.read_csv(tmp_path / who / "ideas.csv")
+        assert "an idea of the lab's (1)" in ideas["title"].tolist()
+    assert "contact_email" not in pd.read_csv(tmp_path / who / "organisations.csv").columns
+    admin = export.export_all(db, ADMIN.viewing(repo.get_challenge(db)), tmp_path / "admin")
+    assert _leaks(_files_text(admin)) != []  # the lab admin's export is the tables as written
+
+
+def test_a_partners_template_upload_and_api_answer_hold_nothing_planted(planted, tmp_path):
+    """The template a partner downloads names a withheld measure by its stand-in; the same
+    file, filled in, is read back by the stand-in; the check's report, its suggestions and
+    the results API's answer speak of it by the stand-in too."""
+    import json
+
+    from tracker.intake import ingest, results_api, templates
+
+    db, _ = planted
+    scope = _reader(db).viewing(repo.get_challenge(db))
+    (tmp_path / "t.xlsx").write_bytes(templates.template_xlsx(db, scope, READER))
+    csv = templates.template_csv(db, scope, READER).decode("utf-8")
+    (tmp_path / "t.csv").write_text(csv, encoding="utf-8")
+    assert _leaks(_files_text([tmp_path / "t.xlsx", tmp_path / "t.csv"])) == []
+    template = pd.read_csv(tmp_path / "t.csv")
+    stand_in = [m for m in template["measure"].unique() if m.startswith("a measure of the lab")]
+    assert len(stand_in) == 1, template["measure"].unique()  # the planted measure
+    row = template[template["measure"] == stand_in[0]].head(1).assign(value=12)
+    data = row.drop(columns=[templates.HOW_TO]).to_csv(index=False).encode("utf-8")
+    report = ingest.check(db, data, "filled.csv", scope)
+    assert report.ok and report.new == 1, [str(p) for p in report.errors]
+    assert report.plan["measure"].tolist() == stand_in
+    status, answer = results_api.handle(db, scope, data, "filled.csv", commit=False,
+                                        confirm=False)
+    assert status == 200 and _leaks(json.dumps(answer, ensure_ascii=False)) == []
+    # a near miss is answered with the names the partner may read, never the real one
+    typo = data.replace(b"a measure of the lab's", b"a measure of the labs")
+    report = ingest.check(db, typo, "typo.csv", scope)
+    assert not report.ok and "Did you mean 'a measure of the lab" in str(report.errors[0])
+    guessed = data.replace(stand_in[0].encode(), b"PLANT")  # the code is not withheld
+    assert ingest.check(db, guessed, "code.csv", scope).ok
+    status, answer = results_api.handle(db, scope, typo, "typo.csv", commit=False,
+                                        confirm=False)
+    assert status == 422 and _leaks(json.dumps(answer, ensure_ascii=False)) == []

@@ -1,14 +1,25 @@
-"""Exports: every table a user may see as CSV, with formula-like text neutralised."""
+"""Exports: every table a user may see as CSV, with formula-like text neutralised.
+
+The lab admin's export is the tables as written. Anyone else's is built from what they may
+read (`reader_view`): the challenge's titles and texts as their reader's view has them
+(stand-ins for titles that would name someone withheld, longer texts left empty), measures
+named as on their templates, no organisation's contact, and every other text checked like a
+shared note (a partner's own organisation's rows as written). `README.txt` in the zip says
+how many texts were left out, and why.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from tracker.access.disclosure import Audience
 from tracker.access.scope import Scope
 from tracker.intake import batches
 from tracker.intake.upload_read import FORMULA_START
+from tracker.records import reader_view, repo
 from tracker.storage.db import Database
 
 
@@ -72,12 +83,107 @@ def _exact(x) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
 
 
+# Who did something and when: shown to viewers as on the pages; a partner reads "lab team"
+# for what others did. Never checked as text (a username is not prose).
+_WHO = ("uploaded_by", "undone_by", "created_by", "scored_by", "recorded_by", "marked_by",
+        "written_by")  # (a synthesis's reviewed_by is typed in: checked as text)
+_CONTACT = ("contact_name", "contact_email")  # a person and an e-mail: the lab admin's only
+
+
+@dataclass
+class _Reader:
+    """What one reader outside the lab admin may read, for their export."""
+
+    audience: Audience
+    views: dict[int, reader_view.ReaderView]  # by challenge id
+    measures: pd.DataFrame  # as read, by id
+    left_out: dict[str, int] = field(default_factory=dict)  # texts left empty, by table
+
+    @classmethod
+    def of(cls, db: Database, scope: Scope) -> _Reader:
+        audience = reader_view.audience_for(db, scope)
+        views = {}  # the newest first, numbering its stand-ins as the pages do
+        for cid in repo.list_challenges(db)["id"].astype(int):
+            views[cid] = reader_view.build(db, audience, repo.get_challenge(db, cid))
+        return cls(audience, views, reader_view.measures_for(db, scope).set_index("id"))
+
+    def _from_views(self, frame: pd.DataFrame, part: str, columns: dict[str, str]) -> None:
+        for column, source in columns.items():
+            values = {}
+            for view in self.views.values():
+                table = getattr(view, part)
+                values.update(zip(table["id"].astype(int), table[source], strict=True))
+            frame[column] = frame["id"].astype(int).map(values)
+
+    def table(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` (the table `name` as stored) as this reader may read it."""
+        out = frame.drop(columns=[c for c in _CONTACT if c in frame]).copy()
+        if out.empty:
+            return out
+        if name == "challenge":
+            for column in ("title", "question", "aim"):
+                out[column] = [self.views[int(i)].challenge[column] if int(i) in self.views
+                               else None for i in out["id"]]
+            return out
+        if name == "measures":
+            for column in ("name", "code", "unit", "definition", "numerator", "denominator"):
+                out[column] = out["id"].map(self.measures[column])
+            return out
+        parts = {"challenge_phases": ("phases", {"name": "name"}),
+                 "drivers": ("drivers", {"name": "name", "description": "description"}),
+                 "ideas": ("ideas", {"title": "title", "description": "description"})}
+        if name in parts:
+            self._from_views(out, *parts[name])
+            return out
+        if "measure" in out and "measure_id" in out:  # results.csv
+            out["measure"] = out["measure_id"].map(self.measures["name"])
+        own = self.audience.own
+        mine = (out["organisation_id"] == own) if own is not None and \
+            "organisation_id" in out else pd.Series(False, index=out.index)
+        for column in out.columns:
+            if column in _WHO:
+                if own is not None:
+                    out[column] = out[column].where(mine | out[column].isna(),
+                                                    batches.LAB_TEAM)
+                continue
+            if column in ("organisation", "file_name") or not _is_text(out[column]):
+                continue
+            flagged = [not m and isinstance(t, str) and self.audience.problem_in(t) is not None
+                       for m, t in zip(mine, out[column], strict=True)]
+            if any(flagged):
+                out[column] = out[column].where(~pd.Series(flagged, index=out.index), None)
+                self.left_out[name] = self.left_out.get(name, 0) + sum(flagged)
+        return out
+
+    def readme(self) -> str:
+        lines = ["This export holds what you may read in the tracker.", ""]
+        withheld = self.audience.withheld
+        if withheld.titles:
+            lines.append(f"{withheld.titles} title(s) read as a stand-in (\"an idea of the "
+                         "lab's (1)\"): they name a person or an organisation that may not be "
+                         "named to you.")
+        lines += [f"- {what}" for what in withheld.passages]
+        lines += [f"{n} text(s) in {table}.csv are left empty: they name a person or an "
+                  "organisation that may not be named to you, or hold an e-mail address or a "
+                  "phone number." for table, n in sorted(self.left_out.items())]
+        if len(lines) == 2:
+            lines.append("Nothing in it was withheld from you.")
+        lines += ["", "Organisations' contacts are the lab admin's only."]
+        return "\n".join(lines) + "\n"
+
+
+def _is_text(series: pd.Series) -> bool:
+    return series.dtype == object or pd.api.types.is_string_dtype(series)
+
+
 def export_all(db: Database, scope: Scope, out_dir: Path) -> list[Path]:
     """Write every table the user may see as CSV, and the current results as results.csv.
     A partner gets its own organisation's rows and the shared tables (not the lab team's
-    syntheses, sharing marks or consents); the audit log goes to admins only."""
+    syntheses, sharing marks or consents); the audit log goes to admins only. Anyone but the
+    lab admin gets each table as they may read it (`_Reader`), and README.txt."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    reader = None if scope.is_admin else _Reader.of(db, scope)
     for name, (sql, partner_filter) in EXPORT_TABLES.items():
         params: list = []
         if partner_filter == "admin":
@@ -95,18 +201,29 @@ def export_all(db: Database, scope: Scope, out_dir: Path) -> list[Path]:
             frame = batches.list_batches(db, scope)
         else:
             frame = db.read(sql, params)
+        if reader is not None:
+            frame = reader.table(name, frame)
         neutralise(frame).to_csv(path, index=False, lineterminator="\n")
         written.append(path)
     own = scope.organisation_id if scope.is_partner else None
     results = db.read(
         "SELECT o.name AS organisation, m.name AS measure, CAST(r.period AS VARCHAR)"
-        " AS period, r.value, r.numerator, r.denominator, r.note, r.batch_id AS batch"
+        " AS period, r.value, r.numerator, r.denominator, r.note, r.batch_id AS batch,"
+        " r.organisation_id, r.measure_id"
         " FROM current_result r JOIN organisation o ON o.id = r.organisation_id"
         " JOIN measure m ON m.id = r.measure_id WHERE (?::INTEGER IS NULL"
         " OR r.organisation_id = ?) ORDER BY o.name, m.name, r.period", [own, own])
+    if reader is not None:
+        results = reader.table("results", results).sort_values(
+            ["organisation", "measure", "period"], kind="stable")
+    results = results.drop(columns=["organisation_id", "measure_id"])
     for column in ("value", "numerator", "denominator"):
         results[column] = results[column].map(_exact)
     path = out_dir / "results.csv"
     neutralise(results).to_csv(path, index=False, lineterminator="\n")
     written.append(path)
+    if reader is not None:
+        path = out_dir / "README.txt"
+        path.write_text(reader.readme(), encoding="utf-8")
+        written.append(path)
     return written

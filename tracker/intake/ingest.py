@@ -86,7 +86,8 @@ def _store(cur, report: Report, file_name: str, scope: Scope, source: str) -> No
         SELECT DISTINCT o.name FROM stage_typed t JOIN organisation o ON o.id = t.org_id
         WHERE o.retired_at IS NOT NULL
         UNION ALL
-        SELECT DISTINCT m.name FROM stage_typed t JOIN measure m ON m.id = t.measure_id
+        SELECT DISTINCT sm.name FROM stage_typed t JOIN measure m ON m.id = t.measure_id
+        JOIN stage_measure sm ON sm.id = m.id
         WHERE m.data_kind <> t.data_kind""").fetchall()
     if gone:
         changed_meanwhile(report, [g[0] for g in gone])

@@ -126,8 +126,9 @@ def _changed_meanwhile(cur, local, report: Report) -> bool:
                          " WHERE org_id IS NOT NULL").fetchall()
     retired = dict(cur.execute("SELECT id, name FROM organisation WHERE retired_at IS NOT"
                                " NULL").fetchall())
-    measures = {row[0]: row[1:] for row in cur.execute(
-        "SELECT id, name, data_kind FROM measure").fetchall()}
+    as_read = dict(local.execute("SELECT id, name FROM stage_measure").fetchall())
+    measures = {row[0]: (as_read.get(row[0], "a measure"), row[1]) for row in cur.execute(
+        "SELECT id, data_kind FROM measure").fetchall()}
     gone = sorted({retired[org] for org, _, _ in used if org in retired}
                   | {measures[m][0] for _, m, kind in used
                      if m in measures and measures[m][1] != kind})

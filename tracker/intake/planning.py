@@ -36,7 +36,8 @@ from tracker.intake.upload_read import (
     read_csv,
     read_xlsx,
 )
-from tracker.records import repo
+from tracker.records import reader_view, repo
+from tracker.records.reader_view import WITHHELD_CODE
 from tracker.storage.db import Database
 from tracker.text import CONTROL_CLASS
 
@@ -70,7 +71,8 @@ def _to_long(cur, names: list[str], measures: pd.DataFrame, report: Report) -> N
     lookup = {}
     for m in measures.itertuples():
         for key in (m.name, m.code):
-            lookup[norm_header(key)] = m.name
+            if key and key != WITHHELD_CODE:
+                lookup[norm_header(key)] = m.name
     wide_cols = []
     for i, name in enumerate(names):
         if not name or name in ("period", "organisation", "note", HOW_TO):
@@ -105,8 +107,8 @@ def _to_long(cur, names: list[str], measures: pd.DataFrame, report: Report) -> N
             f"SELECT row_no, {org} AS organisation, ? AS measure, \"h{present['period']}\" AS "
             f"period, {col('value')} AS value, {col('numerator')} AS numerator, "
             f"{col('denominator')} AS denominator, {note} AS note FROM stage_raw")
-    # A view cannot take parameters: the measure names are the tracker's own (looked up
-    # above), quoted as SQL string literals.
+    # A view cannot take parameters: the measure names are the tracker's own as the writer
+    # reads them (looked up above), quoted as SQL string literals.
     measures_literal = [m.replace("'", "''") for m in by_measure]
     parts = [p.replace("? AS measure", f"'{m}' AS measure", 1)
              for p, m in zip(parts, measures_literal, strict=True)]
@@ -147,10 +149,10 @@ def _typed(cur, report: Report, decimal_comma: bool, default_org: int | None) ->
                coalesce(mn.data_kind, mc.data_kind) AS data_kind,
                coalesce(mn.frequency, mc.frequency) AS frequency
         FROM (SELECT DISTINCT measure AS raw FROM stage_long) d
-        LEFT JOIN (SELECT id, {_NORM.format('name')} AS k, data_kind, frequency FROM measure) mn
-               ON mn.k = {norm}
-        LEFT JOIN (SELECT id, {_NORM.format('code')} AS k, data_kind, frequency FROM measure) mc
-               ON mc.k = {norm} AND mn.id IS NULL""")
+        LEFT JOIN (SELECT id, {_NORM.format('name')} AS k, data_kind, frequency
+                   FROM stage_measure) mn ON mn.k = {norm}
+        LEFT JOIN (SELECT id, {_NORM.format('code')} AS k, data_kind, frequency
+                   FROM stage_measure) mc ON mc.k = {norm} AND mn.id IS NULL""")
     cur.execute("""
         CREATE OR REPLACE TEMP TABLE key_period AS
         SELECT raw,
@@ -235,7 +237,8 @@ def _validate(cur, report: Report, *, us_style: bool, challenge: dict | None, to
         report.date_format = "ISO (YYYY-MM-DD)"
 
     org_names = orgs["name"].tolist()
-    measure_names = measures["name"].tolist() + measures["code"].tolist()
+    measure_names = measures["name"].tolist() + [c for c in measures["code"]
+                                                 if c and c != WITHHELD_CODE]
     start = challenge["start_date"] if challenge else None
     end = challenge["end_date"] if challenge else None
     names_by_id = dict(zip(orgs["id"], orgs["name"], strict=True))
@@ -499,7 +502,23 @@ def _plan_frame(cur) -> pd.DataFrame:
                p.value, p.numerator, p.denominator, p.note, p.status,
                p.old_value, p.old_numerator, p.old_denominator, p.old_note
         FROM stage_plan p JOIN organisation o ON o.id = p.org_id
-        JOIN measure m ON m.id = p.measure_id ORDER BY p.row_no LIMIT 5000""").df()
+        JOIN stage_measure m ON m.id = p.measure_id ORDER BY p.row_no LIMIT 5000""").df()
+
+
+def _stage_measures(cur, measures: pd.DataFrame) -> None:
+    """stage_measure(id, name, code, data_kind, frequency): the measures as the writer reads
+    them (`reader_view.measures_for`), which the file's names are matched against and its
+    report speaks of; a code withheld from the writer matches nothing."""
+    frame = measures[["id", "name", "code", "data_kind", "frequency"]].copy()
+    frame["code"] = frame["code"].where(frame["code"] != WITHHELD_CODE, None)
+    cur.register("measures_as_read", frame)
+    try:
+        cur.execute("CREATE OR REPLACE TEMP TABLE stage_measure AS SELECT id::INTEGER AS id,"
+                    " name::VARCHAR AS name, code::VARCHAR AS code,"
+                    " data_kind::VARCHAR AS data_kind, frequency::VARCHAR AS frequency"
+                    " FROM measures_as_read")
+    finally:
+        cur.unregister("measures_as_read")
 
 
 # --------------------------------------------------------------------------- entry points
@@ -521,7 +540,8 @@ def _prepare(db: Database, cur, data: bytes, file_name: str, scope: Scope, *,
             raise PermissionDenied("Viewers may look and export but not upload results.")
         allowed_org_ids = None if scope.org_ids is None else set(scope.org_ids)
         orgs = repo.list_organisations(db, scope)
-        measures = repo.list_measures(db)
+        measures = reader_view.measures_for(db, scope)  # named as this writer may read them
+        _stage_measures(cur, measures)
         forced = None
         if organisation:
             match = orgs[orgs["name"].map(repo._norm) == repo._norm(organisation)]
@@ -594,7 +614,8 @@ def _drop_staging(cur) -> None:
     with contextlib.suppress(duckdb.Error):
         cur.execute("DROP VIEW IF EXISTS stage_long")
     for table in ("stage_raw", "stage_typed", "stage_dupes", "stage_plan",
-                  "key_org", "key_measure", "key_period", "stage_rejects", "stage_reject_scans"):
+                  "key_org", "key_measure", "key_period", "stage_rejects", "stage_reject_scans",
+                  "stage_measure"):
         with contextlib.suppress(duckdb.Error):  # a failed transaction drops them anyway
             cur.execute(f"DROP TABLE IF EXISTS {table}")
 

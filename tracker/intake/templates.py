@@ -13,7 +13,7 @@ from tracker.access.scope import Scope
 from tracker.intake.export import neutralise
 from tracker.intake.planning import suggest
 from tracker.intake.upload_read import COLUMNS, HOW_TO
-from tracker.records import observations, repo
+from tracker.records import observations, reader_view, repo
 from tracker.storage.db import Database
 
 
@@ -44,7 +44,7 @@ def template_frame(db: Database, scope: Scope, organisation: str,
     stored = observations.load_results(db, scope, organisation_ids=[org_id])
     have = set(zip(stored["measure_id"], pd.to_datetime(stored["period"]).dt.date, strict=True))
     rows = []
-    for m in repo.list_measures(db, include_retired=False).itertuples():
+    for m in _active_measures(db, scope).itertuples():
         guide = how_to_fill_in(m)
         for period in periods_due(m.frequency, start, end):
             if (m.id, period) not in have:
@@ -54,11 +54,20 @@ def template_frame(db: Database, scope: Scope, organisation: str,
     return pd.DataFrame(rows, columns=[*COLUMNS, HOW_TO])
 
 
+def _active_measures(db: Database, scope: Scope) -> pd.DataFrame:
+    """The measures still in use, named as this user may read them (`reader_view`)."""
+    measures = reader_view.measures_for(db, scope)
+    return measures[measures["retired_at"].isna()]
+
+
 def how_to_fill_in(m) -> str:
-    """What to write for a measure, with its unit and base, in a sentence."""
+    """What to write for a measure, with its unit and base, in a sentence (where a text is
+    withheld from the reader, or missing, it says to ask the lab team)."""
     def text(value) -> str:
-        return "" if value is None or (isinstance(value, float) and pd.isna(value)) \
-            else str(value)
+        if value is None or (isinstance(value, float) and pd.isna(value)) or \
+                not str(value).strip():
+            return "(ask the lab team)"
+        return str(value)
 
     if m.data_kind == "value":
         return f"value: one number, in {text(m.unit)}"
@@ -115,7 +124,7 @@ def template_xlsx(db: Database, scope: Scope, organisation: str,
                  "Denominator", "Unit", "Frequency"])
     for cell in info[info.max_row]:
         cell.font = Font(bold=True)
-    for m in repo.list_measures(db, include_retired=False).itertuples():
+    for m in _active_measures(db, scope).itertuples():
         fill = "value" if m.data_kind == "value" else "numerator and denominator"
         info.append([m.code, m.name, fill, m.definition, m.numerator or "", m.denominator or "",
                      m.unit, "weekly" if m.frequency == "week" else "monthly"])
@@ -146,7 +155,7 @@ def entry_rows(db: Database, scope: Scope, organisation: str, *, today: dt.date 
     due["day"] = pd.to_datetime(due["period"]).dt.date
     due = due.sort_values(["measure", "day"], ascending=[True, False])
     due = due.groupby("measure", sort=False).head(recent)
-    measures = repo.list_measures(db, include_retired=False).set_index("name")
+    measures = _active_measures(db, scope).set_index("name")
     org_id = int(repo.list_organisations(db, scope).set_index("name").loc[
         due["organisation"].iloc[0], "id"])
     stored = repo_last_values(db, scope, org_id)
@@ -159,14 +168,13 @@ def entry_rows(db: Database, scope: Scope, organisation: str, *, today: dt.date 
 
 
 def repo_last_values(db: Database, scope: Scope, org_id: int) -> pd.Series:
-    """The latest stored result of each measure at an organisation, as text (by measure)."""
-    from tracker.records import observations
-
+    """The latest stored result of each measure at an organisation, as text (by measure, as
+    this user may read its name)."""
     results = observations.load_results(db, scope, organisation_ids=[org_id])
     if results.empty:
         return pd.Series(dtype=object)
     results = results.sort_values("period").groupby("measure_id").tail(1)
-    names = repo.list_measures(db).set_index("id")["name"]
+    names = reader_view.measures_for(db, scope).set_index("id")["name"]
     text = [f"{v:g}" if pd.notna(v) else f"{n:g} / {d:g}" for v, n, d in
             zip(results["value"], results["numerator"], results["denominator"], strict=True)]
     when = pd.to_datetime(results["period"]).dt.strftime("%d %b %Y")

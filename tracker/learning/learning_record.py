@@ -65,43 +65,11 @@ class Record:
         return bool(self.cycles)
 
 
-def audience_for(db: Database, scope: Scope, *, public: bool = False) -> Audience:
-    """The reader of a record or report, with the consents and smallest count as they are
-    now (a change takes effect in the next record)."""
-    challenge = repo.get_challenge(db, scope.challenge_id)
-    people = people_not_to_name(db) if public or not scope.is_admin else []
-    return Audience.for_scope(scope, syntheses.consents(db),
-                              min_count=syntheses.min_count(db, (challenge or {}).get("id")),
-                              public=public, people=people,
-                              min_group=observations.disclosure_threshold(db))
-
-
-def people_not_to_name(db: Database) -> list[str]:
-    """The people shared text must not name: contacts and accounts (names and e-mails), and
-    participants (their e-mails always, their names unless they agreed to be named)."""
-    people = db.read("SELECT contact_name AS p FROM organisation WHERE contact_name IS NOT"
-                     " NULL UNION SELECT contact_email FROM organisation WHERE"
-                     " contact_email IS NOT NULL UNION SELECT name FROM participant"
-                     " WHERE NOT may_name AND erased_at IS NULL UNION SELECT email"
-                     " FROM participant WHERE email IS NOT NULL AND erased_at IS NULL"
-                     " UNION SELECT username FROM account UNION SELECT email FROM account"
-                     " WHERE email IS NOT NULL")["p"].tolist()
-    return [name for name in (_as_name(p) for p in people) if name]
-
-
-def reader_texts(db: Database, scope: Scope, challenge: dict) -> reader_view.ReaderView:
-    """The challenge's names and texts as this signed-in user may read them."""
-    return reader_view.build(db, audience_for(db, scope), challenge)
-
-
-def _as_name(text: str) -> str:
-    """An account's username as the name it may stand for ("sarah.kowalski" reads "sarah
-    kowalski"); a one-word username ("boss") is no one's name and is left out, or every
-    text with that word in it would be withheld."""
-    if not isinstance(text, str) or "@" in text:
-        return text
-    words = re.split(r"[._\-\s]+", text.strip())
-    return " ".join(words) if len(words) > 1 else ""
+# The reader's audience and texts are built in the data layer (`reader_view`), where the
+# intake (the template, uploads, the export) can reach them too; these names stay for callers.
+audience_for = reader_view.audience_for
+people_not_to_name = reader_view.people_not_to_name
+reader_texts = reader_view.for_reader
 
 
 def counts_people(measure) -> bool:

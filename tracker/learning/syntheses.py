@@ -15,6 +15,11 @@ import pandas as pd
 from tracker import clock
 from tracker.access.scope import Scope
 from tracker.errors import InputError
+from tracker.records.reader_view import (  # noqa: F401 - read here by callers
+    DEFAULT_MIN_COUNT,
+    consents,
+    min_count,
+)
 from tracker.storage.db import Database
 from tracker.storage.store import MAX_LONG, _audit, _Checks, _insert
 
@@ -30,7 +35,6 @@ EXCERPT_FIELDS = {
 }
 AUDIENCES = {"lab": "Lab team only", "partners": "Partners", "public": "Public"}
 KEY_LEARNING_LIMIT = 600  # the key learning is short: a few sentences
-DEFAULT_MIN_COUNT = 5
 
 
 # --------------------------------------------------------------------------- syntheses
@@ -180,26 +184,7 @@ def set_consent(db: Database, scope: Scope, organisation_id: int, *, named_to_pa
         _audit(cur, scope.actor, "update", "organisation_consent", organisation_id, before, after)
 
 
-def consents(db: Database) -> pd.DataFrame:
-    """Every organisation with its consents (False where none was recorded)."""
-    return db.read(
-        "SELECT o.id AS organisation_id, o.name, o.kind, o.region,"
-        " coalesce(c.named_to_partners, FALSE) AS named_to_partners,"
-        " coalesce(c.named_in_public, FALSE) AS named_in_public,"
-        " c.recorded_by, c.recorded_at"
-        " FROM organisation o LEFT JOIN organisation_consent c ON c.organisation_id = o.id"
-        " ORDER BY o.id")
-
-
 # --------------------------------------------------------------------------- settings
-
-
-def min_count(db: Database, challenge_id: int | None = None) -> int:
-    """The smallest count of people (a numerator or denominator) that may leave the lab."""
-    found = db.scalar("SELECT min_count FROM disclosure_settings WHERE challenge_id = ?",
-                      [challenge_id]) if challenge_id is not None else \
-        db.scalar("SELECT min_count FROM disclosure_settings ORDER BY challenge_id DESC LIMIT 1")
-    return int(found) if found is not None else DEFAULT_MIN_COUNT
 
 
 def set_min_count(db: Database, scope: Scope, challenge_id: int, count) -> None:

@@ -12,13 +12,17 @@ fails is left out, and `Audience.withheld` counts both for the output to say so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
 
 from tracker.access.disclosure import Audience
-from tracker.records import repo
+from tracker.access.scope import Scope
+from tracker.records import observations, repo
 from tracker.storage.db import Database
+
+DEFAULT_MIN_COUNT = 5  # the smallest count of people that may leave the lab, unless set
 
 
 @dataclass
@@ -35,6 +39,83 @@ class ReaderView:
 
     def idea_title(self, idea_id) -> str:
         return self.titles.get(int(idea_id), "an idea of the lab's")
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+def consents(db: Database) -> pd.DataFrame:
+    """Every organisation with its consents (False where none was recorded)."""
+    return db.read(
+        "SELECT o.id AS organisation_id, o.name, o.kind, o.region,"
+        " coalesce(c.named_to_partners, FALSE) AS named_to_partners,"
+        " coalesce(c.named_in_public, FALSE) AS named_in_public,"
+        " c.recorded_by, c.recorded_at"
+        " FROM organisation o LEFT JOIN organisation_consent c ON c.organisation_id = o.id"
+        " ORDER BY o.id")
+
+
+def min_count(db: Database, challenge_id: int | None = None) -> int:
+    """The smallest count of people (a numerator or denominator) that may leave the lab."""
+    found = db.scalar("SELECT min_count FROM disclosure_settings WHERE challenge_id = ?",
+                      [challenge_id]) if challenge_id is not None else \
+        db.scalar("SELECT min_count FROM disclosure_settings ORDER BY challenge_id DESC LIMIT 1")
+    return int(found) if found is not None else DEFAULT_MIN_COUNT
+
+
+def people_not_to_name(db: Database) -> list[str]:
+    """The people shared text must not name: contacts and accounts (names and e-mails), and
+    participants (their e-mails always, their names unless they agreed to be named)."""
+    people = db.read("SELECT contact_name AS p FROM organisation WHERE contact_name IS NOT"
+                     " NULL UNION SELECT contact_email FROM organisation WHERE"
+                     " contact_email IS NOT NULL UNION SELECT name FROM participant"
+                     " WHERE NOT may_name AND erased_at IS NULL UNION SELECT email"
+                     " FROM participant WHERE email IS NOT NULL AND erased_at IS NULL"
+                     " UNION SELECT username FROM account UNION SELECT email FROM account"
+                     " WHERE email IS NOT NULL")["p"].tolist()
+    return [name for name in (_as_name(p) for p in people) if name]
+
+
+def _as_name(text: str) -> str:
+    """An account's username as the name it may stand for ("sarah.kowalski" reads "sarah
+    kowalski"); a one-word username ("boss") is no one's name and is left out, or every
+    text with that word in it would be withheld."""
+    if not isinstance(text, str) or "@" in text:
+        return text
+    words = re.split(r"[._\-\s]+", text.strip())
+    return " ".join(words) if len(words) > 1 else ""
+
+
+def audience_for(db: Database, scope: Scope, *, public: bool = False) -> Audience:
+    """The reader of a record, report or download, with the consents and smallest count as
+    they are now (a change takes effect in the next output)."""
+    challenge = repo.get_challenge(db, scope.challenge_id)
+    people = people_not_to_name(db) if public or not scope.is_admin else []
+    return Audience.for_scope(scope, consents(db),
+                              min_count=min_count(db, (challenge or {}).get("id")),
+                              public=public, people=people,
+                              min_group=observations.disclosure_threshold(db))
+
+
+def for_reader(db: Database, scope: Scope, challenge: dict | None = None) -> ReaderView:
+    """The challenge's names and texts (the one `scope` looks at, unless given) as this
+    signed-in user may read them."""
+    challenge = challenge or repo.get_challenge(db, scope.challenge_id)
+    return build(db, audience_for(db, scope), challenge)
+
+
+def measures_for(db: Database, scope: Scope) -> pd.DataFrame:
+    """Every measure (`repo.list_measures`) with its name, code, unit and texts as this user
+    may read them: what a template, an upload's report or an export names them by."""
+    measures = repo.list_measures(db)
+    if scope.is_admin:
+        return measures
+    audience = audience_for(db, scope)
+    names = [audience.title(n, "a measure", int(i))
+             for n, i in zip(measures["name"], measures["id"], strict=True)]
+    # in the order of the names as read: a stand-in's place must not hint at the real name
+    return _measures_as_read(audience, measures, names).sort_values(
+        ["measure_type", "name"], kind="stable").reset_index(drop=True)
 
 
 def challenge_title(audience: Audience, challenge: dict) -> str:
@@ -83,15 +164,22 @@ def build(db: Database, audience: Audience, challenge: dict) -> ReaderView:
                      for d, n in zip(drivers["description"], drivers["name"], strict=True)],
         measure=[measure_names.get(int(m)) if pd.notna(m) else None
                  for m in drivers["measure_id"]])
-    measures = measures.assign(
+    measures = _measures_as_read(a, measures, names)
+    return ReaderView(audience, challenge, phases, drivers, ideas, measures)
+
+
+WITHHELD_CODE = "–"  # a measure's code that would name someone withheld
+
+
+def _measures_as_read(a: Audience, measures: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    return measures.assign(
         name=names,
-        code=[c if a.problem_in(c) is None else "–" for c in measures["code"]],
+        code=[c if a.problem_in(c) is None else WITHHELD_CODE for c in measures["code"]],
         unit=[u if a.problem_in(u) is None else "" for u in measures["unit"]],
         **{column: [a.passage(t, f"The {label} of '{n}'")
                     for t, n in zip(measures[column], names, strict=True)]
            for column, label in (("definition", "definition"), ("numerator", "numerator"),
                                  ("denominator", "denominator"))})
-    return ReaderView(audience, challenge, phases, drivers, ideas, measures)
 
 
 CYCLE_TEXTS = ("objective", "question", "prediction", "plan_who", "plan_where",
