@@ -571,3 +571,30 @@ def test_a_partners_template_upload_and_api_answer_hold_nothing_planted(planted,
     status, answer = results_api.handle(db, scope, typo, "typo.csv", commit=False,
                                         confirm=False)
     assert status == 422 and _leaks(json.dumps(answer, ensure_ascii=False)) == []
+
+
+def test_the_tested_by_filter_never_singles_out_an_organisation(demo_db):
+    """"Tested by" on What we learned narrows a partner's ideas by kind of organisation only
+    where the partner may know that kind: a kind that fits fewer organisations than the
+    threshold, none of them named to the partner, finds nothing (it would say which idea the
+    only housing association tested)."""
+    from tracker import vocab
+    from tracker.records import reader_view
+
+    scope = _reader(demo_db)
+    cid = repo.get_challenge(demo_db)["id"]
+    audience = reader_view.audience_for(demo_db, scope)
+    kinds = repo.list_organisations(demo_db, ADMIN).set_index("id")["kind"]
+    hidden = {int(o) for o in kinds.index if audience.kind_of(o) is None}
+    assert hidden, "the demo has organisations whose kind would single them out"
+    tested = repo.list_cycles(demo_db, ADMIN, cid)
+    for kind in vocab.ORG_KINDS:
+        found = set(learning_record.idea_index(demo_db, scope, cid, organisation_kind=kind)["id"])
+        known = tested[tested["organisation_id"].map(audience.kind_of) == kind]
+        readable = set(learning_record.idea_index(demo_db, scope, cid)["id"])
+        assert found == set(known["idea_id"]) & readable, kind
+    only_hidden = {kinds[o] for o in hidden} - {audience.kind_of(o) for o in kinds.index}
+    for kind in only_hidden:
+        assert learning_record.idea_index(demo_db, scope, cid, organisation_kind=kind).empty
+    lab = learning_record.idea_index(demo_db, ADMIN, cid, organisation_kind=kinds[min(hidden)])
+    assert not lab.empty  # the lab team filters by every kind

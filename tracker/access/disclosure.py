@@ -141,14 +141,18 @@ class Audience:
         both = Counter(zip(kinds, regions, strict=True))
         by_kind, by_region = Counter(kinds), Counter(r for r in regions if r)
         words = {}
+        self._kinds = {}  # the kind of each organisation whose kind this reader may know
         for org, kind, region in zip(consents["organisation_id"].astype(int), kinds, regions,
                                      strict=True):
             if org in self._named:
+                self._kinds[org] = kind
                 continue
             if region and both[(kind, region)] >= self.min_group:
                 words[org] = self._kind_words(kind, region)
+                self._kinds[org] = kind
             elif by_kind[kind] >= self.min_group:
                 words[org] = self._kind_words(kind, None)
+                self._kinds[org] = kind
             elif region and by_region[region] >= self.min_group:
                 words[org] = self._kind_words("any", region)
             else:
@@ -173,6 +177,12 @@ class Audience:
         return f"{text} in {the}{region}"
 
     # ------------------------------------------------------------------ organisations
+
+    def kind_of(self, organisation_id) -> str | None:
+        """The organisation's kind, where this reader may know it (named to them, or its kind
+        shared by at least `min_group` organisations); None where a filter or a table by kind
+        would single it out."""
+        return self._kinds.get(int(organisation_id))
 
     def label(self, organisation_id) -> str:
         """The organisation as this reader may see it."""

@@ -118,8 +118,11 @@ def idea_index(db: Database, scope: Scope, challenge_id: int, *, driver_id=None,
                         left_on="id", right_on="idea_id", how="left").drop(columns="idea_id")
     cycles = repo.list_cycles(db, INTERNAL, challenge_id)
     orgs = repo.list_organisations(db, INTERNAL).set_index("id")
-    cycles["kind"] = cycles["organisation_id"].map(orgs["kind"])
-    kinds = cycles.groupby("idea_id")["kind"].agg(lambda s: sorted(set(s)))
+    # filtered by kind only where the reader may know it: never one that singles one out
+    kind = cycles["organisation_id"].map(orgs["kind"]) if audience.is_lab else \
+        cycles["organisation_id"].map(audience.kind_of)
+    kinds = cycles.assign(kind=kind).dropna(subset=["kind"]).groupby("idea_id")["kind"].agg(
+        lambda s: sorted(set(s)))
     ideas["kinds"] = ideas["id"].map(kinds).map(lambda v: v if isinstance(v, list) else [])
     keep = pd.Series(True, index=ideas.index)
     if driver_id is not None:
