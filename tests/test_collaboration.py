@@ -84,6 +84,38 @@ def test_many_organisations_are_grouped_and_the_map_says_so(db):
     assert net.edges["weight"].sum() == collaboration.MAX_ORGS + 5
 
 
+def test_a_partner_sees_the_grouped_map_and_pairs_only_as_its_labels_allow(db):
+    """Above MAX_ORGS the map groups organisations. For a partner the groups follow its
+    labels: the only housing association (in Cornwall, not named to partners) is not a group
+    of one that says "housing" or "Cornwall"; nor is a pair listed by its sector."""
+    cid = repo.create_challenge(db, ADMIN, title="T", question="Q", aim="A",
+                                start_date=dt.date(2026, 1, 5), end_date=dt.date(2026, 12, 28))
+    idea = repo.add_idea(db, ADMIN, cid, title="Welcome call")
+    alone = repo.add_idea(db, ADMIN, cid, title="Tenancy check-in")
+    orgs = [(f"Practice {n:03d}", "gp_practice", ["North West", "London"][n % 2], idea)
+            for n in range(collaboration.MAX_ORGS + 5)]
+    orgs += [("Tor Homes", "housing_association", "Cornwall", alone),
+             ("Practice 900", "gp_practice", "London", alone)]
+    ids = {}
+    for name, kind, region, tested in orgs:
+        ids[name] = repo.add_organisation(db, ADMIN, name=name, kind=kind, region=region)
+        repo.plan_cycle(db, ADMIN, idea_id=tested, organisation_id=ids[name], objective="o",
+                        question="q", prediction="p", start_date=dt.date(2026, 2, 2),
+                        end_date=dt.date(2026, 2, 15))
+    partner = Scope(actor="p", role="partner", organisation_id=ids["Practice 900"],
+                    organisation="Practice 900")
+    lab = collaboration.network(db, ADMIN, cid).nodes
+    assert any("housing" in label for label in lab["label"])  # the lab team sees the kind
+    net = collaboration.network(db, partner, cid)
+    labels = " ".join(net.nodes["label"]).lower()
+    assert "housing" not in labels and "cornwall" not in labels, labels
+    assert "grouped as they may be named to you" in net.note
+    assert net.edges["weight"].sum() == len(orgs)  # every cycle still drawn
+    pairs = collaboration.cross_sector_pairs(db, partner, cid)
+    assert pairs.empty  # the only other tester's sector would say what it is
+    assert not collaboration.cross_sector_pairs(db, ADMIN, cid).empty
+
+
 def test_each_suggestion_reason_agrees_with_the_cycles_and_the_charts(demo_db):
     cid = repo.get_challenge(demo_db)["id"]
     found = collaboration.suggestions(demo_db, ADMIN, cid)

@@ -142,10 +142,12 @@ class Audience:
         by_kind, by_region = Counter(kinds), Counter(r for r in regions if r)
         words = {}
         self._kinds = {}  # the kind of each organisation whose kind this reader may know
+        self._groups = {}  # the words a group of organisations is shown by, unnumbered
         for org, kind, region in zip(consents["organisation_id"].astype(int), kinds, regions,
                                      strict=True):
             if org in self._named:
                 self._kinds[org] = kind
+                self._groups[org] = self._kind_words(kind, region)
                 continue
             if region and both[(kind, region)] >= self.min_group:
                 words[org] = self._kind_words(kind, region)
@@ -157,6 +159,7 @@ class Audience:
                 words[org] = self._kind_words("any", region)
             else:
                 words[org] = "a partner organisation"
+        self._groups.update(words)
         counts = Counter(words.values())
         seen: Counter = Counter()
         labels = {}
@@ -183,6 +186,11 @@ class Audience:
         shared by at least `min_group` organisations); None where a filter or a table by kind
         would single it out."""
         return self._kinds.get(int(organisation_id))
+
+    def group_of(self, organisation_id) -> str:
+        """The words organisations are grouped by for this reader ("a GP practice in the
+        North East", unnumbered): never a kind or region the reader's labels would not say."""
+        return self._groups.get(int(organisation_id), "a partner organisation")
 
     def label(self, organisation_id) -> str:
         """The organisation as this reader may see it."""

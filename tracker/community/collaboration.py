@@ -83,7 +83,17 @@ def network(db: Database, scope: Scope, challenge_id: int, *, driver_id=None, ph
     pairs = cycles.groupby(["organisation_id", "idea_id"]).size().rename("weight").reset_index()
     grouped = pairs["organisation_id"].nunique() > MAX_ORGS
     note = []
-    if grouped:
+    if grouped and not audience.is_lab:  # grouped by the words the reader's labels use
+        key = {o: f"org:{audience.group_of(o)}" for o in pairs["organisation_id"].unique()}
+        pairs["source"] = pairs["organisation_id"].map(key)
+        sizes = pd.Series(key).value_counts()
+        labels = {k: k[4:] if n == 1 else f"{n} organisations, each {k[4:]}"
+                  for k, n in sizes.items()}
+        kinds = {key[o]: audience.kind_of(o) or "not shown" for o in key}
+        note.append(f"{pairs['organisation_id'].nunique()} organisations are grouped as they "
+                    f"may be named to you ({len(sizes)} groups) so the map stays legible; "
+                    "filter by driver, phase or dates to see fewer.")
+    elif grouped:
         key = {o: f"org:{orgs.loc[o, 'kind']}:{orgs.loc[o, 'region'] or ''}"
                for o in pairs["organisation_id"].unique()}
         pairs["source"] = pairs["organisation_id"].map(key)
@@ -155,7 +165,12 @@ def cross_sector_pairs(db: Database, scope: Scope, challenge_id: int, **filters)
     view = reader_view.build(db, audience, repo.get_challenge(db, challenge_id))
     orgs = repo.list_organisations(db, INTERNAL).set_index("id")
     per = _per_pair(cycles)
-    per["sector"] = per["organisation_id"].map(orgs["kind"]).map(SECTORS)
+    # a sector only where the reader may know the kind: a pair that would tell a hidden
+    # kind is not listed to them
+    kinds = per["organisation_id"].map(orgs["kind"]) if audience.is_lab else \
+        per["organisation_id"].map(audience.kind_of)
+    per["sector"] = kinds.map(SECTORS)
+    per = per.dropna(subset=["sector"])
     rows = []
     for _, group in per.groupby("idea_id"):
         group = group.reset_index(drop=True)
