@@ -4,7 +4,6 @@ data layer itself (not only hidden in pages)."""
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 import subprocess
 import sys
 import time
@@ -137,11 +136,15 @@ def test_unknown_wrong_locked_and_disabled_take_similar_time(accounts):
             auth.authenticate(db, username, password, now, client=client)
         return time.perf_counter() - started
 
-    times = {case: statistics.median(timed(user, pw, f"{case}{k}") for k in range(5))
-             for case, (user, pw) in {"wrong": ("lead", "not it at all"),
-                                      "unknown": ("nobody", PASSWORD),
-                                      "disabled": ("gone", PASSWORD),
-                                      "sso only": ("sso", PASSWORD)}.items()}
+    cases = {"wrong": ("lead", "not it at all"), "unknown": ("nobody", PASSWORD),
+             "disabled": ("gone", PASSWORD), "sso only": ("sso", PASSWORD)}
+    # interleaved rounds, and each case's fastest: the work it does, whatever else this
+    # shared machine was doing at the moment (noise only ever adds time)
+    runs = {case: [] for case in cases}
+    for k in range(7):
+        for case, (user, pw) in cases.items():
+            runs[case].append(timed(user, pw, f"{case}{k}"))
+    times = {case: min(seconds) for case, seconds in runs.items()}
     base = times["wrong"]
     for seconds in times.values():
         assert 0.4 < seconds / base < 2.5, times

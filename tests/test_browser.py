@@ -902,3 +902,46 @@ def test_behind_a_proxy_failed_sign_ins_count_against_the_client_not_the_proxy(
         _stop(proc, log)
     with Database(db_path) as db:
         assert db.read("SELECT client FROM login_throttle")["client"].tolist() == [expected]
+
+
+def test_a_partner_and_a_viewer_receive_nothing_planted_over_the_websocket(browser,
+                                                                           demo_path):
+    """Issue 20 as the browser receives it: what was planted in every text field (disguised
+    names, e-mails, phone numbers) is in no frame the app sends a partner or a viewer signed
+    in through the login form, on any page; the viewer's frames do name the organisations
+    (a viewer reads every organisation), so the scan is not blind."""
+    from conftest import add_role_accounts
+    from test_access_app import COMMON
+    from test_sharing_safely import LEAKS, NAMES_AND_CONTACTS, _frames_text, _leaks, _plant
+
+    from tracker.storage.db import Database
+
+    with Database(demo_path) as db:
+        add_role_accounts(db)
+        _plant(db, 1)
+    proc, url, log = _start(demo_path)
+    try:
+        for username, leaks in (("pp_user", [k for k in LEAKS if k != "example org"]),
+                                ("lead", [k for k in NAMES_AND_CONTACTS if k != "example org"])):
+            frames: list[bytes] = []
+            page = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
+            page.on("websocket", lambda ws, frames=frames: ws.on(
+                "framereceived", lambda data, frames=frames: frames.append(
+                    data if isinstance(data, bytes) else data.encode("utf-8"))))
+            page.goto(url)
+            page.get_by_role("textbox", name="Username").fill(username)
+            page.get_by_role("textbox", name="Password").fill(password)
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_text(f"Signed in as {username}").wait_for(timeout=30_000)
+            for name in COMMON:
+                page.goto(f"{url}/{'' if name == 'overview' else name}")
+                page.get_by_text(f"Signed in as {username}").wait_for(timeout=30_000)
+                _drawn(page)
+                assert page.locator("[data-testid='stException']").count() == 0, name
+            received = _frames_text(b"\n".join(frames))
+            assert len(received) > 100_000, len(received)
+            assert _leaks(received, leaks) == [], username
+            if username == "lead":
+                assert "hillview" in _leaks(received)  # named to a viewer: seen in the frames
+    finally:
+        _stop(proc, log)
