@@ -162,15 +162,19 @@ def pg_url(postgresql_server):
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
+def _run_folder(tmp_path_factory, worker_id) -> Path:
+    """The temporary folder the parallel workers of this run share."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if worker_id != "master" else root
+
+
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory, worker_id) -> Path:
     """The demo challenge, built once per test run and shared by the parallel workers (the
     first to come builds it under a lock); tests get their own copy."""
     import fcntl
 
-    root = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
-        root = root.parent  # shared by the workers of this run
+    root = _run_folder(tmp_path_factory, worker_id)
     path = root / f"demo-as-of-{AS_OF}-today-{clock.today()}.duckdb"
     with open(root / "demo.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -181,6 +185,31 @@ def demo_template(tmp_path_factory, worker_id) -> Path:
                 database.checkpoint()
             building.rename(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def built_once(tmp_path_factory, worker_id):
+    """`built_once(name, build)`: what `build()` returns, built by the first worker of the
+    run that asks (under a lock; the others wait rather than build it again) and read back
+    by the others. For expensive results that tests only read (a report of the demo)."""
+    import fcntl
+    import pickle
+
+    root = _run_folder(tmp_path_factory, worker_id)
+
+    def get(name: str, build):
+        path = root / f"{name}-today-{clock.today()}.pickle"
+        with open(root / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not path.exists():
+                value = build()
+                building = path.with_suffix(".building")
+                building.write_bytes(pickle.dumps(value))
+                building.rename(path)
+                return value
+        return pickle.loads(path.read_bytes())
+
+    return get
 
 
 @pytest.fixture
