@@ -56,7 +56,7 @@ def test_the_load_test_small_three_app_servers_on_postgresql(postgresql_server):
     team = "1" if Path(CHROMIUM).exists() else "0"
     server = "postgresql:///postgres?" + urlencode(conninfo_to_dict(postgresql_server))
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "server_load.py"),
-                           "--postgresql", server, "--servers", "3", "--seconds", "8",
+                           "--postgresql", server, "--servers", "3", "--seconds", "5",
                            "--partners", "2", "--cli", "1", "--lab-team", team],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

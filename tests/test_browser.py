@@ -117,7 +117,18 @@ def _drawn(page):
 
 
 def _open(page, url: str, heading: str):
-    page.goto(url)
+    """Go to the page at `url` and wait until it is drawn: through the app's menu when the
+    browser is already in the app (as a person goes, and without loading the app's scripts
+    again), else by its address."""
+    base, _, path = url.rpartition("/")
+    link = page.locator(f"[data-testid='stSidebarNavLink'][href$='/{path}']") if path \
+        and page.url.startswith(base) and "://" in base else None
+    if link is not None and link.count() == 1:
+        link.click()
+        page.wait_for_url(url, timeout=30_000)
+        _settle(page)
+    else:
+        page.goto(url)
     page.get_by_role("heading", name=heading).first.wait_for(timeout=30_000)
     _drawn(page)
 
