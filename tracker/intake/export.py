@@ -146,7 +146,7 @@ class _Reader:
                     out[column] = out[column].where(mine | out[column].isna(),
                                                     batches.LAB_TEAM)
                 continue
-            if column in ("organisation", "file_name") or not _is_text(out[column]):
+            if column == "organisation" or not _is_text(out[column]):  # names they may read
                 continue
             flagged = [not m and isinstance(t, str) and self.audience.problem_in(t) is not None
                        for m, t in zip(mine, out[column], strict=True)]
