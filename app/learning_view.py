@@ -16,6 +16,7 @@ from tracker.learning import learning_record, learning_report, syntheses
 from tracker.records import repo
 from tracker.reports import charts
 from tracker.storage.db import Database
+from tracker.text import shown
 
 
 @st.cache_data(show_spinner="Checking what each idea's measures showed...", max_entries=8)
@@ -51,7 +52,7 @@ def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int
     st.header(ui.esc(idea["title"]))
     st.markdown(f"**Status:** {vocab.IDEA_STATUSES.get(idea['status'], idea['status'])} · "
                 f"**Drivers:** {ui.esc(idea['drivers']) or 'none linked'}")
-    if idea.get("description"):
+    if shown(idea.get("description")):
         st.markdown(ui.esc(idea["description"]))
     _synthesis(db, scope, rec, editable and scope.is_admin)
     if not rec.tested:

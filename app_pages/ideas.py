@@ -7,6 +7,7 @@ from app import learning_view, ui
 from tracker import vocab
 from tracker.records import repo
 from tracker.reports import charts
+from tracker.text import shown
 
 db = ui.get_db()
 scope = ui.scope()
@@ -66,7 +67,7 @@ idea = ideas.set_index("id").loc[idea_id]
 st.header(ui.esc(idea["title"]))
 st.markdown(f"**Status:** {vocab.IDEA_STATUSES[idea['status']]}"
             + (" (set by hand)" if idea["status_set_by_hand"] else ""))
-if idea["description"]:
+if shown(idea["description"]):
     st.markdown(ui.esc(idea["description"]))
 st.markdown(f"**Drivers:** {ui.esc(idea['drivers']) or 'none linked yet'}")
 

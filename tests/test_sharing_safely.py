@@ -163,6 +163,7 @@ def test_the_public_report_holds_nothing_planted(planted, tmp_path):
         assert "What this version withholds" in text and _leaks(text) == []
     assert "What this version withholds, and why" in html
     assert "an idea of the lab's (1)" in html  # the idea's title named someone: a stand-in
+    assert not re.search(r">\s*nan\s*<", html)  # a withheld text leaves nothing in its place
     internal = learning_report.build_html(db, ADMIN, public=False, ideas=[found["idea"]])
     assert "kowalski" in _leaks(internal) or "hillview" in _leaks(internal)  # the lab reads all
 
@@ -174,6 +175,7 @@ def test_a_partner_and_a_viewer_read_nothing_planted(planted, who, tmp_path):
     leaks = LEAKS if who == "partner" else NAMES_AND_CONTACTS  # a viewer reads every name
     rec = learning_record.record(db, scope, found["idea"])
     assert _leaks(_record_text(rec), leaks) == []
+    assert rec.idea["description"] is None or isinstance(rec.idea["description"], str)
     index = learning_record.idea_index(db, scope, repo.get_challenge(db)["id"])
     assert _leaks(index.astype(str).to_csv(), leaks) == []
     for word in ("kowalski", "kerr", "example", "567890") + (
@@ -402,6 +404,8 @@ def test_every_page_for_a_partner_and_a_viewer_holds_nothing_planted(monkeypatch
         leaked = _leaks(_frames_text(everything_shown(at)), leaks)
         if leaked:
             found[name] = leaked
+        # a withheld text leaves nothing in its place (not "nan")
+        assert not [m.value for m in at.markdown if m.value.strip() == "nan"], name
     assert found == {}
 
 

@@ -109,3 +109,9 @@ def markdown_text(text) -> str:
         return ""
     joined = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, str(text))
     return " ".join(_MARKDOWN_MARKUP.sub(r"\\\1", joined).split())
+
+
+def shown(value) -> str | None:
+    """A stored or withheld text as something to show: the text, or None where there is
+    none (NULL, NaN from a table of text, a withheld passage, blank)."""
+    return value if isinstance(value, str) and value.strip() else None

@@ -159,12 +159,14 @@ class _Reader:
         lines = ["This export holds what you may read in the tracker.", ""]
         withheld = self.audience.withheld
         if withheld.titles:
-            lines.append(f"{withheld.titles} title(s) read as a stand-in (\"an idea of the "
-                         "lab's (1)\"): they name a person or an organisation that may not be "
-                         "named to you.")
+            n = withheld.titles
+            lines.append(f"{n} {'title reads' if n == 1 else 'titles read'} as a stand-in "
+                         "(such as \"an idea of the lab's (1)\"): the title names a person or "
+                         "an organisation that may not be named to you.")
         lines += [f"- {what}" for what in withheld.passages]
-        lines += [f"{n} text(s) in {table}.csv are left empty: they name a person or an "
-                  "organisation that may not be named to you, or hold an e-mail address or a "
+        lines += [f"{n} {'text' if n == 1 else 'texts'} in {table}.csv "
+                  f"{'is' if n == 1 else 'are'} left empty: each names a person or an "
+                  "organisation that may not be named to you, or holds an e-mail address or a "
                   "phone number." for table, n in sorted(self.left_out.items())]
         if len(lines) == 2:
             lines.append("Nothing in it was withheld from you.")

@@ -185,7 +185,9 @@ def record(db: Database, scope: Scope, idea_id: int, *, public: bool = False,
         raise PermissionDenied(f"{scope.organisation} does not test this idea, so its learning "
                                "is not shared with you here; the lab team can share it.")
     internal = INTERNAL.viewing(challenge)  # every result, but only of this challenge's dates
-    idea = ideas.loc[idea_id].to_dict() | {"id": idea_id}
+    # a text withheld from the reader is None (a table of text holds it as NaN)
+    idea = {k: None if isinstance(v, float) and np.isnan(v) else v
+            for k, v in ideas.loc[idea_id].to_dict().items()} | {"id": idea_id}
     cycles = repo.list_cycles(db, internal, challenge["id"], idea_id=idea_id)
     cycles = cycles.sort_values(["start_date", "cycle_no", "id"]).reset_index(drop=True)
     cycles["idea"] = idea["title"]  # as this reader may read it (the charts' bands show it)

@@ -28,6 +28,7 @@ from tracker.learning import learning_record, syntheses
 from tracker.records import reader_view, repo
 from tracker.reports import charts
 from tracker.storage.db import Database
+from tracker.text import shown
 
 Progress = Callable[[float, str], None]
 _TEMPLATES = jinja2.Environment(
@@ -161,8 +162,9 @@ def _render(shared: reader_view.ReaderView, records, diagram, public) -> str:
     measure_rows = [{
         "name": m.name, "code": m.code,
         "type": vocab.MEASURE_TYPES.get(m.measure_type, m.measure_type),
-        "definition": m.definition,
-        "fraction": f"{m.numerator} / {m.denominator}" if isinstance(m.numerator, str) else "",
+        "definition": shown(m.definition) or "",
+        "fraction": f"{m.numerator} / {m.denominator}" if shown(m.numerator)
+        and shown(m.denominator) else "",
         "unit": m.unit, "direction": vocab.DIRECTIONS.get(m.direction, m.direction),
         "frequency": vocab.FREQUENCIES.get(m.frequency, m.frequency)}
         for m in measures.itertuples()]
@@ -248,7 +250,7 @@ def _idea_view(rec: learning_record.Record) -> dict:
     elif idea["status"] == "abandoned":
         why = (synthesis or {}).get("reason") or "Abandoned after testing; the lab team has " \
                                                   "not written why yet."
-    description = idea.get("description")
+    description = shown(idea.get("description"))
     if not aud.is_lab:
         description = aud.passage(description, f"The description of '{idea['title']}'")
     return {
