@@ -602,3 +602,41 @@ def test_the_tested_by_filter_never_singles_out_an_organisation(demo_db):
         assert learning_record.idea_index(demo_db, scope, cid, organisation_kind=kind).empty
     lab = learning_record.idea_index(demo_db, ADMIN, cid, organisation_kind=kinds[min(hidden)])
     assert not lab.empty  # the lab team filters by every kind
+
+
+def test_a_partner_stores_results_by_a_stand_in_on_both_engines(db):
+    """A measure named after a contact who did not agree to be named reads by its stand-in
+    to a partner (template, check, the stored file's report); the file that uses it stores
+    under the right measure, on the embedded file and on PostgreSQL alike."""
+    from tracker.intake import ingest, templates
+
+    cid = repo.create_challenge(db, ADMIN, title="Stand-ins", question="Q", aim="A",
+                                start_date=dt.date(2026, 1, 5), end_date=dt.date(2026, 12, 28))
+    assert cid
+    org = repo.add_organisation(db, ADMIN, name="Ash Practice", kind="gp_practice",
+                                region="London")
+    repo.add_organisation(db, ADMIN, name="Birch Trust", kind="nhs_trust", region="London",
+                          contact_name="Priya Raman")
+    secret = repo.add_measure(db, ADMIN, code="CALLS", name="Calls Priya Raman returned",
+                              measure_type="process", definition="Calls returned in the week",
+                              unit="calls", direction="increase", data_kind="value",
+                              frequency="week")
+    partner = Scope(actor="ash", role="partner", organisation_id=org,
+                    organisation="Ash Practice")
+    template = templates.template_frame(db, partner, "Ash Practice",
+                                        today=dt.date(2026, 2, 20))
+    assert set(template["measure"]) == {"a measure of the lab's (1)"}
+    assert "Raman" not in template.to_csv()
+    first = template.head(1).assign(value=7).drop(columns=[templates.HOW_TO])
+    data = first.to_csv(index=False).encode("utf-8")
+    stored = ingest.commit(db, data, "ash.csv", partner, today=dt.date(2026, 2, 20))
+    assert stored.ok and stored.new == 1, [str(p) for p in stored.errors]
+    assert stored.plan["measure"].tolist() == ["a measure of the lab's (1)"]
+    rows = db.read("SELECT measure_id, value FROM result WHERE organisation_id = ?", [org])
+    assert rows.values.tolist() == [[secret, 7.0]]
+    guess = data.replace(b"a measure of the lab's (1)", b"Calls Priya Raman returned")
+    refused = ingest.check(db, guess, "guess.csv", partner, today=dt.date(2026, 2, 20))
+    # refused: the real name is not taken from a partner (a refusal says nothing it did not
+    # write itself: the message beside the value it sent names no measure but the stand-in)
+    assert not refused.ok
+    assert "Raman" not in " ".join(p.message for p in refused.errors)
