@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import ui
 from tracker import clock, vocab
-from tracker.records import observations, repo
+from tracker.records import observations, reader_view, repo
 from tracker.reports import charts
 
 db = ui.get_db()
@@ -57,9 +57,8 @@ results = in_period(results)
 if results.empty:
     st.info("No results for this measure and organisation in this period yet.")
     st.stop()
-notes = observations.list_annotations(db, scope, measure_id, org_id)
-notes["text"] = [shared.audience.note(org_id, None, t, None) or "(a note not shared with you)"
-                 if isinstance(t, str) else t for t in notes["text"]]
+notes = reader_view.chart_notes(shared, observations.list_annotations(db, scope, measure_id,
+                                                                   org_id))
 phases = pd.to_datetime(notes.loc[notes["kind"] == "phase", "on_date"]).tolist()
 frame = charts.outcome_frame(results, measure["data_kind"], improvement=measure["direction"],
                              phase_dates=phases, laney=laney, run_chart=run_only)

@@ -640,3 +640,35 @@ def test_a_partner_stores_results_by_a_stand_in_on_both_engines(db):
     # write itself: the message beside the value it sent names no measure but the stand-in)
     assert not refused.ok
     assert "Raman" not in " ".join(p.message for p in refused.errors)
+
+
+def test_a_partner_reads_its_own_chart_notes_as_written_and_the_lab_teams_checked(demo_db):
+    """On a partner's chart (the Outcomes page and the pack), a note its own organisation
+    wrote reads as written; a note the lab team wrote, on that chart or on every chart, is
+    checked like any shared text: one that names an organisation not named to partners is
+    not shown."""
+    from conftest import add_role_accounts
+
+    from tracker.records import observations, reader_view
+
+    add_role_accounts(demo_db)
+    scope = _reader(demo_db).viewing(repo.get_challenge(demo_db))
+    own = Scope(actor="pp_user", role="partner", organisation_id=scope.organisation_id,
+                organisation=READER)
+    measure = int(repo.list_measures(demo_db)["id"].iloc[0])
+    day = dt.date(2026, 6, 1)
+    for who, org, text in ((own, scope.organisation_id, "Ours: Hillview Surgery sent 3."),
+                           (ADMIN, scope.organisation_id, "Lab: ask Hillview Surgery why."),
+                           (ADMIN, None, "Every chart: Hill\u200bview closed this week."),
+                           (ADMIN, None, "Every chart: bank holiday.")):
+        observations.add_annotation(demo_db, who, measure_id=measure, organisation_id=org,
+                                    on_date=day, kind="note", text=text)
+    notes = observations.list_annotations(demo_db, scope, measure, scope.organisation_id)
+    view = reader_view.for_reader(demo_db, scope)
+    shown = reader_view.chart_notes(view, notes)["text"].tolist()
+    assert "Ours: Hillview Surgery sent 3." in shown  # its own organisation's words
+    assert "Every chart: bank holiday." in shown
+    assert shown.count(reader_view.NOTE_NOT_SHARED) == 2
+    assert _leaks(" ".join(t for t in shown if not t.startswith("Ours"))) == []
+    lab = reader_view.for_reader(demo_db, ADMIN.viewing(repo.get_challenge(demo_db)))
+    assert reader_view.chart_notes(lab, notes)["text"].tolist() == notes["text"].tolist()

@@ -201,14 +201,17 @@ def _own_and_others(db: Database, frame: pd.DataFrame, scope: Scope, combine) ->
 def list_annotations(db: Database, scope: Scope, measure_id: int,
                      organisation_id: int | None) -> pd.DataFrame:
     """Notes and rebase dates for a measure's chart at one organisation (or for every
-    organisation, when they were added without one)."""
+    organisation, when they were added without one), with the organisation of the account
+    that wrote each (`author_organisation_id`: empty for the lab team)."""
     if organisation_id is not None and not scope.sees(organisation_id):
         return pd.DataFrame(columns=["id", "on_date", "kind", "text", "created_by",
-                                     "organisation_id"])
+                                     "organisation_id", "author_organisation_id"])
     return db.read(
-        "SELECT id, on_date, kind, text, created_by, organisation_id FROM annotation"
-        " WHERE measure_id = ? AND (organisation_id IS NULL OR organisation_id = ?)"
-        " ORDER BY on_date, id", [measure_id, organisation_id])
+        "SELECT n.id, n.on_date, n.kind, n.text, n.created_by, n.organisation_id,"
+        " a.organisation_id AS author_organisation_id FROM annotation n"
+        " LEFT JOIN account a ON lower(a.username) = lower(n.created_by)"
+        " WHERE n.measure_id = ? AND (n.organisation_id IS NULL OR n.organisation_id = ?)"
+        " ORDER BY n.on_date, n.id", [measure_id, organisation_id])
 
 
 def add_annotation(db: Database, scope: Scope, *, measure_id: int, organisation_id,

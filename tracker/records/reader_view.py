@@ -222,6 +222,23 @@ def readable_cycles(db: Database, view: ReaderView, cycles: pd.DataFrame,
     return out.reset_index(drop=True)
 
 
+NOTE_NOT_SHARED = "(a note not shared with you)"
+
+
+def chart_notes(view: ReaderView, notes: pd.DataFrame) -> pd.DataFrame:
+    """A chart's notes (`observations.list_annotations`) as the reader may read them: a note
+    written by the reader's own organisation as written; any other (the lab team's, on their
+    chart or on every chart) only where it names nobody withheld from them."""
+    a = view.audience
+    if not a.checks_text or notes.empty:
+        return notes
+    own = [a.own is not None and pd.notna(o) and int(o) == a.own
+           for o in notes["author_organisation_id"]]
+    return notes.assign(text=[
+        t if not isinstance(t, str) or mine or a.problem_in(t) is None else NOTE_NOT_SHARED
+        for t, mine in zip(notes["text"], own, strict=True)])
+
+
 def names(view: ReaderView, frame: pd.DataFrame) -> pd.DataFrame:
     """A frame from elsewhere with its names as the reader may read them: `measure`, `unit`
     and `code` columns by `measure_id`, an `idea` column by `idea_id` (from the view)."""

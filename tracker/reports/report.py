@@ -111,8 +111,7 @@ def build_slide(db: Database, scope: Scope, row, *, date_from: dt.date | None = 
                               measure_id=measure_id)
     if view is not None:
         cycles = reader_view.readable_cycles(db, view, cycles)
-        notes["text"] = [view.audience.note(org_id, None, t, None) or "(a note not shared)"
-                         if isinstance(t, str) else t for t in notes["text"]]
+        notes = reader_view.chart_notes(view, notes)
     title = f"{m['name']} — {row.organisation}"
     chart = charts.spc_chart(frame, title=title, unit=m["unit"], target=m["target"],
                              cycles=cycles, notes=notes[notes["kind"] == "note"],
