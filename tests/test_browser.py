@@ -652,6 +652,7 @@ def test_the_lab_team_writes_learning_shares_notes_and_makes_both_reports(browse
         main = page.locator("[data-testid='stMain']")
         # the save reruns the page twice (the message, then the record): wait for the record
         expect(main).to_contain_text("Recommendation: Test further.", timeout=30_000)
+        _drawn(page)
 
         abandoned = "WhatsApp group moderated by a peer supporter"
         _choose(page, "Open an idea's learning record", abandoned)
@@ -664,10 +665,10 @@ def test_the_lab_team_writes_learning_shares_notes_and_makes_both_reports(browse
         page.get_by_text(f"Synthesis of '{abandoned}' saved").first.wait_for(timeout=30_000)
         _settle(page)
         expect(main).to_contain_text("Earlier versions (1)", timeout=30_000)
+        _drawn(page)  # the rerun that shows the record has finished drawing it
         # two notes of its first cycle: what was learned in public, study notes to partners
         cycle = page.get_by_test_id("stExpander").filter(has_text="Cycle 1 ·").first
-        cycle.scroll_into_view_if_needed()
-        cycle.locator("summary").click()
+        cycle.locator("summary").click()  # scrolls it into view first
         form = cycle.get_by_test_id("stForm")
         form.get_by_role("radiogroup", name="What was learned") \
             .get_by_role("radio", name="Public").click()
