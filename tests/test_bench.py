@@ -4,6 +4,7 @@ docs/benchmarks.md, measured on a quiet machine."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,9 +33,29 @@ def test_every_bench_script_has_a_smoke_run():
     assert {p.name for p in (ROOT / "bench").glob("*.py")} == set(SMOKE)
 
 
+# The small scale database the collaboration and learning smokes read (and the first adds
+# people to): built once per run, copied for each (scale.py's own smoke builds it again).
+USES_SCALE = {"collaboration.py", "learning.py"}
+
+
+@pytest.fixture(scope="session")
+def small_scale(built_once, tmp_path_factory) -> Path:
+    def build() -> Path:
+        sys.path.insert(0, str(ROOT / "bench"))
+        import scale
+
+        path = tmp_path_factory.mktemp("scale") / "scale.duckdb"
+        scale.build(path, orgs=3, measures=2, years=1)
+        return path
+
+    return built_once("small-scale-db", build)
+
+
 @pytest.mark.parametrize("script", sorted(SMOKE))
-def test_bench_script_runs_small(script, tmp_path):
+def test_bench_script_runs_small(script, tmp_path, request):
     args, expect = SMOKE[script]
+    if script in USES_SCALE:
+        shutil.copy(request.getfixturevalue("small_scale"), tmp_path / "scale.duckdb")
     done = subprocess.run([sys.executable, str(ROOT / "bench" / script),
                            *[a.format(tmp=tmp_path) for a in args]],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
