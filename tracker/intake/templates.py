@@ -28,9 +28,11 @@ def periods_due(frequency: str, start: dt.date, today: dt.date) -> list[dt.date]
 
 
 def template_frame(db: Database, scope: Scope, organisation: str,
-                   today: dt.date | None = None) -> pd.DataFrame:
+                   today: dt.date | None = None, *,
+                   measures: pd.DataFrame | None = None) -> pd.DataFrame:
     """The long template for one organisation: one row per measure and period still due
-    (periods with no current result), values blank."""
+    (periods with no current result), values blank. `measures`: the active measures as this
+    user reads them (`_active_measures`), when the caller has them."""
     today = today or clock.today()
     orgs = repo.list_organisations(db, scope, include_retired=False)
     match = orgs[orgs["name"].map(repo._norm) == repo._norm(organisation)]
@@ -44,7 +46,8 @@ def template_frame(db: Database, scope: Scope, organisation: str,
     stored = observations.load_results(db, scope, organisation_ids=[org_id])
     have = set(zip(stored["measure_id"], pd.to_datetime(stored["period"]).dt.date, strict=True))
     rows = []
-    for m in _active_measures(db, scope).itertuples():
+    measures = _active_measures(db, scope) if measures is None else measures
+    for m in measures.itertuples():
         guide = how_to_fill_in(m)
         for period in periods_due(m.frequency, start, end):
             if (m.id, period) not in have:
@@ -94,7 +97,8 @@ def template_xlsx(db: Database, scope: Scope, organisation: str,
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    frame = template_frame(db, scope, organisation, today)
+    measures = _active_measures(db, scope)
+    frame = template_frame(db, scope, organisation, today, measures=measures)
     book = Workbook()
     sheet = book.active
     sheet.title = "Results"
@@ -124,7 +128,7 @@ def template_xlsx(db: Database, scope: Scope, organisation: str,
                  "Denominator", "Unit", "Frequency"])
     for cell in info[info.max_row]:
         cell.font = Font(bold=True)
-    for m in _active_measures(db, scope).itertuples():
+    for m in measures.itertuples():
         fill = "value" if m.data_kind == "value" else "numerator and denominator"
         info.append([m.code, m.name, fill, m.definition, m.numerator or "", m.denominator or "",
                      m.unit, "weekly" if m.frequency == "week" else "monthly"])
@@ -149,17 +153,18 @@ def entry_rows(db: Database, scope: Scope, organisation: str, *, today: dt.date 
     periods still due (no result yet), the `recent` latest of them, newest first, each with
     the last value stored for the measure there and whether it is overdue."""
     today = today or clock.today()
-    due = template_frame(db, scope, organisation, today)
+    measures = _active_measures(db, scope)  # the reader's names: built once, used thrice
+    due = template_frame(db, scope, organisation, today, measures=measures)
     if due.empty:
         return due.assign(due=[], last=[])
     due["day"] = pd.to_datetime(due["period"]).dt.date
     due = due.sort_values(["measure", "day"], ascending=[True, False])
     due = due.groupby("measure", sort=False).head(recent)
-    measures = _active_measures(db, scope).set_index("name")
+    by_name = measures.set_index("name")
     org_id = int(repo.list_organisations(db, scope).set_index("name").loc[
         due["organisation"].iloc[0], "id"])
-    stored = repo_last_values(db, scope, org_id)
-    frequency = due["measure"].map(measures["frequency"])
+    stored = repo_last_values(db, scope, org_id, measures.set_index("id")["name"])
+    frequency = due["measure"].map(by_name["frequency"])
     age = (pd.Timestamp(today) - pd.to_datetime(due["day"])).dt.days
     due["due"] = ["overdue" if a > OVERDUE_AFTER[f] else "due"
                   for a, f in zip(age, frequency, strict=True)]
@@ -167,14 +172,16 @@ def entry_rows(db: Database, scope: Scope, organisation: str, *, today: dt.date 
     return due.drop(columns="day").reset_index(drop=True)
 
 
-def repo_last_values(db: Database, scope: Scope, org_id: int) -> pd.Series:
+def repo_last_values(db: Database, scope: Scope, org_id: int,
+                     names: pd.Series | None = None) -> pd.Series:
     """The latest stored result of each measure at an organisation, as text (by measure, as
-    this user may read its name)."""
+    this user may read its name; `names`: measure id -> that name, when the caller has it)."""
     results = observations.load_results(db, scope, organisation_ids=[org_id])
     if results.empty:
         return pd.Series(dtype=object)
     results = results.sort_values("period").groupby("measure_id").tail(1)
-    names = reader_view.measures_for(db, scope).set_index("id")["name"]
+    if names is None:
+        names = reader_view.measures_for(db, scope).set_index("id")["name"]
     text = [f"{v:g}" if pd.notna(v) else f"{n:g} / {d:g}" for v, n, d in
             zip(results["value"], results["numerator"], results["denominator"], strict=True)]
     when = pd.to_datetime(results["period"]).dt.strftime("%d %b %Y")

@@ -8,7 +8,7 @@ only says beforehand what that will be.
 from __future__ import annotations
 
 from tracker.access import sensitive
-from tracker.learning import learning_record, syntheses
+from tracker.records import reader_view
 from tracker.storage.db import Database
 
 READERS = ("viewers", "partners", "the public")
@@ -20,8 +20,8 @@ def warnings(db: Database, texts: dict[str, str | None]) -> list[str]:
     texts = {label: t for label, t in texts.items() if isinstance(t, str) and t.strip()}
     if not texts:
         return []
-    consents = syntheses.consents(db)
-    people = learning_record.people_not_to_name(db)
+    consents = reader_view.consents(db)
+    people = reader_view.people_not_to_name(db)
     not_to_partners = consents.loc[~consents["named_to_partners"].astype(bool), "name"].tolist()
     not_in_public = consents.loc[~consents["named_in_public"].astype(bool), "name"].tolist()
     finders = {"viewers": sensitive.Finder([], people),
