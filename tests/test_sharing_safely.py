@@ -672,3 +672,18 @@ def test_a_partner_reads_its_own_chart_notes_as_written_and_the_lab_teams_checke
     assert _leaks(" ".join(t for t in shown if not t.startswith("Ours"))) == []
     lab = reader_view.for_reader(demo_db, ADMIN.viewing(repo.get_challenge(demo_db)))
     assert reader_view.chart_notes(lab, notes)["text"].tolist() == notes["text"].tolist()
+
+
+def test_a_stand_ins_place_in_a_list_does_not_hint_at_the_real_name(planted):
+    """Measures are listed by name (the Measures page, the cycles' choices, the template):
+    for a partner, by the names as read, so a stand-in does not sit where its real name
+    would sort."""
+    from tracker.records import reader_view
+
+    db, _ = planted
+    scope = _reader(db).viewing(repo.get_challenge(db))
+    for measures in (reader_view.for_reader(db, scope).measures,
+                     reader_view.measures_for(db, scope)):
+        order = measures[["measure_type", "name"]].apply(tuple, axis=1).tolist()
+        assert order == sorted(order), order
+        assert any(n.startswith("a measure of the lab's") for n in measures["name"])

@@ -113,9 +113,7 @@ def measures_for(db: Database, scope: Scope) -> pd.DataFrame:
     audience = audience_for(db, scope)
     names = [audience.title(n, "a measure", int(i))
              for n, i in zip(measures["name"], measures["id"], strict=True)]
-    # in the order of the names as read: a stand-in's place must not hint at the real name
-    return _measures_as_read(audience, measures, names).sort_values(
-        ["measure_type", "name"], kind="stable").reset_index(drop=True)
+    return _measures_as_read(audience, measures, names)
 
 
 def challenge_title(audience: Audience, challenge: dict) -> str:
@@ -172,6 +170,8 @@ WITHHELD_CODE = "–"  # a measure's code that would name someone withheld
 
 
 def _measures_as_read(a: Audience, measures: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The measures with every text as the reader reads it, in the order of the names as
+    read (the tables list them by name: a stand-in's place must not hint at the real name)."""
     return measures.assign(
         name=names,
         code=[c if a.problem_in(c) is None else WITHHELD_CODE for c in measures["code"]],
@@ -179,7 +179,8 @@ def _measures_as_read(a: Audience, measures: pd.DataFrame, names: list[str]) -> 
         **{column: [a.passage(t, f"The {label} of '{n}'")
                     for t, n in zip(measures[column], names, strict=True)]
            for column, label in (("definition", "definition"), ("numerator", "numerator"),
-                                 ("denominator", "denominator"))})
+                                 ("denominator", "denominator"))}).sort_values(
+        ["measure_type", "name"], kind="stable").reset_index(drop=True)
 
 
 CYCLE_TEXTS = ("objective", "question", "prediction", "plan_who", "plan_where",
