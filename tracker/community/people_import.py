@@ -20,7 +20,15 @@ from tracker import clock
 from tracker.access.scope import Scope
 from tracker.community import participants
 from tracker.errors import PermissionDenied
-from tracker.intake.upload_read import MAX_FILE_BYTES, Problem, Refused, Report, read_csv, read_xlsx
+from tracker.intake.upload_read import (
+    MAX_FILE_BYTES,
+    MAX_FILE_MB,
+    Problem,
+    Refused,
+    Report,
+    read_csv,
+    read_xlsx,
+)
 from tracker.records import repo
 from tracker.storage.db import Database
 from tracker.storage.store import _EMAIL, MAX_SHORT, _audit, _insert
@@ -93,7 +101,7 @@ def _prepare(db: Database, cur, scope: Scope, challenge_id: int, data: bytes,
             raise PermissionDenied("Only the lab admin may import participants.")
         if len(data) > MAX_FILE_BYTES:
             raise Refused(f"The file is {len(data) / 1e6:,.1f} MB; the limit is "
-                          f"{MAX_FILE_BYTES / 1e6:,.0f} MB.")
+                          f"{MAX_FILE_MB} MB.")
         if not data:
             raise Refused("The file is empty.")
         is_xlsx = data[:4] == b"PK\x03\x04" or file_name.lower().endswith((".xlsx", ".xlsm"))

@@ -23,7 +23,7 @@ import pandas as pd
 
 from tracker.access.scope import Scope
 from tracker.intake import api_tokens, ingest
-from tracker.intake.upload_read import MAX_FILE_BYTES, Problem, Report
+from tracker.intake.upload_read import MAX_FILE_BYTES, MAX_FILE_MB, Problem, Report
 from tracker.storage.db import Database
 
 PREVIEW_ROWS = 200
@@ -75,7 +75,7 @@ def refusal(status: int, message: str) -> tuple[int, dict]:
 
 NO_TOKEN = ("The token is missing, unknown or revoked. Ask the lab admin for a token for your "
             "organisation and send it as 'Authorization: Bearer <token>'. Nothing was stored.")
-TOO_LARGE = (f"The file is larger than {MAX_FILE_BYTES / 1e6:,.0f} MB. Split it into smaller "
+TOO_LARGE = (f"The file is larger than {MAX_FILE_MB} MB. Split it into smaller "
              "files. Nothing was stored.")
 
 

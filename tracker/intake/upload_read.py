@@ -22,13 +22,17 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-MAX_FILE_BYTES = 50 * 1024 * 1024  # as the app's uploader allows (.streamlit/config.toml)
+from tracker.intake import excel_rows
+
+MAX_FILE_MB = 50  # as the app's uploader allows (.streamlit/config.toml): 50 MB of 1,048,576 bytes
+MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
 MAX_COLUMNS = 500  # the widest real file: 9 measures x (numerator, denominator) and a few more
 MAX_HEADER_BYTES = 32 * 1024
 MAX_XLSX_UNCOMPRESSED = 300 * 1024 * 1024
 MAX_XLSX_RATIO = 100
 MAX_NOTE = 2000
 MAX_LISTED = 1000  # problems listed one by one; the rest are counted
+XLSX_CHUNK_CELLS = 200_000  # cells of an Excel sheet staged at a time (memory stays flat)
 COLUMNS = ("organisation", "measure", "period", "value", "numerator", "denominator", "note")
 # The templates' last column says, for each row, what to write and on which base (the unit,
 # what the numerator and the denominator count). Uploads read past it without a warning.
@@ -304,7 +308,37 @@ def _cell_text(value) -> str | None:
     return str(value)
 
 
+def _formulas(data: bytes, title: str) -> dict[tuple[int, int], str]:
+    """The formula cells of a sheet: (row, column) -> formula."""
+    from openpyxl import load_workbook
+
+    raw = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    try:
+        return {(number, column): value
+                for number, values in excel_rows.sheet_rows(raw, raw[title], data_only=False,
+                                                            max_columns=MAX_COLUMNS)
+                for column, value in values.items()
+                if isinstance(value, str) and value.startswith("=")}
+    finally:
+        raw.close()
+
+
+def _stage_cells(cur, chunk: list[tuple[int, int, str]]) -> None:
+    if chunk:
+        rows, columns, texts = zip(*chunk, strict=True)
+        cur.register("stage_chunk", pd.DataFrame({"row_no": rows, "col": columns,
+                                                  "value": texts}))
+        cur.execute("INSERT INTO stage_cells SELECT * FROM stage_chunk")
+        cur.unregister("stage_chunk")
+
+
 def read_xlsx(cur, data: bytes, report: Report) -> list[str]:
+    """Load the first sheet (or the one named Results) into `stage_raw`, as read_csv does.
+
+    Only the cells that hold a value are read (excel_rows.py: a gap of a million empty rows
+    costs nothing), with the row numbers Excel shows. They go into the staging database in
+    chunks and are laid out as rows there, so memory stays flat however long the sheet is.
+    """
     from openpyxl import load_workbook  # openpyxl uses defusedxml when it is installed
 
     _check_zip(data)
@@ -314,51 +348,45 @@ def read_xlsx(cur, data: bytes, report: Report) -> list[str]:
     except Exception:
         raise Refused("This file could not be opened as an Excel workbook. Save it again in "
                        "Excel (.xlsx) and upload the new copy.") from None
-    sheet = book["Results"] if "Results" in book.sheetnames else book.worksheets[0]
-    rows = []
-    for number, row in enumerate(sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS + 1),
-                                 start=1):
-        if len(row) > MAX_COLUMNS and row[MAX_COLUMNS] not in (None, ""):
-            book.close()
-            raise Refused(f"Row {number}: the sheet has more than {MAX_COLUMNS:,} columns; at "
-                          "most that many are read. Use the template's layout or split the "
-                          "file by measure.")
-        rows.append([_cell_text(v) for v in row[:MAX_COLUMNS]])
-    book.close()
-    used = max((max((i for i, v in enumerate(r) if v not in (None, "")), default=-1)
-                for r in rows), default=-1) + 1
-    rows = [r[:used] for r in rows]
-    formulas: dict[tuple[int, int], str] = {}
-    if len(data) <= 5 * 1024 * 1024:  # find formulas Excel never calculated (no saved value)
-        raw = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-        raw_sheet = raw[sheet.title]
-        for r, row in enumerate(raw_sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)):
-            for c, value in enumerate(row):
-                if isinstance(value, str) and value.startswith("="):
-                    formulas[(r, c)] = value
-        raw.close()
-    while rows and not any(v not in (None, "") for v in rows[-1]):
-        rows.pop()
-    if not rows:
-        raise Refused("The workbook's first sheet is empty.")
-    header = rows[0]
-    width = max(len(r) for r in rows)
-    names = [norm_header(h) for h in header] + [""] * (width - len(header))
-    body = [list(r) + [None] * (width - len(r)) for r in rows[1:]]
-    for (r, c), formula in formulas.items():
-        if r >= 1 and r - 1 < len(body) and body[r - 1][c] is None:
-            report.error(r + 1, names[c] or None, formula,
+    try:
+        sheet = book["Results"] if "Results" in book.sheetnames else book.worksheets[0]
+        # formulas Excel never calculated have no saved value: found in small files
+        formulas = _formulas(data, sheet.title) if len(data) <= 5 * 1024 * 1024 else {}
+        any_formula = bool(formulas)
+        rows = excel_rows.sheet_rows(book, sheet, data_only=True, max_columns=MAX_COLUMNS)
+        first = next(rows, None)
+        if first is None:
+            raise Refused("The workbook's first sheet is empty.")
+        header_row, header = first
+        width = max(header) + 1
+        cur.execute("CREATE OR REPLACE TEMP TABLE stage_cells"
+                    " (row_no BIGINT, col INTEGER, value VARCHAR)")
+        chunk: list[tuple[int, int, str]] = []
+        for number, values in rows:
+            for column, value in values.items():
+                formulas.pop((number, column), None)  # calculated: it has a value
+                chunk.append((number, column, _cell_text(value)))
+            width = max(width, max(values) + 1)
+            if len(chunk) >= XLSX_CHUNK_CELLS:
+                _stage_cells(cur, chunk)
+                chunk = []
+        _stage_cells(cur, chunk)
+    except excel_rows.SheetRefused as exc:
+        raise Refused(str(exc)) from None
+    finally:
+        book.close()
+    cur.execute("CREATE OR REPLACE TEMP TABLE stage_raw AS SELECT row_no, "
+                + ", ".join(f"max(value) FILTER (WHERE col = {i}) AS h{i}" for i in range(width))
+                + " FROM stage_cells GROUP BY row_no ORDER BY row_no")
+    cur.execute("DROP TABLE stage_cells")
+    names = [norm_header(_cell_text(header.get(i)) or "") for i in range(width)]
+    for (number, column), formula in sorted(formulas.items()):
+        if number > header_row:
+            report.error(number, names[column] or None if column < width else None, formula,
                          "this cell holds a formula that Excel has not calculated, so it has "
                          "no value; open the file in Excel, save it, and upload it again (or "
                          "paste the values)")
-    if formulas:
+    if any_formula:
         report.warnings.append(Problem(None, None, None, "some cells hold formulas: their values "
                                        "as Excel last calculated them were used"))
-    frame = pd.DataFrame(body, columns=[f"h{i}" for i in range(width)], dtype=object)
-    frame.insert(0, "row_no", np.arange(2, len(body) + 2))
-    cur.register("stage_xlsx", frame)
-    cur.execute("CREATE OR REPLACE TEMP TABLE stage_raw AS SELECT * FROM stage_xlsx")
-    cur.unregister("stage_xlsx")
     return names
-
-
