@@ -13,6 +13,7 @@ import uuid
 import pytest
 from conftest import ENGINES, PASSWORD, ROOT
 
+from tracker.storage import backup_folder
 from tracker.storage.db import Database
 from tracker.storage.engines import open_database
 
@@ -143,8 +144,12 @@ def test_export_reports_and_a_backup_from_the_command_line(lab, tmp_path):
     made = cli(lab, "backup", "--out", str(tmp_path / "backups"))
     assert made.returncode == 0, made.stderr
     assert "Backup written to" in made.stdout
-    kept = list((tmp_path / "backups").iterdir())
+    kept = [p for p in (tmp_path / "backups").iterdir() if p.suffix != ".sha256"]
     assert len(kept) == 1
+    # its checksum beside it, private to the tracker's user like the backup itself
+    checksum = kept[0].with_name(kept[0].name + ".sha256")
+    assert checksum.read_text().split() == [backup_folder.sha256_of(kept[0]), kept[0].name]
+    assert kept[0].stat().st_mode & 0o777 == 0o600 and checksum.stat().st_mode & 0o777 == 0o600
     if not lab.startswith("postgresql"):
         assert kept[0].suffix == ".duckdb"
         return

@@ -32,11 +32,15 @@ from tracker.storage.backup_folder import (  # noqa: F401 - the backups' names, 
     Backup,
     BackupError,
     _choose,
+    check_checksum,
+    check_keep,
+    checksum_path,
     default_dir,
     keep_count,
     latest,
     list_backups,
     prune,
+    write_checksum,
 )
 from tracker.storage.base import DatabaseBusy, DatabaseLocked, _holder, is_lock_conflict
 from tracker.storage.db import Database, DatabaseDamaged, is_damage
@@ -64,15 +68,28 @@ def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
 
 
-def verify(path: Path, expected: dict[str, int] | None = None) -> dict[str, int]:
-    """Open a backup (read-only) and count every table; compare with `expected` if given."""
+def _read_all(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Count every table and read every value of every row (a hash of each row), so every
+    data block is read and DuckDB checks its checksum: counting alone reads no column."""
+    tables = _counts(con)
+    for table in tables:
+        con.execute(f'SELECT sum(hash("{table}")) FROM "{table}"').fetchall()
+    return tables
+
+
+def verify(path: Path, expected: dict[str, int] | None = None, *,
+           recorded_for: Path | None = None) -> dict[str, int]:
+    """Check a backup fully: its bytes against the checksum recorded when it was made (when
+    there is one), then open it read-only and read every row of every table; compare the
+    counts with `expected` if given. Returns the counts."""
+    check_checksum(path, recorded_for)
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         raise BackupError(f"The backup {path} cannot be opened: {str(exc).splitlines()[0]}") \
             from None
     try:
-        counts = _counts(con)
+        counts = _read_all(con)
     except duckdb.Error as exc:
         raise BackupError(f"The backup {path} is damaged: {str(exc).splitlines()[0]}") from None
     finally:
@@ -91,6 +108,7 @@ def backup(db: Database, directory: Path | None = None, *, keep: int | None = No
            now: dt.datetime | None = None) -> Backup:
     """A consistent copy of the database into `directory`, checked by reopening it; then
     only the newest `keep` backups are kept. Writes wait while the file is copied."""
+    check_keep(keep)
     directory = Path(directory) if directory else default_dir(db.path)
     directory.mkdir(parents=True, exist_ok=True)
     now = now or dt.datetime.now()
@@ -116,9 +134,11 @@ def backup(db: Database, directory: Path | None = None, *, keep: int | None = No
                           f"{exc.strerror or exc}") from None
     try:
         verify(partial, expected)
+        write_checksum(partial, target.name)
     except BackupError:
         partial.unlink(missing_ok=True)
         raise
+    checksum_path(partial).rename(checksum_path(target))
     partial.rename(target)
     prune(directory, keep if keep is not None else keep_count(), db.path.stem)
     return Backup(target, now.replace(microsecond=0), target.stat().st_size)
@@ -142,20 +162,43 @@ def restore(db_path: Path, source: Path, now: dt.datetime | None = None) -> tupl
     holds the file. The file it replaces is kept beside it, renamed. Returns (the backup used,
     where the old file went)."""
     db_path = Path(db_path)
-    chosen = _choose(Path(source))
+    chosen = _choose(Path(source), FILE, db_path.stem)
     if chosen.suffix == DUMP:
         raise BackupError(f"{chosen} is a backup of a PostgreSQL database; restore it into "
                           "a new PostgreSQL database (docs/deploy.md), not into a file.")
-    verify(chosen)
+    counts = verify(chosen)
+    accounts_now = 0
     if db_path.exists():
         try:
-            duckdb.connect(str(db_path)).close()
+            con = duckdb.connect(str(db_path))
         except duckdb.Error as exc:
             if is_lock_conflict(str(exc)):
                 raise DatabaseLocked(
                     f"{db_path} is open in {_holder(str(exc))}, so it cannot be restored "
                     "now. Stop the tracker app first, then run the restore again.") from None
             # a damaged file is exactly what a restore replaces
+        else:
+            try:
+                accounts_now = con.execute("SELECT count(*) FROM account").fetchone()[0]
+            except duckdb.Error:
+                pass  # damaged, or not a tracker's database yet
+            finally:
+                con.close()
+    if accounts_now and not counts.get("account"):
+        raise BackupError(
+            f"{chosen} holds no accounts, but {db_path} has {accounts_now}: restoring it would "
+            "leave the tracker with no sign-in, open to whoever reaches it. Restore a backup "
+            "made after the lab's accounts were created, or restore this one into a new file "
+            "(--db NEW.duckdb) and add a lab admin to it first. Nothing was changed.")
+    # copied beside the database first and checked there, then put in place
+    incoming = db_path.with_name(f"{db_path.name}.restoring")
+    try:
+        shutil.copyfile(chosen, incoming)
+        os.chmod(incoming, 0o600)
+        verify(incoming, counts, recorded_for=chosen)
+    except BaseException:
+        incoming.unlink(missing_ok=True)
+        raise
     now = now or dt.datetime.now()
     kept = db_path.with_name(f"{db_path.name}.before-restore-{now:{_STAMP}}")
     if db_path.exists():
@@ -163,7 +206,7 @@ def restore(db_path: Path, source: Path, now: dt.datetime | None = None) -> tupl
     for side in (Path(f"{db_path}.wal"),):
         if side.exists():
             side.rename(Path(f"{kept}.wal"))
-    shutil.copyfile(chosen, db_path)
+    incoming.rename(db_path)
     return chosen, kept
 
 

@@ -67,9 +67,21 @@ def listed_tables(dump: Path) -> set[str]:
     return found
 
 
+def read_fully(dump: Path) -> None:
+    """Read every table's data out of a dump (to nowhere): a damaged block of it fails."""
+    done = subprocess.run([_tool("pg_restore"), "--file", os.devnull, str(dump)],
+                          capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise BackupError(f"The backup {dump} is damaged: "
+                          f"{(done.stderr.strip().splitlines() or ['unknown error'])[-1]}. "
+                          "Nothing was changed; restore an older backup.")
+
+
 def backup(db, directory: Path | None = None, *, keep: int | None = None,
            now: dt.datetime | None = None) -> Backup:
-    """A pg_dump of the lab's database, checked, into `directory`; older ones pruned."""
+    """A pg_dump of the lab's database, checked (its table list, then every byte read back),
+    into `directory`, with its checksum; older ones pruned."""
+    backup_folder.check_keep(keep)
     directory = Path(directory) if directory else default_dir()
     now = now or dt.datetime.now()
     stem = database_name(db.url)
@@ -94,9 +106,30 @@ def backup(db, directory: Path | None = None, *, keep: int | None = None,
         partial.unlink(missing_ok=True)
         raise BackupError(f"The backup lacks the tables {', '.join(missing)}; it was removed. "
                           "Try again.")
+    try:
+        read_fully(partial)
+    except BackupError:
+        partial.unlink(missing_ok=True)
+        raise
+    os.chmod(partial, 0o600)
+    backup_folder.write_checksum(partial, target.name)
+    backup_folder.checksum_path(partial).rename(backup_folder.checksum_path(target))
     partial.rename(target)
     backup_folder.prune(directory, keep if keep is not None else backup_folder.keep_count(), stem)
     return Backup(target, now.replace(microsecond=0), target.stat().st_size)
+
+
+def _restored_from(url: str, source: Path) -> str | None:
+    """Whose backups a folder restore may take: a PostgreSQL restore goes into a new
+    database (lab_north_restored), so the folder must hold backups of one database only, or
+    the backup is named."""
+    if not source.is_dir():
+        return None
+    stems = {b.path.name.rsplit("-", 2)[0] for b in backup_folder.list_backups(source, kind=DUMP)}
+    if len(stems) > 1:
+        raise BackupError(f"{source} holds backups of several databases ({', '.join(sorted(stems))}): "
+                          "name the backup file to restore with --from. Nothing was changed.")
+    return None
 
 
 def restore(url: str, source: Path) -> Path:
@@ -105,13 +138,15 @@ def restore(url: str, source: Path) -> Path:
 
     from tracker.storage.pg import redacted
 
-    chosen = backup_folder._choose(Path(source), DUMP)
+    chosen = backup_folder._choose(Path(source), DUMP, _restored_from(url, Path(source)))
     if chosen.suffix != DUMP:
         raise BackupError(f"{chosen} is a copy of an embedded database file, not a PostgreSQL "
                           "backup: restore it with --db naming a file, or move it onto "
                           "PostgreSQL with migrate-to.")
+    backup_folder.check_checksum(chosen)
     if "schema_migrations" not in listed_tables(chosen):
         raise BackupError(f"{chosen} is not a backup of a tracker database.")
+    read_fully(chosen)
     with psycopg.connect(url, connect_timeout=10) as con:
         tables = con.execute("SELECT count(*) FROM information_schema.tables WHERE"
                              " table_schema = 'public'").fetchone()[0]
