@@ -192,9 +192,18 @@ with tab_edit:
             with right:
                 sure = st.checkbox("They asked to be erased: replace their name and e-mail "
                                    "with \"erased\" (cannot be undone)", key=f"erase_ok_{pid}")
+                held: list = []
                 if st.button("Erase their personal data", disabled=not sure,
                              key=f"erase_{pid}") and ui.run_write(
-                        lambda: participants.erase(db, scope, pid), "Participant erased."):
+                        lambda: held.extend(participants.erase(db, scope, pid)),
+                        "Participant erased."):
+                    if held:  # the backups made before the erase still hold them, for a time
+                        st.session_state["flash"] = (
+                            f"Participant erased from the database. {len(held)} backup"
+                            f"{'s' if len(held) != 1 else ''} made before today still hold "
+                            "their name and e-mail; they are deleted as newer backups replace "
+                            "them (after 14 daily backups unless TRACKER_BACKUP_KEEP says "
+                            "otherwise). Admin → Backups lists them.")
                     st.rerun()
 
 with tab_event, st.form("add_event", clear_on_submit=True):

@@ -14,7 +14,7 @@ from pathlib import Path
 from tracker.commands import app_control, cli
 from tracker.errors import InputError
 from tracker.storage import backup
-from tracker.storage.base import DatabaseLocked, is_url, location_key
+from tracker.storage.base import DatabaseLocked, is_url, keep_files_private, location_key
 from tracker.storage.db import Database
 from tracker.storage.engines import open_database
 from tracker.storage.pg import redacted
@@ -56,6 +56,7 @@ def _migrate_to(path: str, url: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_files_private()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = cli.build_parser().parse_args(argv)
     path = location_key(args.db)

@@ -18,12 +18,14 @@ nothing behind in it.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
 from tracker import clock
 from tracker.access.scope import Scope
 from tracker.errors import InputError, PermissionDenied
+from tracker.storage import backups
 from tracker.storage.db import Database
 from tracker.storage.store import _audit, _Checks, _ids, _insert
 
@@ -187,14 +189,19 @@ def set_retired(db: Database, scope: Scope, participant_id: int, retired: bool) 
                participant_id, {"retired_at": before["retired_at"]}, {"retired_at": value})
 
 
-def erase(db: Database, scope: Scope, participant_id: int) -> None:
+def erase(db: Database, scope: Scope, participant_id: int) -> list[Path]:
     """Erase a participant on request: name and e-mail become "erased", both consents are
-    withdrawn; links to ideas, cycles and events stay so that counts remain true."""
+    withdrawn; links to ideas, cycles and events stay so that counts remain true.
+
+    Then the database is rewritten (`compact`): no byte of the name or e-mail stays in the
+    file or its write-ahead log (DuckDB), nor in the table's files and statistics
+    (PostgreSQL). Returns the backups that still hold the person: they go as the oldest
+    backups are removed (TRACKER_BACKUP_KEEP, 14 daily backups by default)."""
     scope.require_admin("erase a participant's personal data")
     with db.transaction() as cur:
         before = _one(cur, participant_id)
         if before["erased_at"] is not None:
-            return
+            return []
         cur.execute("UPDATE participant SET name = ?, email = ?, may_contact = FALSE,"
                     " may_name = FALSE, may_contact_recorded_by = ?,"
                     " may_contact_recorded_at = current_timestamp, may_name_recorded_by = ?,"
@@ -203,6 +210,8 @@ def erase(db: Database, scope: Scope, participant_id: int) -> None:
                     [ERASED, ERASED, scope.actor, scope.actor, participant_id])
         _audit(cur, scope.actor, "erase", "participant", participant_id,
                {"personal data": "held"}, {"personal data": "erased on request"})
+    db.compact()
+    return [b.path for b in backups.backups_of(db)]
 
 
 def export_one(db: Database, scope: Scope, participant_id: int) -> str:

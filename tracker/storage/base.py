@@ -13,9 +13,35 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+PRIVATE_UMASK = 0o077
+
+
+def keep_files_private() -> None:
+    """Whatever the user's umask, everything this process creates from now on (the database
+    file and its WAL, backups and their checksums, exports, packs, reports, folders) can be
+    read by the tracker's own user only: 0600 files, 0700 folders. A copied backup holds
+    password hashes and participants' e-mails. Called by the command line and the server."""
+    os.umask(PRIVATE_UMASK)
+
+
+def make_private(path: Path) -> None:
+    """Make an existing file of the tracker's readable by its own user only (a database
+    made before the tracker kept its files private)."""
+    try:
+        if path.exists() and path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError:
+        pass  # not ours to change: the operator's choice
 MIGRATIONS_DIR = ROOT / "db" / "migrations"
 DEFAULT_DB = ROOT / "db" / "tracker.duckdb"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether a PostgreSQL server could not be reached (stopped, restarting, network): the
+    app says so in words, the results API answers 503 with Retry-After."""
+    return type(exc).__module__.startswith("psycopg") and type(exc).__name__ in (
+        "OperationalError", "PoolTimeout", "PoolClosed", "InterfaceError")
 
 
 class DatabaseLocked(RuntimeError):

@@ -14,6 +14,7 @@ parse and validate outside any lock and take "data" only to compare and store.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 import time
@@ -35,6 +36,7 @@ from tracker.storage.base import (
     default_path,
     explicit,
     is_lock_conflict,
+    make_private,
     migration_files,
 )
 
@@ -98,7 +100,7 @@ def _open(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
         text = str(exc)
         if is_lock_conflict(text):
@@ -108,6 +110,65 @@ def _open(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         if is_damage(exc):
             raise DatabaseDamaged(damaged_message(path, text)) from None
         raise DatabaseError(f"Cannot open {path} as a tracker database: {text}") from None
+    if not read_only:
+        for own in (path, Path(f"{path}.wal")):
+            make_private(own)
+    return con
+
+
+def _copy_database(cur: duckdb.DuckDBPyConnection, source: str, target: str) -> None:
+    """Copy every live row of the attached database `source` into the empty attached database
+    `target`: the schema as the migrations make it, the tables in the order their foreign
+    keys need, and each sequence moved on to where it stands. (DuckDB's own COPY FROM DATABASE
+    and EXPORT DATABASE refuse the tracker's schema: a cycle builds on an earlier cycle.)"""
+    cur.execute(f'USE "{target}"')
+    try:
+        migrate(cur)
+    finally:
+        cur.execute(f'USE "{source}"')
+    tables = [r[0] for r in cur.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND NOT internal"
+        " AND NOT temporary AND table_name <> 'schema_migrations'", [source]).fetchall()]
+    needs = {t: set() for t in tables}
+    own: dict[str, list[tuple[str, str]]] = {}  # a table's keys to its own rows
+    for table, referenced, columns, keys in cur.execute(
+            "SELECT table_name, referenced_table, constraint_column_names,"
+            " referenced_column_names FROM duckdb_constraints() WHERE database_name = ?"
+            " AND constraint_type = 'FOREIGN KEY'", [source]).fetchall():
+        if table not in needs:
+            continue
+        if referenced == table:
+            own.setdefault(table, []).extend(zip(columns, keys, strict=True))
+        else:
+            needs[table].add(referenced)
+    done: list[str] = []
+    while len(done) < len(tables):
+        ready = sorted(t for t in tables if t not in done and needs[t] <= set(done))
+        if not ready:  # pragma: no cover - the schema's foreign keys form no circle
+            raise DatabaseError("The tables' foreign keys form a circle; nothing was changed.")
+        for table in ready:
+            into, source_table = f'"{target}".main."{table}"', f'"{source}".main."{table}"'
+            if table not in own:
+                cur.execute(f"INSERT INTO {into} BY NAME SELECT * FROM {source_table}"
+                            " ORDER BY rowid")
+            else:  # rows that refer to rows of their own table go in after those rows
+                ready_rows = " AND ".join(
+                    f'(s."{c}" IS NULL OR s."{c}" IN (SELECT "{k}" FROM {into}))'
+                    for c, k in own[table])
+                key = own[table][0][1]
+                while cur.execute(
+                        f"INSERT INTO {into} BY NAME SELECT * FROM {source_table} s WHERE"
+                        f' s."{key}" NOT IN (SELECT "{key}" FROM {into}) AND {ready_rows}'
+                        " ORDER BY s.rowid").fetchone()[0]:
+                    pass
+            done.append(table)
+    starts = dict(cur.execute("SELECT sequence_name, start_value FROM duckdb_sequences()"
+                              " WHERE database_name = ?", [target]).fetchall())
+    for sequence, last in cur.execute(
+            "SELECT sequence_name, last_value FROM duckdb_sequences()"
+            " WHERE database_name = ? AND last_value IS NOT NULL", [source]).fetchall():
+        cur.execute(f"SELECT max(nextval('\"{target}\".main.\"{sequence}\"')) FROM range(?)",
+                    [int(last) - int(starts[sequence]) + 1])
 
 
 QUIET_WAIT = 10.0  # seconds a backup waits for other transactions (staging, sign-ins) to end
@@ -143,6 +204,8 @@ class Database:
         self._con = _open(self.path)
         self.daily_backups = None  # the app sets its daily backup thread here (ui.py)
         self._locks = {"data": threading.RLock(), "accounts": threading.RLock()}
+        self._gate = threading.Condition()  # cursors open, and a rewrite of the file waiting
+        self._open_cursors, self._rewriting = 0, False
         try:
             with self._locks["data"], self._locks["accounts"]:
                 migrate(self._con)
@@ -166,11 +229,63 @@ class Database:
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cur = self._con.cursor()
+        with self._gate:  # a rewrite of the file (`compact`) lets no new cursor in
+            while self._rewriting:
+                self._gate.wait()
+            self._open_cursors += 1
         try:
-            yield cur
+            cur = self._con.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
         finally:
-            cur.close()
+            with self._gate:
+                self._open_cursors -= 1
+                self._gate.notify_all()
+
+    def compact(self, wait: float = 30.0) -> None:
+        """Rewrite the database file from its live rows only, so that no byte of data that
+        was changed or deleted stays in it (DuckDB leaves old values in free blocks, and a
+        checkpoint does not clear them): an erased person's name and e-mail are then gone
+        from the file, and it has no write-ahead log. Writes wait; reads wait for the few
+        moments the new file takes its place. Used by an erase (participants.erase)."""
+        fresh = self.path.with_name(f"{self.path.name}.compacting")
+        fresh.unlink(missing_ok=True)
+        with self._locks["data"], self._locks["accounts"]:
+            with self.cursor() as cur:
+                if not _checkpoint(cur, wait=QUIET_WAIT):
+                    raise DatabaseBusy("The database stayed busy, so it could not be rewritten; "
+                                       "try again in a minute.")
+                name = cur.execute("SELECT current_database()").fetchone()[0]
+                quoted = str(fresh).replace("'", "''")
+                cur.execute(f"ATTACH '{quoted}' AS tracker_compacted")
+                try:
+                    _copy_database(cur, name, "tracker_compacted")
+                except BaseException:
+                    cur.execute(f'USE "{name}"')
+                    cur.execute("DETACH tracker_compacted")
+                    fresh.unlink(missing_ok=True)
+                    raise
+                cur.execute("DETACH tracker_compacted")
+            deadline = time.monotonic() + wait
+            with self._gate:
+                self._rewriting = True
+                try:
+                    while self._open_cursors:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            fresh.unlink(missing_ok=True)
+                            raise DatabaseBusy("The database was busy being read, so it could "
+                                               "not be rewritten; try again in a minute.")
+                        self._gate.wait(left)
+                    self._con.close()
+                    os.replace(fresh, self.path)
+                    Path(f"{self.path}.wal").unlink(missing_ok=True)
+                    self._con = _open(self.path)
+                finally:
+                    self._rewriting = False
+                    self._gate.notify_all()
 
     def read(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
         with self.cursor() as cur:

@@ -331,6 +331,18 @@ class PostgresDatabase:
     def checkpoint(self) -> None:
         """PostgreSQL writes its own checkpoints."""
 
+    def compact(self, tables: tuple[str, ...] = ("participant",)) -> None:
+        """After an erase: rewrite the tables (VACUUM FULL: the old row versions go with the
+        old files) and refresh their statistics (ANALYZE: pg_stats kept the erased values in
+        its most common values and histograms), then ask for a checkpoint so that the
+        write-ahead log segments holding them can be recycled (it needs the pg_checkpoint
+        role; without it PostgreSQL recycles them at its next checkpoint)."""
+        with self.cursor() as cur:
+            for table in tables:
+                cur.execute(f'VACUUM (FULL, ANALYZE) "{table}"')
+            with contextlib.suppress(self._psycopg.Error):
+                cur.execute("CHECKPOINT")
+
 
 def migrate(connection) -> list[int]:
     """The numbered migrations, translated (above), one transaction each, recorded in
