@@ -21,6 +21,7 @@ from tracker.intake.planning import (  # noqa: F401 - the steps callers reach th
     changed_meanwhile,
     new_batch,
     read_path,
+    same_file_stored,
 )
 from tracker.intake.upload_read import Progress, Report
 from tracker.storage.db import Database
@@ -94,6 +95,7 @@ def _store(cur, report: Report, file_name: str, scope: Scope, source: str) -> No
         return
     _classify(cur, report)  # against what is stored now
     if report.new + report.updated == 0:
+        same_file_stored(cur, report)
         return
     batch_id = new_batch(cur, report, file_name, scope, source)
     cur.execute(

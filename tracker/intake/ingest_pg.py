@@ -99,10 +99,16 @@ def commit(db, data: bytes, file_name: str, scope, *, organisation=None, today=N
             with db.transaction() as cur:
                 if _changed_meanwhile(cur, local, report):
                     return
+                # what is stored now: the batches too, as the copy made before the lock
+                # misses those stored meanwhile (their rows would not count as current, and
+                # four posts of one file at once stored it four times)
+                local.execute("DELETE FROM upload_batch")
+                _copy_in(local, "upload_batch", cur.execute("SELECT * FROM upload_batch").df())
                 _results_into(local, _stored_results(
                     lambda sql, params: cur.execute(sql, params).df(), local))
                 planning._classify(local, report)  # against what is stored now
                 if report.new + report.updated == 0:
+                    planning.same_file_stored(local, report)
                     return
                 _store(cur, local, report, file_name, scope, source)
 

@@ -26,6 +26,7 @@ from tracker.intake.upload_read import (
     COLUMNS,
     HOW_TO,
     MAX_FILE_BYTES,
+    MAX_FILE_MB,
     MAX_LISTED,
     MAX_NOTE,
     Problem,
@@ -243,15 +244,35 @@ def _validate(cur, report: Report, *, us_style: bool, challenge: dict | None, to
     end = challenge["end_date"] if challenge else None
     names_by_id = dict(zip(orgs["id"], orgs["name"], strict=True))
     allowed = sorted(allowed_org_ids) if allowed_org_ids is not None else None
+    # Someone who may write for some organisations only (a partner, an API token) hears the
+    # same answer for another organisation's name and for a name no organisation has, and is
+    # offered only names it may write for: the answer never confirms that a name exists.
+    not_yours, retired = None, "org_retired"
+    if allowed is not None:
+        retired = "org_retired AND list_contains(?, org_id)"
+        if forced_org is not None:
+            not_yours = (f"this upload is for {forced_org['name']}, but the row names another "
+                         "organisation; write its name exactly as on the template (or leave "
+                         "the organisation empty)")
+        else:
+            not_yours = ("you may upload results only for "
+                         + ", ".join(names_by_id.get(i, str(i)) for i in allowed)
+                         + "; write the name exactly as on the template")
+    own_names = org_names if allowed is None else \
+        [names_by_id[i] for i in allowed if i in names_by_id]
+
+    def unknown_org(r) -> str:
+        if not_yours is None:
+            return ("no organisation has this name." + suggest(r.organisation, org_names)
+                    + " Use the name exactly as on the template.")
+        return not_yours + "." + suggest(r.organisation, own_names)
 
     checks = [
         ("organisation", "organisation IS NULL AND org_id IS NULL",
          lambda r: "the organisation is missing; write the organisation's name in every row "
                    "(or choose the organisation when uploading)"),
-        ("organisation", "organisation IS NOT NULL AND org_id IS NULL",
-         lambda r: "no organisation has this name." + suggest(r.organisation, org_names)
-                   + " Use the name exactly as on the template."),
-        ("organisation", "org_retired",
+        ("organisation", "organisation IS NOT NULL AND org_id IS NULL", unknown_org),
+        ("organisation", retired,
          lambda r: "this organisation is retired; ask the lab team to bring it back first"),
         ("measure", "measure IS NULL", lambda r: "the measure is missing"),
         ("measure", "measure IS NOT NULL AND measure_id IS NULL",
@@ -325,15 +346,17 @@ def _validate(cur, report: Report, *, us_style: bool, challenge: dict | None, to
     }
     # one message per row: with an organisation chosen for the upload (always one the user
     # may write for), "this upload is for X" says it all
+    if allowed is not None:
+        params_for[retired] = [allowed]
     if allowed is not None and forced_org is None:
         checks.append(("organisation", "org_id IS NOT NULL AND NOT list_contains(?, org_id)",
-                       lambda r: "you may upload results only for "
-                       + ", ".join(names_by_id.get(i, str(i)) for i in allowed)))
+                       lambda r: not_yours + "."))
         params_for["org_id IS NOT NULL AND NOT list_contains(?, org_id)"] = [allowed]
     if forced_org is not None:
         checks.append(("organisation", "org_id IS NOT NULL AND org_id <> ?",
-                       lambda r: f"this upload is for {forced_org['name']}, but the row names "
-                                 "another organisation"))
+                       (lambda r: not_yours + ".") if allowed is not None else
+                       (lambda r: f"this upload is for {forced_org['name']}, but the row names "
+                                  "another organisation")))
         params_for["org_id IS NOT NULL AND org_id <> ?"] = [forced_org["id"]]
 
     # one pass counts the rows failing each check; only failing rows are fetched, in order
@@ -533,7 +556,7 @@ def _prepare(db: Database, cur, data: bytes, file_name: str, scope: Scope, *,
     try:
         if len(data) > MAX_FILE_BYTES:
             raise Refused(f"The file is {len(data) / 1e6:,.1f} MB; the limit is "
-                           f"{MAX_FILE_BYTES / 1e6:,.0f} MB. Split it into smaller files.")
+                           f"{MAX_FILE_MB} MB. Split it into smaller files.")
         if not data:
             raise Refused("The file is empty.")
         if not scope.can_write:
@@ -571,15 +594,22 @@ def _prepare(db: Database, cur, data: bytes, file_name: str, scope: Scope, *,
                 before_plan(cur)
             _plan(cur, report)
             report.plan = _plan_frame(cur)
-            same = cur.execute(
-                "SELECT max(id) FROM upload_batch WHERE sha256 = ? AND undone_at IS NULL",
-                [report.sha256]).fetchone()[0]
-            if same is not None and report.new == 0 and report.updated == 0:
-                report.already_stored_batch = int(same)
+            same_file_stored(cur, report)
     except (Refused, PermissionDenied) as refusal:
         report.errors.insert(0, Problem(None, None, None, str(refusal)))
     step(0.8, "Checked")
     return report
+
+
+def same_file_stored(cur, report: Report) -> None:
+    """A file with nothing new whose very bytes are a stored batch: say which (also when
+    another upload of it was stored while this one waited for the write lock)."""
+    if report.new == 0 and report.updated == 0:
+        same = cur.execute(
+            "SELECT max(id) FROM upload_batch WHERE sha256 = ? AND undone_at IS NULL",
+            [report.sha256]).fetchone()[0]
+        if same is not None:
+            report.already_stored_batch = int(same)
 
 
 def changed_meanwhile(report: Report, names: list[str]) -> None:
@@ -624,7 +654,7 @@ def read_path(path: Path) -> bytes:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise repo.InputError(f"{path.name} is {size / 1e6:,.1f} MB; the limit is "
-                              f"{MAX_FILE_BYTES / 1e6:,.0f} MB. Split it into smaller files.")
+                              f"{MAX_FILE_MB} MB. Split it into smaller files.")
     return path.read_bytes()
 
 
