@@ -7,7 +7,9 @@ import streamlit as st
 
 from app import ui
 from tracker import clock, vocab
+from tracker.errors import InputError
 from tracker.records import repo
+from tracker.records.cycles import MAX_SEARCH_CHARS
 from tracker.reports import charts
 
 db = ui.get_db()
@@ -37,10 +39,16 @@ f_org = f2.selectbox("Organisation", [ANY, *org_options], format_func=any_or(org
 stage_labels = {k: v for k, v in vocab.STAGES.items() if k != "plan"}
 f_stage = f3.selectbox("Stage", [ANY, *stage_labels], format_func=any_or(stage_labels))
 f_decision = f4.selectbox("Decision", [ANY, *vocab.DECISIONS], format_func=any_or(vocab.DECISIONS))
-search = st.text_input("Search all cycle notes", placeholder="e.g. volunteer, text reminder")
+search = st.text_input("Search all cycle notes", placeholder="e.g. volunteer, text reminder",
+                       max_chars=MAX_SEARCH_CHARS)
 
-cycles = ui.cycles(db, cid, idea_id=f_idea, organisation_id=f_org, stage=f_stage,
-                   decision=f_decision, search=search)
+try:
+    cycles = ui.cycles(db, cid, idea_id=f_idea, organisation_id=f_org, stage=f_stage,
+                       decision=f_decision, search=search)
+except InputError as exc:  # a search too long to run
+    st.error(ui.esc(exc))
+    cycles = ui.cycles(db, cid, idea_id=f_idea, organisation_id=f_org, stage=f_stage,
+                       decision=f_decision)
 st.caption(f"{len(cycles)} cycle{'s' if len(cycles) != 1 else ''} match.")
 if not cycles.empty:
     with st.expander("Timeline of cycles by organisation", expanded=True):

@@ -297,7 +297,9 @@ def authenticate(db: Database, username: str, password: str,
             store._audit(cur, row["username"] if row else "unknown user", "login_failed",
                         "account", row["id"] if row else None, None,
                         {"client": client, "locked_until": lock if row else None,
-                         **({} if row else {"username": str(username or "")[:60]})})
+                         # an unknown name is not kept: it may be a password typed into
+                         # the wrong field
+                         **({} if row else {"username": "(not an account; not kept)"})})
     if failure is not None:
         raise failure
     return _scope_of(row)

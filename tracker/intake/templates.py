@@ -137,9 +137,21 @@ def template_xlsx(db: Database, scope: Scope, organisation: str,
     for row in info.iter_rows(min_row=7):
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for each in (sheet, info):
+        _text_as_text(each)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _text_as_text(sheet) -> None:
+    """Every text cell stays text: openpyxl stores a string that starts with "=" as a live
+    formula, so a measure named "=1+2" or a definition holding =HYPERLINK(...) would run in
+    the partner's Excel."""
+    for row in sheet.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
 
 
 

@@ -35,6 +35,24 @@ _CYCLE_SELECT = """
     JOIN organisation o ON o.id = c.organisation_id
 """
 
+MAX_SEARCH_WORDS = 12
+MAX_SEARCH_CHARS = 200
+
+
+def search_words(text: str | None) -> list[str]:
+    """The words of a cycle search, each once, casefolded. A search is a few words: a long
+    one (a pasted page) would cost a scan of every note per word, so it is refused."""
+    text = text or ""
+    if len(text) > MAX_SEARCH_CHARS:
+        raise InputError(f"The search is {len(text):,} characters long; search for at most "
+                         f"{MAX_SEARCH_CHARS} characters (a few words from the notes).")
+    words = list(dict.fromkeys(text.casefold().split()))
+    if len(words) > MAX_SEARCH_WORDS:
+        raise InputError(f"The search has {len(words):,} words; search for at most "
+                         f"{MAX_SEARCH_WORDS} (a cycle matches when its notes hold every word).")
+    return words
+
+
 _CYCLE_TEXT_COLUMNS = ("objective", "question", "prediction", "plan_who", "plan_where",
                        "data_collection", "scale", "do_notes", "observations", "study_notes",
                        "learning", "next_steps")
@@ -60,9 +78,9 @@ def list_cycles(db: Database, scope: Scope, challenge_id: int, *, idea_id=None,
         params.append(measure_id)
     haystack = " || ' ' || ".join(
         [f"coalesce(c.{col}, '')" for col in _CYCLE_TEXT_COLUMNS] + ["i.title", "o.name"])
-    for word in (search or "").split():
+    for word in search_words(search):
         where.append(f"strpos(lower({haystack}), ?) > 0")
-        params.append(word.casefold())
+        params.append(word)
     return db.read(
         _CYCLE_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY c.start_date, c.id", params)
 

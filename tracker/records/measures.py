@@ -23,15 +23,18 @@ from tracker.storage.store import (
 # --------------------------------------------------------------------------- measures
 
 
-def list_measures(db: Database, include_retired: bool = True) -> pd.DataFrame:
-    """Every measure, with its count of results and its plausible range (`plausible_low`,
+def list_measures(db: Database, include_retired: bool = True, *,
+                  results_of: int | None = None) -> pd.DataFrame:
+    """Every measure, with its count of results (of one organisation's only, `results_of`,
+    for a partner, who may not count the others') and its plausible range (`plausible_low`,
     `plausible_high`; empty where none is set)."""
+    own = "" if results_of is None else " AND r.organisation_id = ?"
     return db.read(
-        "SELECT m.*, (SELECT count(*) FROM result r WHERE r.measure_id = m.id) AS results,"
+        f"SELECT m.*, (SELECT count(*) FROM result r WHERE r.measure_id = m.id{own}) AS results,"
         " mr.low AS plausible_low, mr.high AS plausible_high"
         " FROM measure m LEFT JOIN measure_range mr ON mr.measure_id = m.id"
         " WHERE ? OR m.retired_at IS NULL ORDER BY m.measure_type, m.name",
-        [include_retired],
+        ([] if results_of is None else [results_of]) + [include_retired],
     )
 
 

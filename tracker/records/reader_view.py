@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tracker.access.disclosure import Audience
+from tracker.access.disclosure import PARTNER, Audience
 from tracker.access.scope import Scope
 from tracker.records import observations, repo
+from tracker.records.cycles import search_words
 from tracker.storage.db import Database
 
 DEFAULT_MIN_COUNT = 5  # the smallest count of people that may leave the lab, unless set
@@ -107,7 +108,8 @@ def for_reader(db: Database, scope: Scope, challenge: dict | None = None) -> Rea
 def measures_for(db: Database, scope: Scope) -> pd.DataFrame:
     """Every measure (`repo.list_measures`) with its name, code, unit and texts as this user
     may read them: what a template, an upload's report or an export names them by."""
-    measures = repo.list_measures(db)
+    measures = repo.list_measures(db, results_of=scope.organisation_id if scope.is_partner
+                                  else None)
     if scope.is_admin:
         return measures
     audience = audience_for(db, scope)
@@ -131,7 +133,9 @@ def build(db: Database, audience: Audience, challenge: dict) -> ReaderView:
     ideas = repo.list_ideas(db, cid)
     drivers = repo.list_drivers(db, cid)
     phases = repo.list_phases(db, cid)
-    measures = repo.list_measures(db)
+    # a partner counts its own organisation's results only
+    measures = repo.list_measures(db, results_of=audience.own if audience.kind == PARTNER
+                                  else None)
     if not audience.checks_text:
         return ReaderView(audience, dict(challenge), phases, drivers, ideas, measures)
     a = audience
@@ -211,7 +215,7 @@ def readable_cycles(db: Database, view: ReaderView, cycles: pd.DataFrame,
             joined = links.assign(name=links["measure_id"].map(names)).dropna().groupby(
                 "cycle_id")["name"].agg(lambda n: "; ".join(sorted(n)))
             out["measures"] = out["id"].map(joined)
-    words = (search or "").casefold().split()
+    words = search_words(search)
     if words and len(out):
         columns = [c for c in (*CYCLE_TEXTS, "idea", "organisation") if c in out]
         haystack = out[columns].astype(object).fillna("").astype(str).agg(" ".join, axis=1)
