@@ -20,19 +20,32 @@ tracker's own process can change what the web server answers:
 
 import contextlib
 import logging
+import os
+import secrets
 
 import streamlit as st
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.formparsers import MultiPartParser
 from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 from streamlit import config
 
-from tracker.access import web_sessions
+from tracker.access import auth, first_run, hosts, web_sessions
 from tracker.commands import app_control
 from tracker.intake import api_tokens, results_api
 from tracker.intake.upload_read import MAX_FILE_BYTES
+from tracker.storage.base import is_unreachable, keep_files_private
 from tracker.storage.engines import shared
+
+# uvicorn (Streamlit's web server) takes the client's address from X-Forwarded-For when the
+# request comes from an address in FORWARDED_ALLOW_IPS, which defaults to this machine: any
+# local program could then pose as any client (and dodge the sign-in and API throttles). The
+# tracker trusts a proxy only where FORWARDED_ALLOW_IPS is set (deploy/compose*.yaml).
+os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
+keep_files_private()  # the database, its backups and the control file: the server's user only
 
 LOG = logging.getLogger("tracker.server")
 # Streamlit serves its own routes under server.baseUrlPath but not an App's routes: the
@@ -41,6 +54,9 @@ BASE = web_sessions.base_path(config.get_option("server.baseUrlPath"))
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 BLOCKED = ("/_stcore/metrics",)
+# a results file (MAX_FILE_BYTES) and the few fields of a multipart form around it
+MAX_BODY = MAX_FILE_BYTES + 64 * 1024
+DRAIN_AT_MOST = 8 * MAX_BODY  # a larger body is refused without reading it to the end
 
 
 class BlockInternalEndpoints:
@@ -55,6 +71,63 @@ class BlockInternalEndpoints:
             await PlainTextResponse("Not found", status_code=404)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class AllowedHosts:
+    """Answer only to the names this server is reached by (the Host header): loopback names,
+    the address it listens on, and TRACKER_ALLOWED_HOSTS (tracker/access/hosts.py). A page
+    of another site whose name an attacker points at this machine (DNS rebinding) is refused,
+    its websocket included. /healthz answers any name (a proxy's checks use the server's own
+    address, and it tells nothing of the lab)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.allowed = hosts.allowed_hosts(os.environ.get("TRACKER_ALLOWED_HOSTS"),
+                                                  config.get_option("server.address"))
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket") and \
+                not scope["path"].rstrip("/").endswith("/healthz") and \
+                not hosts.host_allowed(Headers(scope=scope).get("host"), self.allowed):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await PlainTextResponse(
+                "This tracker does not answer to this address. Its operator can add the name to "
+                "TRACKER_ALLOWED_HOSTS (docs/deploy.md).", status_code=421)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class BrowserCookie:
+    """Give each browser a random cookie (web_sessions.BROWSER_COOKIE) with the first page it
+    loads, before any sign-in form: a sign-in's ticket is then redeemed only in the browser
+    that started it. Pages only: not Streamlit's own routes, files, or the tracker's routes."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        tail = path[len(BASE):] if path.startswith(BASE) else path
+        if scope["type"] != "http" or scope.get("method") != "GET" or \
+                tail.startswith(("/_stcore", "/static", "/component", "/media", "/tracker/",
+                                 "/healthz")) or "." in tail.rsplit("/", 1)[-1] or \
+                web_sessions.BROWSER_COOKIE in Request(scope).cookies:
+            await self.app(scope, receive, send)
+            return
+        value = secrets.token_urlsafe(24)
+        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        cookie = (f"{web_sessions.BROWSER_COOKIE}={value}; Path={BASE or '/'}; HttpOnly; "
+                  f"SameSite=Lax{secure}").encode("latin-1")
+
+        async def send_with_cookie(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"set-cookie", cookie)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
 
 
 def _health() -> tuple[int, dict]:
@@ -77,7 +150,8 @@ async def start_session(request):
     if not target.startswith(BASE + "/"):
         target = BASE + "/"
     ticket = request.query_params.get("ticket", "")
-    token = await run_in_threadpool(web_sessions.redeem, shared(), ticket)
+    token = await run_in_threadpool(web_sessions.redeem, shared(), ticket,
+                                    request.cookies.get(web_sessions.BROWSER_COOKIE))
     response = RedirectResponse(target, status_code=303)
     if token:
         response.set_cookie(web_sessions.COOKIE, token, httponly=True, samesite="lax",
@@ -101,6 +175,8 @@ async def lifespan(_app):
     path = None
     try:
         database = await run_in_threadpool(shared)
+        if not await run_in_threadpool(auth.accounts_exist, database):
+            first_run.setup_code()  # printed in the log, for the first-run page
         if database.engine == "duckdb":  # a server needs no way in
             path = database.path
             app_control.start(path, own_url())
@@ -127,29 +203,75 @@ async def command_line(request):
     return JSONResponse(answer)
 
 
+async def _bounded_body(request) -> bytes | None:
+    """The request's body in memory, or None when it is larger than MAX_BODY: refused from
+    its Content-Length before reading, else by counting as it streams in. Nothing of it is
+    ever written to disk (Starlette's form parser spools file parts to a temporary file,
+    and its part limit does not cover them: a 400 MB body filled the temporary folder)."""
+    try:
+        declared = int(request.headers.get("content-length", ""))
+    except ValueError:
+        declared = None
+    if declared is not None and declared > DRAIN_AT_MOST:
+        return None  # not worth reading to the end: the sender's connection is reset
+    keep = declared is None or declared <= MAX_BODY
+    chunks, size = [], 0
+    async for chunk in request.stream():  # read to the end, keeping nothing past the limit,
+        size += len(chunk)                # so the sender hears the answer, not a reset
+        if keep and size <= MAX_BODY:
+            chunks.append(chunk)
+    return None if size > MAX_BODY or not keep else b"".join(chunks)
+
+
 async def _body(request) -> tuple[bytes, str] | None:
     """The file of a results request (its sender's token already checked): a multipart form's
     `file`, or the raw body (its name in ?file=). None when it is larger than the limit."""
-    limit = MAX_FILE_BYTES
+    body = await _bounded_body(request)
+    if body is None:
+        return None
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=8, max_part_size=limit + 1)
+        async def stream():
+            yield body
+
+        parser = MultiPartParser(request.headers, stream(), max_files=1, max_fields=8,
+                                 max_part_size=MAX_BODY)
+        parser.spool_max_size = MAX_BODY  # the file part stays in memory, as the body did
+        form = await parser.parse()
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             return b"", ""
-        data = await upload.read(limit + 1)
-        return None if len(data) > limit else (data, upload.filename or "")
-    chunks, size = [], 0
-    async for chunk in request.stream():  # read to the end (discarding past the limit), so
-        size += len(chunk)                # the sender hears the answer, not a reset
-        if size <= limit:
-            chunks.append(chunk)
-    if size > limit:
+        data = await upload.read(MAX_FILE_BYTES + 1)
+        return None if len(data) > MAX_FILE_BYTES else (data, upload.filename or "")
+    if len(body) > MAX_FILE_BYTES:
         return None
-    return b"".join(chunks), request.query_params.get("file", "")
+    return body, request.query_params.get("file", "")
+
+
+UNAVAILABLE_WAIT = 30  # seconds a sender is asked to wait while the database is not answering
+
+
+def _unavailable() -> JSONResponse:
+    status, body = results_api.refusal(503, "The tracker's database is not answering just now "
+                                            f"(restarting?), so nothing was stored. Send the "
+                                            f"file again in {UNAVAILABLE_WAIT} seconds.")
+    return JSONResponse(body, status_code=status,
+                        headers={"Retry-After": str(UNAVAILABLE_WAIT)})
 
 
 async def results(request):
-    """POST /tracker/api/results: a partner system's results file (tracker/results_api.py)."""
+    """POST /tracker/api/results: a partner system's results file (tracker/results_api.py).
+    While a PostgreSQL server does not answer: 503, with Retry-After."""
+    try:
+        return await _results(request)
+    except Exception as exc:
+        if not is_unreachable(exc):
+            raise
+        LOG.warning("The results API could not reach the database: %s",
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return _unavailable()
+
+
+async def _results(request):
     db = shared()
     try:
         scope = await run_in_threadpool(results_api.authenticate, db,
@@ -177,7 +299,9 @@ async def results(request):
             results_api.handle, db, scope, data, name,
             commit=request.query_params.get("commit", "").lower() in flag,
             confirm=request.query_params.get("confirm", "").lower() in flag)
-    except Exception:
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise
         LOG.exception("The results API failed on a file from %s", scope.organisation)
         status, body = results_api.refusal(500, "The tracker could not process the file and "
                                                 "stored nothing. Tell the lab team.")
@@ -185,7 +309,8 @@ async def results(request):
 
 
 app = st.App("streamlit_app.py", lifespan=lifespan,
-             middleware=[Middleware(BlockInternalEndpoints)],
+             middleware=[Middleware(AllowedHosts), Middleware(BlockInternalEndpoints),
+                         Middleware(BrowserCookie)],
              routes=[Route(BASE + web_sessions.ROUTE, start_session),
                      Route(BASE + "/healthz", healthz),
                      Route(BASE + app_control.ROUTE, command_line, methods=["POST"]),

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 import streamlit as st
 
 from app import ui
-from tracker.access import auth, web_sessions
+from tracker.access import auth, first_run, web_sessions
+from tracker.errors import InputError
 from tracker.records import reader_view, repo
 
 # server.py serves it under the base URL path (several labs behind one proxy)
@@ -50,7 +51,13 @@ def remember(signed_in: auth.Scope) -> None:
     st.session_state["last_active"] = dt.datetime.now()
     if not isinstance(st.context.url, str):  # no browser (AppTest): this tab only
         st.rerun()
-    ticket = web_sessions.start(db, signed_in)
+    browser = st.context.cookies.get(web_sessions.BROWSER_COOKIE) if st.context.cookies else None
+    if not isinstance(browser, str) or not browser:
+        st.session_state.pop("scope", None)
+        st.error("Your browser did not keep the tracker's cookie, so the sign-in cannot "
+                 "finish. Allow cookies for this site, reload the page and sign in again.")
+        st.stop()
+    ticket = web_sessions.start(db, signed_in, browser)
     asked = urlsplit(st.context.url)
     target = web_sessions.safe_next(asked.path + (f"?{asked.query}" if asked.query else ""))
     def js(value: str) -> str:  # a JavaScript string that cannot close the <script>
@@ -97,117 +104,158 @@ def login_page() -> None:
                 remember(signed_in)
 
 
-# ---------------------------------------------------------------- who is this?
-local_mode = not auth.accounts_exist(db)
-if local_mode:
-    scope = auth.LOCAL_ADMIN
-else:
-    scope = st.session_state.get("scope")
-    token = session_cookie()
-    if scope is None:  # a refresh or a new tab: the cookie names the session
-        scope, ended_because = web_sessions.resume(db, token)
-        if scope is not None:
-            st.session_state["scope"] = scope
-            st.session_state["last_active"] = dt.datetime.now()
-        elif ended_because:
-            st.session_state["login_message"] = ended_because
-    last = st.session_state.get("last_active")
-    now = dt.datetime.now()
-    if scope is not None and last is not None and now - last > auth.IDLE_TIMEOUT:
-        ui.sign_out("Your session ended after 30 minutes without activity. Please sign in "
-                    "again.")
-        web_sessions.end(db, token)
-        scope = None
-        if sso_configured() and st.user.is_logged_in:
-            st.logout()  # the identity provider's cookie must not sign the person back in
-    ended = None if scope is None else auth.session_ended(db, scope)
-    if ended:
-        ui.sign_out(ended)
-        web_sessions.end(db, token)
-        scope = None
-    if scope is None:
-        login_page()
+def first_run_page() -> None:
+    """No accounts, and a request that may not use local mode: make the first lab admin with
+    the setup code the server printed in its log (tracker/access/first_run.py)."""
+    st.title("Improvement lab tracker")
+    st.subheader("Set up the first lab admin")
+    st.write("This tracker has no accounts yet, and it is reached from another computer or "
+             "through a proxy, so nobody may use it without signing in. The person who runs "
+             "the server finds a one-time setup code in the server's log (or creates the first "
+             "account with `python -m tracker user add --name NAME --role admin`).")
+    with st.form("first_admin"):
+        code = st.text_input("Setup code (from the server's log)", autocomplete="off")
+        username = st.text_input("Username of the first lab admin", autocomplete="username")
+        password = st.text_input(f"Password (at least {auth.MIN_PASSWORD} characters)",
+                                 type="password",
+                                 autocomplete="new-password")
+        repeated = st.text_input("The same password again", type="password",
+                                 autocomplete="new-password")
+        if st.form_submit_button("Create the lab admin and sign in", type="primary"):
+            try:
+                signed_in = first_run.create_first_admin(db, code, username, password,
+                                                         repeated)
+            except InputError as exc:
+                st.error(ui.esc(exc))
+            else:
+                remember(signed_in)
+
+
+# Everything below reads the database: a PostgreSQL server that does not answer (stopped,
+# restarting) is said in words on the page, never as Streamlit's generic error.
+try:
+    # ---------------------------------------------------------------- who is this?
+    local_mode = not auth.accounts_exist(db)
+    if local_mode and not first_run.is_local(
+            st.get_option("server.address"), st.context.ip_address, st.context.headers,
+            in_browser=isinstance(st.context.url, str)):
+        first_run_page()
         st.stop()
-    st.session_state["last_active"] = now
-    # the server-side session's activity, written at most once a minute (not every rerun)
-    if now - st.session_state.get("seen_at", dt.datetime.min) > web_sessions.SEEN_EVERY:
-        web_sessions.seen(db, token)
-        st.session_state["seen_at"] = now
-
-# ---------------------------------------------------------------- menu
-PAGES = {
-    "Challenge": [
-        st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
-        st.Page("app_pages/challenge.py", title="Challenge and drivers", icon=":material/flag:"),
-        st.Page("app_pages/ideas.py", title="Change ideas", icon=":material/lightbulb:"),
-        st.Page("app_pages/cycles.py", title="Test cycles (PDSA)", icon=":material/autorenew:"),
-        st.Page("app_pages/learning.py", title="What we learned", icon=":material/school:"),
-        st.Page("app_pages/people.py", title="People", icon=":material/diversity_3:"),
-        st.Page("app_pages/collaboration.py", title="Collaboration", icon=":material/hub:"),
-        st.Page("app_pages/progress.py", title="Partner progress", icon=":material/trending_up:"),
-    ],
-    "Results": [
-        st.Page("app_pages/summary.py", title="Summary", icon=":material/table_chart:"),
-        st.Page("app_pages/outcomes.py", title="Outcomes", icon=":material/show_chart:"),
-        st.Page("app_pages/portfolio.py", title="Portfolio of ideas", icon=":material/grid_view:"),
-        st.Page("app_pages/review.py", title="Review", icon=":material/slideshow:"),
-        st.Page("app_pages/enter.py", title="Enter results", icon=":material/edit_note:"),
-        st.Page("app_pages/upload.py", title="Upload results", icon=":material/upload_file:"),
-        st.Page("app_pages/export.py", title="Export data", icon=":material/download:"),
-    ],
-    "Set-up": [
-        st.Page("app_pages/organisations.py", title="Organisations", icon=":material/apartment:"),
-        st.Page("app_pages/measures.py", title="Measures", icon=":material/straighten:"),
-    ],
-}
-if scope.is_admin:
-    PAGES["Admin"] = [
-        st.Page("app_pages/accounts.py", title="Accounts", icon=":material/group:"),
-        st.Page("app_pages/audit.py", title="Audit log", icon=":material/history:"),
-        st.Page("app_pages/backups.py", title="Backups", icon=":material/backup:"),
-    ]
-page = st.navigation(PAGES, expanded=True)  # every page in view, none behind "more"
-
-challenges = repo.list_challenges(db)
-with st.sidebar:
-    if len(challenges) > 1:  # a lab takes a new challenge every 9-12 months; earlier ones stay
-        reader = ui.readable(db).audience  # titles as this user may read them
-        labels = {int(c.id): f"{reader_view.challenge_title(reader, c._asdict())} "
-                             f"({c.start_date:%b %Y} – {c.end_date:%b %Y})"
-                  for c in challenges.itertuples()}
-        if st.session_state.get(ui.CHALLENGE_KEY) not in labels:
-            st.session_state[ui.CHALLENGE_KEY] = next(iter(labels))  # the newest
-        st.selectbox("Challenge", list(labels), format_func=labels.get, key=ui.CHALLENGE_KEY,
-                     help="Ideas, cycles, learning, people and the results of its dates belong "
-                          "to each challenge; organisations and measures carry over.")
-    challenge = ui.current_challenge(db)
-    if challenge is not None:
-        challenge = {**challenge, "title": ui.readable(db).challenge["title"]}
-        st.markdown(f"**{ui.esc(challenge['title'])}**")
-        if challenge["is_demo"]:
-            st.warning("Demo data: every organisation, person and number here is invented.",
-                       icon=":material/science:")
     if local_mode:
-        st.info(f"Local mode: you are the lab admin; the app listens on this computer only. "
-                   f"Creating the first account (Admin → Accounts) switches login on. "
-                   f"Database: {ui.esc(db.path)}")
+        scope = auth.LOCAL_ADMIN
     else:
-        role = auth.ROLES[scope.role]
-        where = f", {scope.organisation}" if scope.organisation else ""
-        st.caption(f"Signed in as **{ui.esc(scope.actor)}** ({role.lower()}{ui.esc(where)}).")
-        if scope.role == "viewer":
-            st.caption("Viewers see everything and may export, but change nothing.")
-        if st.button("Log out"):
-            ui.sign_out("You have logged out.")
-            web_sessions.end(db, session_cookie())
+        scope = st.session_state.get("scope")
+        token = session_cookie()
+        if scope is None:  # a refresh or a new tab: the cookie names the session
+            scope, ended_because = web_sessions.resume(db, token)
+            if scope is not None:
+                st.session_state["scope"] = scope
+                st.session_state["last_active"] = dt.datetime.now()
+            elif ended_because:
+                st.session_state["login_message"] = ended_because
+        last = st.session_state.get("last_active")
+        now = dt.datetime.now()
+        if scope is not None and last is not None and now - last > auth.IDLE_TIMEOUT:
+            ui.sign_out("Your session ended after 30 minutes without activity. Please sign in "
+                        "again.")
+            web_sessions.end(db, token)
+            scope = None
             if sso_configured() and st.user.is_logged_in:
-                st.logout()
-            st.rerun()
+                st.logout()  # the identity provider's cookie must not sign the person back in
+        ended = None if scope is None else auth.session_ended(db, scope)
+        if scope is not None and not ended and web_sessions.ended(db, token):
+            ended = "You logged out (in this or another window), so this window was signed out."
+        if ended:
+            ui.sign_out(ended)
+            web_sessions.end(db, token)
+            scope = None
+        if scope is None:
+            login_page()
+            st.stop()
+        st.session_state["last_active"] = now
+        # the server-side session's activity, written at most once a minute (not every rerun)
+        if now - st.session_state.get("seen_at", dt.datetime.min) > web_sessions.SEEN_EVERY:
+            web_sessions.seen(db, token)
+            st.session_state["seen_at"] = now
 
-if challenge is not None and len(challenges) > 1 and \
-        int(challenge["id"]) != int(challenges["id"].iloc[0]):
-    st.info(f"You are looking at an earlier challenge, **{ui.esc(challenge['title'])}** "
-            f"({challenge['start_date']:%d %b %Y} to {challenge['end_date']:%d %b %Y}). Choose "
-            "another in the sidebar, below the menu.", icon=":material/history:")
+    # ---------------------------------------------------------------- menu
+    PAGES = {
+        "Challenge": [
+            st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
+            st.Page("app_pages/challenge.py", title="Challenge and drivers", icon=":material/flag:"),
+            st.Page("app_pages/ideas.py", title="Change ideas", icon=":material/lightbulb:"),
+            st.Page("app_pages/cycles.py", title="Test cycles (PDSA)", icon=":material/autorenew:"),
+            st.Page("app_pages/learning.py", title="What we learned", icon=":material/school:"),
+            st.Page("app_pages/people.py", title="People", icon=":material/diversity_3:"),
+            st.Page("app_pages/collaboration.py", title="Collaboration", icon=":material/hub:"),
+            st.Page("app_pages/progress.py", title="Partner progress", icon=":material/trending_up:"),
+        ],
+        "Results": [
+            st.Page("app_pages/summary.py", title="Summary", icon=":material/table_chart:"),
+            st.Page("app_pages/outcomes.py", title="Outcomes", icon=":material/show_chart:"),
+            st.Page("app_pages/portfolio.py", title="Portfolio of ideas", icon=":material/grid_view:"),
+            st.Page("app_pages/review.py", title="Review", icon=":material/slideshow:"),
+            st.Page("app_pages/enter.py", title="Enter results", icon=":material/edit_note:"),
+            st.Page("app_pages/upload.py", title="Upload results", icon=":material/upload_file:"),
+            st.Page("app_pages/export.py", title="Export data", icon=":material/download:"),
+        ],
+        "Set-up": [
+            st.Page("app_pages/organisations.py", title="Organisations", icon=":material/apartment:"),
+            st.Page("app_pages/measures.py", title="Measures", icon=":material/straighten:"),
+        ],
+    }
+    if scope.is_admin:
+        PAGES["Admin"] = [
+            st.Page("app_pages/accounts.py", title="Accounts", icon=":material/group:"),
+            st.Page("app_pages/audit.py", title="Audit log", icon=":material/history:"),
+            st.Page("app_pages/backups.py", title="Backups", icon=":material/backup:"),
+        ]
+    page = st.navigation(PAGES, expanded=True)  # every page in view, none behind "more"
 
-ui.run_page(page)
+    challenges = repo.list_challenges(db)
+    with st.sidebar:
+        if len(challenges) > 1:  # a lab takes a new challenge every 9-12 months; earlier ones stay
+            reader = ui.readable(db).audience  # titles as this user may read them
+            labels = {int(c.id): f"{reader_view.challenge_title(reader, c._asdict())} "
+                                 f"({c.start_date:%b %Y} – {c.end_date:%b %Y})"
+                      for c in challenges.itertuples()}
+            if st.session_state.get(ui.CHALLENGE_KEY) not in labels:
+                st.session_state[ui.CHALLENGE_KEY] = next(iter(labels))  # the newest
+            st.selectbox("Challenge", list(labels), format_func=labels.get, key=ui.CHALLENGE_KEY,
+                         help="Ideas, cycles, learning, people and the results of its dates belong "
+                              "to each challenge; organisations and measures carry over.")
+        challenge = ui.current_challenge(db)
+        if challenge is not None:
+            challenge = {**challenge, "title": ui.readable(db).challenge["title"]}
+            st.markdown(f"**{ui.esc(challenge['title'])}**")
+            if challenge["is_demo"]:
+                st.warning("Demo data: every organisation, person and number here is invented.",
+                           icon=":material/science:")
+        if local_mode:
+            st.info(f"Local mode: you are the lab admin; the app listens on this computer only. "
+                       f"Creating the first account (Admin → Accounts) switches login on. "
+                       f"Database: {ui.esc(db.path)}")
+        else:
+            role = auth.ROLES[scope.role]
+            where = f", {scope.organisation}" if scope.organisation else ""
+            st.caption(f"Signed in as **{ui.esc(scope.actor)}** ({role.lower()}{ui.esc(where)}).")
+            if scope.role == "viewer":
+                st.caption("Viewers see everything and may export, but change nothing.")
+            if st.button("Log out"):
+                ui.sign_out("You have logged out.")
+                web_sessions.end(db, session_cookie())
+                if sso_configured() and st.user.is_logged_in:
+                    st.logout()
+                st.rerun()
+
+    if challenge is not None and len(challenges) > 1 and \
+            int(challenge["id"]) != int(challenges["id"].iloc[0]):
+        st.info(f"You are looking at an earlier challenge, **{ui.esc(challenge['title'])}** "
+                f"({challenge['start_date']:%d %b %Y} to {challenge['end_date']:%d %b %Y}). Choose "
+                "another in the sidebar, below the menu.", icon=":material/history:")
+
+    ui.run_page(page)
+except Exception as exc:
+    if not ui.unreachable(exc):
+        raise
+    ui.say_unreachable()

@@ -18,7 +18,13 @@ from tracker.intake import export
 from tracker.learning import learning_record, sharing_check, whats_new
 from tracker.records import reader_view, repo
 from tracker.storage import backup
-from tracker.storage.base import DatabaseDamaged, DatabaseError, DatabaseLocked, location_key
+from tracker.storage.base import (
+    DatabaseDamaged,
+    DatabaseError,
+    DatabaseLocked,
+    is_unreachable,
+    location_key,
+)
 from tracker.storage.db import Database, damaged_message, is_damage
 from tracker.storage.engines import shared
 from tracker.text import escape_markdown as esc  # noqa: F401 - the pages' escape
@@ -131,16 +137,17 @@ def run_page(page) -> None:
     except Exception as exc:
         if not unreachable(exc):
             raise
-        st.error("The tracker cannot reach its database server just now, so this page "
-                 "cannot be shown and nothing was changed. Try again in a minute; if it goes "
-                 "on, tell whoever looks after the tracker (the server log says more).",
-                 icon=":material/cloud_off:")
+        say_unreachable()
 
 
-def unreachable(exc: BaseException) -> bool:
-    """Whether a PostgreSQL server could not be reached (stopped, restarting, network)."""
-    return type(exc).__module__.startswith("psycopg") and type(exc).__name__ in (
-        "OperationalError", "PoolTimeout", "PoolClosed", "InterfaceError")
+def say_unreachable() -> None:
+    st.error("The tracker cannot reach its database server just now, so this page "
+             "cannot be shown and nothing was changed. Try again in a minute; if it goes "
+             "on, tell whoever looks after the tracker (the server log says more).",
+             icon=":material/cloud_off:")
+
+
+unreachable = is_unreachable  # a PostgreSQL server that does not answer (tracker.storage.base)
 
 
 def scope() -> auth.Scope:

@@ -412,11 +412,12 @@ def test_web_sessions_tickets_tokens_idle_and_changes(accounts):
 
     db, admin = accounts["db"], accounts["admin"]
     now = dt.datetime.now()
+    B = "the browser's own cookie"  # noqa: N806
     viewer = auth.authenticate(db, "lead", PASSWORD)
-    ticket = ws.start(db, viewer, now)
-    token = ws.redeem(db, ticket, now)
-    assert token and ws.redeem(db, ticket, now) is None  # a ticket is used once
-    assert ws.redeem(db, ws.start(db, viewer, now), now + dt.timedelta(minutes=2)) is None
+    ticket = ws.start(db, viewer, B, now)
+    token = ws.redeem(db, ticket, B, now)
+    assert token and ws.redeem(db, ticket, B, now) is None  # a ticket is used once
+    assert ws.redeem(db, ws.start(db, viewer, B, now), B, now + dt.timedelta(minutes=2)) is None
     assert ws.resume(db, token, now)[0].actor == "lead"
     assert db.scalar("SELECT count(*) FROM web_session WHERE token_hash = ?", [token]) == 0
     # idle too long: ended, with the reason
@@ -424,15 +425,23 @@ def test_web_sessions_tickets_tokens_idle_and_changes(accounts):
     assert scope is None and "30 minutes" in why
     assert ws.resume(db, token, now) == (None, None)  # and it stays ended
     # a password reset ends the others
-    token = ws.redeem(db, ws.start(db, viewer, now), now)
+    token = ws.redeem(db, ws.start(db, viewer, B, now), B, now)
     auth.reset_password(db, admin, "lead", "another long password")
     scope, why = ws.resume(db, token, now)
     assert scope is None and "password or role was changed" in why
     # logging out ends it
     fresh = auth.authenticate(db, "lead", "another long password")
-    token = ws.redeem(db, ws.start(db, fresh, now), now)
+    token = ws.redeem(db, ws.start(db, fresh, B, now), B, now)
     ws.end(db, token, now)
     assert ws.resume(db, token, now) == (None, None)
+    assert ws.ended(db, token)  # every tab holding a copy of the cookie is signed out
+    # login CSRF: a ticket completes only in the browser that started the sign-in
+    ticket = ws.start(db, fresh, B, now)
+    assert ws.redeem(db, ticket, "another browser's cookie", now) is None
+    assert ws.redeem(db, ticket, None, now) is None
+    assert ws.redeem(db, ticket, B, now)  # not used up by the refusals
+    with pytest.raises(ValueError):
+        ws.start(db, fresh, "", now)
 
 
 @pytest.mark.parametrize("asked, sent", [

@@ -179,7 +179,7 @@ def test_one_person_signing_in_on_three_servers_at_once_is_never_refused(pg_url)
                       password="correct horse battery")
         outcomes = _at_once([
             (lambda db=servers[i % 3], tab=f"tab {i}": web_sessions.start(
-                db, auth.authenticate(db, "lead", "correct horse battery", client=tab)))
+                db, auth.authenticate(db, "lead", "correct horse battery", client=tab), tab))
             for i in range(9)])
         assert all(isinstance(o, str) for o in outcomes), outcomes
         assert servers[0].scalar("SELECT count(*) FROM audit_log WHERE action = 'login'") == 9

@@ -4,10 +4,14 @@ Streamlit keeps who is signed in in the page's websocket session, which a refres
 tracker therefore keeps a server-side session per sign-in and an HttpOnly cookie that names
 it:
 
+0. Every page the server sends a browser without one sets a random cookie, BROWSER_COOKIE
+   (server.py), before any sign-in form is shown.
 1. After the sign-in form succeeds, `start` stores a session with a one-time *ticket* (valid
-   for TICKET_LIFE) and the page sends the browser to the tracker's own route
-   `/tracker/session?ticket=...&next=/page` (server.py).
-2. The route calls `redeem`: the ticket is used up, a random *token* is made, and the route
+   for TICKET_LIFE), bound to a hash of that browser's cookie, and the page sends the browser
+   to the tracker's own route `/tracker/session?ticket=...&next=/page` (server.py).
+2. The route calls `redeem`: only in the same browser (login CSRF: an attacker's ticket,
+   linked from another site, signs nobody else in), the ticket is used up, a random *token*
+   is made, and the route
    sets it as the cookie `tracker_session` (HttpOnly, SameSite=Lax, Secure over HTTPS) and
    redirects to the page asked for.
 3. On every new websocket session (a refresh, a new tab), `resume` finds the session by the
@@ -30,6 +34,9 @@ from tracker.storage.base import retry_races
 from tracker.storage.db import Database
 
 COOKIE = "tracker_session"
+# a random value the server gives each browser before its sign-in form (server.py): a
+# sign-in's ticket is redeemed only in the browser that started it (login CSRF)
+BROWSER_COOKIE = "tracker_browser"
 ROUTE = "/tracker/session"  # served by server.py, under the base URL path
 TICKET_LIFE = dt.timedelta(seconds=60)
 SEEN_EVERY = dt.timedelta(seconds=60)  # how often a running session records activity
@@ -40,27 +47,36 @@ def _hash(secret: str) -> str:
 
 
 @retry_races
-def start(db: Database, scope: auth.Scope, now: dt.datetime | None = None) -> str:
-    """A new session for a signed-in account; returns the one-time ticket for the route."""
+def start(db: Database, scope: auth.Scope, browser: str, now: dt.datetime | None = None) -> str:
+    """A new session for a signed-in account, bound to the browser that signed in (its
+    BROWSER_COOKIE); returns the one-time ticket for the route."""
+    if not browser:
+        raise ValueError("a sign-in must be bound to the browser that started it")
     now = now or dt.datetime.now()
     ticket = secrets.token_urlsafe(32)
     with db.transaction(lock="accounts") as cur:
         cur.execute("INSERT INTO web_session (account_id, session_version, ticket_hash,"
-                    " ticket_expires, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
+                    " ticket_expires, created_at, last_seen, browser_hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [scope.account_id, scope.session_version, _hash(ticket),
-                     now + TICKET_LIFE, now, now])
+                     now + TICKET_LIFE, now, now, _hash(browser)])
     return ticket
 
 
 @retry_races
-def redeem(db: Database, ticket: str, now: dt.datetime | None = None) -> str | None:
-    """Use up a ticket: the session's cookie token, or None (unknown, used or expired)."""
+def redeem(db: Database, ticket: str, browser: str | None,
+           now: dt.datetime | None = None) -> str | None:
+    """Use up a ticket in the browser that started the sign-in (its BROWSER_COOKIE): the
+    session's cookie token, or None (unknown, used, expired, or another browser's)."""
+    if not browser:
+        return None
     now = now or dt.datetime.now()
     token = secrets.token_urlsafe(32)
     with db.transaction(lock="accounts") as cur:
         found = cur.execute("SELECT id FROM web_session WHERE ticket_hash = ?"
-                            " AND ticket_expires > ? AND ended_at IS NULL",
-                            [_hash(ticket or ""), now]).fetchone()
+                            " AND ticket_expires > ? AND ended_at IS NULL"
+                            " AND browser_hash = ?",
+                            [_hash(ticket or ""), now, _hash(browser)]).fetchone()
         if found is None:
             return None
         cur.execute("UPDATE web_session SET ticket_hash = NULL, ticket_expires = NULL,"
@@ -93,6 +109,16 @@ def resume(db: Database, token: str | None,
         return None, ("Your password or role was changed, or your account was disabled, so "
                       "you were signed out. Please sign in again.")
     return scope, None
+
+
+def ended(db: Database, token: str | None) -> bool:
+    """Whether the session a cookie names has ended (logged out in any tab or browser that
+    holds a copy of the cookie, or ended by idleness): checked on every rerun, so a logout
+    ends that session everywhere at the next click of every open tab."""
+    if not token:
+        return False
+    return bool(db.scalar("SELECT count(*) FROM web_session WHERE token_hash = ?"
+                          " AND ended_at IS NOT NULL", [_hash(token)]))
 
 
 def session_id(db: Database, token: str | None) -> int | None:
