@@ -43,8 +43,9 @@ from tracker.storage.engines import shared
 # uvicorn (Streamlit's web server) takes the client's address from X-Forwarded-For when the
 # request comes from an address in FORWARDED_ALLOW_IPS, which defaults to this machine: any
 # local program could then pose as any client (and dodge the sign-in and API throttles). The
-# tracker trusts a proxy only where FORWARDED_ALLOW_IPS is set (deploy/compose*.yaml).
-os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
+# tracker trusts a proxy only where FORWARDED_ALLOW_IPS is set (deploy/compose*.yaml); see
+# UntrustedForwarding.
+TRUSTS_A_PROXY = bool(os.environ.get("FORWARDED_ALLOW_IPS", "").strip())
 keep_files_private()  # the database, its backups and the control file: the server's user only
 
 LOG = logging.getLogger("tracker.server")
@@ -56,7 +57,7 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 BLOCKED = ("/_stcore/metrics",)
 # a results file (MAX_FILE_BYTES) and the few fields of a multipart form around it
 MAX_BODY = MAX_FILE_BYTES + 64 * 1024
-DRAIN_AT_MOST = 8 * MAX_BODY  # a larger body is refused without reading it to the end
+DRAIN_AT_MOST = 2 * MAX_BODY  # a larger body is refused without reading it to the end
 
 
 class BlockInternalEndpoints:
@@ -71,6 +72,41 @@ class BlockInternalEndpoints:
             await PlainTextResponse("Not found", status_code=404)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class UntrustedForwarding:
+    """Where FORWARDED_ALLOW_IPS is not set, undo uvicorn's default trust of this machine as a
+    proxy: a request whose client address uvicorn took from its own X-Forwarded-For header
+    came from this machine, and is counted as coming from it. (uvicorn reads the setting
+    before it imports this module, so it cannot be changed here; it trusts only loopback by
+    default, so a replaced address means a loopback peer.)"""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if not TRUSTS_A_PROXY and scope["type"] in ("http", "websocket") and scope.get("client"):
+            claimed = [value.decode("latin-1") for name, value in scope["headers"]
+                       if name == b"x-forwarded-for"]
+            if claimed and _claimed_by(tuple(scope["client"]), ", ".join(claimed)):
+                scope = {**scope, "client": ("127.0.0.1", 0)}
+        await self.app(scope, receive, send)
+
+
+def _claimed_by(client: tuple, forwarded_for: str) -> bool:
+    """Whether `client` is one of the addresses a X-Forwarded-For header names (as uvicorn
+    parses them: "host", "host:port", "[v6]:port")."""
+    for item in forwarded_for.split(","):
+        item = item.strip()
+        host, port = item, 0
+        if item.startswith("[") and "]" in item:
+            host, rest = item[1:item.index("]")], item[item.index("]") + 1:]
+            port = int(rest[1:]) if rest[1:].isdigit() else 0
+        elif item.count(":") == 1 and item.rsplit(":", 1)[1].isdigit():
+            host, port = item.rsplit(":", 1)[0], int(item.rsplit(":", 1)[1])
+        if (host, port) == (client[0], int(client[1] or 0)):
+            return True
+    return False
 
 
 class AllowedHosts:
@@ -309,7 +345,8 @@ async def _results(request):
 
 
 app = st.App("streamlit_app.py", lifespan=lifespan,
-             middleware=[Middleware(AllowedHosts), Middleware(BlockInternalEndpoints),
+             middleware=[Middleware(UntrustedForwarding), Middleware(AllowedHosts),
+                         Middleware(BlockInternalEndpoints),
                          Middleware(BrowserCookie)],
              routes=[Route(BASE + web_sessions.ROUTE, start_session),
                      Route(BASE + "/healthz", healthz),

@@ -38,10 +38,20 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
 def is_unreachable(exc: BaseException) -> bool:
-    """Whether a PostgreSQL server could not be reached (stopped, restarting, network): the
-    app says so in words, the results API answers 503 with Retry-After."""
-    return type(exc).__module__.startswith("psycopg") and type(exc).__name__ in (
-        "OperationalError", "PoolTimeout", "PoolClosed", "InterfaceError")
+    """Whether a PostgreSQL server could not be reached (stopped, restarting, network, its
+    connections ended by an administrator): the app says so in words, the results API
+    answers 503 with Retry-After. A lost race (serialization, deadlock) is not one."""
+    if not type(exc).__module__.startswith("psycopg"):
+        return False
+    import psycopg
+    import psycopg_pool
+
+    if isinstance(exc, psycopg_pool.PoolTimeout | psycopg_pool.PoolClosed |
+                  psycopg.InterfaceError):
+        return True
+    raced = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected,
+             psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)
+    return isinstance(exc, psycopg.OperationalError) and not isinstance(exc, raced)
 
 
 class DatabaseLocked(RuntimeError):
