@@ -123,7 +123,7 @@ class AllowedHosts:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] in ("http", "websocket") and \
-                not scope["path"].rstrip("/").endswith("/healthz") and \
+                scope["path"].rstrip("/") != BASE + "/healthz" and \
                 not hosts.host_allowed(Headers(scope=scope).get("host"), self.allowed):
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})

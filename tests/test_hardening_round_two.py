@@ -184,6 +184,37 @@ def test_restore_takes_this_lab_s_backup_never_another_s_from_a_shared_folder(tm
     assert north.read_bytes() == before
 
 
+def test_a_postgresql_restore_from_a_shared_folder_never_guesses_whose_dump(
+        pg_url, tmp_path, postgresql_server):
+    """Item 5 on PostgreSQL: a restore goes into a new database, so a folder with dumps of
+    several databases is refused (name the dump); with one database's dumps, its newest."""
+    import psycopg
+
+    from tracker.storage import backup_pg
+    from tracker.storage.pg import PostgresDatabase
+
+    with PostgresDatabase(pg_url) as db:
+        repo.add_organisation(db, ME, name="North charity", kind="charity")
+        made = backup_pg.backup(db, tmp_path / "shared")
+    other = tmp_path / "shared" / "south-20991231-000000.dump"
+    other.write_bytes(made.path.read_bytes())
+    target = "t_restore_shared"
+    with psycopg.connect(postgresql_server + " dbname=postgres", autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {target}")
+    url = pg_url.replace(pg_url.split("///")[1].split("?")[0], target)
+    try:
+        with pytest.raises(BackupError, match="several databases.*south"):
+            backup_pg.restore(url, tmp_path / "shared")
+        other.unlink()
+        assert backup_pg.restore(url, tmp_path / "shared") == made.path
+        with psycopg.connect(url) as con:
+            assert con.execute("SELECT name FROM organisation").fetchall() == [
+                ("North charity",)]
+    finally:
+        with psycopg.connect(postgresql_server + " dbname=postgres", autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {target} WITH (FORCE)")
+
+
 def _damaged(path, how: str) -> None:
     data = bytearray(path.read_bytes())
     if how == "cut":

@@ -127,8 +127,9 @@ def _restored_from(url: str, source: Path) -> str | None:
         return None
     stems = {b.path.name.rsplit("-", 2)[0] for b in backup_folder.list_backups(source, kind=DUMP)}
     if len(stems) > 1:
-        raise BackupError(f"{source} holds backups of several databases ({', '.join(sorted(stems))}): "
-                          "name the backup file to restore with --from. Nothing was changed.")
+        raise BackupError(f"{source} holds backups of several databases "
+                          f"({', '.join(sorted(stems))}): name the backup file to restore "
+                          "with --from. Nothing was changed.")
     return None
 
 
