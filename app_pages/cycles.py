@@ -45,11 +45,14 @@ search = st.text_input("Search all cycle notes", placeholder="e.g. volunteer, te
 try:
     cycles = ui.cycles(db, cid, idea_id=f_idea, organisation_id=f_org, stage=f_stage,
                        decision=f_decision, search=search)
+    searched = True
 except InputError as exc:  # a search too long to run
     st.error(ui.esc(exc))
     cycles = ui.cycles(db, cid, idea_id=f_idea, organisation_id=f_org, stage=f_stage,
                        decision=f_decision)
-st.caption(f"{len(cycles)} cycle{'s' if len(cycles) != 1 else ''} match.")
+    searched = False
+st.caption(f"{len(cycles)} cycle{'s' if len(cycles) != 1 else ''} match"
+           + ("." if searched else " the filters; the search was not run."))
 if not cycles.empty:
     with st.expander("Timeline of cycles by organisation", expanded=True):
         st.altair_chart(charts.cycle_timeline(cycles, lane="idea_short", group="organisation"),
