@@ -263,6 +263,8 @@ def test_logging_out_ends_every_copy_of_the_session(chromium, token_app):
     page_a.get_by_role("button", name="Log in").wait_for(timeout=30_000)
     page_b.locator("[data-testid='stSidebarNavLink'][href$='/summary']").click()
     page_b.get_by_text("this window was signed out").wait_for(timeout=30_000)
+    # the message is drawn before the sign-in form below it: wait for the form
+    page_b.get_by_role("button", name="Log in").wait_for(timeout=30_000)
     assert page_b.get_by_role("button", name="Log in").count() == 1
     a.close()
     b.close()
