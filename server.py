@@ -334,7 +334,8 @@ async def _results(request):
         status, body = await run_in_threadpool(
             results_api.handle, db, scope, data, name,
             commit=request.query_params.get("commit", "").lower() in flag,
-            confirm=request.query_params.get("confirm", "").lower() in flag)
+            confirm=any(request.query_params.get(name, "").lower() in flag
+                        for name in ("accept_unusual", "confirm")))
     except Exception as exc:
         if is_unreachable(exc):
             raise

@@ -217,10 +217,11 @@ try:
         if len(challenges) > 1:  # a lab takes a new challenge every 9-12 months; earlier ones stay
             reader = ui.readable(db).audience  # titles as this user may read them
             labels = {int(c.id): f"{reader_view.challenge_title(reader, c._asdict())} "
-                                 f"({c.start_date:%b %Y} – {c.end_date:%b %Y})"
+                                 f"({c.start_date:%b %Y} – {c.end_date:%b %Y}"
+                                 + (", upcoming)" if c.state == "upcoming" else ")")
                       for c in challenges.itertuples()}
-            if st.session_state.get(ui.CHALLENGE_KEY) not in labels:
-                st.session_state[ui.CHALLENGE_KEY] = next(iter(labels))  # the newest
+            if st.session_state.get(ui.CHALLENGE_KEY) not in labels:  # the one running today
+                st.session_state[ui.CHALLENGE_KEY] = repo.default_challenge_id(db)
             st.selectbox("Challenge", list(labels), format_func=labels.get, key=ui.CHALLENGE_KEY,
                          help="Ideas, cycles, learning, people and the results of its dates belong "
                               "to each challenge; organisations and measures carry over.")
@@ -249,10 +250,17 @@ try:
                 st.rerun()
 
     if challenge is not None and len(challenges) > 1 and \
-            int(challenge["id"]) != int(challenges["id"].iloc[0]):
-        st.info(f"You are looking at an earlier challenge, **{ui.esc(challenge['title'])}** "
-                f"({challenge['start_date']:%d %b %Y} to {challenge['end_date']:%d %b %Y}). Choose "
-                "another in the sidebar, below the menu.", icon=":material/history:")
+            int(challenge["id"]) != repo.default_challenge_id(db):
+        dates = f"{challenge['start_date']:%d %b %Y} to {challenge['end_date']:%d %b %Y}"
+        if challenge["state"] == "upcoming":
+            st.info(f"You are setting up an upcoming challenge, **{ui.esc(challenge['title'])}** "
+                    f"({dates}). Results are stored for it from its start; until then the lab "
+                    "opens on the challenge running now. Choose another in the sidebar, below "
+                    "the menu.", icon=":material/event_upcoming:")
+        else:
+            st.info(f"You are looking at an earlier challenge, **{ui.esc(challenge['title'])}** "
+                    f"({dates}). Choose another in the sidebar, below the menu.",
+                    icon=":material/history:")
 
     ui.run_page(page)
 except Exception as exc:

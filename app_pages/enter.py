@@ -88,8 +88,9 @@ else:
     st.session_state["enter_report"] = (key, report)
 st.subheader(f"Check before storing: {len(filled)} row{'s' if len(filled) != 1 else ''} "
              "filled in")
-if ui.preview_and_store(report, lambda progress: ingest.commit(
-        db, data, name, scope, organisation=org_name, progress=progress, source="form"),
+if ui.preview_and_store(report, lambda progress, accept: ingest.commit(
+        db, data, name, scope, organisation=org_name, progress=progress, source="form",
+        accept_unusual=accept),
         key="enter", what="grid"):
     st.session_state["enter_round"] = round_ + 1  # an empty grid of what is still due
     st.session_state.pop("enter_report", None)

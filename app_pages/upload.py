@@ -77,8 +77,9 @@ with tab_upload:
             bar.empty()
             st.session_state["upload_report"] = (key, report)
         stored = ui.preview_and_store(
-            report, lambda progress: ingest.commit(db, data, upload.name, scope,
-                                                   organisation=org_name, progress=progress),
+            report, lambda progress, accept: ingest.commit(
+                db, data, upload.name, scope, organisation=org_name, progress=progress,
+                accept_unusual=accept),
             key="upload")
         if stored:
             st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1

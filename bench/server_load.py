@@ -121,7 +121,7 @@ def partner(urls: list[str], token: str, source: Database, org_id: int, seed: in
         turn += 1
         body = files_of(source, org_id, rng)
         request = urllib.request.Request(
-            f"{url}/tracker/api/results?file=load.csv&commit=true&confirm=true",
+            f"{url}/tracker/api/results?file=load.csv&commit=true&accept_unusual=true",
             data=body, method="POST", headers={"Authorization": f"Bearer {token}"})
         started = time.monotonic()
         try:

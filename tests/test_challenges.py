@@ -36,8 +36,9 @@ def second_challenge(db: Database) -> tuple[dict, dict]:
 def test_a_new_challenge_leaves_the_earlier_one_readable(demo_db):
     first, second = second_challenge(demo_db)
     listed = repo.list_challenges(demo_db)
-    assert listed["id"].tolist() == [second["id"], first["id"]]  # newest first
-    assert repo.get_challenge(demo_db)["id"] == second["id"]  # the one running now
+    assert listed["id"].tolist() == [second["id"], first["id"]]  # latest start first
+    running = second if second["state"] == "running" else first
+    assert repo.get_challenge(demo_db)["id"] == running["id"]  # the one running today
     assert repo.get_challenge(demo_db, first["id"])["title"] == first["title"]
     assert len(repo.list_ideas(demo_db, first["id"])) == 14
     assert repo.list_ideas(demo_db, second["id"]).empty
@@ -81,7 +82,9 @@ def test_the_sidebar_chooses_the_challenge_and_every_page_follows(demo_path, mon
     at = open_app(monkeypatch, demo_path)
     chooser = at.sidebar.selectbox(key="challenge_id")
     assert chooser.options and len(chooser.options) == 2
-    assert chooser.value == second["id"]  # the newest, until another is chosen
+    running = second if second["state"] == "running" else first
+    assert chooser.value == running["id"]  # the one running today, until another is chosen
+    chooser.set_value(second["id"]).run()
     assert any("Warm homes" in m.value for m in at.sidebar.markdown)
     for page in sorted((ROOT / "app_pages").glob("*.py")):  # the new, empty challenge
         at.switch_page(f"app_pages/{page.name}").run()
@@ -111,8 +114,10 @@ def test_the_lab_admin_starts_a_new_challenge_on_the_challenge_page(demo_path, m
     at.text_input(key="new_challenge_title").input("Warm homes <b>2027</b>")
     at.text_area(key="new_challenge_question").input("What would it take?")
     at.text_area(key="new_challenge_aim").input("Fewer falls in cold homes")
-    at.date_input(key="new_challenge_start").set_value(dt.date(2027, 1, 11))
-    at.date_input(key="new_challenge_end").set_value(dt.date(2027, 10, 31))
+    with Database(demo_path) as db:
+        after_the_demo = repo.get_challenge(db)["end_date"] + dt.timedelta(days=7)
+    at.date_input(key="new_challenge_start").set_value(after_the_demo)
+    at.date_input(key="new_challenge_end").set_value(after_the_demo + dt.timedelta(days=290))
     [b for b in at.button if b.label == "Start the new challenge"][0].click().run()
     assert not at.exception and not at.error
     with Database(demo_path) as db:
@@ -132,9 +137,10 @@ def test_the_command_line_names_the_challenge(demo_path, tmp_path, capsys):
     assert main(["digest", "--db", str(demo_path), "--since", since, "--out", str(out),
                  "--challenge", str(first["id"])]) == 0
     assert first["title"] in out.read_text()
+    out.unlink()
     assert main(["digest", "--db", str(demo_path), "--since", since, "--out", str(out),
-                 "--challenge", "warm HOMES"]) == 0
-    assert "Warm homes" in out.read_text() and "Nothing new" in out.read_text()
+                 "--challenge", "warm HOMES"]) == 1  # nothing in it yet: said, nothing written
+    assert "'Warm homes'" in capsys.readouterr().err and not out.exists()
     assert main(["digest", "--db", str(demo_path), "--since", since, "--out", str(out),
                  "--challenge", "Cold homes"]) == 1
     assert "No challenge is called 'Cold homes'" in capsys.readouterr().err

@@ -135,7 +135,7 @@ def test_the_api_stores_flagged_values_only_when_confirmed(demo_db):
     status, body = results_api.handle(demo_db, scope, odd, "odd.csv", commit=True,
                                       confirm=False)
     assert status == 409 and body["status"] == "needs confirmation" and body["flagged"] == 1
-    assert "confirm=true" in body["summary"] and body["warnings"][0]["row"] == 2
+    assert "accept_unusual=true" in body["summary"] and body["warnings"][0]["row"] == 2
     assert table_counts(demo_db) == before
     status, body = results_api.handle(demo_db, scope, odd, "odd.csv", commit=True,
                                       confirm=True)
@@ -259,6 +259,13 @@ def test_the_results_api_checks_stores_and_refuses_in_json(running):
     status, again = post(url, body, token, "&commit=true")
     assert status == 200 and again["status"] == "nothing to store"
     assert again["already_stored_batch"] == answer["batch_id"]
+
+    odd = results_file([(week(5), 900, 1)])  # 900 per 100 people: far from usual
+    status, answer = post(url, odd, token, "&commit=true")
+    assert status == 409 and answer["status"] == "needs confirmation"
+    assert "accept_unusual=true" in answer["summary"] and answer["batch_id"] is None
+    status, answer = post(url, odd, token, "&commit=true&accept_unusual=true")
+    assert status == 200 and answer["status"] == "stored" and answer["batch_id"]
 
     other = results_file([(week(2), 4, 1.5)], org="Kindred Voices (demo)")
     status, answer = post(url, other, token, "&commit=true")

@@ -16,8 +16,8 @@ ROLES = {"admin": "Lab admin", "partner": "Partner organisation", "viewer": "Vie
 @dataclass(frozen=True)
 class Scope:
     """Who is asking, and so what they may see and change; and which challenge they are
-    looking at (`challenge_id`, None: the newest), whose dates bound the results they read
-    (`period_from`, `period_to`): results belong to their challenge."""
+    looking at (`challenge_id`, None: the one running today), whose dates bound the results
+    they read (`period_from`, `period_to`): results belong to their challenge."""
 
     actor: str
     role: str = "admin"

@@ -26,7 +26,7 @@ import pandas as pd
 from tracker import demo
 from tracker.access import auth
 from tracker.intake import api_tokens, export, ingest, templates
-from tracker.records import repo
+from tracker.records import observations, repo
 from tracker.storage import backup, backups
 from tracker.storage.base import DatabaseError, DatabaseLocked
 from tracker.storage.db import Database, damaged_message, is_damage
@@ -68,13 +68,13 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date; write YYYY-MM-DD") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m tracker") -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", default=None,
                         help="database file or postgresql:// URL (default: $TRACKER_DB, "
                              "else db/tracker.duckdb)")
     parser = argparse.ArgumentParser(
-        prog="python -m tracker",
+        prog=prog,
         description="The improvement lab tracker: database and data commands.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("init", parents=[common], help="create or migrate the database")
@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--org", default=None,
                    help="the organisation the file is for (rows naming another are refused)")
     p.add_argument("--dry-run", action="store_true", help="check the file, store nothing")
+    p.add_argument("--accept-unusual", action="store_true",
+                   help="store values flagged as far from what is usual, after checking them "
+                        "(without it a file holding any is refused, nothing stored)")
     p.add_argument("--verbose", action="store_true", help="report each step on stderr")
     p = sub.add_parser("export", parents=[common], help="write every table as CSV")
     p.add_argument("--out", type=Path, required=True, help="folder to write into")
@@ -111,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a chart for every series (default: those with a signal now or a "
                         "target at risk; the summary lists every series either way)")
     p.add_argument("--challenge", default=None,
-                   help="the challenge, by its title or number (default: the newest)")
+                   help="the challenge, by its title or number (default: the one running today)")
 
     p = sub.add_parser("learning", parents=[common],
                        help="the learning report: what each idea taught, with its evidence")
@@ -121,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ideas", nargs="+", default=None, metavar="IDEA",
                    help="only these ideas (titles or numbers; default: every idea)")
     p.add_argument("--challenge", default=None,
-                   help="the challenge, by its title or number (default: the newest)")
+                   help="the challenge, by its title or number (default: the one running today)")
     p = sub.add_parser("digest", parents=[common],
                        help="what is new since a date (cycles, decisions, signals, learning)")
     p.add_argument("--since", type=_date, required=True, help="YYYY-MM-DD")
@@ -129,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="as a partner organisation sees it (default: as the lab team sees it)")
     p.add_argument("--out", type=Path, required=True, help="FILE.html or FILE.md")
     p.add_argument("--challenge", default=None,
-                   help="the challenge, by its title or number (default: the newest)")
+                   help="the challenge, by its title or number (default: the one running today)")
 
     p = sub.add_parser("backup", parents=[common],
                        help="a consistent copy of the database, checked by reopening it")
@@ -278,6 +281,8 @@ def _import(db, args, con: Console) -> int:
     data = ingest.read_path(args.file)
     action = ingest.check if args.dry_run else ingest.commit
     kwargs = {"organisation": args.org}
+    if not args.dry_run:
+        kwargs["accept_unusual"] = args.accept_unusual
     if args.verbose:
         def progress(fraction, text):
             con.err.write(f"{fraction:4.0%} {text}\n")
@@ -290,6 +295,13 @@ def _import(db, args, con: Console) -> int:
         con.err.write(f"... and {report.more_errors:,} more problems of the same kinds\n")
     if not report.ok:
         con.err.write(report.summary() + "\n")
+        return 1
+    if report.held_back:
+        for warning in report.warnings:
+            con.err.write(f"{warning}\n")
+        con.err.write(report.summary().replace("confirm the values if they are right",
+                                               "if the values are right run the command again "
+                                               "with --accept-unusual") + "\n")
         return 1
     for warning in report.warnings:
         con.out.write(f"Warning: {warning}\n")
@@ -309,6 +321,24 @@ def _challenge(db, wanted: str) -> dict:
             return repo.get_challenge(db, int(c.id))
     raise repo.InputError(f"No challenge is called '{wanted}'. The challenges are: "
                           + "; ".join(f"{c.id}: {c.title}" for c in found.itertuples()) + ".")
+
+
+def _nothing_in(db: Database, con: Console) -> str | None:
+    """Why a report of the challenge looked at would be empty (no results and no ideas), or
+    None. An upcoming challenge is said to be one: a pack of it would report nothing."""
+    challenge = repo.get_challenge(db, con.scope.challenge_id)
+    if challenge is None:
+        return "There is no challenge yet: create one on the Challenge page, or load the demo."
+    if observations.count_results(db, con.scope) or not repo.list_ideas(db, challenge["id"]).empty:
+        return None
+    others = repo.list_challenges(db)
+    hint = "" if len(others) < 2 else (
+        " Choose another with --challenge: " + "; ".join(
+            f"{c.id}: {c.title} ({c.state})" for c in others.itertuples()) + ".")
+    when = ("is upcoming: it starts on " if challenge["state"] == "upcoming" else "runs from ") \
+        + f"{challenge['start_date']:%d %b %Y}"
+    return (f"The challenge '{challenge['title']}' {when} and has no results or change ideas "
+            f"yet, so there is nothing to report.{hint}")
 
 
 def run(db: Database, args, con: Console) -> int:
@@ -341,6 +371,9 @@ def run(db: Database, args, con: Console) -> int:
             say(f"Template written to {con.shown(out)}\n")
     elif args.command == "import":
         return _import(db, args, con)
+    elif args.command in ("report", "learning", "digest") and (empty := _nothing_in(db, con)):
+        con.err.write(f"{empty} Nothing was written.\n")
+        return 1
     elif args.command == "report":
         from tracker.reports import report
 

@@ -47,10 +47,13 @@ def check(db: Database, data: bytes, file_name: str, scope: Scope, *,
 def commit(db: Database, data: bytes, file_name: str, scope: Scope, *,
            organisation: str | None = None, today: dt.date | None = None,
            progress: Progress | None = None, source: str = "upload",
-           store_flagged: bool = True) -> Report:
+           accept_unusual: bool = False) -> Report:
     """Validate and, if the file has no errors, store it as one batch in one transaction.
-    With `store_flagged=False` a file holding values flagged as probable typing errors is
-    not stored (the results API asks for them to be confirmed, as the Upload page does).
+    A file holding values flagged as probable typing errors (far from the organisation's
+    usual results, or past the measure's plausible range) is stored only with
+    `accept_unusual=True`: every path asks a person to confirm them first (the Upload and
+    Enter results pages' tick box, the command line's --accept-unusual, the results API's
+    accept_unusual=true). Otherwise the report comes back `held_back`, nothing stored.
 
     Reading, parsing and validating run outside the write lock (they take most of the
     time); the lock is held only to compare the rows with what is stored at that moment and
@@ -61,14 +64,16 @@ def commit(db: Database, data: bytes, file_name: str, scope: Scope, *,
     if db.engine == "postgresql":
         return ingest_pg.commit(db, data, file_name, scope, organisation=organisation,
                                 today=today, progress=progress, source=source,
-                                store_flagged=store_flagged)
+                                accept_unusual=accept_unusual)
     with db.cursor() as cur:
         try:
             report = _prepare(db, cur, data, file_name, scope, organisation=organisation,
                               today=today, progress=progress)
             if not report.ok or report.already_stored_batch is not None or \
-                    report.new + report.updated == 0 or \
-                    (report.implausible and not store_flagged):
+                    report.new + report.updated == 0:
+                return report
+            if report.implausible and not accept_unusual:
+                report.held_back = True
                 return report
             step(0.85, "Storing")
             with db.transaction(cur):

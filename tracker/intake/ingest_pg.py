@@ -82,14 +82,17 @@ def check(db, data: bytes, file_name: str, scope, *, organisation=None, today=No
 
 
 def commit(db, data: bytes, file_name: str, scope, *, organisation=None, today=None,
-           progress=None, source: str = "upload", store_flagged: bool = True) -> Report:
+           progress=None, source: str = "upload", accept_unusual: bool = False) -> Report:
     step = progress or (lambda fraction, text: None)
     local = _local(db)
     try:
         report = _prepare(db, local, data, file_name, scope, organisation=organisation,
                           today=today, progress=progress)
         if not report.ok or report.already_stored_batch is not None or \
-                report.new + report.updated == 0 or (report.implausible and not store_flagged):
+                report.new + report.updated == 0:
+            return report
+        if report.implausible and not accept_unusual:
+            report.held_back = True
             return report
         step(0.85, "Storing")
 

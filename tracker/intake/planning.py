@@ -492,12 +492,12 @@ def _implausible(cur, report: Report) -> None:
         shown = _in_unit(x, unit, kind)
         if why in ("low", "high"):
             bound = low if why == "low" else high
-            text = (f"{shown} is {'below' if why == 'low' else 'above'} what this measure can "
+            text = (f"it is {'below' if why == 'low' else 'above'} what this measure can "
                     f"plausibly be ({_in_unit(bound, unit, kind)} at the "
                     f"{'lowest' if why == 'low' else 'highest'})")
         else:
             times = (x / med if x > med else med / x) if med and x else None
-            text = (f"{shown} is far from this organisation's usual results (typically about "
+            text = (f"it is far from this organisation's usual results (typically about "
                     f"{_in_unit(med, unit, kind)}"
                     + (f", {times:,.0f} times {'more' if x > med else 'less'}" if why == "scale"
                        and times else "") + ")")
@@ -516,7 +516,9 @@ def _in_unit(x, unit, kind) -> str:
         return ""
     if kind == "proportion":
         return f"{x:.1%}"
-    return f"{x:,.3g} {unit}".strip()
+    # digits as a person writes them: 2,150 and 21.2, never 2.15e+03
+    number = f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) >= 0.001 else f"{x:g}"
+    return f"{number} {unit}".strip()
 
 
 def _plan_frame(cur) -> pd.DataFrame:

@@ -1,13 +1,14 @@
 """The results API: a partner's own system sends a results file, and gets the Upload page's
 report back as JSON.
 
-    POST /tracker/api/results?file=results.csv[&commit=true][&confirm=true]
+    POST /tracker/api/results?file=results.csv[&commit=true][&accept_unusual=true]
     Authorization: Bearer trk_...            (a token the lab admin made for one organisation)
     body: the file's bytes (CSV or Excel), or a multipart form with the file as `file`
 
 Without `commit=true` the file is only checked (a dry run). With it, a file without problems is
 stored as one batch, all or nothing, exactly as on the Upload page; values flagged as probable
-typing errors are stored only with `confirm=true`, as the page asks a person to confirm them.
+typing errors are stored only with `accept_unusual=true` (`confirm=true`, its older name, is
+still understood), as the pages and the command line ask a person to confirm them.
 The answer's `status` says what happened in one word; `summary` says it in a sentence.
 
 HTTP status: 200 checked or stored; 401 no valid token; 409 flagged values not confirmed;
@@ -106,15 +107,15 @@ def handle(db: Database, scope: Scope, data: bytes, file_name: str, *,
             return 422, {"status": "refused", "organisation": org, **report_json(checked)}
         return 200, {"status": "checked", "organisation": org, **report_json(checked),
                      "summary": "Dry run, nothing stored. " + checked.summary()}
-    stored = ingest.commit(db, data, name, scope, source=SOURCE, store_flagged=confirm)
+    stored = ingest.commit(db, data, name, scope, source=SOURCE, accept_unusual=confirm)
     if not stored.ok:
         return 422, {"status": "refused", "organisation": org, **report_json(stored)}
-    if stored.batch_id is None and stored.implausible and not confirm:
+    if stored.held_back:
         body = report_json(stored)
         body["summary"] = (f"Not stored: {stored.implausible:,} value"
                            f"{'s are' if stored.implausible != 1 else ' is'} far from what "
-                           "is usual (see warnings). Correct the file, or send it again with "
-                           "confirm=true if the values are right.")
+                           "is usual (see warnings). Nothing was stored: correct the file, or "
+                           "send it again with accept_unusual=true if the values are right.")
         return 409, {"status": "needs confirmation", "organisation": org, **body}
     state = "stored" if stored.batch_id is not None else "nothing to store"
     return 200, {"status": state, "organisation": org, **report_json(stored)}

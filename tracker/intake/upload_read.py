@@ -94,6 +94,7 @@ class Report:
     batch_id: int | None = None
     has_duplicates: bool = False
     implausible: int = 0  # rows flagged as probable typing errors (to confirm or correct)
+    held_back: bool = False  # not stored: flagged rows that were not confirmed
 
     @property
     def ok(self) -> bool:
@@ -114,6 +115,11 @@ class Report:
         if self.batch_id is not None:
             return (f"Stored {self.file_name}: {self.new:,} new, {self.updated:,} updated, "
                     f"{self.unchanged:,} unchanged (upload {self.batch_id}).")
+        if self.held_back:
+            return (f"Not stored: {self.implausible:,} value"
+                    f"{'s are' if self.implausible != 1 else ' is'} far from what is usual (the "
+                    "warnings say which rows). Nothing was stored: correct the file, or confirm "
+                    "the values if they are right.")
         if self.already_stored_batch is not None:
             return (f"{self.file_name} was already stored (upload {self.already_stored_batch}); "
                     "nothing to do.")

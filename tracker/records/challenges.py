@@ -6,6 +6,7 @@ import datetime as dt
 
 import pandas as pd
 
+from tracker import clock
 from tracker.access.scope import Scope
 from tracker.errors import InputError
 from tracker.storage.db import Database
@@ -22,9 +23,34 @@ from tracker.storage.store import (
 
 
 def list_challenges(db: Database) -> pd.DataFrame:
-    """Every challenge of the lab, newest first (a lab takes a new one every 9–12 months)."""
-    return db.read("SELECT id, title, start_date, end_date, is_demo FROM challenge"
-                   " ORDER BY id DESC")
+    """Every challenge of the lab, latest start first (a lab takes a new one every 9–12
+    months), with its `state` today: "upcoming", "running" or "ended"."""
+    frame = db.read("SELECT id, title, start_date, end_date, is_demo FROM challenge"
+                    " ORDER BY start_date DESC, id DESC")
+    frame["state"] = [state(s, e) for s, e in zip(frame["start_date"], frame["end_date"],
+                                                   strict=True)]
+    return frame
+
+
+def state(start_date, end_date, today: dt.date | None = None) -> str:
+    """"upcoming" before its start, "running" from its start to its end, then "ended"."""
+    today = today or clock.today()
+    if pd.Timestamp(start_date).date() > today:
+        return "upcoming"
+    return "running" if pd.Timestamp(end_date).date() >= today else "ended"
+
+
+def default_challenge_id(db: Database) -> int | None:
+    """The challenge a page opens on: the one running today; if none is running, the one that
+    ended most recently; only when every challenge is still to come, the first of those. A
+    challenge being set up for later never takes the lab's attention from the running one."""
+    frame = list_challenges(db)
+    for wanted, order in (("running", False), ("ended", False), ("upcoming", True)):
+        found = frame[frame["state"] == wanted]
+        if not found.empty:
+            column = "start_date" if wanted != "ended" else "end_date"
+            return int(found.sort_values(column, ascending=order)["id"].iloc[0])
+    return None
 
 
 def challenge_span(db: Database) -> dict | None:
@@ -39,18 +65,21 @@ def challenge_span(db: Database) -> dict | None:
 
 
 def get_challenge(db: Database, challenge_id: int | None = None) -> dict | None:
-    """One challenge: `challenge_id`, or the newest (the one running now) when None or not
-    found. Earlier challenges stay readable: their ideas, cycles and learning are theirs."""
+    """One challenge: `challenge_id`, or the default (`default_challenge_id`: the one running
+    today) when None or not found. Earlier challenges stay readable: their ideas, cycles and
+    learning are theirs; an upcoming one opens when it is asked for by its number."""
     frame = pd.DataFrame()
     if challenge_id is not None:
         frame = db.read("SELECT * FROM challenge WHERE id = ?", [int(challenge_id)])
     if frame.empty:
-        frame = db.read("SELECT * FROM challenge ORDER BY id DESC LIMIT 1")
-    if frame.empty:
-        return None
+        default = default_challenge_id(db)
+        if default is None:
+            return None
+        frame = db.read("SELECT * FROM challenge WHERE id = ?", [default])
     row = frame.iloc[0].to_dict()
     row["start_date"] = pd.Timestamp(row["start_date"]).date()
     row["end_date"] = pd.Timestamp(row["end_date"]).date()
+    row["state"] = state(row["start_date"], row["end_date"])
     return row
 
 
@@ -66,6 +95,23 @@ def _challenge_fields(c: _Checks, title, question, aim, start_date, end_date) ->
     return fields
 
 
+def _overlaps(cur, fields: dict, challenge_id: int | None = None) -> list[str]:
+    """A refusal for each challenge whose dates share a day with these: results belong to a
+    challenge by their date, so two challenges on one day would make a result ambiguous."""
+    rows = cur.execute(
+        "SELECT id, title, start_date, end_date FROM challenge"
+        " WHERE start_date <= ? AND end_date >= ? AND id <> ? ORDER BY start_date",
+        [fields["end_date"], fields["start_date"], -1 if challenge_id is None else challenge_id],
+    ).fetchall()
+    return [f"The dates {fields['start_date']:%d %b %Y} to {fields['end_date']:%d %b %Y} "
+            f"overlap the challenge '{title}' ({pd.Timestamp(start):%d %b %Y} to "
+            f"{pd.Timestamp(end):%d %b %Y}). Results belong to a challenge by their date, so "
+            f"challenges may not share a day: start this one on "
+            f"{pd.Timestamp(end).date() + dt.timedelta(days=1):%d %b %Y} or later, or end it "
+            f"before {pd.Timestamp(start):%d %b %Y}."
+            for _id, title, start, end in rows]
+
+
 def create_challenge(db: Database, scope: Scope, *, title, question, aim, start_date, end_date,
                      is_demo: bool = False) -> int:
     scope.require_admin("create the challenge")
@@ -74,6 +120,8 @@ def create_challenge(db: Database, scope: Scope, *, title, question, aim, start_
     c.raise_if_any()
     fields["is_demo"] = bool(is_demo)
     with db.transaction() as cur:
+        if clash := _overlaps(cur, fields):
+            raise InputError(clash)
         new_id = _insert(cur, "challenge", fields)
         _audit(cur, scope.actor, "create", "challenge", new_id, None, fields)
     return new_id
@@ -86,6 +134,8 @@ def update_challenge(db: Database, scope: Scope, challenge_id: int, *, title, qu
     fields = _challenge_fields(c, title, question, aim, start_date, end_date)
     c.raise_if_any()
     with db.transaction() as cur:
+        if clash := _overlaps(cur, fields, challenge_id):
+            raise InputError(clash)
         return _update(cur, scope.actor, "challenge", challenge_id, fields, "challenge")
 
 

@@ -62,6 +62,13 @@ def _window(scope: Scope, alias: str = "r") -> tuple[str, list]:
             [scope.period_from, scope.period_from, scope.period_to, scope.period_to])
 
 
+def count_results(db: Database, scope: Scope) -> int:
+    """How many current results the challenge the reader looks at holds (by its dates)."""
+    window, params = _window(scope)
+    return int(db.read(f"SELECT count(*) AS n FROM current_result r WHERE {window}",
+                       params)["n"].iloc[0])
+
+
 def results_freshness(db: Database, scope: Scope) -> pd.DataFrame:
     """For each active organisation: its latest period and when it last sent anything.
     A partner sees its own row and one unnamed row for all the other partners together."""

@@ -18,6 +18,7 @@ from tracker.records.challenges import (  # noqa: F401 - the data layer's calls
     challenge_progress,
     challenge_span,
     create_challenge,
+    default_challenge_id,
     delete_phase,
     get_challenge,
     list_challenges,

@@ -1,0 +1,396 @@
+"""Time and trust on the daily paths (issue 22): the challenge running today stays in front
+while the next one is set up, and challenges never share a day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+from conftest import open_app, shown, table_counts
+
+from tracker import clock
+from tracker.access import auth
+from tracker.records import repo
+from tracker.storage.db import Database
+
+pytestmark = pytest.mark.dates  # runs again at other dates in CI (tests/dates.md)
+
+ADMIN = auth.Scope.admin("test admin")
+
+
+def _next_challenge(db: Database, *, gap_days: int = 1, title: str = "Warm, safe homes") -> int:
+    running = repo.get_challenge(db)
+    start = running["end_date"] + dt.timedelta(days=gap_days)
+    return repo.create_challenge(db, ADMIN, title=title, question="What would it take?",
+                                 aim="Fewer falls", start_date=start,
+                                 end_date=start + dt.timedelta(days=300))
+
+
+def test_the_next_challenge_is_upcoming_and_nothing_defaults_to_it(demo_db, monkeypatch):
+    demo = repo.get_challenge(demo_db)
+    assert demo["state"] == "running"
+    upcoming = _next_challenge(demo_db)
+    assert repo.get_challenge(demo_db)["id"] == demo["id"]  # the one running today
+    assert repo.get_challenge(demo_db, upcoming)["state"] == "upcoming"  # opened by its number
+    listed = repo.list_challenges(demo_db).set_index("id")["state"].to_dict()
+    assert listed == {upcoming: "upcoming", int(demo["id"]): "running"}
+
+    # on the day the next one starts, it is the one running
+    monkeypatch.setenv(clock.ENV, str(repo.get_challenge(demo_db, upcoming)["start_date"]))
+    assert repo.get_challenge(demo_db)["id"] == upcoming
+    # between two challenges (none running), the one that ended most recently
+    between = repo.get_challenge(demo_db, upcoming)["end_date"] + dt.timedelta(days=30)
+    later = repo.create_challenge(demo_db, ADMIN, title="Third", question="Q", aim="A",
+                                  start_date=between + dt.timedelta(days=30),
+                                  end_date=between + dt.timedelta(days=200))
+    monkeypatch.setenv(clock.ENV, str(between))
+    assert repo.get_challenge(demo_db)["id"] == upcoming
+    assert repo.get_challenge(demo_db, later)["state"] == "upcoming"
+
+
+def test_only_upcoming_challenges_open_on_the_first_to_come(db_path):
+    with Database(db_path) as db:
+        soon = dt.date.fromisoformat(str(clock.today())) + dt.timedelta(days=10)
+        second = repo.create_challenge(db, ADMIN, title="Later", question="Q", aim="A",
+                                       start_date=soon + dt.timedelta(days=400),
+                                       end_date=soon + dt.timedelta(days=700))
+        first = repo.create_challenge(db, ADMIN, title="Sooner", question="Q", aim="A",
+                                      start_date=soon, end_date=soon + dt.timedelta(days=300))
+        assert repo.get_challenge(db)["id"] == first != second
+
+
+def test_overlapping_challenges_are_refused_with_their_dates(demo_db):
+    demo = repo.get_challenge(demo_db)
+    before = table_counts(demo_db)
+    inside = demo["end_date"] - dt.timedelta(days=30)
+    with pytest.raises(repo.InputError) as refused:
+        repo.create_challenge(demo_db, ADMIN, title="Warm homes", question="Q", aim="A",
+                              start_date=inside, end_date=inside + dt.timedelta(days=200))
+    said = str(refused.value)
+    assert f"{inside:%d %b %Y}" in said and f"{demo['end_date']:%d %b %Y}" in said
+    assert f"{demo['start_date']:%d %b %Y}" in said and demo["title"] in said
+    assert f"start this one on {demo['end_date'] + dt.timedelta(days=1):%d %b %Y}" in said
+    assert table_counts(demo_db) == before
+    # a day of overlap is an overlap; the day after is not
+    with pytest.raises(repo.InputError, match="overlap"):
+        _next_challenge(demo_db, gap_days=0)
+    upcoming = _next_challenge(demo_db)
+    # moving an existing challenge onto another's dates is refused too
+    with pytest.raises(repo.InputError, match="overlap"):
+        repo.update_challenge(demo_db, ADMIN, upcoming, title="Warm homes", question="Q",
+                              aim="A", start_date=demo["end_date"],
+                              end_date=demo["end_date"] + dt.timedelta(days=100))
+    # and editing a challenge's own dates is not an overlap with itself
+    repo.update_challenge(demo_db, ADMIN, int(demo["id"]), title=demo["title"],
+                          question=demo["question"], aim=demo["aim"],
+                          start_date=demo["start_date"],
+                          end_date=demo["end_date"] - dt.timedelta(days=1))
+
+
+def test_the_app_opens_on_the_running_challenge_and_says_what_an_upcoming_one_is(
+        demo_path, monkeypatch):
+    with Database(demo_path) as db:
+        demo = repo.get_challenge(db)
+        upcoming = _next_challenge(db)
+    at = open_app(monkeypatch, demo_path)
+    chooser = at.sidebar.selectbox(key="challenge_id")
+    assert chooser.value == demo["id"]
+    assert "upcoming" in chooser.format_func(upcoming)
+    assert "upcoming" not in chooser.format_func(int(demo["id"]))
+    header = " ".join(m.value for m in at.main.markdown) + " ".join(i.value for i in at.info)
+    assert "Month 1 of" not in header and "earlier challenge" not in header
+    chooser.set_value(upcoming).run()
+    assert not at.exception
+    assert any("setting up an upcoming challenge" in shown(i.value) for i in at.info)
+    at.switch_page("app_pages/challenge.py").run()  # set-up pages open it
+    assert not at.exception
+    assert any("Warm, safe homes" in shown(m.value) for m in at.sidebar.markdown)
+
+
+def test_the_challenge_page_refuses_an_overlapping_new_challenge(demo_path, monkeypatch):
+    with Database(demo_path) as db:
+        demo = repo.get_challenge(db)
+        before = table_counts(db)
+    at = open_app(monkeypatch, demo_path)
+    at.switch_page("app_pages/challenge.py").run()
+    at.text_input(key="new_challenge_title").input("Warm homes")
+    at.text_area(key="new_challenge_question").input("What would it take?")
+    at.text_area(key="new_challenge_aim").input("Fewer falls")
+    at.date_input(key="new_challenge_start").set_value(demo["end_date"] - dt.timedelta(days=3))
+    at.date_input(key="new_challenge_end").set_value(demo["end_date"] + dt.timedelta(days=90))
+    [b for b in at.button if b.label == "Start the new challenge"][0].click().run()
+    assert not at.exception
+    assert "overlap the challenge" in shown(at.error[0].value)
+    with Database(demo_path) as db:
+        assert table_counts(db) == before
+
+
+@pytest.mark.parametrize("command", ["report", "learning", "digest"])
+def test_reports_of_a_challenge_with_nothing_in_it_say_so_and_write_nothing(
+        demo_path, tmp_path, capsys, command):
+    from tracker.__main__ import main
+
+    with Database(demo_path) as db:
+        _next_challenge(db)
+    out = tmp_path / ("r.pdf" if command != "digest" else "d.md")
+    extra = ["--since", "2026-01-01"] if command == "digest" else []
+    assert main([command, "--db", str(demo_path), "--out", str(out), "--challenge",
+                 "warm, safe homes", *extra]) == 1
+    err = capsys.readouterr().err
+    assert "'Warm, safe homes' is upcoming" in err and "nothing to report" in err
+    assert "Nothing was written" in err and not out.exists()
+
+
+# --------------------------------------------------------------------------- unusual values
+
+
+def _odd_file(tmp_path, db: Database):
+    """A wellbeing mean of 2150, a wait of 1450 days and an A&E rate 165 times usual, at one
+    demo partner, for the last complete week: measures it sends results for."""
+    import csv
+
+    from tracker.records import observations
+
+    org = "Hillview Surgery (demo)"
+    sent = observations.load_results(db, ADMIN)
+    sent = sent[sent["organisation"] == org]
+    kinds = repo.list_measures(db).set_index("id")["data_kind"]
+    values = [m for m in dict.fromkeys(sent["measure_id"]) if kinds[m] == "value"][:2]
+    rate = next(m for m in dict.fromkeys(sent["measure_id"]) if kinds[m] == "rate")
+    names = repo.list_measures(db).set_index("id")["name"]
+    week = clock.today() - dt.timedelta(days=clock.today().weekday() + 7)
+    path = tmp_path / "odd.csv"
+    with open(path, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["organisation", "measure", "period", "value", "numerator",
+                         "denominator"])
+        for measure, value in zip(values, ("2150", "1450"), strict=True):
+            writer.writerow([org, names[measure], week, value, "", ""])
+        usual = sent[sent["measure_id"] == rate]
+        typical = float((usual["numerator"] / usual["denominator"]).median())
+        writer.writerow([org, names[rate], week, "", f"{typical * 165:.1f}", "1"])
+    return path
+
+
+def test_the_command_line_stores_unusual_values_only_when_accepted(demo_path, tmp_path,
+                                                                   capsys):
+    from tracker.__main__ import main
+
+    with Database(demo_path) as db:
+        odd = _odd_file(tmp_path, db)
+        before = table_counts(db)
+    assert main(["import", str(odd), "--db", str(demo_path)]) == 1
+    said = capsys.readouterr()
+    assert "far from this organisation's usual results" in said.err
+    assert "Row 2" in said.err and "Row 4" in said.err
+    assert "Nothing was stored" in said.err and "--accept-unusual" in said.err
+    assert "Stored" not in said.out and "Traceback" not in said.err
+    with Database(demo_path) as db:
+        assert table_counts(db) == before
+    assert main(["import", str(odd), "--db", str(demo_path), "--accept-unusual"]) == 0
+    assert "Stored odd.csv" in capsys.readouterr().out
+    with Database(demo_path) as db:
+        assert table_counts(db)["result"] > before["result"]
+
+
+def test_nothing_in_the_data_layer_stores_unusual_values_unless_asked(demo_db, tmp_path):
+    from tracker.intake import ingest
+
+    odd = _odd_file(tmp_path, demo_db)
+    before = table_counts(demo_db)
+    held = ingest.commit(demo_db, odd.read_bytes(), "odd.csv", ADMIN)
+    assert held.held_back and held.batch_id is None and held.implausible >= 2
+    assert "Nothing was stored" in held.summary()
+    assert table_counts(demo_db) == before
+    stored = ingest.commit(demo_db, odd.read_bytes(), "odd.csv", ADMIN, accept_unusual=True)
+    assert stored.batch_id is not None and not stored.held_back
+
+
+# --------------------------------------------------------------------------- forms keep input
+
+
+def _widget(at, kind: str, label: str):
+    return next(w for w in getattr(at, kind) if w.label == label)
+
+
+def _submit(at, label: str):
+    _widget(at, "button", label).click().run()
+    assert not at.exception
+
+
+FORMS = [
+    # page, {(kind, label): value typed}, the field left wrong, the submit button
+    ("app_pages/ideas.py",
+     {("text_area", "Hypothesis (if we ..., then ...)"): "If we ring, then they come"},
+     "Add idea"),
+    ("app_pages/challenge.py",
+     {("text_area", "Description (optional)"): "Peer workers in every practice"},
+     "Add driver"),
+    ("app_pages/challenge.py",
+     {("text_input", "Phase name"): "Spreading"}, "Add phase"),
+    ("app_pages/cycles.py",
+     {("text_area", "Objective: what is this cycle for?"): "Try welcome calls",
+      ("text_input", "Who will do it"): "Two peer workers"}, "Save the plan"),
+    ("app_pages/people.py",
+     {("text_input", "Event *"): "   "}, "Record the event"),
+    ("app_pages/accounts.py",
+     {("text_input", "New username"): "amara",
+      ("text_input", "E-mail (needed for single sign-on)"): "amara@example.org"},
+     "Add account"),
+    ("app_pages/accounts.py",
+     {("text_input", "What it is for (for example 'EMIS nightly export')"): "EMIS nightly"},
+     "Make the token"),
+]
+
+
+@pytest.mark.parametrize("page, typed, button", FORMS,
+                         ids=[f"{p.split('/')[1][:-3]}-{b}" for p, _, b in FORMS])
+def test_a_refused_form_keeps_what_was_typed(demo_path, monkeypatch, page, typed, button):
+    """Each form is sent with a required field missing (or a phase's dates reversed): it is
+    refused, nothing is stored, and every field keeps what was typed."""
+    at = open_app(monkeypatch, demo_path)
+    at.switch_page(page).run()
+    with Database(demo_path) as db:
+        before = table_counts(db)
+    if button == "Add phase":  # a phase ending before it starts
+        start = _widget(at, "date_input", "From").value
+        _widget(at, "date_input", "To").set_value(start - dt.timedelta(days=1))
+    for (kind, label), value in typed.items():
+        _widget(at, kind, label).input(value) if kind != "date_input" else None
+    _submit(at, button)
+    assert at.error, f"{button}: nothing said"
+    for (kind, label), value in typed.items():
+        assert _widget(at, kind, label).value == value, f"{button}: {label} was emptied"
+    with Database(demo_path) as db:
+        assert table_counts(db) == before
+
+
+def test_a_saved_form_starts_empty_again(demo_path, monkeypatch):
+    at = open_app(monkeypatch, demo_path)
+    at.switch_page("app_pages/ideas.py").run()
+    at.text_input(key="new_idea_title").input("Welcome calls")
+    _widget(at, "text_area", "Hypothesis (if we ..., then ...)").input("If we ring")
+    _submit(at, "Add idea")
+    assert not at.error
+    assert at.text_input(key="new_idea_title").value == ""
+    assert _widget(at, "text_area", "Hypothesis (if we ..., then ...)").value == ""
+
+
+# --------------------------------------------------------------------------- the export
+
+
+def test_the_export_holds_every_table_of_the_schema(demo_path, tmp_path):
+    """Every table of the schema is in the lab admin's export, whole, but for the sign-in
+    secrets named in export.NOT_EXPORTED and export.WITHHELD_COLUMNS (said in README.txt)."""
+    import re
+
+    import pandas as pd
+
+    from tracker.intake import export
+
+    with Database(demo_path) as db:
+        tables = set(db.read("SELECT table_name FROM information_schema.tables"
+                             " WHERE table_schema = 'main' AND table_type = 'BASE TABLE'")
+                     ["table_name"])
+        columns = db.read("SELECT table_name, column_name FROM information_schema.columns"
+                          " WHERE table_schema = 'main'")
+        auth.add_user(db, ADMIN, username="amara", role="admin",
+                      password="correct horse battery")
+        written = export.export_all(db, ADMIN, tmp_path / "out")
+    main, read = {}, set()  # each export's own table (its first FROM); every table read
+    for name, (sql, _) in export.EXPORT_TABLES.items():
+        read |= set(re.findall(r"\b(?:FROM|JOIN)\s+([a-z_]+)", sql))
+        outer, inner = sql, None
+        while inner != outer:  # without its subqueries
+            inner, outer = outer, re.sub(r"\([^()]*\)", "", outer)
+        main.setdefault(re.search(r"\bFROM\s+([a-z_]+)", outer).group(1), name)
+    missing = tables - read - set(export.NOT_EXPORTED)
+    assert not missing, f"tables in no export: {sorted(missing)}"
+    assert not set(export.NOT_EXPORTED) & read
+    files = {p.name for p in written}
+    for table, name in main.items():
+        assert f"{name}.csv" in files
+        header = set(pd.read_csv(tmp_path / "out" / f"{name}.csv", nrows=0).columns)
+        wanted = set(columns[columns["table_name"] == table]["column_name"])
+        lost = wanted - header - set(export.WITHHELD_COLUMNS.get(table, {}))
+        assert not lost, f"{table}: columns left out of {name}.csv: {sorted(lost)}"
+    readme = (tmp_path / "out" / "README.txt").read_text()
+    for table in export.NOT_EXPORTED:
+        assert table in readme
+    assert "password_hash" in readme and "token_hash" in readme
+    accounts = (tmp_path / "out" / "accounts.csv").read_text()
+    assert "amara" in accounts and "password_hash" not in accounts and "$" not in accounts
+    assert "measure_ranges.csv" in files and "low" in (tmp_path / "out" /
+                                                       "measure_ranges.csv").read_text()
+
+
+# --------------------------------------------------------------------------- the package
+
+
+def test_the_tracker_command_works_from_any_folder(tmp_path):
+    """The project is installed (`pip install --no-deps -e .`, in both README commands): its
+    `tracker` command, and `python -m tracker`, work outside the repository's folder."""
+    import shutil
+    import subprocess
+    import sys
+
+    command = shutil.which("tracker")
+    assert command, "the tracker command is not installed: pip install --no-deps -e ."
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    made = subprocess.run([command, "init", "--db", str(tmp_path / "lab.duckdb")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    assert "Database ready" in made.stdout and (tmp_path / "lab.duckdb").exists()
+    helped = subprocess.run([command, "--help"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert helped.stdout.startswith("usage: tracker ")
+    module = subprocess.run([sys.executable, "-m", "tracker", "user", "list", "--db",
+                             str(tmp_path / "lab.duckdb")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert module.returncode == 0 and "No module named" not in module.stderr, module.stderr
+
+
+# --------------------------------------------------------------------------- said, not silent
+
+
+def test_scoring_a_month_again_says_what_it_replaces_and_keeps_the_history(demo_db):
+    from tracker.records import progress
+
+    org = int(repo.list_organisations(demo_db, ADMIN)["id"].iloc[0])
+    month = clock.today().replace(day=1)
+    first = progress.score_month(demo_db, ADMIN, org, month, 4.5, "Held for months")
+    assert first.startswith("Score 4.5 saved for")
+    again = progress.score_month(demo_db, ADMIN, org, month + dt.timedelta(days=2), 3.5)
+    assert "It replaces the earlier score for that month, 4.5" in again
+    assert "test admin" in again and "stays in the history" in again
+    history = progress.history(demo_db, ADMIN)
+    mine = history[(history["organisation"] == repo.list_organisations(demo_db, ADMIN)
+                    ["name"].iloc[0]) & (history["month"].astype(str) == str(month))]
+    assert mine["score"].tolist()[:2] == [3.5, 4.5]  # newest first (the demo's own after)
+    assert mine["replaced"].tolist() == [False] + [True] * (len(mine) - 1)
+
+
+def test_the_progress_page_says_the_score_it_replaces(demo_path, monkeypatch):
+    at = open_app(monkeypatch, demo_path)
+    at.switch_page("app_pages/progress.py").run()
+    for score in (4.5, 3.5):
+        at.radio[0].set_value(score)
+        _submit(at, "Save the score")
+    said = " ".join(shown(s.value) for s in at.success)
+    assert "It replaces the earlier score for that month, 4.5" in said
+    assert any("History of every score" in e.label for e in at.expander)
+
+
+def test_a_review_without_its_date_is_refused_not_dropped(demo_db):
+    from tracker.learning import syntheses
+
+    idea = int(repo.list_ideas(demo_db, repo.get_challenge(demo_db)["id"])["id"].iloc[0])
+    before = table_counts(demo_db)
+    with pytest.raises(repo.InputError, match="Reviewed by is given .Lab board. without the "
+                                              "day it was reviewed; fill in Reviewed on"):
+        syntheses.write_synthesis(demo_db, ADMIN, idea, key_learning="k",
+                                  recommendation="spread", reason="r", reviewed_by="Lab board")
+    assert table_counts(demo_db) == before
+    syntheses.write_synthesis(demo_db, ADMIN, idea, key_learning="k", recommendation="spread",
+                              reason="r", reviewed_by="Lab board", reviewed_on=clock.today())
