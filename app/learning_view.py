@@ -117,6 +117,8 @@ def _synthesis(db: Database, scope: auth.Scope, rec: learning_record.Record,
             if pd.notna(s.get("reviewed_on")):
                 who = f" by {s['reviewed_by']}" if s.get("reviewed_by") else ""
                 reviewed = f"Reviewed{who} on {ui.fmt_date(s['reviewed_on'])}."
+            elif s.get("reviewed_by"):  # saved before the date was asked for
+                reviewed = f"Reviewed by {s['reviewed_by']} (the date was not given)."
             if rec.audience.is_lab:
                 reviewed += (f" Version {s['version']}, written by {s['written_by']} on "
                              f"{ui.fmt_date(s['written_at'])}.")

@@ -167,7 +167,8 @@ CHALLENGE_KEY = "challenge_id"  # the sidebar's choice of challenge
 
 
 def current_challenge(db: Database) -> dict | None:
-    """The challenge chosen in the sidebar, or the newest (the one running now)."""
+    """The challenge chosen in the sidebar, or the one running today
+    (`repo.default_challenge_id`)."""
     return repo.get_challenge(db, st.session_state.get(CHALLENGE_KEY))
 
 
@@ -211,6 +212,21 @@ def run_write(action: Callable[[], object], success: str | None = None, *,
 def show_problems(problems: list[str]) -> None:
     lines = "\n".join(f"- {esc(p)}" for p in problems)
     st.error(f"Nothing was saved. Please fix the following:\n\n{lines}")
+
+
+def form_key(form: str) -> str:
+    """The key of an adding form for this round. A refused save keeps everything typed (the
+    form is the same one when the page reruns); after a save, `form_saved(form)` starts the
+    next round: a new, empty form. (Streamlit's `clear_on_submit` would empty it either way.)"""
+    return f"{form}_{st.session_state.get(f'round_{form}', 0)}"
+
+
+def form_saved(form: str, *keys: str) -> None:
+    """The form was saved: draw the next one empty (see `form_key`), its widgets with keys of
+    their own (`keys`) too."""
+    st.session_state[f"round_{form}"] = st.session_state.get(f"round_{form}", 0) + 1
+    for key in keys:
+        st.session_state.pop(key, None)
 
 
 def form_problems(form: str) -> list[str]:
@@ -259,8 +275,8 @@ def flash() -> None:
 
 
 def challenge_or_welcome(db: Database) -> dict:
-    """Return the challenge chosen in the sidebar (the newest unless another was chosen), or
-    explain that there is none yet and stop the page."""
+    """Return the challenge chosen in the sidebar (the one running today unless another was
+    chosen), or explain that there is none yet and stop the page."""
     challenge = current_challenge(db)
     if challenge is None:
         st.info("There is no challenge yet. Open **Overview** to load the demo challenge or to "
@@ -295,8 +311,8 @@ def preview_and_store(report, store: Callable, *, key: str, what: str = "file") 
     """The preview of a checked upload (a file, or the results typed into the entry grid):
     what was read, every problem with its row and column, new / updated (old → new) /
     unchanged, the rows flagged as probable typing errors, and a Store button. Flagged rows
-    are stored only once the person ticks that they checked them. `store(progress)` commits
-    and returns the final report. Returns True once stored (the caller then resets)."""
+    are stored only once the person ticks that they checked them. `store(progress,
+    accept_unusual)` commits (flagged values only when ticked) and returns the final report. Returns True once stored (the caller then resets)."""
     facts = list(dict.fromkeys([report.file_type, report.encoding]))  # once each
     if report.delimiter:
         facts.append(f"{report.delimiter}-separated")
@@ -353,7 +369,7 @@ def preview_and_store(report, store: Callable, *, key: str, what: str = "file") 
                      disabled=not confirmed, key=f"{key}_store"):
         return False
     bar = st.progress(0.0, text="Storing")
-    done = store(lambda f, t: bar.progress(min(f, 1.0), text=t))
+    done = store(lambda f, t: bar.progress(min(f, 1.0), text=t), bool(report.implausible))
     bar.empty()
     if done.batch_id is None:
         st.error(esc(done.summary()))

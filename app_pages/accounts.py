@@ -30,7 +30,7 @@ else:
 
 orgs = repo.list_organisations(db, scope, include_retired=False)
 org_options = ui.options(orgs)
-with st.expander("Add an account", expanded=local), st.form("add_account", clear_on_submit=True):
+with st.expander("Add an account", expanded=local), st.form(ui.form_key("add_account")):
     username = st.text_input("New username")
     role = st.selectbox("Role", list(auth.ROLES), format_func=auth.ROLES.get,
                         index=0 if local else None)
@@ -48,6 +48,7 @@ with st.expander("Add an account", expanded=local), st.form("add_account", clear
                 db, scope, username=username, role=role, password=password,
                 organisation_id=org_id, email=email, sso_only=sso_only),
                 f"Account '{username.strip()}' added."):
+            ui.form_saved("add_account")
             if local:
                 ui.sign_out("Login is now on. Sign in with the account you have just created.")
             st.rerun()
@@ -81,11 +82,12 @@ if not local:
                 ui.run_write(lambda: auth.change_role(db, scope, who, new_role, new_org),
                              f"Role of '{who}' changed; its open sessions have ended.")
                 st.rerun()
-    with right, st.form("reset_password", clear_on_submit=True):
+    with right, st.form(ui.form_key("reset_password")):
         new = st.text_input("New password", type="password")
-        if st.form_submit_button("Reset password (and unlock)"):
-            ui.run_write(lambda: auth.reset_password(db, scope, who, new),
-                         f"Password of '{who}' reset.")
+        if st.form_submit_button("Reset password (and unlock)") and ui.run_write(
+                lambda: auth.reset_password(db, scope, who, new), f"Password of '{who}' reset."):
+            ui.form_saved("reset_password")
+            st.rerun()
 
 st.subheader("Results API tokens")
 st.caption("A token lets a partner organisation's own system send that organisation's results "
@@ -108,7 +110,7 @@ else:
         "Revoked": tokens["revoked_at"]}), hide_index=True, width="stretch", placeholder="–",
         column_config={k: st.column_config.DatetimeColumn(format="D MMM YYYY HH:mm")
                        for k in ("Made", "Last used", "Revoked")})
-with st.expander("Make a token"), st.form("add_token", clear_on_submit=True):
+with st.expander("Make a token"), st.form(ui.form_key("add_token")):
     token_org = st.selectbox("Organisation", list(org_options), index=None,
                              format_func=org_options.get)
     label = st.text_input("What it is for (for example 'EMIS nightly export')")
@@ -120,6 +122,7 @@ with st.expander("Make a token"), st.form("add_token", clear_on_submit=True):
             result["secret"] = api_tokens.create(db, scope, organisation=name, label=label)[1]
 
         if ui.run_write(make):
+            ui.form_saved("add_token")
             st.session_state["new_api_token"] = {"organisation": name,
                                                  "secret": result["secret"]}
             st.rerun()

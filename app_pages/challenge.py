@@ -58,7 +58,7 @@ tab_add, tab_edit, tab_challenge, tab_phases, tab_sharing, tab_new = st.tabs(
     ["Add a driver", "Edit or retire a driver", "Edit the challenge", "Phases", "Sharing",
      "Start a new challenge"])
 
-with tab_add, st.form("add_driver", clear_on_submit=True):
+with tab_add, st.form(ui.form_key("add_driver")):
     level = st.radio("Level", list(vocab.DRIVER_LEVELS), format_func=vocab.DRIVER_LEVELS.get,
                      horizontal=True, key="new_driver_level")
     name = st.text_input("Driver name", key="new_driver_name")
@@ -73,6 +73,7 @@ with tab_add, st.form("add_driver", clear_on_submit=True):
                                     measure_id=measure),
             f"Driver '{name.strip()}' added.",
             texts={"The driver's name": name, "Its description": description}):
+        ui.form_saved("add_driver", "new_driver_level", "new_driver_name")
         st.rerun()
 
 with tab_edit:
@@ -135,7 +136,7 @@ with tab_phases:
                      hide_index=True, width="stretch",
                      column_config={"From": st.column_config.DateColumn(format="DD MMM YYYY"),
                                     "To": st.column_config.DateColumn(format="DD MMM YYYY")})
-    with st.form("add_phase", clear_on_submit=True):
+    with st.form(ui.form_key("add_phase")):
         st.write("Add a phase (for example discovery; developing and testing ideas; sharing).")
         phase_name = st.text_input("Phase name")
         p_start = st.date_input("From", value=challenge["start_date"], format="DD/MM/YYYY")
@@ -146,6 +147,7 @@ with tab_phases:
                 lambda: repo.add_phase(db, scope, cid, name=phase_name, start_date=p_start,
                                        end_date=p_end), "Phase added.",
                 texts={"The phase's name": phase_name}):
+            ui.form_saved("add_phase")
             st.rerun()
     if not phases.empty:
         phase_labels = ui.options(phases)

@@ -92,7 +92,7 @@ with tab_plan:
         here = earlier[earlier["organisation_id"] == org_id]
         # The ramp usually continues at the same organisation: suggest its latest cycle there.
         suggested = [None, *earlier_options].index(int(here["id"].iloc[-1])) if len(here) else 0
-        with st.form("plan_cycle", clear_on_submit=True):
+        with st.form(ui.form_key("plan_cycle")):
             builds_on = st.selectbox(
                 "Builds on (the earlier cycle in this idea's ramp)", [None, *earlier_options],
                 index=suggested,
@@ -130,6 +130,7 @@ with tab_plan:
                     texts={"The objective": objective, "The question": question,
                            "The prediction": prediction, "Who will do it": who,
                            "Where": where, "The scale": scale, "Data to collect": data}):
+                ui.form_saved("plan_cycle")
                 st.rerun()
 
 # ---------------------------------------------------------------- Do, Study, Act

@@ -44,7 +44,7 @@ else:
 
 if scope.is_admin:
     adding = st.expander("Add a change idea", expanded=ideas.empty)
-    with adding, st.form("add_idea", clear_on_submit=True):
+    with adding, st.form(ui.form_key("add_idea")):
         title = st.text_input("Idea", placeholder="Peer-led welcome call within a week of referral",
                               key="new_idea_title")
         description = st.text_area("Hypothesis (if we ..., then ...)")
@@ -55,6 +55,7 @@ if scope.is_admin:
                                       driver_ids=chosen_drivers),
                 f"Idea '{title.strip()}' added.",
                 texts={"The idea's title": title, "The hypothesis": description}):
+            ui.form_saved("add_idea", "new_idea_title")
             st.rerun()
 
 if ideas.empty:

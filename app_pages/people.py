@@ -206,7 +206,7 @@ with tab_edit:
                             "otherwise). Admin → Backups lists them.")
                     st.rerun()
 
-with tab_event, st.form("add_event", clear_on_submit=True):
+with tab_event, st.form(ui.form_key("add_event")):
     problems = ui.form_problems("add_event")
     name = st.text_input("Event *", placeholder="Co-design workshop: first contact")
     ui.field_problem(problems, "Event name")
@@ -222,6 +222,7 @@ with tab_event, st.form("add_event", clear_on_submit=True):
             lambda: events.add_event(db, scope, cid, on_date=on, name=name, phase_id=phase,
                                      participant_ids=who),
             "Event recorded.", form="add_event"):
+        ui.form_saved("add_event")
         st.rerun()
 
 with tab_import:

@@ -58,7 +58,26 @@ with st.form("score_month"):
                      format_func=lambda s: f"{s:.1f}: {progress.LEVELS[s]}")
     ui.field_problem(problems, "Progress score")
     comment = st.text_area("Comment (what the score is based on)")
+    said = {}
+
+    def save_score():
+        said["text"] = progress.score_month(db, scope, org, month, score, comment)
+
     if st.form_submit_button("Save the score", type="primary") and ui.run_write(
-            lambda: progress.score_month(db, scope, org, month, score, comment),
-            "Score saved.", form="score_month"):
+            save_score, form="score_month"):
+        st.session_state["flash"] = f"{org_options[org]}: {said['text']}"
+        st.toast(ui.esc(st.session_state["flash"]))
         st.rerun()
+
+if not scores.empty:
+    with st.expander("History of every score given (those replaced included)"):
+        every = progress.history(db, scope)
+        st.dataframe(pd.DataFrame({
+            "Organisation": every["organisation"], "Month": pd.to_datetime(every["month"]),
+            "Score": every["score"],
+            "State": every["replaced"].map({True: "replaced by a later score", False: "current"}),
+            "Comment": every["comment"], "Given by": every["scored_by"],
+            "Given on": every["scored_at"]}), hide_index=True, width="stretch",
+            column_config={"Month": st.column_config.DateColumn(format="MMM YYYY"),
+                           "Score": st.column_config.NumberColumn(format="%.1f"),
+                           "Given on": st.column_config.DatetimeColumn(format="D MMM YYYY")})

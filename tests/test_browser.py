@@ -550,7 +550,8 @@ def test_a_session_survives_a_refresh_and_a_new_tab_and_a_deep_link_returns(brow
 def test_the_lab_team_plans_and_records_a_cycle_without_losing_its_place(browser, demo_path):
     """Issue 13, items 6, 8 and 10: save a plan (the form empties), then Do, Study and Act on
     the same cycle: after each save the page stays on the 'Record' tab and the cycle, and
-    moves to the next stage; Act's end date starts at today."""
+    moves to the next stage; Act's end date starts at today. Issue 22, item 4: a plan
+    refused (no prediction) keeps everything typed."""
 
     proc, url, log = _start(demo_path)
     try:
@@ -559,6 +560,14 @@ def test_the_lab_team_plans_and_records_a_cycle_without_losing_its_place(browser
         page.get_by_role("tab", name="Plan a new cycle").click()
         page.get_by_label("Objective: what is this cycle for?").fill("Browser-planned test")
         page.get_by_label("Question: if we do x, will y happen?").fill("Will they come?")
+        page.get_by_label("Who will do it").fill("Two peer workers")
+        page.get_by_role("button", name="Save the plan").click()  # no prediction: refused
+        page.get_by_text("Nothing was saved").first.wait_for(timeout=30_000)
+        _settle(page)
+        for label, typed in (("Objective: what is this cycle for?", "Browser-planned test"),
+                             ("Question: if we do x, will y happen?", "Will they come?"),
+                             ("Who will do it", "Two peer workers")):
+            assert page.get_by_label(label).input_value() == typed, label
         page.get_by_role("textbox", name="Prediction (required)").fill("4 of 6 will come")
         page.get_by_role("button", name="Save the plan").click()
         page.get_by_text("Cycle planned").first.wait_for(timeout=30_000)
@@ -854,8 +863,10 @@ def test_two_labs_behind_one_address_never_share_accounts_or_data(browser, demo_
 
 
 def test_a_new_challenge_and_the_earlier_one_chosen_in_the_sidebar(browser, demo_path):
-    """The lab's next challenge in the same database: the app opens on it; the earlier one
-    is chosen in the sidebar, says so on every page, and keeps its ideas and results."""
+    """The lab's next challenge in the same database, set up before it starts: the app still
+    opens on the one running today; the upcoming one is chosen in the sidebar and says so on
+    every page; on its first day the app opens on it, and the earlier one, chosen in the
+    sidebar, says so and keeps its ideas and results."""
     from tracker.access import auth
     from tracker.records import repo
     from tracker.storage.db import Database
@@ -868,6 +879,19 @@ def test_a_new_challenge_and_the_earlier_one_chosen_in_the_sidebar(browser, demo
                               aim="Fewer falls", start_date=start,
                               end_date=start + dt.timedelta(days=300))
     proc, url, log = _start(demo_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        _open(page, url + "/", "DEMO: Peer support")
+        assert "earlier challenge" not in page.content() and "upcoming" not in page.content()
+        page.get_by_role("combobox", name="Challenge").click()
+        page.keyboard.type("Warm")
+        page.keyboard.press("Enter")
+        page.get_by_text("You are setting up an upcoming challenge").wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "upcoming_challenge.png"))
+        page.close()
+    finally:
+        _stop(proc, log)
+    proc, url, log = _start(demo_path, env={"TRACKER_TODAY": str(start)})  # its first day
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         _open(page, url + "/", "Warm homes")

@@ -218,6 +218,8 @@ def _idea_view(rec: learning_record.Record) -> dict:
         if pd.notna(s.get("reviewed_on")):
             who = f" by {s['reviewed_by']}" if aud.is_lab and s.get("reviewed_by") else ""
             reviewed = f"Reviewed{who} on {pd.Timestamp(s['reviewed_on']):%d %B %Y}."
+        elif aud.is_lab and s.get("reviewed_by"):  # saved before the date was asked for
+            reviewed = f"Reviewed by {s['reviewed_by']} (the date was not given)."
         if aud.is_lab:
             reviewed += (f" Version {s['version']}, written by {s['written_by']} on "
                          f"{pd.Timestamp(s['written_at']):%d %B %Y}.")

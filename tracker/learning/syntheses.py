@@ -61,6 +61,10 @@ def write_synthesis(db: Database, scope: Scope, idea_id: int, *, key_learning, r
         c.problems.append("Reviewed on is a date in the future; give the day it was reviewed.")
     if fields["reviewed_on"] and not fields["reviewed_by"]:
         c.problems.append("Reviewed on is given without who reviewed it; fill in Reviewed by.")
+    if fields["reviewed_by"] and not fields["reviewed_on"] and \
+            not any(p.startswith("Reviewed on") for p in c.problems):
+        c.problems.append(f"Reviewed by is given ({fields['reviewed_by']}) without the day it "
+                          "was reviewed; fill in Reviewed on.")
     c.raise_if_any()
     with db.transaction() as cur:
         if cur.execute("SELECT 1 FROM idea WHERE id = ?", [idea_id]).fetchone() is None:

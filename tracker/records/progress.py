@@ -30,8 +30,10 @@ LEVELS = {
 
 
 def score_month(db: Database, scope: Scope, organisation_id: int, month, score,
-                comment=None) -> None:
-    """Score one organisation for one month (the first day of the month is kept)."""
+                comment=None) -> str:
+    """Score one organisation for one month (the first day of the month is kept). Returns
+    what was done in a sentence: a month scored again says the score it replaces (which
+    stays in the history)."""
     scope.require_admin("score partners' progress")
     c = _Checks()
     day = c.date(month, "Month")
@@ -53,14 +55,33 @@ def score_month(db: Database, scope: Scope, organisation_id: int, month, score,
                        [organisation_id]).fetchone() is None:
             raise InputError("That organisation no longer exists; reload the page.")
         before = cur.execute(
-            "SELECT score, comment FROM progress_score WHERE organisation_id = ? AND month = ?"
-            " ORDER BY id DESC LIMIT 1", [organisation_id, first]).fetchone()
+            "SELECT score, comment, scored_by, scored_at FROM progress_score"
+            " WHERE organisation_id = ? AND month = ? ORDER BY id DESC LIMIT 1",
+            [organisation_id, first]).fetchone()
         cur.execute("INSERT INTO progress_score (organisation_id, month, score, comment,"
                     " scored_by) VALUES (?, ?, ?, ?, ?)",
                     [organisation_id, first, float(number), text, scope.actor])
         _audit(cur, scope.actor, "score", "progress_score", organisation_id,
                {"month": first, "score": before[0], "comment": before[1]} if before else None,
                {"month": first, "score": float(number), "comment": text})
+    said = f"Score {float(number):.1f} saved for {first:%B %Y}."
+    if before is None:
+        return said
+    return (said + f" It replaces the earlier score for that month, {before[0]:.1f} (given by "
+            f"{before[2]} on {pd.Timestamp(before[3]):%d %b %Y}), which stays in the history "
+            "of scores.")
+
+
+def history(db: Database, scope: Scope) -> pd.DataFrame:
+    """Every score given, those replaced included, newest first (`replaced`: a later score
+    for the same organisation and month supersedes it)."""
+    own = scope.organisation_id if scope.is_partner else None
+    return db.read(
+        "SELECT o.name AS organisation, s.month, s.score, s.comment, s.scored_by, s.scored_at,"
+        " s.id < max(s.id) OVER (PARTITION BY s.organisation_id, s.month) AS replaced"
+        " FROM progress_score s JOIN organisation o ON o.id = s.organisation_id"
+        " WHERE (?::INTEGER IS NULL OR s.organisation_id = ?)"
+        " ORDER BY s.scored_at DESC, s.id DESC", [own, own])
 
 
 def scores(db: Database, scope: Scope) -> pd.DataFrame:
