@@ -55,10 +55,10 @@ def _migrate_to(path: str, url: str) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m tracker") -> int:
     keep_files_private()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = cli.build_parser().parse_args(argv)
+    args = cli.build_parser(prog).parse_args(argv)
     path = location_key(args.db)
     console = cli.local_console()
 
@@ -86,5 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     return cli.guarded(work, path, sys.stderr)
 
 
+def run() -> None:
+    """The `tracker` command (pyproject.toml's console script)."""
+    sys.exit(main(prog="tracker"))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -47,6 +47,7 @@ EXPORT_TABLES = {
     "ideas": ("SELECT * FROM idea ORDER BY id", None),
     "idea_drivers": ("SELECT * FROM idea_driver ORDER BY 1, 2", None),
     "measures": ("SELECT * FROM measure ORDER BY id", None),
+    "measure_ranges": ("SELECT * FROM measure_range ORDER BY 1", None),
     "organisations": ("SELECT * FROM organisation ORDER BY id", "WHERE id = ?"),
     "cycles": ("SELECT * FROM cycle ORDER BY id", "WHERE organisation_id = ?"),
     "cycle_measures": ("SELECT * FROM cycle_measure ORDER BY 1, 2",
@@ -63,7 +64,7 @@ EXPORT_TABLES = {
                       " FROM disclosure_settings s FULL JOIN challenge_settings c"
                       " USING (challenge_id) ORDER BY 1", None),
     "progress_scores": ("SELECT * FROM progress_score ORDER BY id", "WHERE organisation_id = ?"),
-    "events": ("SELECT id, challenge_id, on_date, name, phase_id, (SELECT count(*)"
+    "events": ("SELECT id, challenge_id, on_date, name, phase_id, created_at, (SELECT count(*)"
                " FROM event_attendance a WHERE a.event_id = e.id) AS came"
                " FROM lab_event e ORDER BY id", "lab"),
     # people: their names and e-mails are the lab admin's only
@@ -73,6 +74,26 @@ EXPORT_TABLES = {
     "event_attendance": ("SELECT * FROM event_attendance ORDER BY 1, 2", "admin"),
     "suggestion_marks": ("SELECT * FROM suggestion_status ORDER BY 1", "admin"),
     "audit_log": ("SELECT * FROM audit_log ORDER BY id", "admin"),
+    # accounts and tokens without their secrets (WITHHELD_COLUMNS)
+    "accounts": ("SELECT id, username, email, role, organisation_id, failed_attempts,"
+                 " locked_until, disabled_at, last_login_at, created_at, session_version"
+                 " FROM account ORDER BY id", "admin"),
+    "api_tokens": ("SELECT id, organisation_id, label, shown, created_by, created_at, revoked_by,"
+                   " revoked_at FROM api_token ORDER BY id", "admin"),
+    "api_token_uses": ("SELECT * FROM api_token_use ORDER BY 1", "admin"),
+    "schema_migrations": ("SELECT * FROM schema_migrations ORDER BY 1", "admin"),
+}
+
+# Every table of the schema is exported (a test holds the export to the schema), but these:
+NOT_EXPORTED = {
+    "web_session": "sign-in sessions: fingerprints of sign-in secrets, each ending within "
+                   "hours; an export is no place for them",
+    "login_throttle": "failed sign-ins counted by address for a few minutes, to slow guessing",
+}
+# and these columns of exported tables:
+WITHHELD_COLUMNS = {
+    "account": {"password_hash": "a fingerprint of the password: never leaves the database"},
+    "api_token": {"token_hash": "a fingerprint of the token: never leaves the database"},
 }
 
 
@@ -224,8 +245,18 @@ def export_all(db: Database, scope: Scope, out_dir: Path) -> list[Path]:
     path = out_dir / "results.csv"
     neutralise(results).to_csv(path, index=False, lineterminator="\n")
     written.append(path)
-    if reader is not None:
-        path = out_dir / "README.txt"
-        path.write_text(reader.readme(), encoding="utf-8")
-        written.append(path)
+    path = out_dir / "README.txt"
+    path.write_text(reader.readme() if reader is not None else _admin_readme(), encoding="utf-8")
+    written.append(path)
     return written
+
+
+def _admin_readme() -> str:
+    """What the lab admin's export holds: every table, as written, but for sign-in secrets."""
+    lines = ["This export holds every table of the tracker's database as written, one CSV "
+             "file each, and results.csv: the current value of every result.", "",
+             "Not exported:"]
+    lines += [f"- {table}: {why}." for table, why in NOT_EXPORTED.items()]
+    lines += [f"- {table}.{column}: {why}." for table, columns in WITHHELD_COLUMNS.items()
+              for column, why in columns.items()]
+    return "\n".join(lines) + "\n"
