@@ -63,7 +63,7 @@ if not cycles.empty:
         "Start": pd.to_datetime(cycles["start_date"]), "End": pd.to_datetime(cycles["end_date"]),
         "Decision": cycles["decision"].map(vocab.DECISIONS), "Scale": cycles["scale"],
         "Prediction": cycles["prediction"], "Measures": cycles["measures"]})
-    st.dataframe(listed, hide_index=True, width="stretch",
+    ui.table(listed, hide_index=True, width="stretch",
                  column_config={"Start": st.column_config.DateColumn(format="DD MMM YYYY"),
                                 "End": st.column_config.DateColumn(format="DD MMM YYYY")})
     ui.csv_download(listed, "cycles.csv")
@@ -145,6 +145,11 @@ with tab_progress:
                                 f"({vocab.STAGES[r.stage]})" for r in open_first.itertuples()}
     if st.session_state.get("progress_cycle") not in cycle_options:
         st.session_state.pop("progress_cycle", None)
+    saved = st.session_state.get("next_step")
+    if saved and saved[0] in cycle_options:
+        # set again, so the browser redraws the cycle's label with its new stage (a selectbox
+        # keeps showing the label it was chosen by, "(Do)", when only the label changes)
+        st.session_state["progress_cycle"] = saved[0]
     cycle_id = st.selectbox("Cycle", list(cycle_options), format_func=cycle_options.get,
                             help="Open cycles come first.", key="progress_cycle")
     cycle = repo.get_cycle(db, scope, cycle_id)
@@ -212,4 +217,5 @@ with tab_progress:
                                             next_steps=next_steps, end_date=end_date),
                     "Act recorded: the cycle is complete.",
                     texts={"Next steps": next_steps}):
+                st.session_state["next_step"] = (cycle_id, "act")
                 st.rerun()

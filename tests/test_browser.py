@@ -500,7 +500,7 @@ def test_a_partner_enters_results_in_the_grid_and_corrects_a_rate(browser, demo_
         page.get_by_text("check it is on that base").wait_for(state="detached",
                                                               timeout=30_000)
         page.get_by_role("button", name="Store 1 result").click()
-        page.get_by_text("Stored entered in the browser").wait_for(timeout=30_000)
+        page.get_by_text("Stored results entered in the browser on").wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "enter_stored.png"), full_page=True)
     finally:
         _stop(proc, log)
@@ -571,8 +571,11 @@ def test_the_lab_team_plans_and_records_a_cycle_without_losing_its_place(browser
         page.get_by_role("textbox", name="Prediction (required)").fill("4 of 6 will come")
         page.get_by_role("button", name="Save the plan").click()
         page.get_by_text("Cycle planned").first.wait_for(timeout=30_000)
-        page.wait_for_timeout(1000)
-        assert page.get_by_label("Objective: what is this cycle for?").input_value() == ""
+        from playwright.sync_api import expect
+
+        # saved: the next run draws a new, empty form
+        expect(page.get_by_label("Objective: what is this cycle for?")).to_have_value(
+            "", timeout=30_000)
         record = page.get_by_role("tab", name="Record Do, Study and Act")
         record.click()
         # the new cycle is the one open first: its plan is shown above the Do form (wait for
@@ -590,6 +593,10 @@ def test_the_lab_team_plans_and_records_a_cycle_without_losing_its_place(browser
         finally:
             page.screenshot(path=str(ARTIFACTS / "cycle_after_do.png"), full_page=True)
         assert record.get_attribute("aria-selected") == "true"  # still on this tab
+        chooser = page.get_by_test_id("stSelectbox").filter(
+            has=page.get_by_text("Cycle", exact=True)).first
+        chosen = chooser.locator("input").input_value()
+        assert chosen.endswith("(Study)"), chosen  # the cycle's stage now, not "(Do)"
         page.get_by_label("Results compared with the prediction").fill("Five came")
         page.get_by_label("What did you learn?").fill("Calls work")
         page.get_by_role("button", name="Save Study").click()
