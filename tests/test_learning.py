@@ -5,6 +5,7 @@ the digest. Real DuckDB files; the public report is scanned byte by byte."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 import shutil
 import subprocess
@@ -381,7 +382,7 @@ def test_the_public_report_of_the_demo_holds_nothing_it_may_not(reports):
 
 @pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("pdftotext") is None,
                     reason="needs Debian's chromium and poppler-utils")
-def test_the_public_pdf_holds_nothing_it_may_not(demo_db, tmp_path):
+def test_the_public_pdf_holds_nothing_it_may_not(demo_db, tmp_path, reports):
     out = learning_report.write_learning_report(demo_db, ADMIN, tmp_path / "public.pdf",
                                                 public=True)
     assert out.read_bytes().startswith(b"%PDF")
@@ -393,6 +394,12 @@ def test_the_public_pdf_holds_nothing_it_may_not(demo_db, tmp_path):
     # a scale ("2 people") can appear by chance; the HTML scan above checks those exactly
     forbidden["notes"] = [n for n in forbidden["notes"] if len(n) >= 12]
     assert _scan(text, forbidden) == []
+    # no heading is left alone at the foot of a page (issue 22)
+    headings = {html.unescape(h).strip() for h in re.findall(r"<h[2-4][^>]*>(.*?)</h[2-4]>",
+                                                              reports["public"], re.S)}
+    lasts = [lines[-1] for page in text.split("\f")
+             if (lines := [line.strip() for line in page.splitlines() if line.strip()])]
+    assert len(lasts) > 10 and not [line for line in lasts if line in headings]
 
 
 def test_the_report_is_one_self_contained_file_that_runs_nothing(reports):

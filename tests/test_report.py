@@ -51,6 +51,27 @@ def test_pptx_pack_has_a_summary_then_one_slide_per_chart(demo_db, tmp_path):
     assert len(pictures) == 9 * 3  # each chart with its variation and assurance icons
 
 
+def test_long_names_in_the_pptx_summary_are_set_like_the_others(demo_db, tmp_path):
+    """Issue 22: a long organisation name is not set smaller than the rest of the summary;
+    every row holds two lines, and everything stays on the slide."""
+    from pptx.util import Inches
+
+    orgs = repo.list_organisations(demo_db, ADMIN).set_index("name")
+    long_name = "The Riverside and Eastfield Community Peer Support Partnership Trust (demo)"
+    row = orgs.loc[PP]
+    repo.update_organisation(demo_db, ADMIN, int(row["id"]), name=long_name, kind=row["kind"],
+                             region=row["region"])
+    deck = Presentation(report.write_report(demo_db, ADMIN, tmp_path / "long.pptx",
+                                            organisation=long_name))
+    summary = deck.slides[0]
+    cells = [p for sh in summary.shapes if sh.has_text_frame and sh.top > Inches(1.4)
+             and sh.top < Inches(7) for p in sh.text_frame.paragraphs
+             if p.font.size is not None and not p.text.startswith("V: variation")]
+    assert any(long_name in p.text for p in cells)
+    assert {p.font.size.pt for p in cells} == {report.SUMMARY_PT}
+    assert all(sh.top + sh.height <= deck.slide_height for sh in summary.shapes)
+
+
 def test_libreoffice_opens_the_pptx(demo_db, tmp_path):
     """A standard viewer opens the deck: LibreOffice turns every slide into a PDF page, and
     the icons are pictures on the slides (two per chart, two per summary row)."""

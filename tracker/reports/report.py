@@ -323,6 +323,7 @@ def _icon_png(uri: str) -> bytes:
 
 
 PPTX_ROWS = 12  # rows of the summary on each summary slide
+SUMMARY_PT = 11  # the summary's one type size: two lines of it fit a row
 SLIDE_SENTENCES = 4  # the latest signals beside a chart: more would run off the slide
 
 
@@ -361,9 +362,9 @@ def write_pptx(pack: Pack, path: Path, progress: Progress | None = None) -> Path
 
     # The summary of every series, PPTX_ROWS a slide. Rows of text boxes and pictures at
     # fixed places, not a table: a table row grows with its text in each viewer differently,
-    # and the icons beside it would drift. Names are never cut: the boxes wrap and the
-    # type is sized so that two lines fit a row.
-    row_h, top = Inches(0.4), Inches(1.45)
+    # and the icons beside it would drift. Names are never cut: the boxes wrap, and every row
+    # is tall enough for two lines at one type size (a long name is not set smaller).
+    row_h, top = Inches(0.42), Inches(1.45)
     columns = ((Inches(1.3), Inches(4.6), "Measure"), (Inches(6.0), Inches(3.2), "Organisation"),
                (Inches(9.3), Inches(1.8), "Variation"), (Inches(11.15), Inches(1.9), "Assurance"))
     table = pack.summary
@@ -387,8 +388,7 @@ def write_pptx(pack: Pack, path: Path, progress: Progress | None = None) -> Path
             box.text_frame.text = text
             paragraph = box.text_frame.paragraphs[0]
             paragraph.alignment = PP_ALIGN.LEFT
-            long = len(text) > (width / Inches(1)) * 11  # more than one line at 12 pt
-            paragraph.font.size, paragraph.font.bold = Pt(10 if long else 12), bold
+            paragraph.font.size, paragraph.font.bold = Pt(SUMMARY_PT), bold
 
         for left, width, head in ((Inches(0.4), Inches(0.5), "V"),
                                   (Inches(0.85), Inches(0.5), "A"), *columns):

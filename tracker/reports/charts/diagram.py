@@ -46,6 +46,9 @@ def driver_layout(aim: str, drivers: pd.DataFrame, links: pd.DataFrame, ideas: p
                       "status": ideas["status"].map(vocab.IDEA_STATUSES).fillna("")}),
     ]
     rows = max(len(c) for c in columns) or 1
+    # tall enough for the whole aim, however few drivers there are yet
+    aim_lines = _wrap(aim, 30, lines=30).count("\n") + 1
+    rows = max(rows, int(np.ceil((aim_lines * LINE + 0.16) / 0.92)))
     placed = []
     for col, frame in enumerate(columns):
         n = len(frame)
