@@ -62,7 +62,7 @@ def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int
         return
     st.subheader("Where it was tested")
     where = rec.where
-    st.dataframe(pd.DataFrame({
+    ui.table(pd.DataFrame({
         "Organisation": where["organisation"], "Kind": where["kind"], "Region": where["region"],
         "Cycles": where["cycles"], "From": pd.to_datetime(where["first"]),
         "To": pd.to_datetime(where["last"]), "Scale, cycle by cycle": where["scale"],
@@ -126,7 +126,7 @@ def _synthesis(db: Database, scope: auth.Scope, rec: learning_record.Record,
     if not rec.history.empty:
         with st.expander(f"Earlier versions ({len(rec.history)})"):
             h = rec.history
-            st.dataframe(pd.DataFrame({
+            ui.table(pd.DataFrame({
                 "Version": h["version"], "Written": pd.to_datetime(h["written_at"]),
                 "By": h["written_by"], "Key learning": h["key_learning"],
                 "Recommendation": h["recommendation"].map(syntheses.RECOMMENDATIONS),

@@ -214,6 +214,12 @@ def show_problems(problems: list[str]) -> None:
     st.error(f"Nothing was saved. Please fix the following:\n\n{lines}")
 
 
+def table(data, **options) -> None:
+    """`st.dataframe` with empty cells shown as "–" (not "None")."""
+    options.setdefault("placeholder", "–")
+    st.dataframe(data, **options)
+
+
 def form_key(form: str) -> str:
     """The key of an adding form for this round. A refused save keeps everything typed (the
     form is the same one when the page reruns); after a save, `form_saved(form)` starts the
@@ -333,7 +339,7 @@ def preview_and_store(report, store: Callable, *, key: str, what: str = "file") 
                  "changed." + "".join(f"\n\n{esc(m)}" for m in whole))
         rows = [p for p in report.errors if p.row is not None]
         if rows:
-            st.dataframe(pd.DataFrame([{"Row": p.row, "Column": p.column, "Value": p.value,
+            table(pd.DataFrame([{"Row": p.row, "Column": p.column, "Value": p.value,
                                         "Problem": p.message} for p in rows]),
                          hide_index=True, width="stretch", placeholder="",
                          column_config={"Row": st.column_config.NumberColumn(width="small"),
@@ -390,7 +396,7 @@ def _plan_table(plan: pd.DataFrame) -> None:
 
     old_notes = plan["old_note"].where(plan["old_note"].notna(), None)
     new_notes = plan["note"].where(plan["note"].notna(), None)
-    st.dataframe(pd.DataFrame({
+    table(pd.DataFrame({
         "Row": plan["row"], "Status": plan["status"].str.capitalize(),
         "Organisation": plan["organisation"], "Measure": plan["measure"],
         "Period": pd.to_datetime(plan["period"]),

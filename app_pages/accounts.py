@@ -21,7 +21,7 @@ if local:
             "must be a lab admin, and you will then sign in with it.")
 else:
     users = auth.list_users(db, scope)
-    st.dataframe(pd.DataFrame({
+    ui.table(pd.DataFrame({
         "Username": users["username"], "Role": users["role"].map(auth.ROLES),
         "Organisation": users["organisation"], "E-mail": users["email"],
         "Status": users["disabled_at"].isna().map({True: "Active", False: "Disabled"}),
@@ -102,7 +102,7 @@ tokens = api_tokens.list_tokens(db, scope)
 if tokens.empty:
     st.caption("No tokens yet.")
 else:
-    st.dataframe(pd.DataFrame({
+    ui.table(pd.DataFrame({
         "No.": tokens["id"], "Organisation": tokens["organisation"], "For": tokens["label"],
         "Token starts": tokens["token"], "Made by": tokens["created_by"],
         "Made": tokens["created_at"], "Last used": tokens["last_used_at"],

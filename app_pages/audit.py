@@ -33,7 +33,7 @@ if isinstance(days, tuple) and len(days) == 2:
 log = repo.list_audit(db, scope, limit=None, actor=actor, entity=entity, action=action,
                       since=since, until=until)
 st.caption(f"{len(log):,} entries.")
-st.dataframe(log.head(2000), hide_index=True, width="stretch",
+ui.table(log.head(2000), hide_index=True, width="stretch",
              column_config={"happened_at": st.column_config.DatetimeColumn(
                  "When", format="DD MMM YYYY HH:mm:ss")})
 st.download_button("Export these entries (CSV)",

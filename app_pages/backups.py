@@ -57,7 +57,7 @@ if st.button("Back up now", type="primary"):
             st.rerun()
 
 if kept:
-    st.dataframe(pd.DataFrame({"Taken": [b.taken for b in kept],
+    ui.table(pd.DataFrame({"Taken": [b.taken for b in kept],
                                "File": [b.path.name for b in kept],
                                "Size (MB)": [round(b.size / 1e6, 1) for b in kept]}),
                  hide_index=True, width="stretch",

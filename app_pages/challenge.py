@@ -130,7 +130,7 @@ with tab_phases:
     if phases.empty:
         st.write("No phases yet.")
     else:
-        st.dataframe(pd.DataFrame({"Phase": phases["name"],
+        ui.table(pd.DataFrame({"Phase": phases["name"],
                                    "From": pd.to_datetime(phases["start_date"]),
                                    "To": pd.to_datetime(phases["end_date"])}),
                      hide_index=True, width="stretch",

@@ -69,7 +69,7 @@ else:
                           "What they did": pairs["together"],
                           "From": pd.to_datetime(pairs["from"]),
                           "To": pd.to_datetime(pairs["to"])})
-    st.dataframe(table, hide_index=True, width="stretch",
+    ui.table(table, hide_index=True, width="stretch",
                  column_config={"From": st.column_config.DateColumn(format="DD MMM YYYY"),
                                 "To": st.column_config.DateColumn(format="DD MMM YYYY")})
     ui.csv_download(table, "cross-sector-pairs.csv")

@@ -78,7 +78,7 @@ entered = pd.DataFrame({
     "numerator": edited["Numerator"], "denominator": edited["Denominator"],
     "note": edited["Note"]})
 data = templates.entered_csv(entered)
-name = f"entered in the browser {clock.today():%d %b %Y}"
+name = f"results entered in the browser on {clock.today():%d %b %Y}"
 key = (hashlib.sha256(data).hexdigest(), org_name, repo.data_version(db), scope)
 cached = st.session_state.get("enter_report")
 if cached is not None and cached[0] == key:

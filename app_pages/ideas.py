@@ -31,7 +31,7 @@ def status_label(value):
 if ideas.empty:
     st.info("No change ideas yet. Add the first one below.")
 else:
-    st.dataframe(
+    ui.table(
         pd.DataFrame({
             "Idea": ideas["title"], "Status": ideas["status"].map(vocab.IDEA_STATUSES),
             "Cycles": ideas["cycles"], "Organisations": ideas["organisations"],
@@ -83,7 +83,7 @@ if cycles.empty:
              else "No cycles yet.")
 else:
     st.altair_chart(charts.cycle_timeline(cycles, lane="organisation"), width="content")
-    st.dataframe(
+    ui.table(
         pd.DataFrame({
             "Cycle": cycles["cycle_no"], "Organisation": cycles["organisation"],
             "Scale": cycles["scale"], "Start": pd.to_datetime(cycles["start_date"]),

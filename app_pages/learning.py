@@ -52,7 +52,7 @@ if index.empty:
     st.info("No idea matches these filters." if scope.is_admin or not scope.is_partner
             else f"{ui.esc(scope.organisation)} tests no idea that matches these filters.")
 else:
-    st.dataframe(pd.DataFrame({
+    ui.table(pd.DataFrame({
         "Idea": index["title"], "Status": index["status"].map(vocab.IDEA_STATUSES),
         "Recommendation": index["recommendation_words"].fillna("not yet written"),
         "Key learning": index["key_learning"].fillna(""),

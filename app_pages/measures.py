@@ -18,7 +18,7 @@ measures = repo.list_measures(db, include_retired=True) if shared is None else s
 if measures.empty:
     st.info("No measures yet. Add the first one below.")
 else:
-    st.dataframe(
+    ui.table(
         pd.DataFrame({
             "Code": measures["code"], "Measure": measures["name"],
             "Type": measures["measure_type"].str.capitalize(),

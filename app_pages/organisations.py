@@ -19,15 +19,17 @@ consent = syntheses.consents(db).set_index("organisation_id")
 if orgs.empty:
     st.info("No organisations yet. Add the first partner below.")
 else:
-    table = {
-        "Organisation": orgs["name"], "Kind": orgs["kind"].map(vocab.ORG_KINDS),
-        "Region": orgs["region"], "Contact": orgs["contact_name"],
-        "E-mail": orgs["contact_email"], "Cycles": orgs["cycles"], "Results": orgs["results"],
-        "Status": orgs["retired_at"].isna().map({True: "Active", False: "Retired"})}
-    if scope.is_admin:
+    table = {"Organisation": orgs["name"],
+             "Status": orgs["retired_at"].isna().map({True: "Active", False: "Retired"})}
+    if scope.is_admin:  # the consents in view, beside the name (not off to the right)
         table["Named to partners"] = orgs["id"].map(consent["named_to_partners"]).fillna(False)
         table["Named in public"] = orgs["id"].map(consent["named_in_public"]).fillna(False)
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    table |= {"Kind": orgs["kind"].map(vocab.ORG_KINDS), "Region": orgs["region"],
+              "Cycles": orgs["cycles"], "Results": orgs["results"],
+              "Contact": orgs["contact_name"], "E-mail": orgs["contact_email"]}
+    ui.table(pd.DataFrame(table), hide_index=True, width="stretch", column_config={
+        "Named to partners": st.column_config.CheckboxColumn(width="small"),
+        "Named in public": st.column_config.CheckboxColumn(width="small")})
 
 
 def org_form(key: str, row=None, problems=()):

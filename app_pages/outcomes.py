@@ -79,7 +79,7 @@ st.caption(f"{kind}. {vocab.DIRECTIONS[measure['direction']]}. {bands} Gaps are 
            "no result.")
 if not cycles.empty:
     st.markdown(f"**PDSA cycles on this chart** ({len(cycles)}): the shaded bands, in words.")
-    st.dataframe(pd.DataFrame({
+    ui.table(pd.DataFrame({
         "On the chart": cycles["idea"].map(charts.cycle_keys(cycles))
         + cycles["cycle_no"].astype(str),
         "Idea": cycles["idea"], "Cycle": cycles["cycle_no"],

@@ -93,7 +93,7 @@ with st.container(border=True):
         counts = news["what"].value_counts()
         st.caption(" · ".join(f"{counts.get(k, 0)} {k.lower()}" for k in
                               ("Learning written", "Decision", "Signal", "Cycle started")))
-        st.dataframe(pd.DataFrame({"When": pd.to_datetime(news["when"]), "What": news["what"],
+        ui.table(pd.DataFrame({"When": pd.to_datetime(news["when"]), "What": news["what"],
                                    "Details": news["text"]}),
                      hide_index=True, width="stretch", height=min(38 + 35 * len(news), 320),
                      column_config={"When": st.column_config.DateColumn(format="DD MMM YYYY"),
@@ -119,7 +119,7 @@ with right:
     fresh["Status"] = pd.cut(age, [-10_000, 13, 34, 10_000],
                              labels=["Up to date", "Late", "Overdue"]).astype("string")
     fresh.loc[latest.isna(), "Status"] = "No results yet"
-    st.dataframe(
+    ui.table(
         pd.DataFrame({"Organisation": fresh["organisation"], "Latest period": latest,
                       "Days since": age, "Results": fresh["results"], "Status": fresh["Status"]}),
         hide_index=True, width="stretch",
@@ -152,7 +152,7 @@ decided = done.sort_values(["end_date", "id"], ascending=False).head(8)
 if decided.empty:
     st.write("No cycle has reached its Act stage yet.")
 else:
-    st.dataframe(
+    ui.table(
         pd.DataFrame({
             "Ended": pd.to_datetime(decided["end_date"]),
             "Idea": decided["idea"], "Cycle": decided["cycle_no"],

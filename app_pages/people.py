@@ -46,7 +46,7 @@ if held.empty:
 else:
     shared = ui.readable(db)  # names as this user may read them
     phases = shared.phases.set_index("id")["name"]
-    st.dataframe(pd.DataFrame({
+    ui.table(pd.DataFrame({
         "Date": pd.to_datetime(held["on_date"]),
         "Event": [shared.audience.title(n, "an event", int(i))
                   for n, i in zip(held["name"], held["id"], strict=True)],
@@ -78,7 +78,7 @@ else:
                   "Status": [("Erased" if pd.notna(e) else "Retired" if pd.notna(r)
                               else "Active") for e, r in zip(people["erased_at"],
                                                              people["retired_at"], strict=True)]}
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    ui.table(pd.DataFrame(table), hide_index=True, width="stretch")
 if not scope.is_admin:
     st.stop()
 
@@ -244,7 +244,7 @@ with tab_import:
             total = len(report.errors) + report.more_errors
             st.error(f"Nothing was stored: {total} problem{'s' if total != 1 else ''} in "
                      f"{ui.esc(upload.name)}. Correct the file and upload it again.")
-            st.dataframe(pd.DataFrame({"Row": [p.row for p in report.errors],
+            ui.table(pd.DataFrame({"Row": [p.row for p in report.errors],
                                        "Column": [p.column for p in report.errors],
                                        "Value": [p.value for p in report.errors],
                                        "Problem": [p.message for p in report.errors]}),
@@ -254,7 +254,7 @@ with tab_import:
             st.info(f"Ready: {report.new} new participant{'s' if report.new != 1 else ''}"
                     + (f"; {report.unchanged} already stored (same e-mail), left as they are"
                        if report.unchanged else "") + ".")
-            st.dataframe(pd.DataFrame({
+            ui.table(pd.DataFrame({
                 "Row": plan["row"], "Name": plan["name"],
                 "Takes part as": plan["taking_part"].map(KINDS),
                 "Organisation": plan["organisation"].fillna("—"), "E-mail": plan["email"],

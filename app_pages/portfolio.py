@@ -76,7 +76,7 @@ every_test = pd.DataFrame({
     "Latest decision": table["latest_decision"],
     "First cycle": pd.to_datetime(table["first_start"]),
     "Measures after testing": table["outcome_words"], "Measures": table["measures"]})
-picked = st.dataframe(
+picked = ui.table(
     every_test, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
     key="portfolio_table",
     column_config={"First cycle": st.column_config.DateColumn(format="DD MMM YYYY"),

@@ -26,7 +26,7 @@ else:
     st.altair_chart(charts.progress_heatmap(scores, width=560), width="content")
     latest = progress.latest(db, scope)
     st.subheader("Latest score of each partner")
-    st.dataframe(pd.DataFrame({"Organisation": latest["organisation"],
+    ui.table(pd.DataFrame({"Organisation": latest["organisation"],
                                "Month": pd.to_datetime(latest["month"]),
                                "Score": latest["score"], "Comment": latest["comment"]}),
                  hide_index=True, width="stretch",
@@ -36,7 +36,7 @@ else:
                             "scored_at"]], "progress-scores.csv")
 
 with st.expander("What each score means"):
-    st.dataframe(pd.DataFrame({"Score": list(progress.LEVELS),
+    ui.table(pd.DataFrame({"Score": list(progress.LEVELS),
                                "Meaning": list(progress.LEVELS.values())}),
                  hide_index=True, width="stretch",
                  column_config={"Score": st.column_config.NumberColumn(format="%.1f")})
@@ -72,7 +72,7 @@ with st.form("score_month"):
 if not scores.empty:
     with st.expander("History of every score given (those replaced included)"):
         every = progress.history(db, scope)
-        st.dataframe(pd.DataFrame({
+        ui.table(pd.DataFrame({
             "Organisation": every["organisation"], "Month": pd.to_datetime(every["month"]),
             "Score": every["score"],
             "State": every["replaced"].map({True: "replaced by a later score", False: "current"}),

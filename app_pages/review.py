@@ -27,8 +27,9 @@ names = repo.list_organisations(db, scope, include_retired=False)["name"].tolist
 c1, c2, c3 = st.columns([2, 1, 1])
 organisation = c1.selectbox("Organisation", ([] if scope.is_partner else [ALL]) + names)
 date_from = c2.date_input("From", value=challenge["start_date"], format="DD/MM/YYYY")
-date_to = c3.date_input("To", value=min(clock.today(), challenge["end_date"]),
-                        format="DD/MM/YYYY")
+# to today, within the challenge's dates (an upcoming challenge: to its start, never before it)
+date_to = c3.date_input("To", value=max(min(clock.today(), challenge["end_date"]),
+                                        challenge["start_date"]), format="DD/MM/YYYY")
 chosen = None if organisation == ALL else organisation
 
 rows = report.pack_rows(db, scope, chosen, ui.summary_table(scope))

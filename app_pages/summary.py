@@ -68,7 +68,7 @@ view = pd.DataFrame({
     "Signal": signal})
 # Fixed widths that fit a 1,366-pixel screen beside the menu; a cell's whole text shows on
 # hover, and the CSV below has every word.
-picked = st.dataframe(
+picked = ui.table(
     view, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
     key="summary_table", height=min(38 + 35 * max(len(view), 1), 760),  # rows, not a slit
     column_config={

@@ -100,7 +100,7 @@ with tab_history:
         else:
             counts = {"New": uploads["rows_new"], "Updated": uploads["rows_updated"],
                       "Unchanged": uploads["rows_unchanged"]}
-        st.dataframe(pd.DataFrame({
+        ui.table(pd.DataFrame({
             "Upload": uploads["id"], "When": uploads["uploaded_at"], "By": uploads["uploaded_by"],
             "File": files, "Organisation": uploads["organisation"].fillna("several"),
             **counts, "Undone": uploads["undone_at"].notna().map({True: "Undone", False: ""})}),
@@ -111,7 +111,7 @@ with tab_history:
                   for r, file in zip(uploads.itertuples(), files, strict=True)}
         batch_id = st.selectbox("Open an upload", list(labels), format_func=labels.get)
         rows = batches.batch_rows(db, scope, batch_id)
-        st.dataframe(rows.assign(period=pd.to_datetime(rows["period"]),
+        ui.table(rows.assign(period=pd.to_datetime(rows["period"]),
                                  note=rows["note"].fillna("")),
                      hide_index=True, width="stretch",
                      column_config={"period": st.column_config.DateColumn(

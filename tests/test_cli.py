@@ -4,7 +4,10 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 from conftest import ROOT
+
+from tracker.storage.db import Database
 
 
 def run(*args, env=None):
@@ -24,6 +27,9 @@ def test_demo_then_refuse_then_if_empty(tmp_path):
     loaded = run("demo", "--db", str(path), "--seed", "3")
     assert loaded.returncode == 0, loaded.stderr
     assert "PDSA cycles" in loaded.stdout
+    with Database(path) as db:  # the results' own weeks, not the challenge's end (issue 22)
+        last = db.scalar("SELECT max(period) FROM result")
+    assert f"to {pd.Timestamp(last):%d %b %Y}); the challenge runs" in loaded.stdout
     again = run("demo", "--db", str(path))
     assert again.returncode == 1
     assert "already holds data" in again.stderr and "Traceback" not in again.stderr

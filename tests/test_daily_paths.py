@@ -394,3 +394,114 @@ def test_a_review_without_its_date_is_refused_not_dropped(demo_db):
     assert table_counts(demo_db) == before
     syntheses.write_synthesis(demo_db, ADMIN, idea, key_learning="k", recommendation="spread",
                               reason="r", reviewed_by="Lab board", reviewed_on=clock.today())
+
+
+# --------------------------------------------------------------------------- wording
+
+
+def test_a_day_that_does_not_exist_is_called_that_not_a_wrong_format(demo_db):
+    from tracker.storage.store import _Checks
+
+    checks = _Checks()
+    checks.date("31/02/2026", "Start date")
+    checks.date("2026-04-31", "End date")
+    checks.date("soon", "Month")
+    assert checks.problems == [
+        "Start date '31/02/2026' is not a date: February 2026 has no day 31 (it has 28 days): "
+        "check the day and the month.",
+        "End date '2026-04-31' is not a date: April 2026 has no day 31 (it has 30 days): "
+        "check the day and the month.",
+        "Month 'soon' is not a date; write it as YYYY-MM-DD."]
+
+
+def test_an_empty_cell_is_not_called_nan_and_the_last_result_reads_in_its_unit():
+    import pandas as pd
+
+    from tracker.intake.templates import _result_text
+    from tracker.intake.upload_read import Report
+
+    report = Report(file_name="r.csv")
+    report.error(3, "numerator", float("nan"), "this measure needs a numerator")
+    report.error(4, "numerator", pd.NA, "this measure needs a numerator")
+    assert [str(p) for p in report.errors] == [
+        "Row 3, column numerator: this measure needs a numerator",
+        "Row 4, column numerator: this measure needs a numerator"]
+    assert _result_text(float("nan"), 6, 0.37, "rate", "per 100 people") == \
+        "16.2 per 100 people (6 / 0.37)"
+    assert _result_text(float("nan"), 12, 20, "proportion", "") == "12 of 20 (60%)"
+    assert _result_text(21.5, None, None, "value", "days") == "21.5 days"
+
+
+def test_the_ideas_by_status_axis_counts_whole_ideas_even_with_none_yet():
+    import pandas as pd
+
+    from tracker.reports import charts
+
+    spec = charts.ideas_by_status(pd.DataFrame({"status": pd.Series([], dtype=object)}))
+    x = spec.to_dict()["layer"][0]["encoding"]["x"]
+    assert x["axis"]["format"] == "d" and x["scale"]["domain"] == [0, 1]
+
+
+def test_same_region_suggestions_say_testing_only_while_the_tests_run(demo_db, monkeypatch):
+    from tracker.community import collaboration
+
+    cid = repo.get_challenge(demo_db)["id"]
+    found = collaboration.suggestions(demo_db, ADMIN, cid)
+    assert not found.empty
+    monkeypatch.setenv(clock.ENV, str(repo.get_challenge(demo_db)["end_date"] +
+                                      dt.timedelta(days=200)))  # long after every test
+    later = collaboration.suggestions(demo_db, ADMIN, cid)
+    assert not any("are testing" in r or "is on cycle" in r for r in later["reason"])
+    assert any("the latest ended" in r for r in later["reason"])
+
+
+def test_all_other_partners_are_as_fresh_as_the_typical_partner(demo_db):
+    from tracker.records import observations
+
+    every = observations.results_freshness(demo_db, ADMIN).set_index("organisation")
+    partner = auth.Scope(actor="pp user", role="partner", organisation="Peer Pathways (demo)",
+                         organisation_id=int(every.loc["Peer Pathways (demo)",
+                                                       "organisation_id"]))
+    mine = observations.results_freshness(demo_db, partner)
+    others = every.drop(index="Peer Pathways (demo)")["latest_period"].sort_values()
+    shown = mine[mine["organisation_id"].isna()]["latest_period"].iloc[0]
+    assert shown == others.iloc[(len(others) - 1) // 2]
+    assert shown > others.min() or others.nunique() == 1
+
+
+def test_every_table_on_the_pages_shows_an_empty_cell_as_a_dash_not_none():
+    """Tables go through `ui.table`, which shows an empty cell as "–" ("None" read as a
+    value to the lab team)."""
+    from conftest import ROOT
+
+    for path in [*(ROOT / "app_pages").glob("*.py"), *(ROOT / "app").glob("*.py")]:
+        source = path.read_text()
+        calls = source.count("st.dataframe(")
+        assert calls == (1 if path.name == "ui.py" else 0), path.name
+
+
+def test_the_organisations_table_shows_the_consents_beside_the_name(demo_path, monkeypatch):
+    at = open_app(monkeypatch, demo_path)
+    at.switch_page("app_pages/organisations.py").run()
+    columns = list(at.dataframe[0].value.columns)
+    assert columns[:4] == ["Organisation", "Status", "Named to partners", "Named in public"]
+
+
+def test_the_driver_diagram_holds_a_long_aim_whole_with_few_drivers():
+    import pandas as pd
+
+    from tracker.reports.charts import diagram
+
+    aim = ("By March 2027, 80% of people with a long-term condition referred to peer support at "
+           "our eight partner organisations attend a first session within 14 days, and 60% are "
+           "still attending at six weeks, in every region and every kind of organisation.")
+    drivers = pd.DataFrame({"id": [1], "level": ["primary"], "name": ["Access"], "position": [1],
+                            "retired_at": [None]})
+    none = pd.DataFrame({"id": pd.Series([], dtype=int), "title": [], "status": []})
+    nodes, _ = diagram.driver_layout(aim, drivers, pd.DataFrame(
+        {"primary_id": [], "secondary_id": []}), none, pd.DataFrame(
+        {"driver_id": [], "idea_id": []}))
+    box = nodes.set_index("key").loc["aim"]
+    lines = box["text"].count("\n") + 1
+    assert lines >= 6 and box["y1"] - box["y0"] >= lines * diagram.LINE
+    assert box["y0"] >= 0 and box["y1"] <= box["rows"]

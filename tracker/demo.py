@@ -303,7 +303,7 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
     return {"challenge_id": cid, "organisations": len(org_ids), "measures": len(measure_ids),
             "participants": people,
             "ideas": len(IDEAS), "cycles": n_cycles, "results": len(results),
-            "start": start, "end": end}
+            "start": start, "end": end, "first_week": weeks[0], "last_week": weeks[-1]}
 
 
 # An organisation that joined an adopted idea late and is still testing it: someone the lab

@@ -115,3 +115,24 @@ def shown(value) -> str | None:
     """A stored or withheld text as something to show: the text, or None where there is
     none (NULL, NaN from a table of text, a withheld passage, blank)."""
     return value if isinstance(value, str) and value.strip() else None
+
+
+def no_such_day(text: str) -> str | None:
+    """For a text written as a date (YYYY-MM-DD or DD/MM/YYYY) whose day does not exist
+    (31/02/2026), a sentence saying so; None for anything else."""
+    import calendar
+    import re
+
+    found = re.fullmatch(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*", str(text)) or \
+        re.fullmatch(r"\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*", str(text))
+    if found is None:
+        return None
+    parts = [int(p) for p in found.groups()]
+    year, month, day = parts if len(found.group(1)) == 4 else parts[::-1]
+    if not 1 <= month <= 12:
+        return f"there is no month {month}: months run from 1 to 12."
+    last = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= last:
+        return (f"{calendar.month_name[month]} {year} has no day {day} (it has {last} days): "
+                "check the day and the month.")
+    return None

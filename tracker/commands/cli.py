@@ -356,8 +356,9 @@ def run(db: Database, args, con: Console) -> int:
         summary = demo.load_demo(db, seed=args.seed, as_of=args.as_of)
         say(f"Demo challenge loaded into {path}: {summary['organisations']} "
             f"organisations, {summary['measures']} measures, {summary['ideas']} ideas, "
-            f"{summary['cycles']} PDSA cycles, {summary['results']:,} weekly results "
-            f"({summary['start']:%d %b %Y} to {summary['end']:%d %b %Y}).\n")
+            f"{summary['cycles']} PDSA cycles, {summary['results']:,} weekly results (weeks "
+            f"of {summary['first_week']:%d %b %Y} to {summary['last_week']:%d %b %Y}); the "
+            f"challenge runs {summary['start']:%d %b %Y} to {summary['end']:%d %b %Y}.\n")
     elif args.command == "template":
         if args.format == "csv":
             data = templates.template_csv(db, con.scope, args.org)

@@ -23,7 +23,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from tracker import vocab
+from tracker import clock, vocab
 from tracker.access.scope import Scope
 from tracker.analysis import portfolio
 from tracker.community import participants
@@ -241,7 +241,8 @@ def suggestions(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
                 "kind": "Learn from an adopter", "idea_id": t.idea_id, "idea": t.idea,
                 "first_id": t.organisation_id, "first": first,
                 "second_id": a.organisation_id, "second": second,
-                "reason": f"{first} is on cycle {t.cycles} of '{t.idea}'; {second} adopted it "
+                "reason": f"{first} {_on_cycle(t.cycles, t.last)} of '{t.idea}'; {second} "
+                          f"adopted it "
                           f"after {a.cycles} cycle{'s' if a.cycles != 1 else ''} and its chart "
                           f"showed special cause improvement in {what.lower()}: introduce "
                           "them."})
@@ -259,9 +260,8 @@ def suggestions(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
                         "kind": "Same idea, same region", "idea_id": idea_id,
                         "idea": a["idea"], "first_id": a["organisation_id"], "first": first,
                         "second_id": b["organisation_id"], "second": second,
-                        "reason": f"{first} and {second}, both in the {region}, are testing "
-                                  f"'{a['idea']}' ({a['cycles']} and {b['cycles']} cycles so "
-                                  "far): they could compare notes."})
+                        "reason": f"{first} and {second}, both in the {region}, "
+                                  + _both_tested(a, b) + ": they could compare notes."})
     out = pd.DataFrame(rows, columns=columns[:-2])
     if out.empty:
         return pd.DataFrame(columns=columns)
@@ -277,6 +277,30 @@ def suggestions(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
     marked = dict(zip(marks["suggestion_key"], marks["status"], strict=True))
     out["status"] = [marked.get(k, "open") for k in out["key"]]
     return out.reset_index(drop=True)  # introductions to an adopter first, as built
+
+
+def _still_testing(last) -> bool:
+    return pd.Timestamp(last).date() >= clock.today()
+
+
+def _on_cycle(cycles: int, last) -> str:
+    """"is on cycle 3", or, where its last cycle has ended, "ran 3 cycles (the last ended
+    04 May 2026)"."""
+    if _still_testing(last):
+        return f"is on cycle {cycles}"
+    return (f"ran {cycles} cycle{'s' if cycles != 1 else ''} (the last ended "
+            f"{pd.Timestamp(last):%d %b %Y})")
+
+
+def _both_tested(a, b) -> str:
+    """Two organisations' tests of one idea, in the tense their dates call for."""
+    idea, counts = a["idea"], f"{a['cycles']} and {b['cycles']} cycles"
+    if _still_testing(a["last"]) and _still_testing(b["last"]):
+        return f"are testing '{idea}' ({counts} so far)"
+    latest = max(pd.Timestamp(a["last"]), pd.Timestamp(b["last"]))
+    if not _still_testing(a["last"]) and not _still_testing(b["last"]):
+        return f"tested '{idea}' ({counts}; the latest ended {latest:%d %b %Y})"
+    return f"have both tested '{idea}' ({counts}; one is still testing)"
 
 
 def _contacts(by_org: dict[int, str], first: int, second: int) -> str:

@@ -32,7 +32,7 @@ from tracker.intake.upload_read import (
 from tracker.records import repo
 from tracker.storage.db import Database
 from tracker.storage.store import _EMAIL, MAX_SHORT, _audit, _insert
-from tracker.text import has_control, invisible
+from tracker.text import has_control, invisible, no_such_day
 
 COLUMNS = {"name": "name", "full name": "name", "taking part": "taking_part",
            "takes part as": "taking_part", "how they take part": "taking_part",
@@ -193,6 +193,7 @@ def _rows(db, cur, report: Report, challenge_id: int, names: list[str], raw: pd.
             joined = _date(cells["joined_on"])
             if joined is None:
                 report.error(line, "joined on", cells["joined_on"],
+                             no_such_day(cells["joined_on"]) or
                              "is not a date; write it as YYYY-MM-DD or DD/MM/YYYY.")
             elif joined > today:
                 report.error(line, "joined on", cells["joined_on"], "is in the future.")

@@ -175,7 +175,7 @@ def entry_rows(db: Database, scope: Scope, organisation: str, *, today: dt.date 
     by_name = measures.set_index("name")
     org_id = int(repo.list_organisations(db, scope).set_index("name").loc[
         due["organisation"].iloc[0], "id"])
-    stored = repo_last_values(db, scope, org_id, measures.set_index("id")["name"])
+    stored = repo_last_values(db, scope, org_id, measures.set_index("id"))
     frequency = due["measure"].map(by_name["frequency"])
     age = (pd.Timestamp(today) - pd.to_datetime(due["day"])).dt.days
     due["due"] = ["overdue" if a > OVERDUE_AFTER[f] else "due"
@@ -185,20 +185,35 @@ def entry_rows(db: Database, scope: Scope, organisation: str, *, today: dt.date 
 
 
 def repo_last_values(db: Database, scope: Scope, org_id: int,
-                     names: pd.Series | None = None) -> pd.Series:
-    """The latest stored result of each measure at an organisation, as text (by measure, as
-    this user may read its name; `names`: measure id -> that name, when the caller has it)."""
+                     measures: pd.DataFrame | None = None) -> pd.Series:
+    """The latest stored result of each measure at an organisation, as text in the measure's
+    unit ("16.2 per 100 people (6 / 0.37)", "12 of 20 (60%)"), by measure as this user may
+    read its name (`measures`: the reader's measures by id, when the caller has them)."""
     results = observations.load_results(db, scope, organisation_ids=[org_id])
     if results.empty:
         return pd.Series(dtype=object)
     results = results.sort_values("period").groupby("measure_id").tail(1)
-    if names is None:
-        names = reader_view.measures_for(db, scope).set_index("id")["name"]
-    text = [f"{v:g}" if pd.notna(v) else f"{n:g} / {d:g}" for v, n, d in
-            zip(results["value"], results["numerator"], results["denominator"], strict=True)]
+    if measures is None:
+        measures = reader_view.measures_for(db, scope).set_index("id")
+    names = measures["name"]
+    kinds = measures["data_kind"].to_dict()
+    units = measures["unit"].to_dict()
+    text = [_result_text(v, n, d, kinds.get(m, "rate"), units.get(m))
+            for v, n, d, m in zip(results["value"], results["numerator"],
+                                  results["denominator"], results["measure_id"], strict=True)]
     when = pd.to_datetime(results["period"]).dt.strftime("%d %b %Y")
     return pd.Series([f"{t} ({w})" for t, w in zip(text, when, strict=True)],
                      index=results["measure_id"].map(names).to_numpy())
+
+
+def _result_text(value, numerator, denominator, kind: str, unit) -> str:
+    unit = unit if isinstance(unit, str) else ""
+    if pd.notna(value):
+        return f"{value:g} {unit}".strip()
+    if kind == "proportion":
+        return f"{numerator:g} of {denominator:g} ({numerator / denominator:.0%})"
+    return f"{numerator / denominator:.3g} {unit} ({numerator:g} / {denominator:g})".replace(
+        "  ", " ")
 
 
 def entered_csv(rows: pd.DataFrame) -> bytes:

@@ -102,8 +102,8 @@ class Report:
 
     def error(self, row, column, value, message) -> None:
         if len(self.errors) < MAX_LISTED:
-            self.errors.append(Problem(row, column, None if value is None else str(value),
-                                       message))
+            empty = value is None or (isinstance(value, float | type(pd.NA)) and pd.isna(value))
+            self.errors.append(Problem(row, column, None if empty else str(value), message))
         else:
             self.more_errors += 1
 

@@ -71,7 +71,9 @@ def count_results(db: Database, scope: Scope) -> int:
 
 def results_freshness(db: Database, scope: Scope) -> pd.DataFrame:
     """For each active organisation: its latest period and when it last sent anything.
-    A partner sees its own row and one unnamed row for all the other partners together."""
+    A partner sees its own row and one unnamed row for all the other partners together,
+    whose latest period is the typical partner's (the median of theirs: one late partner
+    does not make the rest look overdue, nor one early one make them look up to date)."""
     window, params = _window(scope)
     frame = db.read(
         "SELECT o.id AS organisation_id, o.name AS organisation, max(r.period) AS latest_period,"
@@ -83,9 +85,16 @@ def results_freshness(db: Database, scope: Scope) -> pd.DataFrame:
     if not scope.is_partner:
         return frame
     return _own_and_others(db, frame, scope, lambda others: {
-        "latest_period": others["latest_period"].min(),
+        "latest_period": _typical(others["latest_period"]),
         "results": int(others["results"].sum()),
         "last_received": others["last_received"].max()})
+
+
+def _typical(periods: pd.Series):
+    """The median of the periods (the lower of the middle two: a period some partner sent);
+    a partner that sent nothing counts as the earliest."""
+    ordered = sorted(periods, key=lambda p: (pd.notna(p), p if pd.notna(p) else 0))
+    return ordered[(len(ordered) - 1) // 2] if ordered else None
 
 
 def load_results(db: Database, scope: Scope, *, measure_id: int | None = None,

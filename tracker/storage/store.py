@@ -77,7 +77,9 @@ class _Checks:
         try:
             return dt.date.fromisoformat(str(value).strip())
         except ValueError:
-            self.problems.append(f"{label} '{value}' is not a date; write it as YYYY-MM-DD.")
+            missing = text_rules.no_such_day(value)
+            self.problems.append(f"{label} '{value}' is not a date: {missing}" if missing else
+                                 f"{label} '{value}' is not a date; write it as YYYY-MM-DD.")
             return None
 
     def number(self, value: Any, label: str, *, required: bool = False) -> float | None:

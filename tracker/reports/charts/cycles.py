@@ -134,7 +134,10 @@ def ideas_by_status(ideas: pd.DataFrame, width: int = 500) -> alt.TopLevelMixin:
     frame["Ideas"] = frame["Status"].map(counts).fillna(0).astype(int)
     base = alt.Chart(frame).encode(
         y=alt.Y("Status:N", sort=list(STATUS_COLOURS), title=None),
-        x=alt.X("Ideas:Q", title="Number of change ideas", axis=alt.Axis(tickMinStep=1)))
+        # whole ideas on the axis, from 0 to at least 1 (no idea yet read "0.000000")
+        x=alt.X("Ideas:Q", title="Number of change ideas",
+                axis=alt.Axis(tickMinStep=1, format="d"),
+                scale=alt.Scale(domain=[0, max(int(frame["Ideas"].max()), 1)], nice=True)))
     bars = base.mark_bar().encode(
         color=alt.Color("Status:N", legend=None, scale=alt.Scale(
             domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values()))))
