@@ -789,7 +789,7 @@ def test_the_lab_team_works_with_people_the_map_and_scores(browser, demo_path, t
             .get_by_text("2.5: Changes tested but no improvement", exact=False).click()
         page.get_by_label("Comment (what the score is based on)").fill("Browser-scored")
         page.get_by_role("button", name="Save the score").click()
-        page.get_by_text("Score saved").first.wait_for(timeout=30_000)
+        page.get_by_text("saved for").first.wait_for(timeout=30_000)
         _settle(page)
         page.screenshot(path=str(ARTIFACTS / "progress.png"), full_page=True)
 

@@ -505,3 +505,16 @@ def test_the_driver_diagram_holds_a_long_aim_whole_with_few_drivers():
     lines = box["text"].count("\n") + 1
     assert lines >= 6 and box["y1"] - box["y0"] >= lines * diagram.LINE
     assert box["y0"] >= 0 and box["y1"] <= box["rows"]
+
+
+def test_review_of_an_upcoming_challenge_never_runs_to_before_it_starts(demo_path,
+                                                                         monkeypatch):
+    with Database(demo_path) as db:
+        upcoming = _next_challenge(db)
+        start = repo.get_challenge(db, upcoming)["start_date"]
+    at = open_app(monkeypatch, demo_path)
+    at.sidebar.selectbox(key="challenge_id").set_value(upcoming).run()
+    at.switch_page("app_pages/review.py").run()
+    assert not at.exception
+    dates = {d.label: d.value for d in at.date_input}
+    assert dates["From"] == start and dates["To"] >= dates["From"]

@@ -507,7 +507,7 @@ def test_results_typed_in_the_grid_go_through_the_upload_checks(demo_db):
     report = ingest.check(demo_db, data, "entered", ME, organisation=partner_org)
     assert report.ok and report.new == 1 and report.empty_rows == len(typed) - 1
     stored = ingest.commit(demo_db, data, "entered", ME, organisation=partner_org,
-                           source="form")
+                           source="form", accept_unusual=True)  # as ticked on the page
     batch = batches.list_batches(demo_db, ME).iloc[0]
     assert (batch["id"], batch["source"]) == (stored.batch_id, "form")
     assert batches.undo_batch(demo_db, ME, stored.batch_id) == 1
