@@ -27,8 +27,12 @@ if orgs.empty:
     st.info("Add the partner organisations first (Set-up → Organisations).")
     st.stop()
 org_options = ui.options(orgs)
-org_id = st.selectbox("Organisation", list(org_options), format_func=org_options.get,
-                      key="enter_org", disabled=scope.is_partner)
+if scope.is_partner:  # its own, said in words (a greyed-out chooser is hard to read)
+    org_id = next(iter(org_options))
+    st.markdown(f"**Organisation:** {ui.esc(org_options[org_id])}")
+else:
+    org_id = st.selectbox("Organisation", list(org_options), format_func=org_options.get,
+                          key="enter_org")
 org_name = org_options[org_id]
 
 rows = templates.entry_rows(db, scope, org_name)

@@ -134,9 +134,14 @@ def _open(page, url: str, heading: str):
 
 
 def test_every_page_in_chromium(browser, demo_app):
+    """Every page draws, without an error, and passes axe-core's WCAG 2.2 AA checks but for
+    Streamlit's own markup (tests/accessibility.py, docs/accessibility.md)."""
+    from accessibility import violations
+
     url = demo_app
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    problems = []
     for path, heading in PAGES.items():
         _open(page, f"{url}/{path}", heading)
         if path in ("", "challenge", "ideas", "cycles", "outcomes"):
@@ -147,6 +152,8 @@ def test_every_page_in_chromium(browser, demo_app):
         page.screenshot(path=str(ARTIFACTS / f"{path or 'overview'}.png"), full_page=True)
         if path in ("", "challenge", "ideas", "cycles", "outcomes"):
             assert page.locator("[data-testid='stVegaLiteChart']").count() >= 1, path
+        problems += violations(page, path or "overview")
+    assert not problems, "\n".join(problems)
 
 
 def test_welcome_then_demo_then_a_refused_cycle(browser, db_path):
@@ -231,6 +238,18 @@ def test_log_in_as_each_role(browser, accounts_app, username, role):
     nav = " ".join(page.locator("[data-testid='stSidebarNavLink']").all_inner_texts())
     assert ("Accounts" in nav) == (role == "admin")
     page.screenshot(path=str(ARTIFACTS / f"signed_in_{role}.png"), full_page=True)
+    if role == "admin":
+        return  # every page as the lab admin: test_every_page_in_chromium
+    from accessibility import violations
+
+    problems = []  # every page this role has, through axe-core (WCAG 2.2 AA)
+    links = page.locator("[data-testid='stSidebarNavLink']")
+    for i in range(links.count()):
+        links.nth(i).click()
+        _settle(page)
+        page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=30_000)
+        problems += violations(page, f"{role} on {page.url.rsplit('/', 1)[-1] or 'overview'}")
+    assert not problems, "\n".join(problems)
 
 
 def test_a_leader_goes_from_the_summary_to_the_chart_and_exports_the_pack(browser, demo_app):
@@ -993,3 +1012,26 @@ def test_a_partner_and_a_viewer_receive_nothing_planted_over_the_websocket(brows
                 assert "hillview" in _leaks(received)  # named to a viewer: seen in the frames
     finally:
         _stop(proc, log)
+
+
+def test_the_html_reports_pass_axe(browser, demo_path, tmp_path):
+    """The learning report (both versions) and the digest, opened in Chromium as a reader
+    opens the file, pass axe-core's WCAG 2.2 AA checks with nothing allowed."""
+    from accessibility import violations
+
+    from tracker.access import auth
+    from tracker.learning import learning_report, whats_new
+    from tracker.storage.db import Database
+
+    admin = auth.Scope.admin("test")
+    with Database(demo_path) as db:
+        pages = {"learning report (public)": learning_report.build_html(
+                     db, admin, public=True, ideas=None),
+                 "digest": whats_new.digest(db, admin, clock.today() - dt.timedelta(days=28),
+                                            tmp_path / "digest.html").read_text()}
+    problems = []
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    for name, html in pages.items():
+        page.set_content(html)
+        problems += violations(page, name)
+    assert not problems, "\n".join(problems)
