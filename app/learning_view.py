@@ -83,6 +83,7 @@ def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int
         columns = st.columns(2)
         for i, spec in enumerate(panels):
             columns[i % 2].vega_lite_chart(spec, width="content")
+            ui.chart_text(spec, columns[i % 2])
     st.subheader("Prediction against outcome, cycle by cycle")
     for cycle in rec.cycles:
         _cycle(db, scope, cycle, editable and scope.is_admin)

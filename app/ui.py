@@ -17,6 +17,7 @@ from tracker.analysis import portfolio, summary
 from tracker.intake import export
 from tracker.learning import learning_record, sharing_check, whats_new
 from tracker.records import reader_view, repo
+from tracker.reports import charts
 from tracker.storage import backup
 from tracker.storage.base import (
     DatabaseDamaged,
@@ -218,6 +219,27 @@ def table(data, **options) -> None:
     """`st.dataframe` with empty cells shown as "–" (not "None")."""
     options.setdefault("placeholder", "–")
     st.dataframe(data, **options)
+
+
+def chart(figure, **options) -> None:
+    """`st.altair_chart`, then the chart's text alternative under it (a sentence, and its data
+    as a table a screen reader reads: `charts.text_alternative`)."""
+    st.altair_chart(figure, **options)
+    chart_text(figure)
+
+
+def chart_text(figure, where=None) -> None:
+    """A chart's text alternative (`chart`), in `where` (a column) or on the page."""
+    words, data = charts.text_alternative(figure)
+    with (where or st).expander("This chart in words and numbers"):
+        st.markdown(esc(words))
+        if not data.empty:  # st.table reads Markdown in its cells: the text is escaped
+            shown = data.rename(columns={c: esc(str(c)) for c in data.columns})
+            for column in shown.columns:
+                if shown[column].dtype == object:
+                    shown[column] = shown[column].map(
+                        lambda v: esc(v) if isinstance(v, str) else v)
+            st.table(shown, hide_index=True)
 
 
 def form_key(form: str) -> str:

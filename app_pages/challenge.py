@@ -42,7 +42,7 @@ if drivers.empty and ideas.empty:
             "below, then the secondary drivers under them.")
 else:
     # Drawn at its own width: the boxes' text is wrapped for it.
-    st.altair_chart(charts.driver_diagram(shared.challenge["aim"] or "The lab's aim", drivers,
+    ui.chart(charts.driver_diagram(shared.challenge["aim"] or "The lab's aim", drivers,
                                           links, ideas, idea_links), width="content")
 
 measures = shared.measures[shared.measures["retired_at"].isna()]

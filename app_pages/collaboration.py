@@ -53,7 +53,7 @@ net, pairs, found = gathered(str(db.path), scope, cid, repo.data_version(db),
 if net.nodes.empty:
     st.info("No cycles within these filters, so nobody to draw.")
 else:
-    st.altair_chart(charts.collaboration_map(net.nodes, net.edges), width="content")
+    ui.chart(charts.collaboration_map(net.nodes, net.edges), width="content")
     st.caption(ui.esc(net.note))
 
 st.subheader("Cross-sector pairs")

@@ -55,7 +55,7 @@ st.caption(f"{len(cycles)} cycle{'s' if len(cycles) != 1 else ''} match"
            + ("." if searched else " the filters; the search was not run."))
 if not cycles.empty:
     with st.expander("Timeline of cycles by organisation", expanded=True):
-        st.altair_chart(charts.cycle_timeline(cycles, lane="idea_short", group="organisation"),
+        ui.chart(charts.cycle_timeline(cycles, lane="idea_short", group="organisation"),
                         width="content")
     listed = pd.DataFrame({
         "Idea": cycles["idea"], "Cycle": cycles["cycle_no"],

@@ -82,7 +82,7 @@ if cycles.empty:
     st.write("No cycles yet at " + ui.esc(scope.organisation) + "." if scope.is_partner
              else "No cycles yet.")
 else:
-    st.altair_chart(charts.cycle_timeline(cycles, lane="organisation"), width="content")
+    ui.chart(charts.cycle_timeline(cycles, lane="organisation"), width="content")
     ui.table(
         pd.DataFrame({
             "Cycle": cycles["cycle_no"], "Organisation": cycles["organisation"],

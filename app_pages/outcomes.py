@@ -67,7 +67,7 @@ cycles = cycles[(pd.to_datetime(cycles["end_date"]) >= pd.Timestamp(period))
                 & (pd.to_datetime(cycles["start_date"]) <= pd.Timestamp(until))]
 kind = "Run chart" if run_only else kinds[measure["data_kind"]] + ("′" if laney else "")
 title = f"{measure['name']} — {org_options[org_id]}"
-st.altair_chart(
+ui.chart(
     charts.spc_chart(frame, title=title, unit=measure["unit"], target=measure["target"],
                      cycles=cycles, notes=notes[notes["kind"] == "note"],
                      percent=measure["data_kind"] == "proportion"),
@@ -137,7 +137,7 @@ if measure["data_kind"] == "proportion":
     st.subheader("Fair comparison across organisations")
     totals = observations.proportion_totals(db, scope, measure_id, since=period, until=until)
     if len(totals) >= 2:
-        st.altair_chart(charts.funnel_chart(totals, title=f"{measure['name']}, "
+        ui.chart(charts.funnel_chart(totals, title=f"{measure['name']}, "
                                                           f"{ui.fmt_date(period)} to "
                                                           f"{ui.fmt_date(until)}"),
                         width="content")
@@ -166,7 +166,7 @@ if compare == "orgs":
                                           improvement=measure["direction"]))
               for name, group in everyone.groupby("organisation")]
     if panels:
-        st.altair_chart(charts.small_multiples(panels, unit=measure["unit"], columns=2,
+        ui.chart(charts.small_multiples(panels, unit=measure["unit"], columns=2,
                                                percent=measure["data_kind"] == "proportion"),
                         width="content")
 elif compare == "measures":
@@ -182,4 +182,4 @@ elif compare == "measures":
                                                       improvement=m["direction"]),
                        m["unit"], m["data_kind"] == "proportion"))
     if panels:
-        st.altair_chart(charts.small_multiples(panels, columns=2), width="content")
+        ui.chart(charts.small_multiples(panels, columns=2), width="content")

@@ -105,12 +105,12 @@ st.subheader("Cycle velocity")
 st.caption("PDSA cycles started and completed each week. Rapid testing means days to a few "
            "weeks per cycle.")
 velocity = charts.weekly_velocity(cycles, challenge["start_date"], min(today, challenge["end_date"]))
-st.altair_chart(charts.velocity_chart(velocity), width="stretch")
+ui.chart(charts.velocity_chart(velocity), width="stretch")
 
 left, right = st.columns([2, 3])
 with left:
     st.subheader("Ideas by status")
-    st.altair_chart(charts.ideas_by_status(ideas), width="stretch")
+    ui.chart(charts.ideas_by_status(ideas), width="stretch")
 with right:
     st.subheader("How fresh each organisation's results are")
     fresh = observations.results_freshness(db, scope)
@@ -143,7 +143,7 @@ with chart:
     if counted.empty:
         st.write("No participant recorded yet (People page).")
     else:
-        st.altair_chart(charts.community_chart(events.community_over_time(db, challenge["id"]),
+        ui.chart(charts.community_chart(events.community_over_time(db, challenge["id"]),
                                                participants.TAKING_PART, width=520),
                         width="content")
 

@@ -37,7 +37,7 @@ if not counted.empty:
                    hide_index=True, width="stretch")
     joined = events.community_over_time(db, cid)
     with right:
-        st.altair_chart(charts.community_chart(joined, KINDS, width=520), width="content")
+        ui.chart(charts.community_chart(joined, KINDS, width=520), width="content")
 
 st.subheader("Events")
 held = events.list_events(db, scope, cid)

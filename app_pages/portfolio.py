@@ -36,7 +36,7 @@ m3.metric("Idea × organisation tests", f"{len(pairs)}")
 m4.metric("Tests followed by improvement", f"{int((pairs['outcome'] == 'improved').sum())}")
 
 st.subheader("Reach of each idea")
-st.altair_chart(charts.idea_reach(tested), width="content")
+ui.chart(charts.idea_reach(tested), width="content")
 
 st.subheader("Ideas × organisations")
 org_names = sorted(pairs["organisation"].unique())
@@ -60,7 +60,7 @@ else:
     if not chosen_orgs and testing > MAX_COLUMNS:
         st.caption(f"Showing the {MAX_COLUMNS} organisations that ran most cycles, of "
                    f"{testing}: choose organisations above to see others.")
-    st.altair_chart(charts.portfolio_matrix(shown), width="content")
+    ui.chart(charts.portfolio_matrix(shown), width="content")
     st.caption("Each cell: cycles run, the latest decision (✓ adopt, ↻ adapt, ✗ abandon, "
                "… in progress) and what the targeted measures showed from the first cycle to "
                "26 weeks after the last (▲ improvement, ▼ concern, – no signal yet, … too few "
@@ -96,6 +96,6 @@ cycles = ui.cycles(db, challenge["id"])
 today = clock.today()
 velocity = charts.weekly_velocity(cycles, challenge["start_date"],
                                   min(today, challenge["end_date"]))
-st.altair_chart(charts.velocity_chart(velocity), width="stretch")
+ui.chart(charts.velocity_chart(velocity), width="stretch")
 st.caption("PDSA cycles started and completed each week over the challenge: a lab that keeps "
            "testing keeps both lines above zero.")

@@ -23,7 +23,7 @@ scores = progress.scores(db, scope)
 if scores.empty:
     st.info("No progress score yet." + (" Score a month below." if scope.is_admin else ""))
 else:
-    st.altair_chart(charts.progress_heatmap(scores, width=560), width="content")
+    ui.chart(charts.progress_heatmap(scores, width=560), width="content")
     latest = progress.latest(db, scope)
     st.subheader("Latest score of each partner")
     ui.table(pd.DataFrame({"Organisation": latest["organisation"],

@@ -80,7 +80,7 @@ else:
         st.info("No results for this chart in this period.")
         st.stop()
     chart = charts.style(slide.chart, orient="top")
-    st.altair_chart(chart, width="stretch")  # as wide as the screen: read on a projector
+    ui.chart(chart, width="stretch")  # as wide as the screen: read on a projector
     st.markdown(f"## {slide.variation} · {slide.assurance}")
     for sentence in slide.sentences or ["No special cause: the variation is what this process "
                                         "usually shows."]:

@@ -518,3 +518,35 @@ def test_review_of_an_upcoming_challenge_never_runs_to_before_it_starts(demo_pat
     assert not at.exception
     dates = {d.label: d.value for d in at.date_input}
     assert dates["From"] == start and dates["To"] >= dates["From"]
+
+
+# --------------------------------------------------------------------------- accessible to all
+
+
+def test_every_chart_on_every_page_has_its_text_alternative(demo_path, monkeypatch):
+    """Each chart is followed by its sentence and its data as a table (st.table: HTML a screen
+    reader reads), on every page of the demo."""
+    from conftest import ROOT
+
+    at = open_app(monkeypatch, demo_path)
+    seen = 0
+    for page in sorted((ROOT / "app_pages").glob("*.py")):
+        at.switch_page(f"app_pages/{page.name}").run()
+        assert not at.exception, page.name
+        drawn = len(at.get("vega_lite_chart"))
+        said = [e for e in at.expander if e.label == "This chart in words and numbers"]
+        assert len(said) == drawn, page.name
+        for alternative in said:
+            assert " chart" in alternative.markdown[0].value
+        seen += drawn
+    assert seen >= 8
+
+
+def test_a_chart_s_text_alternative_names_its_axes_and_holds_its_data(demo_db):
+    from tracker.reports import charts
+
+    ideas = repo.list_ideas(demo_db, repo.get_challenge(demo_db)["id"])
+    words, data = charts.text_alternative(charts.ideas_by_status(ideas))
+    assert words == ("A bar chart of Status against Number of change ideas, drawn from 5 rows "
+                     "of data.")
+    assert data.set_index("Status")["Number of change ideas"].sum() == len(ideas)

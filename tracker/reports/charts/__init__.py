@@ -6,7 +6,8 @@ people who cannot tell the colours apart.
 
 
 One module per kind of chart: `style` (shared), `diagram`, `cycles`, `spc_charts`, `funnel`,
-`portfolio_charts` and `community`; every builder is importable from here."""
+`portfolio_charts` and `community`; every builder is importable from here. `text_alternative`
+gives any chart's sentence and data table, for readers who cannot see it."""
 
 from __future__ import annotations
 
@@ -56,8 +57,10 @@ from tracker.reports.charts.style import (
     STATUS_COLOURS,
     style,
 )
+from tracker.reports.charts.text_alternative import text_alternative
 
 __all__ = [
+    "text_alternative",
     "collaboration_map",
     "community_chart",
     "cycle_keys",
