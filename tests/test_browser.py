@@ -190,10 +190,38 @@ def test_a_deep_link_on_a_fresh_server_goes_through_the_entry_point(browser, dem
         _stop(proc, log)
 
 
-def test_upload_through_the_real_page(browser, demo_path, tmp_path):
-    """A partner's file through the real page: the preview, then storing it."""
+_FOCUSED = r"""() => { const a = document.activeElement; if (!a) return [];
+  const label = a.labels && a.labels.length ? a.labels[0].innerText : '';
+  const own = ['A', 'BUTTON'].includes(a.tagName) ? a.innerText : '';
+  return [a.getAttribute('aria-label') || '', label, own || '']
+    .map(t => t.replace(/\s+/g, ' ').trim()); }"""
+
+
+def _tab_to(page, wanted: str, most: int = 150) -> None:
+    """Press Tab (only the keyboard) until the focused control is named `wanted` (its label,
+    its accessible name, or a link's or button's own text, starting with `wanted`; a menu
+    link's text ends with it, after its icon's name)."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if any(name.startswith(wanted) or name.endswith(f" {wanted}")
+               for name in page.evaluate(_FOCUSED)):
+            return
+    raise AssertionError(f"'{wanted}' was not reached with the Tab key")
+
+
+def test_upload_through_the_real_page_with_the_keyboard_only(browser, demo_path, tmp_path):
+    """A partner's file through the real pages, with the keyboard alone (issue 22): sign in,
+    upload the file, see the preview, confirm the flagged value, store it, see its chart on
+    Outcomes, and open Review. No click anywhere; the file is chosen in the browser's own file
+    dialog, which the Enter key opens."""
     import datetime as dt
 
+    from conftest import add_role_accounts
+
+    from tracker.storage.db import Database
+
+    with Database(demo_path) as db:
+        add_role_accounts(db)
     today = clock.today()
     monday = today - dt.timedelta(days=today.weekday())
     path = tmp_path / "peer-pathways.csv"
@@ -203,18 +231,49 @@ def test_upload_through_the_real_page(browser, demo_path, tmp_path):
     proc, url, log = _start(demo_path)
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
-        _open(page, f"{url}/upload", "Upload results")
-        page.locator("input[type=file]").set_input_files(str(path))
+        page.goto(url)
+        page.get_by_role("textbox", name="Username").wait_for(timeout=60_000)
+        _tab_to(page, "Username")
+        page.keyboard.type("pp_user")
+        _tab_to(page, "Password")
+        page.keyboard.type(password)
+        _tab_to(page, "Log in")
+        page.keyboard.press("Enter")
+        page.get_by_text("Signed in as pp_user").wait_for(timeout=30_000)
+        _settle(page)
+        _tab_to(page, "Upload results")
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="Upload results").first.wait_for(timeout=30_000)
+        _settle(page)
+        _tab_to(page, "Upload")  # the file box's button
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press("Enter")
+        chooser.value.set_files(str(path))
         page.get_by_text("Updated (old → new)").wait_for(timeout=30_000)
-        page.wait_for_timeout(1000)
+        _settle(page)
         page.screenshot(path=str(ARTIFACTS / "upload_preview.png"), full_page=True)
         # 99 referrals in a week is far above Peer Pathways' usual: confirm it first
         assert page.get_by_role("button", name="Store 2 results").is_disabled()
-        page.get_by_text("I have checked the 1 flagged row").click()
-        page.get_by_role("button", name="Store 2 results").click()
+        _tab_to(page, "I have checked the 1 flagged row")
+        page.keyboard.press("Space")
+        _settle(page)
+        _tab_to(page, "Store 2 results")
+        page.keyboard.press("Enter")
         page.get_by_text("Stored peer-pathways.csv").wait_for(timeout=30_000)
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(ARTIFACTS / "upload_stored.png"), full_page=True)
+        _settle(page)
+        _tab_to(page, "Outcomes")
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="Outcomes").first.wait_for(timeout=30_000)
+        page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=30_000)
+        _settle(page)
+        _tab_to(page, "Review")
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="Review").first.wait_for(timeout=30_000)
+        _settle(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "keyboard_review.png"), full_page=True)
     finally:
         _stop(proc, log)
 
