@@ -215,10 +215,11 @@ def show_problems(problems: list[str]) -> None:
     st.error(f"Nothing was saved. Please fix the following:\n\n{lines}")
 
 
-def table(data, **options) -> None:
-    """`st.dataframe` with empty cells shown as "–" (not "None")."""
+def table(data, **options):
+    """`st.dataframe` with empty cells shown as "–" (not "None"); returns what it returns
+    (the selection, for a table that can be selected)."""
     options.setdefault("placeholder", "–")
-    st.dataframe(data, **options)
+    return st.dataframe(data, **options)
 
 
 def chart(figure, **options) -> None:

@@ -858,8 +858,9 @@ def test_the_lab_team_works_with_people_the_map_and_scores(browser, demo_path, t
         _open(page, f"{url}/collaboration", "Collaboration")
         assert page.locator("[data-testid='stVegaLiteChart']").count() >= 1
         page.get_by_text("Learn from an adopter").first.wait_for(timeout=30_000)
-        assert "Hillview Surgery (demo) is on cycle 2" in \
-            page.locator("[data-testid='stMain']").inner_text()
+        said = page.locator("[data-testid='stMain']").inner_text()
+        assert "Hillview Surgery (demo) is on cycle 2" in said or \
+            "Hillview Surgery (demo) ran 2 cycles" in said
         page.screenshot(path=str(ARTIFACTS / "collaboration.png"), full_page=True)
 
         _open(page, f"{url}/progress", "Partner progress")

@@ -196,7 +196,8 @@ def _per_pair(cycles: pd.DataFrame) -> pd.DataFrame:
     return cycles.sort_values(["start_date", "cycle_no", "id"]).groupby(
         ["idea_id", "organisation_id"]).agg(
         idea=("idea", "first"), cycles=("id", "size"), decision=("decision", "last"),
-        first=("start_date", "min"), last=("end_date", "max")).reset_index()
+        stage=("stage", "last"), first=("start_date", "min"),
+        last=("end_date", "max")).reset_index()
 
 
 def _did(row) -> str:
@@ -241,7 +242,8 @@ def suggestions(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
                 "kind": "Learn from an adopter", "idea_id": t.idea_id, "idea": t.idea,
                 "first_id": t.organisation_id, "first": first,
                 "second_id": a.organisation_id, "second": second,
-                "reason": f"{first} {_on_cycle(t.cycles, t.last)} of '{t.idea}'; {second} "
+                "reason": f"{first} {_on_cycle(t.cycles, t.stage, t.last)} of '{t.idea}'; "
+                          f"{second} "
                           f"adopted it "
                           f"after {a.cycles} cycle{'s' if a.cycles != 1 else ''} and its chart "
                           f"showed special cause improvement in {what.lower()}: introduce "
@@ -279,14 +281,15 @@ def suggestions(db: Database, scope: Scope, challenge_id: int) -> pd.DataFrame:
     return out.reset_index(drop=True)  # introductions to an adopter first, as built
 
 
-def _still_testing(last) -> bool:
-    return pd.Timestamp(last).date() >= clock.today()
+def _still_testing(stage, last) -> bool:
+    """Its latest cycle is still open (not yet through Act), or runs to today or later."""
+    return stage != "done" or pd.Timestamp(last).date() >= clock.today()
 
 
-def _on_cycle(cycles: int, last) -> str:
-    """"is on cycle 3", or, where its last cycle has ended, "ran 3 cycles (the last ended
-    04 May 2026)"."""
-    if _still_testing(last):
+def _on_cycle(cycles: int, stage, last) -> str:
+    """"is on cycle 3", or, where its last cycle has ended and been decided, "ran 3 cycles (the
+    last ended 04 May 2026)"."""
+    if _still_testing(stage, last):
         return f"is on cycle {cycles}"
     return (f"ran {cycles} cycle{'s' if cycles != 1 else ''} (the last ended "
             f"{pd.Timestamp(last):%d %b %Y})")
@@ -295,10 +298,11 @@ def _on_cycle(cycles: int, last) -> str:
 def _both_tested(a, b) -> str:
     """Two organisations' tests of one idea, in the tense their dates call for."""
     idea, counts = a["idea"], f"{a['cycles']} and {b['cycles']} cycles"
-    if _still_testing(a["last"]) and _still_testing(b["last"]):
+    running = [_still_testing(x["stage"], x["last"]) for x in (a, b)]
+    if all(running):
         return f"are testing '{idea}' ({counts} so far)"
     latest = max(pd.Timestamp(a["last"]), pd.Timestamp(b["last"]))
-    if not _still_testing(a["last"]) and not _still_testing(b["last"]):
+    if not any(running):
         return f"tested '{idea}' ({counts}; the latest ended {latest:%d %b %Y})"
     return f"have both tested '{idea}' ({counts}; one is still testing)"
 
