@@ -32,7 +32,7 @@ def outcomes(db: Database, challenge_id: int) -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Gathering the learning of this idea...", max_entries=32)
 def _record(path: str, scope: auth.Scope, challenge_id: int, idea_id: int,
-            version: int) -> tuple[learning_record.Record, list[list[dict]]]:
+            version: int) -> tuple[learning_record.Record, list[list[tuple[dict, tuple]]]]:
     """The record for this reader and its charts as Vega-Lite specs (building the charts
     costs more than gathering the record), once per change of the data. Keyed on the
     reader's scope: one reader's record is never another's."""
@@ -42,7 +42,8 @@ def _record(path: str, scope: auth.Scope, challenge_id: int, idea_id: int,
     specs = [[charts.idea_panel(title, frame, cycles, unit=e.unit, target=e.target,
                                 percent=e.data_kind == "proportion").to_dict(validate=False)
               for title, frame, cycles in e.panels] for e in rec.evidence]
-    return rec, specs
+    # each chart with its text alternative, worked out once too
+    return rec, [[(spec, charts.text_alternative(spec)) for spec in panels] for panels in specs]
 
 
 def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int, *,
@@ -81,9 +82,9 @@ def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int
         if note:
             st.caption(note)
         columns = st.columns(2)
-        for i, spec in enumerate(panels):
+        for i, (spec, alternative) in enumerate(panels):
             columns[i % 2].vega_lite_chart(spec, width="content")
-            ui.chart_text(spec, columns[i % 2])
+            ui.chart_text(alternative, columns[i % 2])
     st.subheader("Prediction against outcome, cycle by cycle")
     for cycle in rec.cycles:
         _cycle(db, scope, cycle, editable and scope.is_admin)

@@ -230,8 +230,9 @@ def chart(figure, **options) -> None:
 
 
 def chart_text(figure, where=None) -> None:
-    """A chart's text alternative (`chart`), in `where` (a column) or on the page."""
-    words, data = charts.text_alternative(figure)
+    """A chart's text alternative (`chart`), in `where` (a column) or on the page. `figure`
+    is the chart, or its (sentence, table) already worked out."""
+    words, data = figure if isinstance(figure, tuple) else charts.text_alternative(figure)
     with (where or st).expander("This chart in words and numbers"):
         st.markdown(esc(words))
         if not data.empty:  # st.table reads Markdown in its cells: the text is escaped

@@ -4,6 +4,7 @@ docs/benchmarks.md, measured on a quiet machine."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 from conftest import ROOT
 
 SMOKE = {
+    "browser.py": (["--runs", "1", "--pages", "Summary", "--db", "{demo}"], "Summary"),
     "ingest.py": (["--rows", "20000"], "validated commit"),
     "pages.py": (["--runs", "1"], "overview"),
     "collaboration.py": (["--runs", "1", "--scale-db", "{tmp}/scale.duckdb", "--orgs", "3",
@@ -56,8 +58,14 @@ def test_bench_script_runs_small(script, tmp_path, request):
     args, expect = SMOKE[script]
     if script in USES_SCALE:
         shutil.copy(request.getfixturevalue("small_scale"), tmp_path / "scale.duckdb")
+    demo = request.getfixturevalue("demo_template") if "{demo}" in args else None
+    if script == "browser.py":
+        from tests.test_browser import CHROMIUM
+
+        if not Path(CHROMIUM).exists() and not os.environ.get("REQUIRE_BROWSER"):
+            pytest.skip("Chromium is not installed")
     done = subprocess.run([sys.executable, str(ROOT / "bench" / script),
-                           *[a.format(tmp=tmp_path) for a in args]],
+                           *[a.format(tmp=tmp_path, demo=demo) for a in args]],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert expect in done.stdout, done.stdout

@@ -33,10 +33,11 @@ def _views(spec: dict):
 
 
 def text_alternative(chart: alt.TopLevelMixin | dict,
-                     max_rows: int = 500) -> tuple[str, pd.DataFrame]:
+                     max_rows: int = 60) -> tuple[str, pd.DataFrame]:
     """(a sentence saying what the chart (or its Vega-Lite specification) shows, its data as a
-    table with the columns the chart draws, named as its axes and legends name them; at most
-    `max_rows` rows)."""
+    table with the columns the chart draws, named as its axes and legends name them; the last
+    `max_rows` rows (a chart's data runs oldest first: the latest are kept), the sentence
+    saying so)."""
     spec = chart if isinstance(chart, dict) else chart.to_dict()
     datasets = spec.get("datasets", {})
     fields: dict[str, str] = {}  # field -> what the chart calls it
@@ -75,6 +76,7 @@ def text_alternative(chart: alt.TopLevelMixin | dict,
         sentence += f" of {next(iter(axes.values()))}"
     sentence += f", drawn from {len(frame):,} row{'s' if len(frame) != 1 else ''} of data"
     if len(table) > max_rows:
-        sentence += f" (the first {max_rows:,} are in the table below)"
-        table = table.head(max_rows)
+        sentence += (f" (the last {max_rows:,} are in the table below; Export data has every "
+                     "result)")
+        table = table.tail(max_rows)
     return sentence + ".", table.reset_index(drop=True)

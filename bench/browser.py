@@ -1,0 +1,177 @@
+"""What people wait for, measured in Chromium: sign in, then every menu entry, until drawn.
+
+    python bench/browser.py [--db FILE] [--runs 2] [--pages overview,summary,...]
+
+Starts the app (`streamlit run server.py`) on a copy of the database (the demo, built as of
+today, unless --db names one: the 1.3-million-result database of `bench/scale.py`, say),
+adds a lab admin account, and drives Debian's Chromium through Playwright as a person does:
+sign in, then click each entry of the menu in turn. A page counts as drawn when the script
+has finished and nothing on the page is stale, running or a placeholder (the tests' rule).
+Each page is timed on its first visit after sign-in (caches cold for that page) and on a
+later visit (warm); Review's Next button and switching the challenge are timed too.
+Prints one table; docs/benchmarks.md keeps the figures, with the machine. Not a test: it
+asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tracker import demo  # noqa: E402
+from tracker.access import auth  # noqa: E402
+from tracker.storage.db import Database  # noqa: E402
+
+PASSWORD = "bench horse battery staple"
+DRAWN = """() => {
+  const app = document.querySelector('[data-testid=stApp]');
+  return app !== null && app.getAttribute('data-test-script-state') === 'notRunning'
+    && !document.querySelector('[data-testid=stStatusWidget]')
+    && !document.querySelector('[data-stale="true"]')
+    && !document.querySelector('[data-testid=stSkeleton]');
+}"""
+RUNNING = """() => document.querySelector('[data-testid=stApp]')
+  ?.getAttribute('data-test-script-state') === 'running'"""
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(path: Path) -> tuple[subprocess.Popen, str]:
+    port = _port()
+    env = {**os.environ, "TRACKER_DB": str(path), "TRACKER_BACKUP_AT": "off"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("the app did not start")
+
+
+def _drawn(page, started: float) -> float:
+    """Seconds from `started` until the page is drawn (a rerun that has begun, then ended)."""
+    with contextlib.suppress(Exception):  # a quick rerun may come and go before we look
+        page.wait_for_function(RUNNING, timeout=1500, polling=20)
+    page.wait_for_function(DRAWN, timeout=180_000, polling=20)
+    return time.perf_counter() - started
+
+
+def measure(path: Path, runs: int, only: list[str] | None) -> list[tuple[str, str]]:
+    from playwright.sync_api import sync_playwright
+
+    rows: list[tuple[str, str]] = []
+    proc, url = _start(path)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=os.environ.get(
+                "TRACKER_CHROMIUM", "/usr/bin/chromium"), args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.get_by_role("textbox", name="Username").wait_for(timeout=90_000)
+            page.get_by_role("textbox", name="Username").fill("bench")
+            page.get_by_role("textbox", name="Password").fill(PASSWORD)
+            started = time.perf_counter()
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_text("Signed in as bench").wait_for(timeout=180_000)
+            rows.append(("sign-in to the first page drawn",
+                         f"{_drawn(page, started):.2f}"))
+            links = page.locator("[data-testid='stSidebarNavLink']")
+            names = [t.split("\n")[-1].strip() for t in links.all_inner_texts()]
+            visits: dict[str, list[float]] = {}
+            for _ in range(runs):
+                for i, name in enumerate(names):
+                    if only and not any(o.lower() in name.lower() for o in only):
+                        continue
+                    started = time.perf_counter()
+                    links.nth(i).click()
+                    visits.setdefault(name, []).append(_drawn(page, started))
+            for name, times in visits.items():
+                warm = statistics.median(times[1:]) if len(times) > 1 else float("nan")
+                rows.append((name, f"{times[0]:.2f} first, {warm:.2f} warm"))
+            review = page.locator("[data-testid='stSidebarNavLink']").filter(has_text="Review")
+            if review.count():
+                review.first.click()
+                _drawn(page, time.perf_counter())
+                nexts = []
+                for _ in range(3):
+                    button = page.get_by_role("button", name="Next")
+                    if not button.count() or button.first.is_disabled():
+                        break
+                    started = time.perf_counter()
+                    button.first.click()
+                    nexts.append(_drawn(page, started))
+                if nexts:
+                    rows.append(("Review Next (a chart)",
+                                 f"{statistics.median(nexts):.2f} median of {len(nexts)}"))
+            chooser = page.get_by_role("combobox", name="Challenge")
+            if chooser.count():
+                started = time.perf_counter()
+                chooser.click()
+                page.keyboard.press("ArrowDown")
+                page.keyboard.press("Enter")
+                rows.append(("switching challenge", f"{_drawn(page, started):.2f}"))
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, default=None,
+                        help="a database to copy (default: the demo, built as of today)")
+    parser.add_argument("--runs", type=int, default=2, help="visits of each page (>= 2)")
+    parser.add_argument("--pages", default=None,
+                        help="comma-separated menu entries to visit (default: every one)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-browser-"))
+    path = work / "lab.duckdb"
+    try:
+        if args.db:
+            shutil.copy(args.db, path)
+        else:
+            with Database(path) as db:
+                demo.load_demo(db, seed=1)
+        with Database(path) as db:
+            if "bench" not in set(auth.list_users(db, auth.Scope.admin("bench"))["username"]):
+                auth.add_user(db, auth.Scope.admin("bench"), username="bench", role="admin",
+                              password=PASSWORD)
+            results = db.scalar("SELECT count(*) FROM result")
+        print(f"database: {args.db or 'the demo'} ({results:,} results); Chromium, "
+              f"{os.cpu_count()} cores")
+        rows = measure(path, max(args.runs, 1), args.pages.split(",") if args.pages else None)
+        width = max(len(name) for name, _ in rows)
+        print(f"{'path':<{width}}  seconds")
+        for name, figure in rows:
+            print(f"{name:<{width}}  {figure}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
