@@ -215,11 +215,42 @@ def show_problems(problems: list[str]) -> None:
     st.error(f"Nothing was saved. Please fix the following:\n\n{lines}")
 
 
+TEXT_ROWS = 60  # rows of a table repeated as text for screen readers
+
+
 def table(data, **options):
-    """`st.dataframe` with empty cells shown as "–" (not "None"); returns what it returns
-    (the selection, for a table that can be selected)."""
+    """`st.dataframe` with empty cells shown as "–" (not "None"), then the same figures as
+    text a screen reader reads (the grid is drawn on a canvas, which it cannot): an HTML table
+    of the first TEXT_ROWS rows in an expander. Returns what `st.dataframe` returns (the
+    selection, for a table that can be selected)."""
     options.setdefault("placeholder", "–")
-    return st.dataframe(data, **options)
+    shown = st.dataframe(data, **options)
+    if isinstance(data, pd.DataFrame) and not data.empty:
+        text_table(data)
+    return shown
+
+
+def text_table(data: pd.DataFrame, label: str = "This table as text") -> None:
+    """The first TEXT_ROWS rows of `data` as an HTML table (st.table), in an expander."""
+    with st.expander(label):
+        if len(data) > TEXT_ROWS:
+            st.caption(f"The first {TEXT_ROWS} of {len(data):,} rows.")
+        st.table(_as_text(data.head(TEXT_ROWS)), hide_index=True)
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame as st.table shows it safely: text escaped (it reads Markdown), dates as dates,
+    empty cells as "–"."""
+    out = pd.DataFrame(index=frame.index)
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            text = values.dt.strftime("%d %b %Y")
+        else:  # every cell as text: a column may mix numbers and words
+            text = values.map(lambda v: esc(v) if isinstance(v, str) else
+                              f"{v:,g}" if isinstance(v, float) else esc(str(v)))
+        out[esc(str(column))] = text.astype(object).where(values.notna(), "–")
+    return out
 
 
 def chart(figure, **options) -> None:
@@ -236,12 +267,7 @@ def chart_text(figure, where=None) -> None:
     with (where or st).expander("This chart in words and numbers"):
         st.markdown(esc(words))
         if not data.empty:  # st.table reads Markdown in its cells: the text is escaped
-            shown = data.rename(columns={c: esc(str(c)) for c in data.columns})
-            for column in shown.columns:
-                if shown[column].dtype == object:
-                    shown[column] = shown[column].map(
-                        lambda v: esc(v) if isinstance(v, str) else v)
-            st.table(shown, hide_index=True)
+            st.table(_as_text(data), hide_index=True)
 
 
 def form_key(form: str) -> str:

@@ -43,7 +43,9 @@ overdue = int((rows["due"] == "overdue").sum())
 st.caption(f"The periods still due for each measure (the latest {8}), newest first. "
            + (f"{overdue} overdue (marked ⚠). " if overdue else "")
            + "Fill in what you have and leave the rest empty; nothing is stored until you "
-           "check it and press Store.")
+           "check it and press Store. With a screen reader, or without a mouse, download this "
+           "organisation's template on Upload results, fill it in, and upload it: the same "
+           "checks, and the grid's rows as text below.")
 # the rows name each measure, and say how to count it, as this user may read them (a
 # stand-in where a name would name someone withheld); the upload's checks read them back
 grid = pd.DataFrame({
@@ -72,6 +74,8 @@ edited = st.data_editor(
             width=105, help="Proportions and rates: on the base 'How to fill in' names"),
         "How to fill in": st.column_config.TextColumn(width=420),
         "Note": st.column_config.TextColumn(width=200)})
+ui.text_table(grid[["Row", "Due", "Measure", "Period", "Last stored", "How to fill in"]],
+              "The rows to fill in, as text")
 
 filled = edited[edited[["Value", "Numerator", "Denominator"]].notna().any(axis=1)]
 if filled.empty:

@@ -31,10 +31,11 @@ c3.metric("Without an organisation", int(counted["without_organisation"].sum()),
           help="Many patients and carers take part on their own account.")
 if not counted.empty:
     left, right = st.columns([2, 3])
-    left.dataframe(pd.DataFrame({"Takes part as": counted["taking_part"].map(KINDS),
-                                 "Participants": counted["participants"],
-                                 "New this month": counted["new_this_month"]}),
-                   hide_index=True, width="stretch")
+    with left:
+        ui.table(pd.DataFrame({"Takes part as": counted["taking_part"].map(KINDS),
+                               "Participants": counted["participants"],
+                               "New this month": counted["new_this_month"]}),
+                 hide_index=True, width="stretch")
     joined = events.community_over_time(db, cid)
     with right:
         ui.chart(charts.community_chart(joined, KINDS, width=520), width="content")

@@ -540,7 +540,8 @@ def test_review_of_an_upcoming_challenge_never_runs_to_before_it_starts(demo_pat
 
 def test_every_chart_on_every_page_has_its_text_alternative(demo_path, monkeypatch):
     """Each chart is followed by its sentence and its data as a table (st.table: HTML a screen
-    reader reads), on every page of the demo."""
+    reader reads), and each grid (drawn on a canvas) by its figures as such a table, on every
+    page of the demo."""
     from conftest import ROOT
 
     at = open_app(monkeypatch, demo_path)
@@ -553,6 +554,12 @@ def test_every_chart_on_every_page_has_its_text_alternative(demo_path, monkeypat
         assert len(said) == drawn, page.name
         for alternative in said:
             assert " chart" in alternative.markdown[0].value
+        grids = [d for d in at.dataframe if len(d.value)  # the entry grid is typed into:
+                 and not str(d.key).startswith("enter_grid")]  # its rows are in the caption's way
+        as_text = [e for e in at.expander if e.label == "This table as text"]
+        assert len(as_text) == len(grids), page.name
+        for grid, text in zip(grids, as_text, strict=True):
+            assert len(text.table[0].value) == min(len(grid.value), 60), page.name
         seen += drawn
     assert seen >= 8
 
