@@ -28,8 +28,8 @@ else:
               "Cycles": orgs["cycles"], "Results": orgs["results"],
               "Contact": orgs["contact_name"], "E-mail": orgs["contact_email"]}
     ui.table(pd.DataFrame(table), hide_index=True, width="stretch", column_config={
-        "Named to partners": st.column_config.CheckboxColumn(width="small"),
-        "Named in public": st.column_config.CheckboxColumn(width="small")})
+        "Named to partners": st.column_config.CheckboxColumn(width=130),
+        "Named in public": st.column_config.CheckboxColumn(width=120)})
 
 
 def org_form(key: str, row=None, problems=()):

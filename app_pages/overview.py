@@ -91,8 +91,11 @@ with st.container(border=True):
                  "learning written.")
     else:
         counts = news["what"].value_counts()
-        st.caption(" · ".join(f"{counts.get(k, 0)} {k.lower()}" for k in
-                              ("Learning written", "Decision", "Signal", "Cycle started")))
+        words = {"Learning written": ("idea written up", "ideas written up"),
+                 "Decision": ("decision", "decisions"), "Signal": ("signal", "signals"),
+                 "Cycle started": ("cycle started", "cycles started")}
+        st.caption(" · ".join(f"{counts.get(k, 0)} {one if counts.get(k, 0) == 1 else more}"
+                              for k, (one, more) in words.items()))
         ui.table(pd.DataFrame({"When": pd.to_datetime(news["when"]), "What": news["what"],
                                    "Details": news["text"]}),
                      hide_index=True, width="stretch", height=min(38 + 35 * len(news), 320),

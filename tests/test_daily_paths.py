@@ -572,3 +572,13 @@ def test_a_chart_s_text_alternative_names_its_axes_and_holds_its_data(demo_db):
     assert words == ("A bar chart of Status against Number of change ideas, drawn from 5 rows "
                      "of data.")
     assert data.set_index("Status")["Number of change ideas"].sum() == len(ideas)
+
+
+def test_the_overview_counts_what_is_new_in_words_that_agree(demo_path, monkeypatch):
+    import re
+
+    at = open_app(monkeypatch, demo_path)
+    said = [c.value for c in at.caption if "written up" in c.value]
+    assert said, [c.value for c in at.caption]
+    for count, word in re.findall(r"(\d+) (ideas?|decisions?|signals?|cycles?)\b", said[0]):
+        assert word.endswith("s") == (count != "1"), said[0]  # "3 decisions", "1 signal"
