@@ -973,6 +973,8 @@ def test_a_new_challenge_and_the_earlier_one_chosen_in_the_sidebar(browser, demo
         page.keyboard.type("Warm")
         page.keyboard.press("Enter")
         page.get_by_text("You are setting up an upcoming challenge").wait_for(timeout=30_000)
+        _settle(page)
+        assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(ARTIFACTS / "upcoming_challenge.png"))
         page.close()
     finally:
