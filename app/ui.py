@@ -368,7 +368,8 @@ def preview_and_store(report, store: Callable, *, key: str, what: str = "file") 
     what was read, every problem with its row and column, new / updated (old → new) /
     unchanged, the rows flagged as probable typing errors, and a Store button. Flagged rows
     are stored only once the person ticks that they checked them. `store(progress,
-    accept_unusual)` commits (flagged values only when ticked) and returns the final report. Returns True once stored (the caller then resets)."""
+    accept_unusual)` commits (flagged values only when ticked) and returns the final report.
+    Returns True once stored (the caller then resets)."""
     facts = list(dict.fromkeys([report.file_type, report.encoding]))  # once each
     if report.delimiter:
         facts.append(f"{report.delimiter}-separated")
@@ -390,11 +391,11 @@ def preview_and_store(report, store: Callable, *, key: str, what: str = "file") 
         rows = [p for p in report.errors if p.row is not None]
         if rows:
             table(pd.DataFrame([{"Row": p.row, "Column": p.column, "Value": p.value,
-                                        "Problem": p.message} for p in rows]),
-                         hide_index=True, width="stretch", placeholder="",
-                         column_config={"Row": st.column_config.NumberColumn(width="small"),
-                                        "Column": st.column_config.TextColumn(width="small"),
-                                        "Problem": st.column_config.TextColumn(width="large")})
+                                 "Problem": p.message} for p in rows]),
+                  hide_index=True, width="stretch", placeholder="",
+                  column_config={"Row": st.column_config.NumberColumn(width="small"),
+                                 "Column": st.column_config.TextColumn(width="small"),
+                                 "Problem": st.column_config.TextColumn(width="large")})
         if report.more_errors:
             st.caption(f"... and {report.more_errors:,} more problems of the same kinds.")
     else:
@@ -425,7 +426,8 @@ def preview_and_store(report, store: Callable, *, key: str, what: str = "file") 
                      disabled=not confirmed, key=f"{key}_store"):
         return False
     bar = st.progress(0.0, text="Storing")
-    done = store(lambda f, t: bar.progress(min(f, 1.0), text=t), bool(report.implausible))
+    done = store(lambda f, t: bar.progress(min(f, 1.0), text=t),
+                 confirmed and bool(report.implausible))  # ticked: the Store button needs it
     bar.empty()
     if done.batch_id is None:
         st.error(esc(done.summary()))
