@@ -31,20 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.page_state import DRAWN, RUNNING  # noqa: E402 - the browser tests' rule
 from tracker import demo  # noqa: E402
 from tracker.access import auth  # noqa: E402
 from tracker.storage.db import Database  # noqa: E402
 
 PASSWORD = "bench horse battery staple"
-DRAWN = """() => {
-  const app = document.querySelector('[data-testid=stApp]');
-  return app !== null && app.getAttribute('data-test-script-state') === 'notRunning'
-    && !document.querySelector('[data-testid=stStatusWidget]')
-    && !document.querySelector('[data-stale="true"]')
-    && !document.querySelector('[data-testid=stSkeleton]');
-}"""
-RUNNING = """() => document.querySelector('[data-testid=stApp]')
-  ?.getAttribute('data-test-script-state') === 'running'"""
 
 
 def _port() -> int:

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import page_state
 import pytest
 from app_server import start_app as _start
 from app_server import stop_app as _stop
@@ -97,18 +98,7 @@ def accounts_app(demo_template, tmp_path_factory):
     _stop(proc, log)
 
 
-# The page is drawn: the script has finished, nothing is running, stale or a placeholder.
-_DRAWN = """() => {
-  const app = document.querySelector('[data-testid=stApp]');
-  return app !== null && app.getAttribute('data-test-script-state') === 'notRunning'
-    && !document.querySelector('[data-testid=stStatusWidget]')
-    && !document.querySelector('[data-stale="true"]')
-    && !document.querySelector('[data-testid=stSkeleton]');
-}"""
-
-
-_RUNNING = """() => document.querySelector('[data-testid=stApp]')
-  ?.getAttribute('data-test-script-state') === 'running'"""
+_DRAWN, _RUNNING = page_state.DRAWN, page_state.RUNNING
 
 
 def _drawn(page):
