@@ -15,7 +15,8 @@ tracker's own process can change what the web server answers:
   token and answers the Upload page's report as JSON (tracker/results_api.py, docs/api.md);
 - `/tracker/session` turns the one-time ticket of a sign-in into the HttpOnly session cookie
   that keeps a person signed in across a refresh, a new tab or a deep link
-  (tracker/web_sessions.py), then sends the browser on to the page it asked for.
+  (tracker/web_sessions.py): asked in the background by the page that signed in, which
+  carries on without a page load.
 """
 
 import contextlib
@@ -29,7 +30,7 @@ from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartParser
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from streamlit import config
 
@@ -181,14 +182,20 @@ async def healthz(request):
 
 
 async def start_session(request):
-    """GET /tracker/session?ticket=...&next=/page: set the session cookie, go to the page."""
+    """GET /tracker/session?ticket=...: set the session cookie. With `then=stay`, asked in the
+    background by the page that signed in (which carries on), the answer is 204 No Content;
+    a browser that opens the address as a page (a link) is sent on to `next=/page`."""
     target = web_sessions.safe_next(request.query_params.get("next"))
     if not target.startswith(BASE + "/"):
         target = BASE + "/"
     ticket = request.query_params.get("ticket", "")
     token = await run_in_threadpool(web_sessions.redeem, shared(), ticket,
                                     request.cookies.get(web_sessions.BROWSER_COOKIE))
-    response = RedirectResponse(target, status_code=303)
+    if request.query_params.get("then") == "stay" and \
+            request.headers.get("sec-fetch-mode") != "navigate":
+        response = Response(status_code=204, headers={"Cache-Control": "no-store"})
+    else:
+        response = RedirectResponse(target, status_code=303)
     if token:
         response.set_cookie(web_sessions.COOKIE, token, httponly=True, samesite="lax",
                             secure=request.url.scheme == "https", path=BASE or "/")

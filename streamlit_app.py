@@ -3,7 +3,6 @@
 import datetime as dt
 import json
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -14,6 +13,7 @@ from tracker.records import reader_view, repo
 
 # server.py serves it under the base URL path (several labs behind one proxy)
 SESSION_ROUTE = web_sessions.base_path(st.get_option("server.baseUrlPath")) + web_sessions.ROUTE
+COOKIE_TICKET = "cookie_ticket"  # a sign-in's ticket, until this tab's page has asked for it
 
 # The icon is a file of the tracker's, served by the app itself: a material or emoji icon is
 # fetched from a font server on the internet on every page (it fails offline and tells a
@@ -44,9 +44,9 @@ def session_cookie() -> str | None:
 
 
 def remember(signed_in: auth.Scope) -> None:
-    """Signed in: keep it for this tab, then send the browser once through /tracker/session,
-    which sets the HttpOnly cookie that keeps the person signed in across a refresh or a new
-    tab, and comes back to the page that was asked for (a deep link)."""
+    """Signed in: keep it for this tab, which goes on at once to the page asked for (a deep
+    link included). Its next run asks /tracker/session in the background to set the HttpOnly
+    cookie that keeps the person signed in across a refresh or a new tab."""
     st.session_state["scope"] = signed_in
     st.session_state["last_active"] = dt.datetime.now()
     if not isinstance(st.context.url, str):  # no browser (AppTest): this tab only
@@ -58,16 +58,27 @@ def remember(signed_in: auth.Scope) -> None:
                  "finish. Allow cookies for this site, reload the page and sign in again.")
         st.stop()
     ticket = web_sessions.start(db, signed_in, browser)
-    asked = urlsplit(st.context.url)
-    target = web_sessions.safe_next(asked.path + (f"?{asked.query}" if asked.query else ""))
+    st.session_state[ui.WEB_SESSION] = web_sessions.ticket_session(db, ticket)
+    st.session_state[COOKIE_TICKET] = ticket
+    st.rerun()
+
+
+def set_cookie_in_background(ticket: str) -> None:
+    """The browser asks /tracker/session for this tab's session cookie, in the background
+    (the page is not loaded again: that made a sign-in wait a second or more)."""
     def js(value: str) -> str:  # a JavaScript string that cannot close the <script>
         return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e")
 
-    st.html(f"<script>window.top.location.replace({js(SESSION_ROUTE)} + '?ticket=' + "
-            f"{js(ticket)} + '&next=' + encodeURIComponent({js(target)}));</script>",
-            unsafe_allow_javascript=True)
-    st.caption("Signed in. Opening the tracker...")
-    st.stop()
+    st.sidebar.html(f"<script>fetch({js(SESSION_ROUTE)} + '?ticket=' + "
+                    f"encodeURIComponent({js(ticket)}) + '&then=stay', "
+                    "{credentials: 'same-origin', cache: 'no-store'});</script>",
+                    unsafe_allow_javascript=True)
+
+
+def this_session() -> int | str | None:
+    """This tab's server-side session: the one it signed in to (by id), else the one its
+    cookie names (a refresh or a new tab)."""
+    return st.session_state.get(ui.WEB_SESSION) or session_cookie()
 
 
 def login_page() -> None:
@@ -131,55 +142,9 @@ def first_run_page() -> None:
                 remember(signed_in)
 
 
-# Everything below reads the database: a PostgreSQL server that does not answer (stopped,
-# restarting) is said in words on the page, never as Streamlit's generic error.
-try:
-    # ---------------------------------------------------------------- who is this?
-    local_mode = not auth.accounts_exist(db)
-    if local_mode and not first_run.is_local(
-            st.get_option("server.address"), st.context.ip_address, st.context.headers,
-            in_browser=isinstance(st.context.url, str)):
-        first_run_page()
-        st.stop()
-    if local_mode:
-        scope = auth.LOCAL_ADMIN
-    else:
-        scope = st.session_state.get("scope")
-        token = session_cookie()
-        if scope is None:  # a refresh or a new tab: the cookie names the session
-            scope, ended_because = web_sessions.resume(db, token)
-            if scope is not None:
-                st.session_state["scope"] = scope
-                st.session_state["last_active"] = dt.datetime.now()
-            elif ended_because:
-                st.session_state["login_message"] = ended_because
-        last = st.session_state.get("last_active")
-        now = dt.datetime.now()
-        if scope is not None and last is not None and now - last > auth.IDLE_TIMEOUT:
-            ui.sign_out("Your session ended after 30 minutes without activity. Please sign in "
-                        "again.")
-            web_sessions.end(db, token)
-            scope = None
-            if sso_configured() and st.user.is_logged_in:
-                st.logout()  # the identity provider's cookie must not sign the person back in
-        ended = None if scope is None else auth.session_ended(db, scope)
-        if scope is not None and not ended and web_sessions.ended(db, token):
-            ended = "You logged out (in this or another window), so this window was signed out."
-        if ended:
-            ui.sign_out(ended)
-            web_sessions.end(db, token)
-            scope = None
-        if scope is None:
-            login_page()
-            st.stop()
-        st.session_state["last_active"] = now
-        # the server-side session's activity, written at most once a minute (not every rerun)
-        if now - st.session_state.get("seen_at", dt.datetime.min) > web_sessions.SEEN_EVERY:
-            web_sessions.seen(db, token)
-            st.session_state["seen_at"] = now
-
-    # ---------------------------------------------------------------- menu
-    PAGES = {
+def menu(admin: bool) -> dict[str, list]:
+    """The menu, by section (the Admin section for lab admins only)."""
+    pages = {
         "Challenge": [
             st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
             st.Page("app_pages/challenge.py", title="Challenge and drivers", icon=":material/flag:"),
@@ -204,13 +169,70 @@ try:
             st.Page("app_pages/measures.py", title="Measures", icon=":material/straighten:"),
         ],
     }
-    if scope.is_admin:
-        PAGES["Admin"] = [
+    if admin:
+        pages["Admin"] = [
             st.Page("app_pages/accounts.py", title="Accounts", icon=":material/group:"),
             st.Page("app_pages/audit.py", title="Audit log", icon=":material/history:"),
             st.Page("app_pages/backups.py", title="Backups", icon=":material/backup:"),
         ]
-    page = st.navigation(PAGES, expanded=True)  # every page in view, none behind "more"
+    return pages
+
+
+# Everything below reads the database: a PostgreSQL server that does not answer (stopped,
+# restarting) is said in words on the page, never as Streamlit's generic error.
+try:
+    # ---------------------------------------------------------------- who is this?
+    local_mode = not auth.accounts_exist(db)
+    if local_mode and not first_run.is_local(
+            st.get_option("server.address"), st.context.ip_address, st.context.headers,
+            in_browser=isinstance(st.context.url, str)):
+        first_run_page()
+        st.stop()
+    if local_mode:
+        scope = auth.LOCAL_ADMIN
+    else:
+        scope = st.session_state.get("scope")
+        if scope is None:  # a refresh or a new tab: the cookie names the session
+            scope, ended_because = web_sessions.resume(db, session_cookie())
+            if scope is not None:
+                st.session_state["scope"] = scope
+                st.session_state["last_active"] = dt.datetime.now()
+            elif ended_because:
+                st.session_state["login_message"] = ended_because
+        session = this_session()
+        last = st.session_state.get("last_active")
+        now = dt.datetime.now()
+        if scope is not None and last is not None and now - last > auth.IDLE_TIMEOUT:
+            ui.sign_out("Your session ended after 30 minutes without activity. Please sign in "
+                        "again.")
+            web_sessions.end(db, session)
+            scope = None
+            if sso_configured() and st.user.is_logged_in:
+                st.logout()  # the identity provider's cookie must not sign the person back in
+        ended = None if scope is None else auth.session_ended(db, scope)
+        if scope is not None and not ended and web_sessions.ended(db, session):
+            ended = "You logged out (in this or another window), so this window was signed out."
+        if ended:
+            ui.sign_out(ended)
+            web_sessions.end(db, session)
+            scope = None
+        if scope is None:
+            # the menu, hidden, so that the page asked for (a deep link) is the one a
+            # sign-in opens: the sign-in goes on in this run's session, with no page load
+            st.navigation(menu(admin=True), position="hidden")
+            login_page()
+            st.stop()
+        st.session_state["last_active"] = now
+        # the server-side session's activity, written at most once a minute (not every rerun)
+        if now - st.session_state.get("seen_at", dt.datetime.min) > web_sessions.SEEN_EVERY:
+            web_sessions.seen(db, session)
+            st.session_state["seen_at"] = now
+        ticket = st.session_state.pop(COOKIE_TICKET, None)
+        if ticket:  # signed in on the last run: the browser now asks for its cookie
+            set_cookie_in_background(ticket)
+
+    # ---------------------------------------------------------------- menu
+    page = st.navigation(menu(scope.is_admin), expanded=True)  # every page in view
 
     challenges = repo.list_challenges(db)
     with st.sidebar:
@@ -243,8 +265,8 @@ try:
             if scope.role == "viewer":
                 st.caption("Viewers see everything and may export, but change nothing.")
             if st.button("Log out"):
+                web_sessions.end(db, this_session())
                 ui.sign_out("You have logged out.")
-                web_sessions.end(db, session_cookie())
                 if sso_configured() and st.user.is_logged_in:
                     st.logout()
                 st.rerun()

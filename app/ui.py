@@ -180,8 +180,12 @@ def admin_only(what: str) -> None:
         st.stop()
 
 
+WEB_SESSION = "web_session"  # the id of the server-side session this tab signed in to
+
+
 def sign_out(message: str | None = None) -> None:
     st.session_state.pop("scope", None)
+    st.session_state.pop(WEB_SESSION, None)
     st.session_state.pop("last_active", None)
     if message:
         st.session_state["login_message"] = message

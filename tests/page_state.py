@@ -14,3 +14,17 @@ DRAWN = """() => {
 # A rerun is under way.
 RUNNING = """() => document.querySelector('[data-testid=stApp]')
   ?.getAttribute('data-test-script-state') === 'running'"""
+
+
+def wait_for_session_cookie(context, timeout: float = 30.0) -> dict:
+    """The tracker's session cookie in a Playwright browser context, once the signed-in page
+    has asked for it in the background (a sign-in no longer loads the page again)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [c for c in context.cookies() if c["name"] == "tracker_session"]
+        if found or time.monotonic() > deadline:
+            assert found, "the signed-in page did not get its session cookie"
+            return found[0]
+        time.sleep(0.05)

@@ -444,6 +444,29 @@ def test_web_sessions_tickets_tokens_idle_and_changes(accounts):
         ws.start(db, fresh, "", now)
 
 
+def test_the_tab_that_signed_in_names_its_session_by_id(accounts):
+    """Issue 22: the tab that signs in goes on without a page load, so its websocket never
+    carries the cookie; it keeps the session's id, and a logout, a check and activity work
+    by id as by the cookie's token."""
+    from tracker.access import web_sessions as ws
+
+    db = accounts["db"]
+    now = dt.datetime.now()
+    B = "the browser's own cookie"  # noqa: N806
+    ticket = ws.start(db, auth.authenticate(db, "lead", PASSWORD), B, now)
+    session = ws.ticket_session(db, ticket)
+    assert isinstance(session, int) and not ws.ended(db, session)
+    token = ws.redeem(db, ticket, B, now)
+    assert ws.ticket_session(db, ticket) is None  # used up
+    later = now + dt.timedelta(minutes=5)
+    ws.seen(db, session, later)
+    assert db.scalar("SELECT last_seen FROM web_session WHERE id = ?", [session]) == later
+    ws.end(db, session, later)
+    assert ws.ended(db, session) and ws.ended(db, token)  # the cookie's copies end with it
+    assert ws.resume(db, token, later) == (None, None)
+    assert not ws.ended(db, None) and not ws.ended(db, "")
+
+
 @pytest.mark.parametrize("asked, sent", [
     ("/review", "/review"), ("/outcomes?measure=3", "/outcomes?measure=3"), (None, "/"),
     ("https://evil.example/x", "/"), ("//evil.example/x", "/"), ("/\\evil.example", "/"),

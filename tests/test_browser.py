@@ -602,7 +602,7 @@ def test_a_session_survives_a_refresh_and_a_new_tab_and_a_deep_link_returns(brow
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("heading", name="Review").first.wait_for(timeout=30_000)
     assert page.url.endswith("/review")  # back on the page asked for
-    cookie = [c for c in context.cookies() if c["name"] == "tracker_session"][0]
+    cookie = page_state.wait_for_session_cookie(context)
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     assert page.evaluate("document.cookie").find("tracker_session") < 0
     page.reload()
@@ -624,6 +624,32 @@ def test_a_session_survives_a_refresh_and_a_new_tab_and_a_deep_link_returns(brow
     page.reload()
     page.get_by_role("textbox", name="Username").wait_for(timeout=30_000)
     assert page.get_by_text("Signed in as lead").count() == 0
+
+
+def test_a_sign_in_goes_on_in_the_same_page_without_loading_it_again(browser, accounts_app):
+    """Issue 22, sign-in time: the sign-in used to send the browser through /tracker/session
+    and load the whole page again (a second or more). Now the page that signed in draws the
+    page asked for at once and asks for its cookie in the background (answered 204); a
+    refresh then finds the session."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    page = context.new_page()
+    page.goto(f"{accounts_app}/summary")
+    page.get_by_role("textbox", name="Username").fill("lead")
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.evaluate("window.signedInWithoutALoad = true")  # a page load forgets it
+    answers: list[int] = []
+    page.on("response", lambda r: answers.append(r.status)
+            if "/tracker/session" in r.url else None)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Summary").first.wait_for(timeout=30_000)
+    page.get_by_text("Signed in as lead").wait_for(timeout=30_000)
+    assert page.evaluate("window.signedInWithoutALoad") is True
+    page_state.wait_for_session_cookie(context)
+    assert answers == [204]
+    page.reload()
+    page.get_by_text("Signed in as lead").wait_for(timeout=30_000)
+    assert page.url.endswith("/summary")
+    context.close()
 
 
 def test_the_lab_team_plans_and_records_a_cycle_without_losing_its_place(browser, demo_path):

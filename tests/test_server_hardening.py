@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from app_server import start_app, stop_app
 from conftest import PASSWORD, ROOT, add_role_accounts
+from page_state import wait_for_session_cookie
 from test_browser import _drawn, _need_browser  # noqa: F401 - the same Chromium checks
 
 from tracker.access import auth
@@ -254,7 +255,7 @@ def test_logging_out_ends_every_copy_of_the_session(chromium, token_app):
     _sign_in(page_a, url, "lead")
     page_a.get_by_text("Signed in as lead").wait_for(timeout=30_000)
     b = chromium.new_context()
-    b.add_cookies([c for c in a.cookies() if c["name"] == "tracker_session"])
+    b.add_cookies([wait_for_session_cookie(a)])
     page_b = b.new_page()
     page_b.goto(url)
     page_b.get_by_text("Signed in as lead").wait_for(timeout=30_000)

@@ -7,13 +7,15 @@ it:
 0. Every page the server sends a browser without one sets a random cookie, BROWSER_COOKIE
    (server.py), before any sign-in form is shown.
 1. After the sign-in form succeeds, `start` stores a session with a one-time *ticket* (valid
-   for TICKET_LIFE), bound to a hash of that browser's cookie, and the page sends the browser
-   to the tracker's own route `/tracker/session?ticket=...&next=/page` (server.py).
+   for TICKET_LIFE), bound to a hash of that browser's cookie. The tab that signed in goes on
+   at once, signed in (its websocket session keeps the scope and the session's id), and its
+   page asks the tracker's own route `/tracker/session?ticket=...&then=stay` (server.py) in
+   the background. (Without `then=stay` the route redirects to `next=/page`: a whole page
+   load, which a sign-in waited for until issue 22.)
 2. The route calls `redeem`: only in the same browser (login CSRF: an attacker's ticket,
    linked from another site, signs nobody else in), the ticket is used up, a random *token*
-   is made, and the route
-   sets it as the cookie `tracker_session` (HttpOnly, SameSite=Lax, Secure over HTTPS) and
-   redirects to the page asked for.
+   is made, and the route sets it as the cookie `tracker_session` (HttpOnly, SameSite=Lax,
+   Secure over HTTPS).
 3. On every new websocket session (a refresh, a new tab), `resume` finds the session by the
    cookie's token and gives back the account's scope, unless the session ended: idle longer
    than auth.IDLE_TIMEOUT, logged out (`end`), or the account changed since (its session
@@ -61,6 +63,12 @@ def start(db: Database, scope: auth.Scope, browser: str, now: dt.datetime | None
                     [scope.account_id, scope.session_version, _hash(ticket),
                      now + TICKET_LIFE, now, now, _hash(browser)])
     return ticket
+
+
+def ticket_session(db: Database, ticket: str) -> int | None:
+    """The id of the session a ticket was given for, until the ticket is used up: the tab that
+    signed in names its session by it, since its websocket never carries the cookie set after."""
+    return db.scalar("SELECT id FROM web_session WHERE ticket_hash = ?", [_hash(ticket)])
 
 
 @retry_races
@@ -111,14 +119,21 @@ def resume(db: Database, token: str | None,
     return scope, None
 
 
-def ended(db: Database, token: str | None) -> bool:
-    """Whether the session a cookie names has ended (logged out in any tab or browser that
-    holds a copy of the cookie, or ended by idleness): checked on every rerun, so a logout
-    ends that session everywhere at the next click of every open tab."""
-    if not token:
+def _which(session: int | str) -> tuple[str, object]:
+    """A session named by its id (this tab's, kept by the server) or by the cookie's token."""
+    return ("id = ?", session) if isinstance(session, int) else \
+        ("token_hash = ?", _hash(session))
+
+
+def ended(db: Database, session: int | str | None) -> bool:
+    """Whether a session has ended (logged out in any tab or browser that holds a copy of
+    the cookie, or ended by idleness): checked on every rerun, so a logout ends that session
+    everywhere at the next click of every open tab. By the cookie's token, or by id."""
+    if session is None or session == "":
         return False
-    return bool(db.scalar("SELECT count(*) FROM web_session WHERE token_hash = ?"
-                          " AND ended_at IS NOT NULL", [_hash(token)]))
+    where, key = _which(session)
+    return bool(db.scalar(f"SELECT count(*) FROM web_session WHERE {where}"
+                          " AND ended_at IS NOT NULL", [key]))
 
 
 def session_id(db: Database, token: str | None) -> int | None:
@@ -129,16 +144,16 @@ def session_id(db: Database, token: str | None) -> int | None:
 
 
 @retry_races
-def seen(db: Database, token: str | None, now: dt.datetime | None = None) -> None:
+def seen(db: Database, session: int | str | None, now: dt.datetime | None = None) -> None:
     """Record activity (at most once every SEEN_EVERY), so a refresh after a busy hour does
-    not count as idle."""
-    if not token:
+    not count as idle. By the cookie's token, or by id."""
+    if session is None or session == "":
         return
     now = now or dt.datetime.now()
+    where, key = _which(session)
     with db.transaction(lock="accounts") as cur:
-        cur.execute("UPDATE web_session SET last_seen = ? WHERE token_hash = ?"
-                    " AND ended_at IS NULL AND last_seen < ?",
-                    [now, _hash(token), now - SEEN_EVERY])
+        cur.execute(f"UPDATE web_session SET last_seen = ? WHERE {where}"
+                    " AND ended_at IS NULL AND last_seen < ?", [now, key, now - SEEN_EVERY])
 
 
 @retry_races
@@ -147,8 +162,7 @@ def end(db: Database, session: int | str | None, now: dt.datetime | None = None)
     if session is None:
         return
     now = now or dt.datetime.now()
-    where, key = ("id = ?", session) if isinstance(session, int) else \
-        ("token_hash = ?", _hash(session))
+    where, key = _which(session)
     with db.transaction(lock="accounts") as cur:
         cur.execute(f"UPDATE web_session SET ended_at = ? WHERE {where} AND ended_at IS NULL",
                     [now, key])
