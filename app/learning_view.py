@@ -5,6 +5,11 @@ cycle (with, for the lab admin, how each note is shared). All user text is shown
 
 from __future__ import annotations
 
+import datetime as dt
+import tempfile
+import threading
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -230,3 +235,40 @@ def _share_form(db: Database, scope: auth.Scope, cycle: dict) -> None:
 
         if st.form_submit_button("Save sharing") and ui.run_write(save, "Sharing saved."):
             st.rerun()
+
+
+REPORTS_KEPT = 6  # built learning reports kept (a few MB each), the newest
+
+
+@st.cache_resource(show_spinner=False)
+def _reports() -> tuple[dict, threading.Lock]:
+    """Learning reports already built, shared by every session of this server. Each is keyed
+    on who asked (their scope), which version and ideas, the file kind, the day and the
+    version of the data: one reader never gets a file built for another, and any change
+    of the data (a result, a note, a consent) builds it again."""
+    return {}, threading.Lock()
+
+
+def learning_file(db: Database, scope: auth.Scope, *, public: bool, ideas: list[str],
+                  kind: str, progress) -> tuple[bytes, dt.datetime | None]:
+    """The learning report as HTML or PDF bytes, built once per change of the data rather
+    than on every click, and when it was built if that was before this click (None when
+    built now)."""
+    key = (str(db.path), scope, public, tuple(sorted(ideas)), kind, clock.today(),
+           repo.data_version(db))
+    built, lock = _reports()
+    with lock:
+        if key in built:
+            return built[key]
+    html = learning_report.build_html(db, scope, public=public, ideas=ideas or None,
+                                      progress=progress)
+    if kind == "PDF":
+        with tempfile.TemporaryDirectory() as work:
+            data = learning_report.html_to_pdf(html, Path(work) / "report.pdf").read_bytes()
+    else:
+        data = html.encode("utf-8")
+    with lock:
+        built[key] = (data, dt.datetime.now())
+        while len(built) > REPORTS_KEPT:
+            built.pop(next(iter(built)))  # the oldest first
+    return data, None

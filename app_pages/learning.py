@@ -8,7 +8,7 @@ import streamlit as st
 from app import learning_view, ui
 from tracker import clock, vocab
 from tracker.errors import InputError, PermissionDenied
-from tracker.learning import learning_record, learning_report, syntheses
+from tracker.learning import learning_record, syntheses
 
 db = ui.get_db()
 scope = ui.scope()
@@ -93,18 +93,9 @@ if build:
     bar = st.progress(0.0, "Gathering the learning...")
     suffix = ".html" if kind_of_file == "HTML" else ".pdf"
     try:
-        html = learning_report.build_html(
-            db, scope, public=public, ideas=[str(i) for i in chosen] or None,
+        data, built_at = learning_view.learning_file(
+            db, scope, public=public, ideas=[str(i) for i in chosen], kind=kind_of_file,
             progress=lambda f, t: bar.progress(min(f, 1.0), t))
-        if suffix == ".pdf":
-            import tempfile
-            from pathlib import Path
-
-            with tempfile.TemporaryDirectory() as work:
-                out = learning_report.html_to_pdf(html, Path(work) / "report.pdf")
-                data = out.read_bytes()
-        else:
-            data = html.encode("utf-8")
     except (InputError, PermissionDenied) as exc:
         bar.empty()
         ui.show_problems(getattr(exc, "problems", [str(exc)]))
@@ -113,10 +104,12 @@ if build:
         version = "public" if public else "internal"
         st.session_state["learning_file"] = (
             scope, data, f"learning-{version}-{clock.today():%Y-%m-%d}{suffix}",
-            "text/html" if suffix == ".html" else "application/pdf", version)
+            "text/html" if suffix == ".html" else "application/pdf", version, built_at)
 made = st.session_state.get("learning_file")
 if made and made[0] == scope:  # never another sign-in's file
-    _, data, name, mime, version = made
-    st.success(f"The {version} version is ready ({len(data) / 1e6:,.1f} MB).")
+    _, data, name, mime, version, built_at = made
+    st.success(f"The {version} version is ready ({len(data) / 1e6:,.1f} MB)." + (
+        f" Nothing has changed since it was built at {built_at:%H:%M}, so it is that file."
+        if built_at is not None else ""))
     st.download_button(f"Download the {version} learning report", data, file_name=name,
                        mime=mime, type="primary", icon=":material/download:")

@@ -591,3 +591,40 @@ def test_the_overview_counts_what_is_new_in_words_that_agree(demo_path, monkeypa
     assert said, [c.value for c in at.caption]
     for count, word in re.findall(r"(\d+) (ideas?|decisions?|signals?|cycles?)\b", said[0]):
         assert word.endswith("s") == (count != "1"), said[0]  # "3 decisions", "1 signal"
+
+
+# --------------------------------------------------------------------------- learning report
+
+
+def test_the_learning_report_is_built_once_per_change_of_the_data(demo_path, monkeypatch):
+    """The learning report in the app was built again on every click (about 20 s). Now the
+    same file, for the same reader, comes at once until the data changes, and says so; any
+    change (here a synthesis saved) builds it again. A chart drawn once is not drawn again."""
+    from tracker.learning import syntheses
+    from tracker.reports import report
+
+    drawn: list[int] = []
+    draw = report._draw
+    monkeypatch.setattr(report, "_draw", lambda specs, *a, **k: (
+        drawn.append(len(specs)), draw(specs, *a, **k))[1])
+    with Database(demo_path) as db:
+        idea = int(repo.list_ideas(db, repo.get_challenge(db)["id"])["id"].iloc[0])
+    at = open_app(monkeypatch, demo_path)
+    at.switch_page("app_pages/learning.py").run()
+    _widget(at, "multiselect", "Ideas (none chosen: every idea)").set_value([idea])
+    files, said = [], []
+    for _ in range(2):
+        _submit(at, "Build the report")
+        files.append(at.session_state["learning_file"][1])
+        said.append(" ".join(s.value for s in at.success))
+    assert files[0] == files[1] and files[0].startswith(b"<!DOCTYPE html>")
+    assert "Nothing has changed since" not in said[0] and "Nothing has changed since" in said[1]
+    assert len(drawn) == 1 and drawn[0] >= 2  # every chart drawn once, the first time
+    with Database(demo_path) as db:
+        syntheses.write_synthesis(db, ADMIN, idea,
+                                  key_learning="Asked again: a change builds it anew.",
+                                  recommendation="test_further", reason="Tested at one site only.")
+    _submit(at, "Build the report")
+    assert "Nothing has changed since" not in " ".join(s.value for s in at.success)
+    assert b"Asked again: a change builds it anew." in at.session_state["learning_file"][1]
+    assert len(drawn) == 1 or drawn[1] < drawn[0]  # only what changed is drawn again

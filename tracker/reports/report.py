@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import io
+import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -263,10 +267,40 @@ PARALLEL_FROM = 8  # charts; below this, starting worker processes costs more th
 _render_one = render_worker.draw  # one chart, in this process
 
 
+DRAWN_KEPT_BYTES = 64_000_000  # charts already drawn, kept in memory (the newest)
+_drawn: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+_drawn_lock = threading.Lock()
+
+
+def _spec_key(spec: dict, kind: str) -> tuple[str, str]:
+    text = json.dumps(spec, sort_keys=True, default=str, separators=(",", ":"))
+    return kind, hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def render(specs: list[dict], kind: str, progress: Progress | None = None) -> list[bytes]:
-    """Vega-Lite specs as PDF, PNG or SVG, in order. vl-convert draws one chart at a time in
-    a process, so a pack of many charts is shared among worker processes, one per core
-    (`python -m tracker.reports.render_worker`); a few charts are drawn in this process."""
+    """Vega-Lite specs as PDF, PNG or SVG, in order. A chart drawn before (the same spec,
+    data included, and kind) comes from memory: the PDF of a report after its HTML, or the
+    public version after the internal one, draws only what differs. The rest are drawn by
+    vl-convert (`_draw`)."""
+    keys = [_spec_key(spec, kind) for spec in specs]
+    with _drawn_lock:
+        out = [_drawn.get(key) for key in keys]
+    missing = [i for i, found in enumerate(out) if found is None]
+    fresh = _draw([specs[i] for i in missing], kind, progress) if missing else []
+    with _drawn_lock:
+        for i, image in zip(missing, fresh, strict=True):
+            out[i] = image
+            _drawn[keys[i]] = image
+        total = sum(len(image) for image in _drawn.values())
+        while total > DRAWN_KEPT_BYTES and _drawn:
+            total -= len(_drawn.popitem(last=False)[1])
+    return out
+
+
+def _draw(specs: list[dict], kind: str, progress: Progress | None = None) -> list[bytes]:
+    """vl-convert draws one chart at a time in a process, so a pack of many charts is shared
+    among worker processes, one per core (`python -m tracker.reports.render_worker`); a few
+    charts are drawn in this process."""
     step = progress or (lambda fraction, text: None)
     workers = min(os.cpu_count() or 1, 4)
     if len(specs) < PARALLEL_FROM or workers < 2:
@@ -275,12 +309,9 @@ def render(specs: list[dict], kind: str, progress: Progress | None = None) -> li
             step(0.3 + 0.7 * i / max(len(specs), 1), f"Drawing chart {i + 1} of {len(specs)}")
             out.append(_render_one((spec, kind)))
         return out
-    import base64
-    import json
     import queue
     import subprocess
     import sys
-    import threading
 
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
