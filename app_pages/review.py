@@ -90,9 +90,10 @@ else:
             st.markdown(f"#### {ui.esc(sentence)}")
     left, right = st.columns(2)
     slug = "-".join(slide.title.split())[:60]
-    left.download_button("This chart as PNG", report.chart_image(chart, "png"),
+    # drawn when asked for, not on every screen (vl-convert takes a few tenths of a second)
+    left.download_button("This chart as PNG", lambda: report.chart_image(chart, "png"),
                          file_name=f"{slug}.png", mime="image/png")
-    right.download_button("This chart as SVG", report.chart_image(chart, "svg"),
+    right.download_button("This chart as SVG", lambda: report.chart_image(chart, "svg"),
                           file_name=f"{slug}.svg", mime="image/svg+xml")
 
 st.divider()
