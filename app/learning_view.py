@@ -35,20 +35,29 @@ def outcomes(db: Database, challenge_id: int) -> pd.DataFrame:
     return _outcomes(str(db.path), challenge_id, repo.data_version(db))
 
 
+@st.cache_data(show_spinner=False, max_entries=512)
+def _panel(title: str, frame: pd.DataFrame, cycles: pd.DataFrame, unit: str,
+           target: float | None, percent: bool) -> tuple[dict, tuple[str, str]]:
+    """One chart of a record as a Vega-Lite spec, with its text alternative (a sentence and
+    its data as an HTML table), keyed on what it draws: drawing it in Altair is most of a
+    record's cost, and a change elsewhere (a note, another idea's result) leaves it as it was."""
+    spec = charts.idea_panel(title, frame, cycles, unit=unit, target=target,
+                             percent=percent).to_dict(validate=False)
+    words, data = charts.text_alternative(spec)
+    return spec, (words, ui.html_table(data))
+
+
 @st.cache_data(show_spinner="Gathering the learning of this idea...", max_entries=32)
 def _record(path: str, scope: auth.Scope, challenge_id: int, idea_id: int,
             version: int) -> tuple[learning_record.Record, list[list[tuple[dict, tuple]]]]:
-    """The record for this reader and its charts as Vega-Lite specs (building the charts
-    costs more than gathering the record), once per change of the data. Keyed on the
-    reader's scope: one reader's record is never another's."""
+    """The record for this reader and its charts as Vega-Lite specs with their text
+    alternatives, once per change of the data. Keyed on the reader's scope: one reader's
+    record is never another's (a chart is shared only where it draws the same data)."""
     db = ui._database(path)
     rec = learning_record.record(db, scope, idea_id,
                                  outcomes=_outcomes(path, challenge_id, version))
-    specs = [[charts.idea_panel(title, frame, cycles, unit=e.unit, target=e.target,
-                                percent=e.data_kind == "proportion").to_dict(validate=False)
-              for title, frame, cycles in e.panels] for e in rec.evidence]
-    # each chart with its text alternative, worked out once too
-    return rec, [[(spec, charts.text_alternative(spec)) for spec in panels] for panels in specs]
+    return rec, [[_panel(title, frame, cycles, e.unit, e.target, e.data_kind == "proportion")
+                  for title, frame, cycles in e.panels] for e in rec.evidence]
 
 
 def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int, *,
@@ -200,14 +209,12 @@ def _cycle(db: Database, scope: auth.Scope, cycle: dict, editable: bool) -> None
              f"{cycle['decision'] or cycle['stage']}")
     with st.expander(ui.esc(title)):
         st.caption(f"The test {planned}.")
-        for field, label in syntheses.EXCERPT_FIELDS.items():
-            if field not in cycle["notes"]:
-                continue
-            text = cycle["notes"][field]
-            if text is None:
-                st.markdown(f"**{label}:** _not shared with you_")
-            else:
-                st.markdown(f"**{label}:** {ui.esc(text)}")
+        notes = [f"**{label}:** _not shared with you_" if cycle["notes"][field] is None
+                 else f"**{label}:** {ui.esc(cycle['notes'][field])}"
+                 for field, label in syntheses.EXCERPT_FIELDS.items()
+                 if field in cycle["notes"]]
+        if notes:  # one paragraph a note, drawn as one element (a page holds many cycles)
+            st.markdown("\n\n".join(notes))
         if editable and cycle["shared"]:
             _share_form(db, scope, cycle)
 

@@ -11,6 +11,25 @@ DRAWN = """() => {
     && !document.querySelector('[data-testid=stSkeleton]');
 }"""
 
+# Watch for the next rerun: after ARM, RAN_AND_DRAWN holds once a rerun has begun (however
+# quickly it ended) and the page is drawn. Waiting for RUNNING instead misses a rerun that
+# began and ended before the wait started, and then waits out its whole timeout.
+ARM = """() => {
+  const app = document.querySelector('[data-testid=stApp]');
+  window.__trackerRan = false;
+  if (app && !window.__trackerWatch) {
+    window.__trackerWatch = new MutationObserver((records) => {
+      for (const r of records) {
+        if (r.oldValue === 'running' || app.getAttribute('data-test-script-state') === 'running')
+          window.__trackerRan = true;
+      }
+    });
+    window.__trackerWatch.observe(app, {attributes: true, attributeOldValue: true,
+                                        attributeFilter: ['data-test-script-state']});
+  }
+}"""
+RAN_AND_DRAWN = "() => window.__trackerRan === true && (" + DRAWN + ")()"
+
 # A rerun is under way.
 RUNNING = """() => document.querySelector('[data-testid=stApp]')
   ?.getAttribute('data-test-script-state') === 'running'"""

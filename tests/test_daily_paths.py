@@ -548,7 +548,7 @@ def test_review_of_an_upcoming_challenge_never_runs_to_before_it_starts(demo_pat
 
 
 def test_every_chart_on_every_page_has_its_text_alternative(demo_path, monkeypatch):
-    """Each chart is followed by its sentence and its data as a table (st.table: HTML a screen
+    """Each chart is followed by its sentence and its data as a table (plain HTML a screen
     reader reads), and each grid (drawn on a canvas) by its figures as such a table, on every
     page of the demo."""
     from conftest import ROOT
@@ -563,12 +563,15 @@ def test_every_chart_on_every_page_has_its_text_alternative(demo_path, monkeypat
         assert len(said) == drawn, page.name
         for alternative in said:
             assert " chart" in alternative.markdown[0].value
+            for table in alternative.get("html"):  # its data: one HTML table, headers named
+                assert "<th scope='col'>" in table.value and table.value.count("<tr>") >= 2
         grids = [d for d in at.dataframe if len(d.value)  # the entry grid is typed into:
                  and not str(d.key).startswith("enter_grid")]  # its rows are in the caption's way
         as_text = [e for e in at.expander if e.label == "This table as text"]
         assert len(as_text) == len(grids), page.name
         for grid, text in zip(grids, as_text, strict=True):
-            assert len(text.table[0].value) == min(len(grid.value), 60), page.name
+            rows = text.get("html")[0].value.count("<tr>") - 1  # the header's row
+            assert rows == min(len(grid.value), 60), page.name
         seen += drawn
     assert seen >= 8
 

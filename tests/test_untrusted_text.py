@@ -275,3 +275,15 @@ def test_a_partner_compares_with_the_other_partners_together(demo_db):
     cid = repo.get_challenge(demo_db)["id"]
     repo.set_disclosure_threshold(demo_db, made["admin"], cid, 8)
     assert observations.others_series(demo_db, partner, int(measures.loc["FIRST", "id"])).empty
+
+
+def test_a_text_table_holds_every_cell_and_header_as_text():
+    """The tables beside charts and grids (app/ui.py `html_table`) are HTML the tracker
+    writes: every cell and header is escaped, so a hostile name is shown, never obeyed."""
+    import pandas as pd
+
+    from app import ui
+
+    made = ui.html_table(pd.DataFrame({TEXT: [TEXT, None], "n": [1.5, 2_000.0]}))
+    assert "&lt;img src=x onerror=alert(1)&gt;" in made and "<img" not in made
+    assert "<td>–</td>" in made and "<td>2,000</td>" in made  # empty cell, separators
