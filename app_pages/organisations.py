@@ -25,8 +25,9 @@ else:
         table["Named to partners"] = orgs["id"].map(consent["named_to_partners"]).fillna(False)
         table["Named in public"] = orgs["id"].map(consent["named_in_public"]).fillna(False)
     table |= {"Kind": orgs["kind"].map(vocab.ORG_KINDS), "Region": orgs["region"],
-              "Cycles": orgs["cycles"], "Results": orgs["results"],
-              "Contact": orgs["contact_name"], "E-mail": orgs["contact_email"]}
+              "Cycles": orgs["cycles"], "Results": orgs["results"]}
+    if scope.is_admin:  # a contact is a person: the lab admin's only (docs/sharing.md)
+        table |= {"Contact": orgs["contact_name"], "E-mail": orgs["contact_email"]}
     ui.table(pd.DataFrame(table), hide_index=True, width="stretch", column_config={
         "Named to partners": st.column_config.CheckboxColumn(width=130),
         "Named in public": st.column_config.CheckboxColumn(width=120)})

@@ -687,3 +687,19 @@ def test_a_stand_ins_place_in_a_list_does_not_hint_at_the_real_name(planted):
         order = measures[["measure_type", "name"]].apply(tuple, axis=1).tolist()
         assert order == sorted(order), order
         assert any(n.startswith("a measure of the lab's") for n in measures["name"])
+
+
+def test_an_organisation_s_contact_is_the_lab_admin_s_only(demo_db):
+    """docs/sharing.md: a viewer and a partner never read a person's name or e-mail, an
+    organisation's contact included. The Organisations page showed both to a viewer (in its
+    grid, where the leak scan read the names run together); the data layer now reads them for
+    the lab admin only."""
+    orgs = repo.list_organisations(demo_db, ADMIN)
+    assert orgs["contact_name"].notna().all() and orgs["contact_email"].notna().all()
+    viewer = Scope(actor="lead", role="viewer")
+    partner = Scope(actor="pp", role="partner", organisation_id=int(orgs["id"].iloc[0]),
+                    organisation=orgs["name"].iloc[0])
+    for scope in (viewer, partner):
+        seen = repo.list_organisations(demo_db, scope)
+        assert len(seen) == (len(orgs) if scope is viewer else 1)
+        assert seen["contact_name"].isna().all() and seen["contact_email"].isna().all()

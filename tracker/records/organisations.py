@@ -19,15 +19,19 @@ from tracker.storage.store import (
 
 
 def list_organisations(db: Database, scope: Scope, include_retired: bool = True) -> pd.DataFrame:
-    """The organisations this user may see by name (a partner: its own only)."""
+    """The organisations this user may see by name (a partner: its own only). The contact
+    (a person's name and e-mail) is the lab admin's only (docs/sharing.md): for anyone else
+    both columns are empty, read so, never filtered later."""
     own = scope.organisation_id if scope.is_partner else None
     return db.read(
-        "SELECT o.id, o.name, o.kind, o.region, o.contact_name, o.contact_email, o.retired_at,"
+        "SELECT o.id, o.name, o.kind, o.region,"
+        " CASE WHEN ? THEN o.contact_name END AS contact_name,"
+        " CASE WHEN ? THEN o.contact_email END AS contact_email, o.retired_at,"
         " (SELECT count(*) FROM result r WHERE r.organisation_id = o.id) AS results,"
         " (SELECT count(*) FROM cycle c WHERE c.organisation_id = o.id) AS cycles"
         " FROM organisation o WHERE (? OR o.retired_at IS NULL) AND (?::INTEGER IS NULL"
         " OR o.id = ?) ORDER BY o.name",
-        [include_retired, own, own],
+        [scope.is_admin, scope.is_admin, include_retired, own, own],
     )
 
 
