@@ -30,6 +30,25 @@ ARM = """() => {
 }"""
 RAN_AND_DRAWN = "() => window.__trackerRan === true && (" + DRAWN + ")()"
 
+# Count the reruns the page has finished (a running state that ended), from the first call
+# on (installing the watch); returns the count so far. A test reads it when the page is
+# drawn, then after a click waits for RAN_SINCE(count): a rerun that began and ended before
+# the wait started is counted, not waited out.
+COUNT_RUNS = """() => {
+  const app = document.querySelector('[data-testid=stApp]');
+  if (app && !window.__trackerCounter) {
+    window.__trackerRuns = 0;
+    window.__trackerCounter = new MutationObserver((records) => {
+      for (const r of records) if (r.oldValue === 'running') window.__trackerRuns += 1;
+    });
+    window.__trackerCounter.observe(app, {attributes: true, attributeOldValue: true,
+                                          attributeFilter: ['data-test-script-state']});
+  }
+  return window.__trackerRuns ?? -1;
+}"""
+RAN_SINCE = """(seen) => seen >= 0 && (window.__trackerRuns ?? -1) > seen || document.querySelector(
+  '[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'running'"""
+
 # A rerun is under way.
 RUNNING = """() => document.querySelector('[data-testid=stApp]')
   ?.getAttribute('data-test-script-state') === 'running'"""

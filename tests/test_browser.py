@@ -12,6 +12,7 @@ import os
 import shutil
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 
 import page_state
@@ -104,6 +105,10 @@ _DRAWN, _RUNNING = page_state.DRAWN, page_state.RUNNING
 def _drawn(page):
     page.wait_for_function(_DRAWN, timeout=120_000)
     page.wait_for_timeout(200)  # a beat for the charts' own drawing
+    _RUNS_SEEN[page] = page.evaluate(page_state.COUNT_RUNS)  # for the next `_settle`
+
+
+_RUNS_SEEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _open(page, url: str, heading: str):
@@ -364,7 +369,8 @@ def _settle(page):
     from playwright.sync_api import TimeoutError as NotYet
 
     with contextlib.suppress(NotYet):  # the rerun begins (or a quick one came and went)
-        page.wait_for_function(_RUNNING, timeout=1000, polling=50)
+        page.wait_for_function(page_state.RAN_SINCE, arg=_RUNS_SEEN.get(page, -1),
+                               timeout=1000, polling=50)
     _drawn(page)
 
 
