@@ -9,7 +9,9 @@ sign in (the server's first sign-in, whose page runs import the charting librari
 after logging out, again), then click each entry of the menu in turn. A page counts as drawn when the script
 has finished and nothing on the page is stale, running or a placeholder (the tests' rule).
 Each page is timed on its first visit after sign-in (caches cold for that page) and on a
-later visit (warm); Review's Next button and switching the challenge are timed too.
+later visit (warm); Review's Next button, switching the challenge (the copy gets a next
+challenge, set up after the running one, so the sidebar offers two) and building the public
+learning report on What we learned (twice: the second is the same file) are timed too.
 Prints one table; docs/benchmarks.md keeps the figures, with the machine. Not a test: it
 asserts nothing about time.
 """
@@ -17,6 +19,7 @@ asserts nothing about time.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import shutil
 import socket
@@ -34,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from tests.page_state import ARM, RAN_AND_DRAWN  # noqa: E402 - the browser tests' rule
 from tracker import demo  # noqa: E402
 from tracker.access import auth  # noqa: E402
+from tracker.records import repo  # noqa: E402
 from tracker.storage.db import Database  # noqa: E402
 
 PASSWORD = "bench horse battery staple"
@@ -71,7 +75,25 @@ def _drawn(page, started: float) -> float:
     return time.perf_counter() - started
 
 
-def measure(path: Path, runs: int, only: list[str] | None) -> list[tuple[str, str]]:
+def _learning_report(page) -> list[tuple[str, str]]:
+    """What we learned: build the public learning report (HTML, every idea) twice, from the
+    click until its download is offered: the first build, then the same file again."""
+    page.locator("[data-testid='stSidebarNavLink']").filter(has_text="What we learned") \
+        .first.click()
+    page.wait_for_function(RAN_AND_DRAWN, timeout=180_000, polling=20)
+    times = []
+    for _ in range(2):
+        page.evaluate(ARM)
+        started = time.perf_counter()
+        page.get_by_role("button", name="Build the report").click()
+        page.get_by_text("The public version is ready").wait_for(timeout=300_000)
+        times.append(_drawn(page, started))
+    return [("learning report built in the app (first / again)",
+             f"{times[0]:.2f} / {times[1]:.2f}")]
+
+
+def measure(path: Path, runs: int, only: list[str] | None,
+            report: bool = True) -> list[tuple[str, str]]:
     from playwright.sync_api import sync_playwright
 
     rows: list[tuple[str, str]] = []
@@ -127,12 +149,19 @@ def measure(path: Path, runs: int, only: list[str] | None) -> list[tuple[str, st
                                  f"{statistics.median(nexts):.2f} median of {len(nexts)}"))
             chooser = page.get_by_role("combobox", name="Challenge")
             if chooser.count():
-                page.evaluate(ARM)
-                started = time.perf_counter()
-                chooser.click()
-                page.keyboard.press("ArrowDown")
-                page.keyboard.press("Enter")
-                rows.append(("switching challenge", f"{_drawn(page, started):.2f}"))
+                switched = []
+                for option in (1, 0):  # to the next challenge, and back
+                    chooser.click()
+                    choice = page.get_by_role("option").nth(option)
+                    choice.wait_for(timeout=30_000)
+                    page.evaluate(ARM)
+                    started = time.perf_counter()
+                    choice.click()
+                    switched.append(_drawn(page, started))
+                rows.append(("switching challenge (there, back)",
+                             " / ".join(f"{t:.2f}" for t in switched)))
+            if report:
+                rows += _learning_report(page)
             browser.close()
     finally:
         proc.terminate()
@@ -147,6 +176,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="visits of each page (>= 2)")
     parser.add_argument("--pages", default=None,
                         help="comma-separated menu entries to visit (default: every one)")
+    parser.add_argument("--no-report", action="store_true",
+                        help="leave out building the learning report in the app")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-browser-"))
     path = work / "lab.duckdb"
@@ -160,10 +191,17 @@ def main() -> None:
             if "bench" not in set(auth.list_users(db, auth.Scope.admin("bench"))["username"]):
                 auth.add_user(db, auth.Scope.admin("bench"), username="bench", role="admin",
                               password=PASSWORD)
+            if len(repo.list_challenges(db)) == 1:  # the next challenge, set up: the
+                running = repo.get_challenge(db)  # sidebar then offers a choice of two
+                start = running["end_date"] + dt.timedelta(days=1)
+                repo.create_challenge(db, auth.Scope.admin("bench"), title="The next challenge",
+                                      question="What would it take?", aim="A next aim",
+                                      start_date=start, end_date=start + dt.timedelta(days=300))
             results = db.scalar("SELECT count(*) FROM result")
         print(f"database: {args.db or 'the demo'} ({results:,} results); Chromium, "
               f"{os.cpu_count()} cores")
-        rows = measure(path, max(args.runs, 1), args.pages.split(",") if args.pages else None)
+        rows = measure(path, max(args.runs, 1), args.pages.split(",") if args.pages else None,
+                       report=not args.no_report)
         width = max(len(name) for name, _ in rows)
         print(f"{'path':<{width}}  seconds")
         for name, figure in rows:

@@ -27,6 +27,17 @@ os.environ.setdefault(clock.ENV, AS_OF.isoformat())
 # The app's daily backup thread is tested on its own (test_hardening_data); the app and
 # browser tests run without it. A test that wants it sets the variable itself.
 os.environ.setdefault("TRACKER_BACKUP_AT", "off")
+# The suite's workers keep every core busy already: a report's charts are drawn in the
+# process that builds it (starting render processes would only add their start-up). The
+# parallel path has its own test (test_report.py).
+os.environ.setdefault("TRACKER_RENDER_PROCESSES", "1")
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one worker more than the cores (pyproject caps it at 4). A third of a
+    worker's time goes waiting on the processes it started (an app server, Chromium, a
+    PostgreSQL cluster), so on 2 cores 2 workers left the machine a quarter idle."""
+    return (os.cpu_count() or 1) + 1
 
 
 # Test files live in memory where there is room: every test copies the 19 MB demo and DuckDB

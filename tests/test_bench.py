@@ -14,7 +14,8 @@ import pytest
 from conftest import ROOT
 
 SMOKE = {
-    "browser.py": (["--runs", "1", "--pages", "Summary", "--db", "{demo}"], "Summary"),
+    "browser.py": (["--runs", "1", "--pages", "Summary", "--db", "{demo}", "--no-report"],
+                   "switching challenge"),
     "ingest.py": (["--rows", "20000"], "validated commit"),
     "pages.py": (["--runs", "1"], "overview"),
     "collaboration.py": (["--runs", "1", "--scale-db", "{tmp}/scale.duckdb", "--orgs", "3",

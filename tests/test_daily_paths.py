@@ -607,6 +607,7 @@ def test_the_learning_report_is_built_once_per_change_of_the_data(demo_path, mon
     from tracker.reports import report
 
     drawn: list[int] = []
+    monkeypatch.setattr(report, "_drawn", type(report._drawn)())  # nothing drawn before
     draw = report._draw
     monkeypatch.setattr(report, "_draw", lambda specs, *a, **k: (
         drawn.append(len(specs)), draw(specs, *a, **k))[1])

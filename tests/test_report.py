@@ -153,10 +153,14 @@ def test_the_full_pack_summary_lists_every_series_and_charts_what_needs_seeing(d
     assert first_rows["improving"].all()  # special causes first
 
 
-def test_parallel_rendering_gives_the_same_images_as_one_process():
+def test_parallel_rendering_gives_the_same_images_as_one_process(monkeypatch):
     import altair as alt
     import pandas as pd
 
+    # the suite draws in its own processes (conftest); here, two worker processes, and
+    # nothing drawn before
+    monkeypatch.setenv(report.RENDER_PROCESSES, "2")
+    monkeypatch.setattr(report, "_drawn", type(report._drawn)())
     specs = [alt.Chart(pd.DataFrame({"x": [1, 2, k]})).mark_point().encode(x="x:Q").to_dict()
              for k in range(report.PARALLEL_FROM)]
     parallel = report.render(specs, "svg")

@@ -262,6 +262,17 @@ def write_pdf(pack: Pack, path: Path, progress: Progress | None = None) -> Path:
 
 
 PARALLEL_FROM = 8  # charts; below this, starting worker processes costs more than it saves
+RENDER_PROCESSES = "TRACKER_RENDER_PROCESSES"  # how many processes draw a pack's charts
+
+
+def render_processes() -> int:
+    """Processes that draw the charts of a large pack or report: one per core (at most 4),
+    or TRACKER_RENDER_PROCESSES (1: in this process only; for a machine whose cores are busy
+    with other work already, such as the test suite's parallel workers)."""
+    asked = os.environ.get(RENDER_PROCESSES, "").strip()
+    if asked.isdigit() and int(asked) >= 1:
+        return min(int(asked), 8)
+    return min(os.cpu_count() or 1, 4)
 
 
 _render_one = render_worker.draw  # one chart, in this process
@@ -302,7 +313,7 @@ def _draw(specs: list[dict], kind: str, progress: Progress | None = None) -> lis
     among worker processes, one per core (`python -m tracker.reports.render_worker`); a few
     charts are drawn in this process."""
     step = progress or (lambda fraction, text: None)
-    workers = min(os.cpu_count() or 1, 4)
+    workers = render_processes()
     if len(specs) < PARALLEL_FROM or workers < 2:
         out = []
         for i, spec in enumerate(specs):
