@@ -152,6 +152,7 @@ def measure(path: Path, runs: int, only: list[str] | None,
                 switched = []
                 for option in (1, 0):  # to the next challenge, and back
                     chooser.click()
+                    page.keyboard.press("ArrowDown")  # opens the list
                     choice = page.get_by_role("option").nth(option)
                     choice.wait_for(timeout=30_000)
                     page.evaluate(ARM)
