@@ -187,6 +187,8 @@ WEB_SESSION = "web_session"  # the id of the server-side session this tab signed
 def sign_out(message: str | None = None) -> None:
     st.session_state.pop("scope", None)
     st.session_state.pop(WEB_SESSION, None)
+    # the next sign-in in this tab opens on the challenge running then, as a new tab does
+    st.session_state.pop(CHALLENGE_KEY, None)
     st.session_state.pop("last_active", None)
     if message:
         st.session_state["login_message"] = message

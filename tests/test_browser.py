@@ -1036,6 +1036,45 @@ def test_a_new_challenge_and_the_earlier_one_chosen_in_the_sidebar(browser, demo
         _stop(proc, log)
 
 
+def test_signing_in_again_in_the_same_tab_opens_on_the_running_challenge(browser, demo_path):
+    """A sign-in goes on in the same tab (no page load), so a second sign-in after logging out
+    meets what the first left. With the next challenge set up, the first click after signing
+    in again used to move the tab onto the upcoming challenge."""
+    from conftest import add_role_accounts
+
+    from tracker.access import auth
+    from tracker.records import repo
+    from tracker.storage.db import Database
+
+    with Database(demo_path) as db:
+        add_role_accounts(db)
+        start = repo.get_challenge(db)["end_date"] + dt.timedelta(days=1)
+        repo.create_challenge(db, auth.Scope.admin("setup"), title="Warm homes",
+                              question="What would it take?", aim="Fewer falls",
+                              start_date=start, end_date=start + dt.timedelta(days=300))
+    proc, url, log = _start(demo_path)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url)
+        for again in (False, True):
+            page.get_by_role("textbox", name="Username").fill("boss")
+            page.get_by_role("textbox", name="Password").fill(password)
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_text("Signed in as boss").wait_for(timeout=30_000)
+            _drawn(page)
+            if not again:
+                page.get_by_role("button", name="Log out").click()
+        for path, heading in (("ideas", "Change ideas"), ("cycles", "Test cycles (PDSA)")):
+            page.locator(f"[data-testid='stSidebarNavLink'][href$='/{path}']").click()
+            page.get_by_role("heading", name=heading).first.wait_for(timeout=30_000)
+            _settle(page)
+            assert page.get_by_text("You are setting up an upcoming challenge").count() == 0
+            assert page.get_by_text("No change ideas yet").count() == 0
+        page.close()
+    finally:
+        _stop(proc, log)
+
+
 @pytest.mark.parametrize("trusted, expected", [("127.0.0.1,::1", "203.0.113.9"),
                                                ("10.9.9.9", "unknown")])
 def test_behind_a_proxy_failed_sign_ins_count_against_the_client_not_the_proxy(
