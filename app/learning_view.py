@@ -5,7 +5,6 @@ cycle (with, for the lab admin, how each note is shared). All user text is shown
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import tempfile
@@ -316,10 +315,6 @@ def prepare_learning_file(db: Database, scope: auth.Scope) -> None:
         return
 
     def ahead() -> None:
-        # below the people using the app: this thread (and the chart drawers it starts);
-        # where the system has no per-thread priority, at the server's own
-        with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         try:
             _build(future, key, db, scope, True, [], "HTML", None)
         finally:
