@@ -6,10 +6,8 @@ cycle (with, for the lab admin, how each note is shared). All user text is shown
 from __future__ import annotations
 
 import datetime as dt
-import os
 import tempfile
 import threading
-from concurrent.futures import Future
 from pathlib import Path
 
 import pandas as pd
@@ -251,89 +249,33 @@ REPORTS_KEPT = 6  # built learning reports kept (a few MB each), the newest
 
 @st.cache_resource(show_spinner=False)
 def _reports() -> tuple[dict, threading.Lock]:
-    """Learning reports built or being built (a Future each), shared by every session of
-    this server. Each is keyed on who asked (their scope), which version and ideas, the file
-    kind, the day and the version of the data: one reader never gets a file built for
-    another, and any change of the data (a result, a note, a consent) builds it again."""
+    """Learning reports already built, shared by every session of this server. Each is keyed
+    on who asked (their scope), which version and ideas, the file kind, the day and the
+    version of the data: one reader never gets a file built for another, and any change
+    of the data (a result, a note, a consent) builds it again."""
     return {}, threading.Lock()
-
-
-def _key(db: Database, scope: auth.Scope, public: bool, ideas: list[str], kind: str) -> tuple:
-    return (str(db.path), scope, public, tuple(sorted(ideas)), kind, clock.today(),
-            repo.data_version(db))
-
-
-def _claim(key: tuple) -> tuple[Future, bool]:
-    """The Future of the report under `key`, and whether the caller is to build it."""
-    built, lock = _reports()
-    with lock:
-        if key in built:
-            return built[key], False
-        future: Future = Future()
-        built[key] = future
-        while len(built) > REPORTS_KEPT:
-            built.pop(next(iter(built)))  # the oldest first
-        return future, True
-
-
-def _build(future: Future, key: tuple, db: Database, scope: auth.Scope, public: bool,
-           ideas: list[str], kind: str, progress) -> None:
-    try:
-        html = learning_report.build_html(db, scope, public=public, ideas=ideas or None,
-                                          progress=progress)
-        if kind == "PDF":
-            with tempfile.TemporaryDirectory() as work:
-                data = learning_report.html_to_pdf(html, Path(work) / "report.pdf").read_bytes()
-        else:
-            data = html.encode("utf-8")
-    except BaseException as exc:  # the next click tries again; this one hears why
-        built, lock = _reports()
-        with lock:
-            built.pop(key, None)
-        future.set_exception(exc)
-        return
-    future.set_result((data, dt.datetime.now()))
-
-
-_BACKGROUND = threading.Semaphore(1)  # one report built ahead of a click at a time
-PREPARE = "TRACKER_PREPARE_REPORTS"  # "off": build the learning report only when asked
-
-
-def prepare_learning_file(db: Database, scope: auth.Scope) -> None:
-    """For the lab admin (who shares the report), start building the report the form offers
-    first (public, every idea, HTML) in the background when the page is opened, unless it is
-    built or being built for this version of the data: the click on "Build the report" then
-    finds it made or under way (from nothing it takes about 10 seconds). One at a time, so a
-    run of saves does not start a build each."""
-    if os.environ.get(PREPARE, "").strip().lower() == "off" or not scope.is_admin \
-            or not _BACKGROUND.acquire(blocking=False):
-        return
-    key = _key(db, scope, True, [], "HTML")
-    future, mine = _claim(key)
-    if not mine:
-        _BACKGROUND.release()
-        return
-
-    def ahead() -> None:
-        try:
-            _build(future, key, db, scope, True, [], "HTML", None)
-        finally:
-            _BACKGROUND.release()
-
-    threading.Thread(target=ahead, name="learning-report", daemon=True).start()
 
 
 def learning_file(db: Database, scope: auth.Scope, *, public: bool, ideas: list[str],
                   kind: str, progress) -> tuple[bytes, dt.datetime | None]:
     """The learning report as HTML or PDF bytes, built once per change of the data rather
     than on every click, and when it was built if that was before this click (None when
-    built now, or while the person waited for it)."""
-    key = _key(db, scope, public, ideas, kind)
-    future, mine = _claim(key)
-    if mine:
-        _build(future, key, db, scope, public, ideas, kind, progress)
-        return future.result()[0], None
-    if not future.done():  # being built (since the page was opened): wait for it
-        progress(0.5, "Being built since you opened this page...")
-        return future.result()[0], None
-    return future.result()
+    built now)."""
+    key = (str(db.path), scope, public, tuple(sorted(ideas)), kind, clock.today(),
+           repo.data_version(db))
+    built, lock = _reports()
+    with lock:
+        if key in built:
+            return built[key]
+    html = learning_report.build_html(db, scope, public=public, ideas=ideas or None,
+                                      progress=progress)
+    if kind == "PDF":
+        with tempfile.TemporaryDirectory() as work:
+            data = learning_report.html_to_pdf(html, Path(work) / "report.pdf").read_bytes()
+    else:
+        data = html.encode("utf-8")
+    with lock:
+        built[key] = (data, dt.datetime.now())
+        while len(built) > REPORTS_KEPT:
+            built.pop(next(iter(built)))  # the oldest first
+    return data, None

@@ -105,7 +105,6 @@ if build:
         st.session_state["learning_file"] = (
             scope, data, f"learning-{version}-{clock.today():%Y-%m-%d}{suffix}",
             "text/html" if suffix == ".html" else "application/pdf", version, built_at)
-learning_view.prepare_learning_file(db, scope)  # ahead of the click, in the background
 made = st.session_state.get("learning_file")
 if made and made[0] == scope:  # never another sign-in's file
     _, data, name, mime, version, built_at = made

@@ -31,9 +31,6 @@ os.environ.setdefault("TRACKER_BACKUP_AT", "off")
 # process that builds it (starting render processes would only add their start-up). The
 # parallel path has its own test (test_report.py).
 os.environ.setdefault("TRACKER_RENDER_PROCESSES", "1")
-# Nor does the app build the learning report ahead of a click in every test that opens What
-# we learned as the lab admin (tested on its own, test_daily_paths.py).
-os.environ.setdefault("TRACKER_PREPARE_REPORTS", "off")
 
 
 def pytest_xdist_auto_num_workers(config) -> int:

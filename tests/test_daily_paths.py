@@ -632,23 +632,3 @@ def test_the_learning_report_is_built_once_per_change_of_the_data(demo_path, mon
     assert "Nothing has changed since" not in " ".join(s.value for s in at.success)
     assert b"Asked again: a change builds it anew." in at.session_state["learning_file"][1]
     assert len(drawn) == 1 or drawn[1] < drawn[0]  # only what changed is drawn again
-
-
-def test_the_learning_report_is_built_ahead_when_the_lab_admin_opens_the_page(demo_path,
-                                                                             monkeypatch):
-    """The first build takes about 10 s on the demo: opening What we learned as the lab admin
-    starts it in the background, so the click finds it made."""
-    import threading
-    import time
-
-    monkeypatch.setenv("TRACKER_PREPARE_REPORTS", "on")
-    at = open_app(monkeypatch, demo_path)
-    at.switch_page("app_pages/learning.py").run()
-    deadline = time.monotonic() + 300
-    while any(t.name == "learning-report" for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "the report built ahead never finished"
-        time.sleep(0.2)
-    _submit(at, "Build the report")
-    said = " ".join(s.value for s in at.success)
-    assert "The public version is ready" in said and "Nothing has changed since" in said
-    assert at.session_state["learning_file"][1].startswith(b"<!DOCTYPE html>")
