@@ -245,7 +245,8 @@ def text_table(data: pd.DataFrame, label: str = "This table as text") -> None:
         st.html(html_table(data.head(TEXT_ROWS)))
 
 
-TABLE_STYLE = ("<style>.tracker-text-table{border-collapse:collapse;font-size:0.9rem}"
+TABLE_STYLE = ("<style>.tracker-text-table-box{overflow-x:auto;max-width:100%}"
+               ".tracker-text-table{border-collapse:collapse;font-size:0.9rem}"
                ".tracker-text-table th,.tracker-text-table td{border:1px solid #b1b4b6;"
                "padding:0.2rem 0.5rem;text-align:left;vertical-align:top}</style>")
 
@@ -258,8 +259,12 @@ def html_table(frame: pd.DataFrame) -> str:
     head = "".join(f"<th scope='col'>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
                    for row in cells.itertuples(index=False))
-    return (f"{TABLE_STYLE}<table class='tracker-text-table'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table>")
+    return (f"{TABLE_STYLE}<div class='tracker-text-table-box' tabindex='0'>"
+            f"<table class='tracker-text-table'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div>")
+
+
+ISO_DAY = r"\d{4}-\d{2}-\d{2}(T00:00:00(\.0+)?)?"  # a day as a chart's data writes it
 
 
 def _cells(frame: pd.DataFrame) -> pd.DataFrame:
@@ -268,6 +273,9 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for i, column in enumerate(frame.columns):
         values = frame[column]
+        if not pd.api.types.is_datetime64_any_dtype(values) and values.notna().any() and \
+                values.dropna().astype(str).str.fullmatch(ISO_DAY).all():
+            values = pd.to_datetime(values)  # a chart's dates come as text: read as dates
         if pd.api.types.is_datetime64_any_dtype(values):
             text = values.dt.strftime("%d %b %Y")
         else:

@@ -287,3 +287,5 @@ def test_a_text_table_holds_every_cell_and_header_as_text():
     made = ui.html_table(pd.DataFrame({TEXT: [TEXT, None], "n": [1.5, 2_000.0]}))
     assert "&lt;img src=x onerror=alert(1)&gt;" in made and "<img" not in made
     assert "<td>–</td>" in made and "<td>2,000</td>" in made  # empty cell, separators
+    dated = ui.html_table(pd.DataFrame({"Period starting": ["2026-01-12T00:00:00"]}))
+    assert "<td>12 Jan 2026</td>" in dated  # a chart's day, written as text, reads as a day
