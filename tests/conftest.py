@@ -72,8 +72,10 @@ def pytest_sessionfinish(session, exitstatus):
 # The longest tests go first (a browser flow is 10-60 s; most tests take under a second), so
 # that the parallel workers end together: pytest-xdist's work stealing then shares out the
 # short ones at the end instead of one worker finishing a long flow alone.
-SLOW_FIRST = ("tests/test_browser.py", "tests/test_bench.py", "tests/test_cli_engines.py",
-              "tests/test_report.py", "tests/test_learning.py", "tests/test_demo.py")
+SLOW_FIRST = ("tests/test_browser.py", "tests/test_bench.py", "tests/test_server_hardening.py",
+              "tests/test_cli_engines.py", "tests/test_report.py", "tests/test_learning.py",
+              "tests/test_sharing_safely.py", "tests/test_app.py", "tests/test_shared_server.py",
+              "tests/test_demo.py")
 
 
 def pytest_collection_modifyitems(config, items):
