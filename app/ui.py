@@ -273,7 +273,8 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for i, column in enumerate(frame.columns):
         values = frame[column]
-        if not pd.api.types.is_datetime64_any_dtype(values) and values.notna().any() and \
+        if (values.dtype == object or pd.api.types.is_string_dtype(values)) and \
+                values.notna().any() and \
                 values.dropna().astype(str).str.fullmatch(ISO_DAY).all():
             values = pd.to_datetime(values)  # a chart's dates come as text: read as dates
         if pd.api.types.is_datetime64_any_dtype(values):

@@ -129,7 +129,7 @@ def ended(db: Database, session: int | str | None) -> bool:
     """Whether a session has ended (logged out in any tab or browser that holds a copy of
     the cookie, or ended by idleness): checked on every rerun, so a logout ends that session
     everywhere at the next click of every open tab. By the cookie's token, or by id."""
-    if session is None or session == "":
+    if session in (None, ""):
         return False
     where, key = _which(session)
     return bool(db.scalar(f"SELECT count(*) FROM web_session WHERE {where}"
@@ -147,7 +147,7 @@ def session_id(db: Database, token: str | None) -> int | None:
 def seen(db: Database, session: int | str | None, now: dt.datetime | None = None) -> None:
     """Record activity (at most once every SEEN_EVERY), so a refresh after a busy hour does
     not count as idle. By the cookie's token, or by id."""
-    if session is None or session == "":
+    if session in (None, ""):
         return
     now = now or dt.datetime.now()
     where, key = _which(session)
