@@ -41,8 +41,8 @@ def _panel(title: str, frame: pd.DataFrame, cycles: pd.DataFrame, unit: str,
     """One chart of a record as a Vega-Lite spec, with its text alternative (a sentence and
     its data as an HTML table), keyed on what it draws: drawing it in Altair is most of a
     record's cost, and a change elsewhere (a note, another idea's result) leaves it as it was."""
-    spec = charts.idea_panel(title, frame, cycles, unit=unit, target=target,
-                             percent=percent).to_dict(validate=False)
+    spec = charts.vega_lite(charts.idea_panel(title, frame, cycles, unit=unit, target=target,
+                                              percent=percent))
     words, data = charts.text_alternative(spec)
     return spec, (words, ui.html_table(data))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import time
 from collections.abc import Callable
 
 import duckdb
@@ -397,6 +398,25 @@ def options(frame: pd.DataFrame, label: str = "name") -> dict[int, str]:
     return dict(zip(frame["id"].astype(int), frame[label].astype(str), strict=True))
 
 
+
+PROGRESS_EVERY = 0.25  # seconds: a progress bar moves at most this often
+
+
+def progress_bar(text: str) -> tuple:
+    """A progress bar and the function that moves it (fraction, text). It moves at most every
+    quarter of a second: each move is a message the browser draws, and a report that moved it
+    for every chart kept the browser busy on the cores the report needs."""
+    bar = st.progress(0.0, text=text)
+    last = [time.monotonic()]
+
+    def move(fraction: float, words: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY or fraction >= 1.0:
+            last[0] = now
+            bar.progress(min(max(fraction, 0.0), 1.0), text=words)
+    return bar, move
+
+
 def preview_and_store(report, store: Callable, *, key: str, what: str = "file") -> bool:
     """The preview of a checked upload (a file, or the results typed into the entry grid):
     what was read, every problem with its row and column, new / updated (old → new) /
@@ -459,8 +479,8 @@ def preview_and_store(report, store: Callable, *, key: str, what: str = "file") 
     if not st.button(f"Store {count:,} result{'s' if count != 1 else ''}", type="primary",
                      disabled=not confirmed, key=f"{key}_store"):
         return False
-    bar = st.progress(0.0, text="Storing")
-    done = store(lambda f, t: bar.progress(min(f, 1.0), text=t),
+    bar, move = progress_bar("Storing")
+    done = store(move,
                  confirmed and bool(report.implausible))  # ticked: the Store button needs it
     bar.empty()
     if done.batch_id is None:

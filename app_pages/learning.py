@@ -90,12 +90,12 @@ with st.form("learning_report"):
     kind_of_file = st.radio("File", ["HTML", "PDF"], horizontal=True)
     build = st.form_submit_button("Build the report", type="primary")
 if build:
-    bar = st.progress(0.0, "Gathering the learning...")
+    bar, move = ui.progress_bar("Gathering the learning...")
     suffix = ".html" if kind_of_file == "HTML" else ".pdf"
     try:
         data, built_at = learning_view.learning_file(
             db, scope, public=public, ideas=[str(i) for i in chosen], kind=kind_of_file,
-            progress=lambda f, t: bar.progress(min(f, 1.0), t))
+            progress=move)
     except (InputError, PermissionDenied) as exc:
         bar.empty()
         ui.show_problems(getattr(exc, "problems", [str(exc)]))

@@ -112,12 +112,12 @@ if big:
                "build. Choose an organisation above for a pack of its own charts.")
 confirmed = not big or st.checkbox(f"Build all {charted:,} charts anyway")
 if st.button("Build the pack", type="primary", disabled=not confirmed):
-    bar = st.progress(0.0, text="Starting")
+    bar, move = ui.progress_bar("Starting")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / f"review.{kind}"
         report.write_report(db, scope, out, organisation=chosen, date_from=date_from,
                             date_to=date_to, every_chart=every_chart, view=ui.readable(db),
-                            progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+                            progress=move)
         st.session_state["review_pack"] = (kind, out.read_bytes())
     bar.empty()
 if "review_pack" in st.session_state:

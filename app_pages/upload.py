@@ -71,9 +71,9 @@ with tab_upload:
         if cached is not None and cached[0] == key:
             report = cached[1]
         else:
-            bar = st.progress(0.0, text="Reading the file")
+            bar, move = ui.progress_bar("Reading the file")
             report = ingest.check(db, data, upload.name, scope, organisation=org_name,
-                                  progress=lambda f, t: bar.progress(min(f, 1.0), text=t))
+                                  progress=move)
             bar.empty()
             st.session_state["upload_report"] = (key, report)
         stored = ui.preview_and_store(

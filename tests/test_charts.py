@@ -128,3 +128,15 @@ def test_cycle_velocity_of_a_new_challenge_counts_in_whole_cycles():
     spec = velocity_chart(pd.DataFrame({"week": weeks, "Started": 0, "Completed": 0})).to_dict()
     y = spec["encoding"]["y"]
     assert y["axis"]["format"] == "d" and y["scale"]["domain"] == [0, 1]
+
+
+def test_builders_leave_altair_s_checking_as_they_found_it():
+    """Builders skip Altair's check of each object as it is made (`charts.quick`, most of a
+    chart's build time) and put the setting back: the chart as a whole is still checked."""
+    from altair.utils import schemapi
+
+    frame = charts.outcome_frame(series([10.0, 12, 11, 13, 12]), "value", improvement="increase")
+    assert schemapi.DEBUG_MODE
+    chart = charts.spc_chart(frame, title="Referrals", unit="people")
+    assert schemapi.DEBUG_MODE
+    chart.to_dict()  # validated whole

@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from tracker.access.scope import Scope
 from tracker.errors import InputError
 from tracker.records import repo
-from tracker.reports import report
+from tracker.reports import drawing, report
 
 ADMIN = Scope.admin("tester")
 PP = "Peer Pathways (demo)"
@@ -159,9 +159,64 @@ def test_parallel_rendering_gives_the_same_images_as_one_process(monkeypatch):
 
     # the suite draws in its own processes (conftest); here, two worker processes, and
     # nothing drawn before
-    monkeypatch.setenv(report.RENDER_PROCESSES, "2")
-    monkeypatch.setattr(report, "_drawn", type(report._drawn)())
+    monkeypatch.setenv(drawing.RENDER_PROCESSES, "2")
+    monkeypatch.setattr(drawing, "_drawn", type(drawing._drawn)())
     specs = [alt.Chart(pd.DataFrame({"x": [1, 2, k]})).mark_point().encode(x="x:Q").to_dict()
-             for k in range(report.PARALLEL_FROM)]
-    parallel = report.render(specs, "svg")
-    assert parallel == [report._render_one((s, "svg")) for s in specs]
+             for k in range(drawing.PARALLEL_FROM)]
+    parallel = drawing.render(specs, "svg")
+    assert parallel == [drawing.draw_one((s, "svg")) for s in specs]
+
+
+def test_a_chart_s_spec_is_the_same_and_ignores_altair_s_global_data_setting(demo_db):
+    """The reports write each chart's data themselves (`charts.vega_lite`): the same
+    specification Altair writes, but never through Altair's data transformer, a setting
+    global to the process that Streamlit switches to its own (data by reference) while it
+    draws a chart on someone's page. A report built at that moment drew blank charts."""
+    import json
+
+    import altair as alt
+
+    from tracker.learning import learning_record
+    from tracker.reports import charts
+
+    pack = report.build_pack(demo_db, ADMIN, organisation=PP)
+    built = [s.chart for s in pack.slides[:4]] + report._summary_pages(pack)
+    scope = ADMIN.viewing(repo.get_challenge(demo_db))
+    for idea_id in repo.list_ideas(demo_db, scope.challenge_id)["id"][:3]:
+        rec = learning_record.record(demo_db, scope, int(idea_id), public=True)
+        built += [charts.idea_panel(title, frame, cycles, unit=e.unit, target=e.target)
+                  for e in rec.evidence for title, frame, cycles in e.panels]
+    assert len(built) > 8
+    for chart in built:
+        assert json.dumps(charts.vega_lite(chart), sort_keys=True) == json.dumps(
+            chart.to_dict(validate=False), sort_keys=True)
+    alt.data_transformers.register("by_reference", lambda data: {"name": "elsewhere"})
+    before = alt.data_transformers.active
+    alt.data_transformers.enable("by_reference")  # as Streamlit does while drawing a chart
+    try:
+        assert charts.vega_lite(built[0])["datasets"]  # the rows are in the spec
+        image = report.chart_image(built[0], "svg").decode("utf-8")
+    finally:
+        alt.data_transformers.enable(before)
+    assert image == report.chart_image(built[0], "svg").decode("utf-8")
+    assert "Mean" in image or "Median" in image  # its centre line is drawn and named
+
+
+def test_a_chart_that_cannot_be_drawn_stops_the_report_in_words_and_ends_the_workers(
+        monkeypatch):
+    import altair as alt
+    import pandas as pd
+
+    monkeypatch.setenv(drawing.RENDER_PROCESSES, "2")
+    monkeypatch.setattr(drawing, "_drawn", type(drawing._drawn)())
+    good = [alt.Chart(pd.DataFrame({"x": [k]})).mark_point().encode(x="x:Q").to_dict()
+            for k in range(drawing.PARALLEL_FROM)]
+    bad = {"mark": "point", "encoding": {"x": {"field": "x", "type": "no-such-type"}}}
+    with drawing.Drawing("svg", expected=len(good) + 1) as drawn:
+        for spec in [*good[:3], bad, *good[3:]]:
+            drawn.add(spec)
+        workers = [w.proc for w in drawn._workers]
+        assert workers
+        with pytest.raises(RuntimeError, match="Drawing a chart failed"):
+            drawn.images()
+    assert all(proc.poll() is not None for proc in workers)  # none left running

@@ -26,7 +26,8 @@ from tracker.analysis import portfolio
 from tracker.errors import InputError
 from tracker.learning import learning_record, syntheses
 from tracker.records import reader_view, repo
-from tracker.reports import charts
+from tracker.reports import charts, drawing
+from tracker.reports.charts.spec import vega_lite
 from tracker.storage.db import Database
 from tracker.text import shown
 
@@ -100,34 +101,11 @@ def build_html(db: Database, scope: Scope, *, public: bool, ideas=None,
     # every name and text of the challenge as this reader may read it: the report is built
     # from this, never from the tables
     view = reader_view.build(db, audience, challenge)
-    all_ideas = view.ideas
     outcomes = portfolio.measure_outcomes(db, learning_record.INTERNAL.viewing(challenge), cid)
-    records = []
-    for n, idea_id in enumerate(chosen["id"]):
-        step(0.05 + 0.45 * n / max(len(chosen), 1), f"Gathering idea {n + 1} of {len(chosen)}")
-        records.append(learning_record.record(db, scope, int(idea_id), public=public,
-                                              audience=audience, outcomes=outcomes, view=view))
-    specs, owners = [], []
-    drivers = view.drivers
-    active = drivers[drivers["retired_at"].isna()]
-    if not active.empty:
-        links = repo.list_driver_links(db, cid)
-        idea_links = repo.list_idea_links(db, cid)
-        specs.append(charts.driver_diagram(view.challenge["aim"] or "The lab's aim", active,
-                                           links, all_ideas,
-                                           idea_links[idea_links["driver_id"].isin(
-                                               active["id"])]).to_dict(validate=False))
-        owners.append(None)
-    for rec in records:
-        for evidence in rec.evidence:
-            for title, frame, cycles in evidence.panels:
-                specs.append(charts.idea_panel(
-                    title, frame, cycles, unit=evidence.unit, target=evidence.target,
-                    percent=evidence.data_kind == "proportion").to_dict(validate=False))
-                owners.append(evidence)
-    from tracker.reports import report
-
-    svgs = report.render(specs, "svg", lambda f, t: step(0.5 + 0.45 * f, t)) if specs else []
+    with drawing.Drawing("svg", expected=PANELS_PER_IDEA * len(chosen)) as drawn:
+        records, owners = _gather(db, scope, chosen, view, public, audience, outcomes, drawn,
+                                  step)
+        svgs = drawn.images(lambda f, t: step(0.5 + 0.45 * f, t))
     diagram = None
     for owner, svg in zip(owners, svgs, strict=True):
         if owner is None:
@@ -136,6 +114,40 @@ def build_html(db: Database, scope: Scope, *, public: bool, ideas=None,
             owner.svgs.append(svg.decode("utf-8"))
     step(0.97, "Writing the report")
     return _render(view, records, diagram, public)
+
+
+PANELS_PER_IDEA = 3  # charts, about: enough ideas make it worth drawing in worker processes
+
+
+def _gather(db, scope, chosen, view, public, audience, outcomes, drawn: drawing.Drawing,
+            step) -> tuple[list, list]:
+    """Each idea's learning record, its charts handed to `drawn` as soon as they are made (so
+    the workers draw while the next record is gathered), the driver diagram first; and whose
+    each chart is (None: the diagram)."""
+    cid = view.challenge["id"]
+    owners = []
+    drivers = view.drivers
+    active = drivers[drivers["retired_at"].isna()]
+    if not active.empty:
+        links = repo.list_driver_links(db, cid)
+        idea_links = repo.list_idea_links(db, cid)
+        drawn.add(vega_lite(charts.driver_diagram(
+            view.challenge["aim"] or "The lab's aim", active, links, view.ideas,
+            idea_links[idea_links["driver_id"].isin(active["id"])])))
+        owners.append(None)
+    records = []
+    for n, idea_id in enumerate(chosen["id"]):
+        step(0.05 + 0.45 * n / max(len(chosen), 1), f"Gathering idea {n + 1} of {len(chosen)}")
+        rec = learning_record.record(db, scope, int(idea_id), public=public, audience=audience,
+                                     outcomes=outcomes, view=view)
+        records.append(rec)
+        for evidence in rec.evidence:
+            for title, frame, cycles in evidence.panels:
+                drawn.add(vega_lite(charts.idea_panel(
+                    title, frame, cycles, unit=evidence.unit, target=evidence.target,
+                    percent=evidence.data_kind == "proportion")))
+                owners.append(evidence)
+    return records, owners
 
 
 def _render(shared: reader_view.ReaderView, records, diagram, public) -> str:

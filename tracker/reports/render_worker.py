@@ -1,11 +1,14 @@
-"""A worker process for `tracker.reports.report.render`: Vega-Lite specs in, images out.
+"""A worker process for `tracker.reports.drawing`: Vega-Lite specs in, images out.
 
-    python -m tracker.reports.render_worker pdf|png|svg   < JSON list of specs   > one base64 line each
+    python -m tracker.reports.render_worker   < one JSON line each: {"kind": "svg", "spec": {...}}
+                                              > one line each: the image in base64, or
+                                                "!" and why it could not be drawn
 
-Run by the review pack and the learning report to draw many charts on several cores. It is a
-plain subprocess, not a multiprocessing child: inside the Streamlit server `__main__` is the
-app's script, which multiprocessing's "spawn" would run again in every child. It imports
-vl-convert alone (not pandas or Altair), so a worker starts in a tenth of a second.
+It reads and answers one chart at a time, so the report that started it can go on building
+charts while this one draws. It is a plain subprocess, not a multiprocessing child: inside the
+Streamlit server `__main__` is the app's script, which multiprocessing's "spawn" would run again
+in every child. It imports vl-convert alone (not pandas or Altair), so it starts in a tenth of
+a second.
 """
 
 from __future__ import annotations
@@ -27,9 +30,14 @@ def draw(job: tuple[dict, str]) -> bytes:
 
 
 def main() -> int:
-    kind = sys.argv[1]
-    for spec in json.load(sys.stdin):
-        sys.stdout.write(base64.b64encode(draw((spec, kind))).decode("ascii") + "\n")
+    draw(({"mark": "point"}, "svg"))  # vl-convert starts its engine while the charts are made
+    for line in sys.stdin:
+        try:
+            job = json.loads(line)
+            answer = base64.b64encode(draw((job["spec"], job["kind"]))).decode("ascii")
+        except Exception as exc:  # noqa: BLE001 - said to the report, which stops with it
+            answer = "!" + " ".join(str(exc).split())[:500]
+        sys.stdout.write(answer + "\n")
         sys.stdout.flush()
     return 0
 

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import io
-import json
-import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,7 +21,8 @@ from tracker.access.scope import Scope
 from tracker.analysis import summary
 from tracker.errors import InputError
 from tracker.records import observations, reader_view, repo
-from tracker.reports import charts, render_worker
+from tracker.reports import charts, drawing
+from tracker.reports.charts.spec import vega_lite
 from tracker.storage.db import Database
 
 Progress = Callable[[float, str], None]
@@ -253,109 +249,12 @@ def write_pdf(pack: Pack, path: Path, progress: Progress | None = None) -> Path:
     writer = PdfWriter()
     scored = [pack.progress_chart()] if not pack.progress.empty else []
     pages = _summary_pages(pack) + scored + [_chart_with_text(s) for s in pack.slides]
-    for pdf in render([_spec(chart) for chart in pages], "pdf", progress):
+    for pdf in _images(pages, "pdf", progress):
         for page in PdfReader(io.BytesIO(pdf)).pages:
             writer.add_page(page)
     with open(path, "wb") as handle:
         writer.write(handle)
     return path
-
-
-PARALLEL_FROM = 8  # charts; below this, starting worker processes costs more than it saves
-RENDER_PROCESSES = "TRACKER_RENDER_PROCESSES"  # how many processes draw a pack's charts
-
-
-def render_processes() -> int:
-    """Processes that draw the charts of a large pack or report: one per core (at most 4),
-    or TRACKER_RENDER_PROCESSES (1: in this process only; for a machine whose cores are busy
-    with other work already, such as the test suite's parallel workers)."""
-    asked = os.environ.get(RENDER_PROCESSES, "").strip()
-    if asked.isdigit() and int(asked) >= 1:
-        return min(int(asked), 8)
-    return min(os.cpu_count() or 1, 4)
-
-
-_render_one = render_worker.draw  # one chart, in this process
-
-
-DRAWN_KEPT_BYTES = 64_000_000  # charts already drawn, kept in memory (the newest)
-_drawn: OrderedDict[tuple[str, str], bytes] = OrderedDict()
-_drawn_lock = threading.Lock()
-
-
-def _spec_key(spec: dict, kind: str) -> tuple[str, str]:
-    text = json.dumps(spec, sort_keys=True, default=str, separators=(",", ":"))
-    return kind, hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def render(specs: list[dict], kind: str, progress: Progress | None = None) -> list[bytes]:
-    """Vega-Lite specs as PDF, PNG or SVG, in order. A chart drawn before (the same spec,
-    data included, and kind) comes from memory: the PDF of a report after its HTML, or the
-    public version after the internal one, draws only what differs. The rest are drawn by
-    vl-convert (`_draw`)."""
-    keys = [_spec_key(spec, kind) for spec in specs]
-    with _drawn_lock:
-        out = [_drawn.get(key) for key in keys]
-    missing = [i for i, found in enumerate(out) if found is None]
-    fresh = _draw([specs[i] for i in missing], kind, progress) if missing else []
-    with _drawn_lock:
-        for i, image in zip(missing, fresh, strict=True):
-            out[i] = image
-            _drawn[keys[i]] = image
-        total = sum(len(image) for image in _drawn.values())
-        while total > DRAWN_KEPT_BYTES and _drawn:
-            total -= len(_drawn.popitem(last=False)[1])
-    return out
-
-
-def _draw(specs: list[dict], kind: str, progress: Progress | None = None) -> list[bytes]:
-    """vl-convert draws one chart at a time in a process, so a pack of many charts is shared
-    among worker processes, one per core (`python -m tracker.reports.render_worker`); a few
-    charts are drawn in this process."""
-    step = progress or (lambda fraction, text: None)
-    workers = render_processes()
-    if len(specs) < PARALLEL_FROM or workers < 2:
-        out = []
-        for i, spec in enumerate(specs):
-            step(0.3 + 0.7 * i / max(len(specs), 1), f"Drawing chart {i + 1} of {len(specs)}")
-            out.append(_render_one((spec, kind)))
-        return out
-    import queue
-    import subprocess
-    import sys
-
-    root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    results: list[bytes | None] = [None] * len(specs)
-    finished: queue.Queue = queue.Queue()  # progress is reported from this thread only
-
-    def work(share: list[int]) -> None:
-        proc = subprocess.Popen([sys.executable, "-m", "tracker.reports.render_worker", kind],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env, cwd=root, text=True)
-        feeder = threading.Thread(target=lambda: (proc.stdin.write(json.dumps(
-            [specs[i] for i in share])), proc.stdin.close()))
-        feeder.start()
-        for i, line in zip(share, proc.stdout, strict=False):
-            results[i] = base64.b64decode(line)
-            finished.put(i)
-        feeder.join()
-        error = proc.stderr.read()
-        if proc.wait() != 0:
-            finished.put(RuntimeError(f"Drawing the charts failed: {error[-500:]}"))
-
-    shares = [list(range(k, len(specs), workers)) for k in range(workers)]
-    threads = [threading.Thread(target=work, args=(share,), daemon=True) for share in shares]
-    for thread in threads:
-        thread.start()
-    for count in range(1, len(specs) + 1):
-        item = finished.get(timeout=600)
-        if isinstance(item, Exception):
-            raise item
-        step(0.3 + 0.7 * count / len(specs), f"Drawn {count} of {len(specs)} charts")
-    for thread in threads:
-        thread.join()
-    return results
 
 
 @lru_cache(maxsize=64)
@@ -457,8 +356,8 @@ def write_pptx(pack: Pack, path: Path, progress: Progress | None = None) -> Path
         picture = chart_image(pack.progress_chart(), "png")
         page.shapes.add_picture(io.BytesIO(picture), Inches(0.4), Inches(1.3),
                                 height=Inches(5.6))
-    images = render([_spec(charts.style(s.chart, orient="top")) for s in pack.slides], "png",
-                    progress)
+    images = _images((charts.style(s.chart, orient="top") for s in pack.slides), "png",
+                     progress)
     for slide, png in zip(pack.slides, images, strict=True):
         page = titled(slide.title, 24)
         page.shapes.add_picture(io.BytesIO(png), Inches(0.4), Inches(1.3), width=Inches(8.6))
@@ -493,12 +392,16 @@ def write_report(db: Database, scope: Scope, out: Path, **options) -> Path:
     return (write_pdf if suffix == ".pdf" else write_pptx)(pack, out, progress)
 
 
-def _spec(chart: alt.TopLevelMixin) -> dict:
-    """The Vega-Lite spec to render. Not validated against the schema again (a third of the
-    time it takes): every chart builder's output is validated by the tests."""
-    return chart.to_dict(validate=False)
+def _images(pages, kind: str, progress: Progress | None = None) -> list[bytes]:
+    """Charts as images, each drawn by a worker as soon as it is written out while the next
+    is being written (`drawing.Drawing`)."""
+    pages = list(pages)
+    with drawing.Drawing(kind, expected=len(pages)) as drawn:
+        for chart in pages:
+            drawn.add(vega_lite(chart))
+        return drawn.images(progress)
 
 
 def chart_image(chart: alt.TopLevelMixin, kind: str) -> bytes:
     """One chart as PNG or SVG, without a browser."""
-    return _render_one((_spec(chart), kind))
+    return drawing.draw_one((vega_lite(chart), kind))

@@ -7,7 +7,8 @@ people who cannot tell the colours apart.
 
 One module per kind of chart: `style` (shared), `diagram`, `cycles`, `spc_charts`, `funnel`,
 `portfolio_charts` and `community`; every builder is importable from here. `text_alternative`
-gives any chart's sentence and data table, for readers who cannot see it."""
+gives any chart's sentence and data table, for readers who cannot see it; `vega_lite` its
+Vega-Lite specification (for the reports, made without Altair's global settings)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ from tracker.reports.charts.spc_charts import (
     signals_in_time,
     spc_chart,
 )
+from tracker.reports.charts.spec import vega_lite
 from tracker.reports.charts.style import (
     DECISION_COLOURS,
     FONT_SIZE,
@@ -61,6 +63,7 @@ from tracker.reports.charts.text_alternative import text_alternative
 
 __all__ = [
     "text_alternative",
+    "vega_lite",
     "collaboration_map",
     "community_chart",
     "cycle_keys",

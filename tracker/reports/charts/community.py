@@ -5,11 +5,12 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from tracker.reports.charts.style import FONT_SIZE, STATUS_COLOURS, _wrap, style
+from tracker.reports.charts.style import FONT_SIZE, STATUS_COLOURS, _wrap, quick, style
 
 # --------------------------------------------------------------------------- collaboration
 
 
+@quick
 def progress_heatmap(scores: pd.DataFrame, *, width: int = 900) -> alt.TopLevelMixin:
     """Each partner's IHI progress score month by month: a cell per organisation and month,
     darker for a higher score, with the score written in it."""
@@ -43,6 +44,7 @@ def progress_heatmap(scores: pd.DataFrame, *, width: int = 900) -> alt.TopLevelM
     return style(chart)
 
 
+@quick
 def community_chart(joined: pd.DataFrame, labels: dict, *, width: int = 900) -> alt.TopLevelMixin:
     """Participants who joined each month, stacked by how they take part."""
     data = joined.assign(month=pd.to_datetime(joined["month"]),
@@ -62,6 +64,7 @@ KIND_COLOURS = {"NHS trust": "#005eb8", "GP practice": "#41b6e6", "Charity": "#a
                 "Local authority": "#8a1538", "Other": "#768692"}
 
 
+@quick
 def collaboration_map(nodes: pd.DataFrame, edges: pd.DataFrame, *, width: int = 900,
                       height: int = 620) -> alt.TopLevelMixin:
     """Organisations (circles, coloured by kind) joined to the ideas they test (squares,

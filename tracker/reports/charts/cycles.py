@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 
 from tracker import vocab
-from tracker.reports.charts.style import DECISION_COLOURS, FONT_SIZE, STATUS_COLOURS, style
+from tracker.reports.charts.style import DECISION_COLOURS, FONT_SIZE, STATUS_COLOURS, quick, style
 
 # --------------------------------------------------------------------------- cycles
 
@@ -43,6 +43,7 @@ def _unpiled(frame: pd.DataFrame, lanes: list[str], pixels_per_day: float) -> li
     return shown
 
 
+@quick
 def cycle_timeline(cycles: pd.DataFrame, *, lane: str = "organisation", group: str | None = None,
                    title: str = "", width: int = 640) -> alt.TopLevelMixin:
     """Each cycle as a bar from its start to its end date, one lane per `lane` value
@@ -105,6 +106,7 @@ def weekly_velocity(cycles: pd.DataFrame, start, end) -> pd.DataFrame:
     return out
 
 
+@quick
 def velocity_chart(velocity: pd.DataFrame, width: int = 1000) -> alt.TopLevelMixin:
     """Cycles started and completed per week: two lines told apart by colour, dash and shape."""
     long = velocity.melt("week", var_name="What", value_name="Cycles")
@@ -128,6 +130,7 @@ def velocity_chart(velocity: pd.DataFrame, width: int = 1000) -> alt.TopLevelMix
     return style(chart, orient="top")
 
 
+@quick
 def ideas_by_status(ideas: pd.DataFrame, width: int = 500) -> alt.TopLevelMixin:
     counts = ideas["status"].map(vocab.IDEA_STATUSES).value_counts()
     frame = pd.DataFrame({"Status": list(STATUS_COLOURS)})

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from tracker import vocab
-from tracker.reports.charts.style import LEVEL_COLOURS, LINE, STATUS_COLOURS, _wrap, style
+from tracker.reports.charts.style import LEVEL_COLOURS, LINE, STATUS_COLOURS, _wrap, quick, style
 
 # --------------------------------------------------------------------------- driver diagram
 
@@ -84,6 +84,7 @@ def driver_layout(aim: str, drivers: pd.DataFrame, links: pd.DataFrame, ideas: p
     return nodes, edge_frame
 
 
+@quick
 def driver_diagram(aim: str, drivers: pd.DataFrame, links: pd.DataFrame, ideas: pd.DataFrame,
                    idea_links: pd.DataFrame, width: int = 1000) -> alt.TopLevelMixin:
     """The driver diagram as a picture: aim → primary → secondary drivers → change ideas."""

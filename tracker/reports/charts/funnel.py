@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from tracker.reports.charts.spc_charts import spc_chart
-from tracker.reports.charts.style import _wrap, style
+from tracker.reports.charts.style import _wrap, quick, style
 
 # --------------------------------------------------------------------------- funnel plot
 
@@ -70,6 +70,7 @@ def place_labels(px: np.ndarray, py: np.ndarray, widths: np.ndarray, *, height: 
     return placed
 
 
+@quick
 def funnel_chart(totals: pd.DataFrame, *, title: str, width: int = 800) -> alt.TopLevelMixin:
     """The funnel plot: points shaped and coloured by where they fall, the overall line and the
     95% and 99.8% limits named at their ends, and the organisations named beside their points
@@ -139,6 +140,7 @@ def funnel_chart(totals: pd.DataFrame, *, title: str, width: int = 800) -> alt.T
         width=width, height=height, title=alt.Title(title, subtitle=caption)), orient="top")
 
 
+@quick
 def small_multiples(panels: list[tuple], *, unit: str | None = None, percent: bool = False,
                     columns: int = 3) -> alt.TopLevelMixin:
     """Several SPC charts side by side, each with its own limits: one measure across
@@ -155,6 +157,7 @@ def small_multiples(panels: list[tuple], *, unit: str | None = None, percent: bo
     return style(alt.vconcat(*rows), orient="top")
 
 
+@quick
 def idea_panel(title: str, frame: pd.DataFrame, cycles: pd.DataFrame, *, unit: str,
                percent: bool = False, target: float | None = None,
                width: int = 300) -> alt.TopLevelMixin:

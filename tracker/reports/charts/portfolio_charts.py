@@ -7,7 +7,7 @@ import pandas as pd
 
 from tracker import vocab
 from tracker.reports.charts.cycles import DECISION_MARKS
-from tracker.reports.charts.style import FONT_SIZE, style
+from tracker.reports.charts.style import FONT_SIZE, quick, style
 
 # --------------------------------------------------------------------------- portfolio
 
@@ -16,6 +16,7 @@ OUTCOME_COLOURS = {"Improvement seen": "#00b0f0", "Concern seen": "#e46c0a",
                    "No measure targeted": "#ffffff"}
 
 
+@quick
 def portfolio_matrix(pairs: pd.DataFrame, *, title: str = "",
                      cell: int = 64) -> alt.TopLevelMixin:
     """Ideas (rows) x organisations (columns): a cell where the idea was tested, coloured by
@@ -53,6 +54,7 @@ def portfolio_matrix(pairs: pd.DataFrame, *, title: str = "",
     return style(chart, orient="bottom", columns=3, labelLimit=300)
 
 
+@quick
 def idea_reach(summary: pd.DataFrame, *, width: int = 600) -> alt.TopLevelMixin:
     """Per idea: the organisations it was tested in (a light bar) and those where its measures
     improved after the first cycle (a dark bar inside it), with 'improved in M of N' written

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tracker import vocab
-from tracker.reports.charts.style import _wrap, style
+from tracker.reports.charts.style import _wrap, quick, style
 
 # --------------------------------------------------------------------------- SPC charts
 
@@ -115,6 +115,7 @@ def period_axis(periods, max_ticks: int = 10) -> alt.Axis:
                             for d in ticks])
 
 
+@quick
 def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | None = None,
               cycles: pd.DataFrame | None = None, notes: pd.DataFrame | None = None,
               percent: bool = False, width: int = 900, styled: bool = True,
@@ -229,6 +230,8 @@ def spc_chart(frame: pd.DataFrame, *, title: str, unit: str, target: float | Non
         subtitle.extend(" · ".join(key_lines[i:i + 2]) for i in range(2, len(key_lines), 2))
     elif cycles is not None and not cycles.empty:
         subtitle.append("Shaded: the idea's cycles here (A2 = its cycle 2).")
-    chart = alt.layer(*layers, data=data).properties(
-        width=width, height=360, title=alt.Title(title, subtitle=subtitle))
+    chart = alt.layer(*layers, data=data)
+    # set, not .properties(): that validates the whole chart again
+    chart.width, chart.height = width, 360
+    chart.title = alt.Title(title, subtitle=subtitle)
     return style(chart, orient="top") if styled else chart

@@ -3,9 +3,13 @@ and `style` (legend, fonts, no border) for a projector."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import textwrap
+import threading
 
 import altair as alt
+from altair.utils.schemapi import debug_mode
 
 FONT_SIZE = 13
 DECISION_COLOURS = {
@@ -30,14 +34,35 @@ def style(chart: alt.TopLevelMixin, **legend) -> alt.TopLevelMixin:
 
     One Config set on a shallow copy: each `configure_*` call deep-copies the chart, data
     included, which cost a review pack a tenth of a second per chart."""
-    styled = chart.copy(deep=False)
-    styled.config = alt.Config(
+    return shallow_copy(chart, config=alt.Config(
         axis=alt.AxisConfig(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE + 1),
         legend=alt.LegendConfig(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE, **legend),
         title=alt.TitleConfig(fontSize=FONT_SIZE + 3, subtitleFontSize=FONT_SIZE - 1,
                               anchor="start"),
-        view=alt.ViewConfig(strokeWidth=0))
-    return styled
+        view=alt.ViewConfig(strokeWidth=0)))
+
+
+_building = threading.RLock()
+
+
+def quick(builder):
+    """A chart builder run without Altair checking each object against the schema as it is
+    made (its "debug mode", most of the time a chart took to build): the whole chart is still
+    checked where it is shown (`to_dict`) and every builder's output in the tests. The mode is
+    Altair's global, so builders take turns (a lock) and it is restored after each."""
+    @functools.wraps(builder)
+    def build(*args, **kwargs):
+        with _building, debug_mode(False):
+            return builder(*args, **kwargs)
+    return build
+
+
+def shallow_copy(thing, **changes):
+    """A copy of an Altair object with some attributes changed, made without building and
+    validating it again (as Altair's own `copy` does: most of the time a chart took)."""
+    out = copy.copy(thing)
+    object.__setattr__(out, "_kwds", {**thing._kwds, **changes})
+    return out
 
 
 def _wrap(text: str, width: int, lines: int = 3) -> str:

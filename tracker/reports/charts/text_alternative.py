@@ -8,6 +8,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from tracker.reports.charts.spec import vega_lite
+
 CHANNELS = ("x", "y", "x2", "y2", "color", "size", "shape", "text", "row", "column", "facet")
 MARKS = {"bar": "bar", "line": "line", "point": "point", "circle": "point", "square": "point",
          "rect": "tile", "rule": "rule", "area": "area", "tick": "tick", "text": "label"}
@@ -38,7 +40,7 @@ def text_alternative(chart: alt.TopLevelMixin | dict,
     table with the columns the chart draws, named as its axes and legends name them; the last
     `max_rows` rows (a chart's data runs oldest first: the latest are kept), the sentence
     saying so)."""
-    spec = chart if isinstance(chart, dict) else chart.to_dict(validate=False)  # built by us
+    spec = chart if isinstance(chart, dict) else vega_lite(chart)
     datasets = spec.get("datasets", {})
     fields: dict[str, str] = {}  # field -> what the chart calls it
     axes: dict[str, str] = {}
