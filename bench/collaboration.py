@@ -97,10 +97,11 @@ def main() -> None:
     parser.add_argument("--measures", type=int, default=25)
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--people", type=int, default=2000)
+    parser.add_argument("--demo", type=Path, default=None,
+                        help="a demo database to copy instead of building one")
     args = parser.parse_args()
     path = Path(tempfile.mkdtemp()) / "demo.duckdb"
-    with Database(path) as db:
-        demo.load_demo(db, seed=1)
+    demo.demo_file(path, copy_of=args.demo)
     time_pages(path, args.runs, "demo")
     if not args.scale_db.exists():
         import scale

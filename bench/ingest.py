@@ -51,6 +51,8 @@ def lab(path: Path, orgs: int, measures: int, weeks: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--demo", type=Path, default=None,
+                        help="a demo database to copy instead of building one")
     args = parser.parse_args()
     orgs, measures = 200, 100
     weeks = max(args.rows // (orgs * measures), 1)
@@ -97,8 +99,7 @@ def main() -> None:
     print(f"  tracker validated commit            {full:7.2f} s  ({full / bare:.1f}x bare,"
           " target 4x)")
 
-    with Database(work / "demo.duckdb") as db:
-        demo.load_demo(db, seed=1)
+    with Database(demo.demo_file(work / "demo.duckdb", copy_of=args.demo)) as db:
         names = repo.list_organisations(db, ADMIN)["name"].tolist()[:5]
         measures_ = repo.list_measures(db)
         values = measures_[measures_["data_kind"] == "value"]["name"].tolist()[:5]

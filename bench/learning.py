@@ -60,11 +60,12 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--ideas", type=int, default=None,
                         help="report on the first N ideas only (default: every idea)")
+    parser.add_argument("--demo", type=Path, default=None,
+                        help="a demo database to copy instead of building one")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     path = work / "demo.duckdb"
-    with Database(path) as db:
-        demo.load_demo(db, seed=1)
+    with Database(demo.demo_file(path, copy_of=args.demo)) as db:
         cid = repo.get_challenge(db)["id"]
         idea = int(repo.list_ideas(db, cid).set_index("title").loc[IDEA, "id"])
         seconds = median_of(lambda: learning_record.record(db, ADMIN, idea), args.runs)

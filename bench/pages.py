@@ -21,7 +21,6 @@ sys.path.insert(0, str(ROOT))
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from tracker import demo  # noqa: E402
-from tracker.storage.db import Database  # noqa: E402
 
 PAGES = ["overview", "challenge", "ideas", "cycles", "organisations", "measures"]
 
@@ -29,12 +28,13 @@ PAGES = ["overview", "challenge", "ideas", "cycles", "organisations", "measures"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--demo", type=Path, default=None,
+                        help="a demo database to copy instead of building one")
     args = parser.parse_args()
     path = Path(tempfile.mkdtemp()) / "demo.duckdb"
     started = time.perf_counter()
-    with Database(path) as db:
-        demo.load_demo(db, seed=1)
-    print(f"demo load: {time.perf_counter() - started:.2f} s")
+    demo.demo_file(path, copy_of=args.demo)
+    print(f"demo {'copied' if args.demo else 'load'}: {time.perf_counter() - started:.2f} s")
     os.environ["TRACKER_DB"] = str(path)
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     started = time.perf_counter()

@@ -32,11 +32,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="page runs to take the median of")
     parser.add_argument("--no-pack", action="store_true", help="time the pages only")
+    parser.add_argument("--demo", type=Path, default=None,
+                        help="a demo database to copy instead of building one")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     path = work / "demo.duckdb"
-    with Database(path) as db:
-        demo.load_demo(db, seed=1)
+    demo.demo_file(path, copy_of=args.demo)
     os.environ["TRACKER_DB"] = str(path)
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
     at.run()

@@ -133,15 +133,15 @@ def test_the_full_pack_summary_lists_every_series_and_charts_what_needs_seeing(d
     rows = report.pack_rows(demo_db, ADMIN)
     needed = int(report.needs_a_chart(rows).sum())
     assert 0 < needed < len(rows) == 72
-    pdf = report.write_report(demo_db, ADMIN, tmp_path / "all.pdf")
-    reader = PdfReader(pdf)
+    pack = report.build_pack(demo_db, ADMIN)  # once, written as PDF and as PowerPoint
+    reader = PdfReader(report.write_pdf(pack, tmp_path / "all.pdf"))
     summary_pages = -(-len(rows) // report.SUMMARY_ROWS)
     assert len(reader.pages) == summary_pages + 1 + needed  # + the progress scores
     text = " ".join(reader.pages[i].extract_text() for i in range(summary_pages))
     for r in rows.itertuples():
         assert r.measure[:30] in text
     assert "the other" in text and "are in the summary" in text
-    deck = Presentation(report.write_report(demo_db, ADMIN, tmp_path / "all.pptx"))
+    deck = Presentation(report.write_pptx(pack, tmp_path / "all.pptx"))
     slides = list(deck.slides)
     summary_slides = -(-len(rows) // report.PPTX_ROWS)
     assert len(slides) == summary_slides + 1 + needed

@@ -10,7 +10,9 @@ always give the same database.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -172,6 +174,17 @@ SCALES = ["2 people", "10 people", "everyone referred in a month", "the whole se
 
 def _monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
+
+
+def demo_file(path: Path, *, copy_of: Path | None = None) -> Path:
+    """A demo lab in a new file at `path`: a copy of `copy_of` (a demo built before, as the
+    benchmarks' smoke runs in the tests are given), or built (seed 1, as of today)."""
+    if copy_of is not None:
+        shutil.copy(copy_of, path)
+    else:
+        with Database(path) as db:
+            load_demo(db, seed=1)
+    return path
 
 
 def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> dict:
