@@ -105,8 +105,16 @@ def portfolio_pairs(scope: auth.Scope) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner="Looking for what is new...", max_entries=16)
+def _signal_points(path: str, scope: auth.Scope, version: int) -> pd.DataFrame:
+    return whats_new.signal_points(_database(path), scope)
+
+
+@st.cache_data(show_spinner="Looking for what is new...", max_entries=16)
 def _whats_new(path: str, scope: auth.Scope, since: dt.date, version: int) -> pd.DataFrame:
-    return whats_new.whats_new(_database(path), scope, since)
+    # the signals are kept apart from the date: a sign-in's date (the last visit) is new each
+    # time, and charting every series again took a second of the sign-in at scale
+    return whats_new.whats_new(_database(path), scope, since,
+                               points=_signal_points(path, scope, version))
 
 
 def whats_new_since(scope: auth.Scope, since: dt.date) -> pd.DataFrame:

@@ -485,3 +485,21 @@ def test_a_partner_gets_one_message_for_a_row_of_another_organisation(accounts):
     for organisation in (None, PP):
         report = ingest.check(db, data, "x.csv", partner, organisation=organisation)
         assert len(report.errors) == 1, [str(e) for e in report.errors]
+
+
+def test_a_sign_in_leaves_every_cache_as_it_was(demo_db, tmp_path):
+    """Caches key on `data_version`. A sign-in (and a refused one, and an export) is audited
+    but changes no data: it used to move the version, so every sign-in by anyone made every
+    page of every person compute its figures again. A change of the data still moves it."""
+    add_role_accounts(demo_db)
+    before = repo.data_version(demo_db)
+    auth.authenticate(demo_db, "pp_user", PASSWORD)
+    with pytest.raises(auth.AuthError):
+        auth.authenticate(demo_db, "pp_user", "not the password")
+    export.export_all(demo_db, ADMIN, tmp_path / "out")
+    assert demo_db.scalar("SELECT max(id) FROM audit_log") > before  # all three audited
+    assert repo.data_version(demo_db) == before
+    org = repo.list_organisations(demo_db, ADMIN).iloc[0]
+    repo.update_organisation(demo_db, ADMIN, int(org["id"]), name=org["name"],
+                             kind=org["kind"], region="Somewhere else")
+    assert repo.data_version(demo_db) > before

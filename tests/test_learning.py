@@ -486,6 +486,24 @@ def test_whats_new_is_scoped_to_the_reader(demo_db):
     assert (pd.Series(lab["when"]) >= since).all()
 
 
+
+def test_the_signals_of_what_is_new_are_kept_apart_from_the_date(demo_db):
+    """A sign-in asks what is new since the person's last visit, a date that is new each time;
+    the special cause points it looks through do not depend on it, so the app keeps them per
+    reader and change of the data (`signal_points`) instead of charting every series at each
+    sign-in (a second of it on the scale database). Given or not, the answer is the same."""
+    for scope in (ADMIN, partner(demo_db)):
+        points = whats_new.signal_points(demo_db, scope)
+        assert set(points["point_type"]) == {"improvement", "concern"}
+        for days in (14, 120, 400):
+            since = AS_OF - dt.timedelta(days=days)
+            pd.testing.assert_frame_equal(
+                whats_new.whats_new(demo_db, scope, since, points=points),
+                whats_new.whats_new(demo_db, scope, since))
+    pp_points = whats_new.signal_points(demo_db, partner(demo_db))
+    own = repo.list_organisations(demo_db, partner(demo_db))["id"]
+    assert pp_points["organisation_id"].isin(own).all()  # a partner's own series only
+
 # --------------------------------------------------------------------------- the command line
 
 

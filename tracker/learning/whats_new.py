@@ -28,9 +28,11 @@ WHAT = {"cycle": "Cycle started", "decision": "Decision", "signal": "Signal",
 
 
 def whats_new(db: Database, scope: Scope, since: dt.date,
-              view: reader_view.ReaderView | None = None) -> pd.DataFrame:
+              view: reader_view.ReaderView | None = None,
+              points: pd.DataFrame | None = None) -> pd.DataFrame:
     """Events since `since` (inclusive), newest first, every text as this reader may read it
-    (`view`, built here unless given)."""
+    (`view`, built here unless given). `points` is `signal_points` for this reader, if kept
+    from before: it does not depend on the date, and computing it charts every series."""
     challenge = repo.get_challenge(db, scope.challenge_id)
     if challenge is None:
         return pd.DataFrame(columns=COLUMNS)
@@ -51,7 +53,8 @@ def whats_new(db: Database, scope: Scope, since: dt.date,
                      f"{c.organisation} decided to {words.lower()} '{c.idea}' after cycle "
                      f"{c.cycle_no}"
                      + (f": {c.next_steps}" if isinstance(c.next_steps, str) else ".")))
-    rows += _signals(db, scope, since_ts, view.measures.set_index("id")["name"])
+    rows += _signals(db, scope, since_ts, view.measures.set_index("id")["name"],
+                     signal_points(db, scope) if points is None else points)
     readable = learning_record.ideas_for(db, scope, challenge["id"])
     written = syntheses.syntheses(db, readable["id"].tolist())
     titles = view.ideas.set_index("id")["title"]
@@ -70,18 +73,29 @@ def whats_new(db: Database, scope: Scope, since: dt.date,
     return out[COLUMNS].reset_index(drop=True)
 
 
-def _signals(db: Database, scope: Scope, since: pd.Timestamp, measures: pd.Series
-             ) -> list[tuple]:
-    """One row per series with special cause points since the date: the first such point."""
+SIGNAL_COLUMNS = ["organisation_id", "measure_id", "period", "point_type"]
+
+
+def signal_points(db: Database, scope: Scope) -> pd.DataFrame:
+    """Every special cause point (improvement or concern, not on trial limits) of the series
+    this reader may see, whatever the date: what `whats_new` looks through for the signals
+    since a date. The app keeps it per reader and change of the data, so that a sign-in, whose
+    date is the person's last visit, does not chart every series again."""
     values, attributes = summary.charted_series(db, scope)
-    keep = ["organisation_id", "measure_id", "period", "point_type", "trial"]
+    keep = [*SIGNAL_COLUMNS, "trial"]
     frames = [f[keep] for f in (values, attributes) if not f.empty]
     if not frames:
-        return []
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
     charted = pd.concat(frames, ignore_index=True)
-    charted = charted[(pd.to_datetime(charted["period"]) >= since)
-                      & charted["point_type"].isin(["improvement", "concern"])
+    charted = charted[charted["point_type"].isin(["improvement", "concern"])
                       & ~charted["trial"].astype(bool)]
+    return charted[SIGNAL_COLUMNS].reset_index(drop=True)
+
+
+def _signals(db: Database, scope: Scope, since: pd.Timestamp, measures: pd.Series,
+             points: pd.DataFrame) -> list[tuple]:
+    """One row per series with special cause points since the date: the first such point."""
+    charted = points[pd.to_datetime(points["period"]) >= since]
     if charted.empty:
         return []
     found = charted.sort_values("period").groupby(

@@ -35,10 +35,18 @@ def list_audit(db: Database, scope: Scope, *, limit: int | None = 200, actor: st
     return db.read(sql, params)
 
 
+# Audited events that change none of the lab's data: a sign-in, a refused one, an export.
+QUIET_ACTIONS = ("login", "login_failed", "export")
+
+
 def data_version(db: Database) -> int:
-    """A number that changes whenever anything is changed: every change writes an audit row.
-    Caches key on it (with the viewer's scope) so a write is seen at once."""
-    return int(db.scalar("SELECT coalesce(max(id), 0) FROM audit_log"))
+    """A number that changes whenever the lab's data is changed: every change writes an audit
+    row. Caches key on it (with the viewer's scope) so a write is seen at once. A sign-in is
+    audited too but changes nothing a cache holds: counted, every sign-in by anyone made every
+    cache of every person compute again (the Summary, the signals, a second each at scale)."""
+    quiet = ", ".join(f"'{action}'" for action in QUIET_ACTIONS)  # literals of this module
+    return int(db.scalar(
+        f"SELECT coalesce(max(id), 0) FROM audit_log WHERE action NOT IN ({quiet})"))
 
 
 def is_empty(db: Database) -> bool:
