@@ -100,9 +100,27 @@ def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int
             columns[i % 2].vega_lite_chart(spec, width="content")
             ui.chart_text(alternative, columns[i % 2])
     st.subheader("Prediction against outcome, cycle by cycle")
-    for cycle in rec.cycles:
+    for cycle in _cycles_shown(rec.cycles, idea["id"]):
         _cycle(db, scope, cycle, editable and scope.is_admin)
     _withheld(rec)
+
+
+CYCLES_AT_ONCE = 10  # a record's cycles on the page at a time (each is a box, with a form)
+
+
+def _cycles_shown(cycles: list[dict], idea_id: int) -> list[dict]:
+    """The record's cycles, ten at a time when there are more, in the order they ran: an idea
+    tested at many organisations has dozens, and drawing them all (each with its sharing
+    form) kept the browser busy for seconds."""
+    if len(cycles) <= CYCLES_AT_ONCE:
+        return cycles
+    starts = range(0, len(cycles), CYCLES_AT_ONCE)
+    start = st.selectbox(
+        f"Cycles shown (of {len(cycles)}, in the order they ran)", list(starts),
+        key=f"learn_cycles_{idea_id}",
+        format_func=lambda i: f"{i + 1} to {min(i + CYCLES_AT_ONCE, len(cycles))}, from "
+                              f"{ui.fmt_date(cycles[i]['start'])}")
+    return cycles[start:start + CYCLES_AT_ONCE]
 
 
 def _withheld(rec: learning_record.Record) -> None:

@@ -55,7 +55,7 @@ else:
     ui.table(pd.DataFrame({
         "Idea": index["title"], "Status": index["status"].map(vocab.IDEA_STATUSES),
         "Recommendation": index["recommendation_words"].fillna("not yet written"),
-        "Key learning": index["key_learning"].fillna(""),
+        "Key learning": index["key_learning"].astype(object).fillna(""),
         "Organisations": index["organisations"], "Cycles": index["cycles"]}),
         hide_index=True, width="stretch")
     titles = ui.options(index, "title")

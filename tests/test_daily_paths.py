@@ -636,3 +636,22 @@ def test_the_learning_report_is_built_once_per_change_of_the_data(demo_path, mon
     assert "Nothing has changed since" not in " ".join(s.value for s in at.success)
     assert b"Asked again: a change builds it anew." in at.session_state["learning_file"][1]
     assert len(drawn) == 1 or drawn[1] < drawn[0]  # only what changed is drawn again
+
+
+def test_a_record_with_many_cycles_shows_ten_at_a_time(demo_path, monkeypatch):
+    """Issue 22, at scale: an idea tested at many organisations has dozens of cycles, each a
+    box with its sharing form, and drawing them all kept What we learned at 2-4 s in the
+    browser. The record shows ten at a time, in the order they ran, and says how many."""
+    with Database(demo_path) as db:
+        ideas = repo.list_ideas(db, repo.get_challenge(db)["id"]).set_index("title")["id"]
+        idea = int(ideas["Peer-led welcome call within a week of referral"])  # 11 cycles
+    at = open_app(monkeypatch, demo_path)
+    at.switch_page("app_pages/learning.py").run()
+    _widget(at, "selectbox", "Open an idea's learning record").set_value(idea).run()
+    chooser = _widget(at, "selectbox", "Cycles shown (of 11, in the order they ran)")
+    boxes = [e.label for e in at.expander if e.label.startswith("Cycle ")]
+    assert len(boxes) == 10 and boxes[0].startswith("Cycle 1 ·")
+    chooser.set_value(10).run()
+    assert not at.exception
+    boxes = [e.label for e in at.expander if e.label.startswith("Cycle ")]
+    assert len(boxes) == 1 and boxes[0].startswith("Cycle ")
