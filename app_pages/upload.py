@@ -9,6 +9,8 @@ from app import ui
 from tracker.intake import batches, ingest, templates
 from tracker.records import repo
 
+ROWS_SHOWN = 1_000  # results of an upload shown on the page
+
 db = ui.get_db()
 scope = ui.scope()
 ui.flash()
@@ -110,7 +112,12 @@ with tab_history:
                   + (" (undone)" if pd.notna(r.undone_at) else "")
                   for r, file in zip(uploads.itertuples(), files, strict=True)}
         batch_id = st.selectbox("Open an upload", list(labels), format_func=labels.get)
-        rows = batches.batch_rows(db, scope, batch_id)
+        rows = batches.batch_rows(db, scope, batch_id, limit=ROWS_SHOWN)
+        held = batches.batch_size(db, scope, batch_id)
+        if held > ROWS_SHOWN:  # a year of a large lab is a million rows: not one table
+            st.caption(f"This upload stored {held:,} results; the first {ROWS_SHOWN:,} (by "
+                       "organisation, measure and period) are shown. Export data gives them "
+                       "all.")
         ui.table(rows.assign(period=pd.to_datetime(rows["period"]),
                                  note=rows["note"].fillna("")),
                      hide_index=True, width="stretch",

@@ -324,6 +324,19 @@ def test_update_supersedes_keeps_history_and_undo_brings_it_back(lab):
     assert listed["undone_at"].notna().sum() == 1
 
 
+
+def test_an_upload_s_rows_are_read_a_page_at_a_time(lab):
+    """The upload page opens an upload's rows: at scale one upload is a million results, so
+    it reads the first rows and the count (on each engine), not every row."""
+    db = lab["db"]
+    data = (HEADER + "".join(row(period=W[k].isoformat(), value=str(10 + k))
+                             for k in range(2, 8))).encode()
+    batch = ingest.commit(db, data, "six.csv", ME).batch_id
+    assert batches.batch_size(db, ME, batch) == 6
+    first = batches.batch_rows(db, ME, batch, limit=4)
+    assert len(first) == 4
+    pd.testing.assert_frame_equal(first, batches.batch_rows(db, ME, batch).head(4))
+
 def test_the_same_file_twice_adds_nothing(lab):
     db = lab["db"]
     data = (HEADER + row() + row(period=W[3].isoformat())).encode()

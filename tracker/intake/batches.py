@@ -47,14 +47,25 @@ def list_batches(db: Database, scope: Scope,
         f"{where} ORDER BY b.id DESC", params)
 
 
-def batch_rows(db: Database, scope: Scope, batch_id: int) -> pd.DataFrame:
+def batch_rows(db: Database, scope: Scope, batch_id: int,
+               limit: int | None = None) -> pd.DataFrame:
+    """The results an upload stored (a partner: its own only), in order; the first `limit`."""
     own = scope.organisation_id if scope.is_partner else None
     return db.read(
         "SELECT o.name AS organisation, m.name AS measure, r.period, r.value, r.numerator,"
         " r.denominator, r.note FROM result r JOIN organisation o ON o.id = r.organisation_id"
         " JOIN measure m ON m.id = r.measure_id WHERE r.batch_id = ?"
         " AND (?::INTEGER IS NULL OR r.organisation_id = ?)"
-        " ORDER BY o.name, m.name, r.period", [batch_id, own, own])
+        " ORDER BY o.name, m.name, r.period"
+        + ("" if limit is None else f" LIMIT {int(limit)}"), [batch_id, own, own])
+
+
+def batch_size(db: Database, scope: Scope, batch_id: int) -> int:
+    """How many results an upload stored (a partner: its own only)."""
+    own = scope.organisation_id if scope.is_partner else None
+    return int(db.scalar(
+        "SELECT count(*) FROM result WHERE batch_id = ?"
+        " AND (?::INTEGER IS NULL OR organisation_id = ?)", [batch_id, own, own]))
 
 
 def undo_batch(db: Database, scope: Scope, batch_id: int) -> int:
