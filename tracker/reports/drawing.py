@@ -161,7 +161,8 @@ class _Worker:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.errors, env=env, cwd=root, text=True)
         self.done = done
-        self.outstanding = 0
+        self.outstanding = 0  # charts sent and not yet answered
+        self._count = threading.Lock()  # changed by the caller's thread and the reader's
         self._order: queue.Queue = queue.Queue()  # indexes sent, in the order sent
         self._lines: queue.Queue = queue.Queue()  # lines to write; None: no more
         self._writer = threading.Thread(target=self._write, daemon=True)
@@ -170,7 +171,8 @@ class _Worker:
         self._reader.start()
 
     def send(self, index: int, spec: dict, kind: str) -> None:
-        self.outstanding += 1
+        with self._count:
+            self.outstanding += 1
         self._order.put(index)
         self._lines.put(json.dumps({"kind": kind, "spec": spec}) + "\n")
 
@@ -186,7 +188,8 @@ class _Worker:
     def _read(self) -> None:
         for line in self.proc.stdout:
             index = self._order.get()
-            self.outstanding -= 1
+            with self._count:
+                self.outstanding -= 1
             if line.startswith("!"):
                 self.done.put((index, RuntimeError(f"Drawing a chart failed: {line[1:].strip()}")))
             else:
