@@ -180,7 +180,7 @@ def entry_rows(db: Database, scope: Scope, organisation: str, *, today: dt.date 
     age = (pd.Timestamp(today) - pd.to_datetime(due["day"])).dt.days
     due["due"] = ["overdue" if a > OVERDUE_AFTER[f] else "due"
                   for a, f in zip(age, frequency, strict=True)]
-    due["last"] = due["measure"].map(stored).fillna("none yet")
+    due["last"] = due["measure"].map(stored).astype(object).fillna("none yet")
     return due.drop(columns="day").reset_index(drop=True)
 
 
