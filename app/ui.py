@@ -440,7 +440,10 @@ def preview_and_store(report, store: Callable, *, key: str, what: str = "file") 
     if report.layout:
         facts.append(report.layout)
     if what == "file":
-        st.caption(esc(" · ".join(f for f in facts if f)) + f" · {report.rows:,} rows"
+        # a file refused by its header was never counted: not "0 rows" of a file that has some
+        if report.rows or not report.errors:
+            facts.append(f"{report.rows:,} row{'s' if report.rows != 1 else ''}")
+        st.caption(esc(" · ".join(f for f in facts if f))
                    + (f" ({report.empty_rows:,} empty, skipped)" if report.empty_rows else ""))
     if report.errors:
         total = len(report.errors) + report.more_errors

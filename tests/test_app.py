@@ -356,6 +356,20 @@ def test_upload_page_refuses_a_bad_file(monkeypatch, demo_path):
         assert table_counts(db) == before
 
 
+
+def test_a_file_refused_by_its_header_is_not_said_to_have_no_rows(monkeypatch, demo_path):
+    """A file whose columns are not the tracker's is refused before its rows are counted:
+    the page said "0 rows" of a file that had some."""
+    at = open_app(monkeypatch, demo_path, "app_pages/upload.py")
+    at.file_uploader[0].set_value(("notes.csv", b"hello,world\n1,2\n", "text/csv")).run()
+    assert not at.exception and "period" in shown(at.error[0].value)
+    said = shown(at.caption[0].value)  # the file's caption, first on the page
+    assert said.startswith("CSV · UTF-8 · comma-separated") and "rows" not in said
+    good = ("organisation,measure,period,value,numerator,denominator,note\n"
+            f"Peer Pathways (demo),REF,{week(2)},12,,,\n").encode()
+    at.file_uploader[0].set_value(("good.csv", good, "text/csv")).run()
+    assert shown(at.caption[0].value).endswith("· 1 row")  # counted, it is said
+
 def test_upload_page_previews_stores_and_undoes_a_good_file(monkeypatch, demo_path):
     at = open_app(monkeypatch, demo_path, "app_pages/upload.py")
     good = ("organisation,measure,period,value,numerator,denominator,note\n"

@@ -37,6 +37,8 @@ def list_audit(db: Database, scope: Scope, *, limit: int | None = 200, actor: st
 
 # Audited events that change none of the lab's data: a sign-in, a refused one, an export.
 QUIET_ACTIONS = ("login", "login_failed", "export")
+_VERSION = ("SELECT coalesce(max(id), 0) FROM audit_log WHERE action NOT IN ("
+            + ", ".join(f"'{action}'" for action in QUIET_ACTIONS) + ")")  # literals above
 
 
 def data_version(db: Database) -> int:
@@ -44,9 +46,7 @@ def data_version(db: Database) -> int:
     row. Caches key on it (with the viewer's scope) so a write is seen at once. A sign-in is
     audited too but changes nothing a cache holds: counted, every sign-in by anyone made every
     cache of every person compute again (the Summary, the signals, a second each at scale)."""
-    quiet = ", ".join(f"'{action}'" for action in QUIET_ACTIONS)  # literals of this module
-    return int(db.scalar(
-        f"SELECT coalesce(max(id), 0) FROM audit_log WHERE action NOT IN ({quiet})"))
+    return int(db.scalar(_VERSION))
 
 
 def is_empty(db: Database) -> bool:
