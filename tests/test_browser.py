@@ -303,18 +303,9 @@ def test_log_in_as_each_role(browser, accounts_app, username, role):
     nav = " ".join(page.locator("[data-testid='stSidebarNavLink']").all_inner_texts())
     assert ("Accounts" in nav) == (role == "admin")
     page.screenshot(path=str(ARTIFACTS / f"signed_in_{role}.png"), full_page=True)
-    if role == "admin":
-        return  # every page as the lab admin: test_every_page_in_chromium
-    from accessibility import violations
-
-    problems = []  # every page this role has, through axe-core (WCAG 2.2 AA)
-    links = page.locator("[data-testid='stSidebarNavLink']")
-    for i in range(links.count()):
-        links.nth(i).click()
-        _settle(page)
-        page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=30_000)
-        problems += violations(page, f"{role} on {page.url.rsplit('/', 1)[-1] or 'overview'}")
-    assert not problems, "\n".join(problems)
+    # every page of a partner and a viewer, through axe-core: in the walk of
+    # test_a_partner_and_a_viewer_receive_nothing_planted_over_the_websocket (every page as
+    # the lab admin: test_every_page_in_chromium)
 
 
 def test_a_leader_goes_from_the_summary_to_the_chart_and_exports_the_pack(browser, demo_app):
@@ -1114,8 +1105,11 @@ def test_a_partner_and_a_viewer_receive_nothing_planted_over_the_websocket(brows
                                                                            demo_path):
     """Issue 20 as the browser receives it: what was planted in every text field (disguised
     names, e-mails, phone numbers) is in no frame the app sends a partner or a viewer signed
-    in through the login form, on any page; the viewer's frames do name the organisations
-    (a viewer reads every organisation), so the scan is not blind."""
+    in through the login form, on any page of their menu; the viewer's frames do name the
+    organisations (a viewer reads every organisation), so the scan is not blind. Issue 22 on
+    the same walk: every page each of them has passes axe-core (WCAG 2.2 AA, but for
+    Streamlit's own markup: tests/accessibility.py), planted text and all."""
+    from accessibility import violations
     from conftest import add_role_accounts
     from test_access_app import COMMON
     from test_sharing_safely import LEAKS, NAMES_AND_CONTACTS, _frames_text, _leaks, _plant
@@ -1126,9 +1120,11 @@ def test_a_partner_and_a_viewer_receive_nothing_planted_over_the_websocket(brows
         add_role_accounts(db)
         _plant(db, 1)
     proc, url, log = _start(demo_path)
+    problems = []
     try:
-        for username, leaks in (("pp_user", [k for k in LEAKS if k != "example org"]),
-                                ("lead", [k for k in NAMES_AND_CONTACTS if k != "example org"])):
+        for username, role, leaks in (
+                ("pp_user", "partner", [k for k in LEAKS if k != "example org"]),
+                ("lead", "viewer", [k for k in NAMES_AND_CONTACTS if k != "example org"])):
             frames: list[bytes] = []
             page = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
             page.on("websocket", lambda ws, frames=frames: ws.on(
@@ -1140,12 +1136,18 @@ def test_a_partner_and_a_viewer_receive_nothing_planted_over_the_websocket(brows
             page.get_by_role("button", name="Log in").click()
             page.get_by_text(f"Signed in as {username}").wait_for(timeout=30_000)
             _drawn(page)
-            for name in COMMON[1:]:  # from the Overview, through the menu as a person goes
-                link = page.locator(f"[data-testid='stSidebarNavLink'][href$='/{name}']")
-                link.click()
+            problems += violations(page, f"{role} on overview")
+            links = page.locator("[data-testid='stSidebarNavLink']")
+            names = [link.rstrip("/").rsplit("/", 1)[-1] for link in
+                     links.evaluate_all("(links) => links.map((a) => a.href)")]
+            assert set(COMMON[1:]) <= set(names), names  # every page both roles share
+            for name in names[1:]:  # from the Overview, through the menu as a person goes
+                page.locator(f"[data-testid='stSidebarNavLink'][href$='/{name}']").click()
                 page.wait_for_url(f"**/{name}", timeout=30_000)
                 _settle(page)
+                page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=30_000)
                 assert page.locator("[data-testid='stException']").count() == 0, name
+                problems += violations(page, f"{role} on {name}")
             received = _frames_text(b"\n".join(frames))
             assert len(received) > 100_000, len(received)
             assert _leaks(received, leaks) == [], username
@@ -1153,6 +1155,7 @@ def test_a_partner_and_a_viewer_receive_nothing_planted_over_the_websocket(brows
                 assert "hillview" in _leaks(received)  # named to a viewer: seen in the frames
     finally:
         _stop(proc, log)
+    assert not problems, "\n".join(problems)
 
 
 def test_the_html_reports_pass_axe(browser, demo_path, tmp_path):
