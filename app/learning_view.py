@@ -5,9 +5,13 @@ cycle (with, for the lab admin, how each note is shared). All user text is shown
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import tempfile
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -263,6 +267,7 @@ def _share_form(db: Database, scope: auth.Scope, cycle: dict) -> None:
 
 
 REPORTS_KEPT = 6  # built learning reports kept (a few MB each), the newest
+PREPARE = "TRACKER_PREPARE_REPORTS"  # "off": no report is built before it is asked for
 
 
 @st.cache_resource(show_spinner=False)
@@ -274,26 +279,93 @@ def _reports() -> tuple[dict, threading.Lock]:
     return {}, threading.Lock()
 
 
-def learning_file(db: Database, scope: auth.Scope, *, public: bool, ideas: list[str],
-                  kind: str, progress) -> tuple[bytes, dt.datetime | None]:
-    """The learning report as HTML or PDF bytes, built once per change of the data rather
-    than on every click, and when it was built if that was before this click (None when
-    built now)."""
-    key = (str(db.path), scope, public, tuple(sorted(ideas)), kind, clock.today(),
-           repo.data_version(db))
-    built, lock = _reports()
-    with lock:
-        if key in built:
-            return built[key]
+@st.cache_resource(show_spinner=False)
+def _preparing() -> tuple[ThreadPoolExecutor, dict[tuple, Future]]:
+    """One thread that builds, ahead of the click, the report a reader who has just opened
+    What we learned is likely to ask for; and the builds it has begun (key -> future)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="learning-report"), {}
+
+
+def _key(db: Database, scope: auth.Scope, public: bool, ideas: list[str], kind: str) -> tuple:
+    return (str(db.path), scope, public, tuple(sorted(ideas)), kind, clock.today(),
+            repo.data_version(db))
+
+
+def _build(db: Database, scope: auth.Scope, *, public: bool, ideas: list[str], kind: str,
+           progress) -> bytes:
     html = learning_report.build_html(db, scope, public=public, ideas=ideas or None,
                                       progress=progress)
-    if kind == "PDF":
-        with tempfile.TemporaryDirectory() as work:
-            data = learning_report.html_to_pdf(html, Path(work) / "report.pdf").read_bytes()
-    else:
-        data = html.encode("utf-8")
+    if kind != "PDF":
+        return html.encode("utf-8")
+    with tempfile.TemporaryDirectory() as work:
+        return learning_report.html_to_pdf(html, Path(work) / "report.pdf").read_bytes()
+
+
+def _keep(key: tuple, data: bytes) -> tuple[bytes, dt.datetime]:
+    built, lock = _reports()
     with lock:
         built[key] = (data, dt.datetime.now())
         while len(built) > REPORTS_KEPT:
             built.pop(next(iter(built)))  # the oldest first
+        return built[key]
+
+
+class _Left(Exception):
+    """The reader left the page before the report built for them ahead was finished."""
+
+
+def prepare_learning_file(db: Database, scope: auth.Scope,
+                          still_wanted: Callable[[], bool]) -> bool:
+    """Begin building, in the background, the report a click on "Build the report" asks for
+    as the form opens (the public version of every idea, as HTML), unless it is built or
+    being built, or the one thread is busy with another. Called as a reader enters What we
+    learned, not on the page's own reruns (a lab admin saving syntheses one after another
+    sets no build going at each save). The build stops, at its next idea or chart, once
+    `still_wanted()` is false (the reader went to another page): it takes cores from every
+    page of the server only while it may be asked for. Returns whether a build began."""
+    if os.environ.get(PREPARE, "").strip().lower() == "off":
+        return False
+    key = _key(db, scope, True, [], "HTML")
+    built, lock = _reports()
+    executor, begun = _preparing()
+    with lock:
+        for old in [k for k, future in begun.items() if future.done()]:
+            begun.pop(old)
+        if key in built or begun:  # ready, or the thread is busy
+            return False
+
+        def step(fraction: float, words: str) -> None:
+            if not still_wanted():
+                raise _Left
+
+        def build() -> None:
+            with contextlib.suppress(_Left):
+                _keep(key, _build(db, scope, public=True, ideas=[], kind="HTML",
+                                  progress=step))
+
+        begun[key] = executor.submit(build)
+    return True
+
+
+def learning_file(db: Database, scope: auth.Scope, *, public: bool, ideas: list[str],
+                  kind: str, progress) -> tuple[bytes, dt.datetime | None]:
+    """The learning report as HTML or PDF bytes, built once per change of the data rather
+    than on every click, and when it was built if that was before this click (None when
+    built now, or finished now from the build begun as the page opened)."""
+    key = _key(db, scope, public, ideas, kind)
+    built, lock = _reports()
+    with lock:
+        if key in built:
+            return built[key]
+        begun = _preparing()[1].get(key)
+    if begun is not None:
+        if progress is not None:
+            progress(0.5, "Finishing the report begun when this page opened...")
+        with contextlib.suppress(Exception):  # if it failed, built below: its error said there
+            begun.result()
+            with lock:
+                if key in built:
+                    return built[key][0], None
+    data = _build(db, scope, public=public, ideas=ideas, kind=kind, progress=progress)
+    _keep(key, data)
     return data, None

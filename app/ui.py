@@ -136,9 +136,31 @@ def get_db() -> Database:
         st.stop()
 
 
+class Whereabouts:
+    """The page a session is on (its URL path), and whether its latest run opened it (from
+    another page, a link or a sign-in) rather than ran it again after a click on it. Kept in
+    the session's state and changed in place, so a thread working for the session can
+    tell when the person has left the page."""
+
+    __slots__ = ("entered", "page")
+
+    def __init__(self) -> None:
+        self.page: str | None = None
+        self.entered = True
+
+    def still_on(self, page: str) -> Callable[[], bool]:
+        return lambda: self.page == page
+
+
+def whereabouts() -> Whereabouts:
+    return st.session_state.setdefault("whereabouts", Whereabouts())
+
+
 def run_page(page) -> None:
     """Run the chosen page; a damaged database file met while reading is said in words (where
     the last backup is, what to do), never as a stack trace."""
+    where = whereabouts()
+    where.entered, where.page = where.page != page.url_path, page.url_path
     try:
         page.run()
     except duckdb.Error as exc:

@@ -27,6 +27,10 @@ os.environ.setdefault(clock.ENV, AS_OF.isoformat())
 # The app's daily backup thread is tested on its own (test_hardening_data); the app and
 # browser tests run without it. A test that wants it sets the variable itself.
 os.environ.setdefault("TRACKER_BACKUP_AT", "off")
+# Nor does the app build the learning report ahead of the click as What we learned opens
+# (many tests open it; the build would take a core from the rest): tested on its own
+# (test_daily_paths).
+os.environ.setdefault("TRACKER_PREPARE_REPORTS", "off")
 # The suite's workers keep every core busy already: a report's charts are drawn in the
 # process that builds it (starting render processes would only add their start-up). The
 # parallel path has its own test (test_report.py).

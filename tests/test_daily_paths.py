@@ -638,6 +638,61 @@ def test_the_learning_report_is_built_once_per_change_of_the_data(demo_path, mon
     assert len(drawn) == 1 or drawn[1] < drawn[0]  # only what changed is drawn again
 
 
+def test_opening_what_we_learned_builds_the_report_before_the_click(demo_path, monkeypatch):
+    """Issue 22: the learning report took 6-8 s in the app from the click. Opening What we
+    learned now builds, in the background, the file its form asks for as it opens (the public
+    version of every idea, as HTML), so the click finds it built or nearly; the page's own
+    reruns (a synthesis saved, a filter changed) set no build going."""
+    import threading
+
+    from tracker.learning import learning_report, syntheses
+
+    monkeypatch.setenv("TRACKER_PREPARE_REPORTS", "on")  # the suite turns it off (conftest)
+    real, builds = learning_report.build_html, []
+
+    def build_html(*args, **kwargs):  # which thread built it: ahead, or on the click
+        ahead = threading.current_thread().name.startswith("learning-report")
+        builds.append("ahead" if ahead else "on the click")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(learning_report, "build_html", build_html)
+
+    def change(words: str) -> None:
+        with Database(demo_path) as db:
+            idea = int(repo.list_ideas(db, repo.get_challenge(db)["id"])["id"].iloc[0])
+            syntheses.write_synthesis(db, ADMIN, idea, key_learning=words,
+                                      recommendation="test_further", reason="One site only.")
+
+    at = open_app(monkeypatch, demo_path)
+    at.switch_page("app_pages/learning.py").run()
+    assert not at.exception
+    _submit(at, "Build the report")  # waits for the build begun as the page opened
+    assert builds == ["ahead"]
+    assert at.session_state["learning_file"][1].startswith(b"<!DOCTYPE html>")
+    change("A change after the first build.")
+    at.run()  # the page run again by itself (as after a save): nothing is built ahead
+    _submit(at, "Build the report")
+    assert builds == ["ahead", "on the click"]
+    change("A change after the second build.")
+    at.switch_page("app_pages/overview.py").run()
+    at.switch_page("app_pages/learning.py").run()  # opened again, on the changed data
+    _submit(at, "Build the report")
+    assert builds == ["ahead", "on the click", "ahead"]
+    assert b"A change after the second build." in at.session_state["learning_file"][1]
+    # a reader who leaves at once: the build begun for them stops, and nothing is kept
+    from app import learning_view
+
+    change("A change nobody stays to read.")
+    finished = len(learning_view._reports()[0])
+    at.switch_page("app_pages/overview.py").run()
+    at.switch_page("app_pages/learning.py").run()
+    at.switch_page("app_pages/overview.py").run()
+    begun = list(learning_view._preparing()[1].values())
+    assert len(begun) == 1
+    begun[0].result(timeout=120)
+    assert builds == ["ahead", "on the click", "ahead", "ahead"]
+    assert len(learning_view._reports()[0]) == finished  # stopped part-way: nothing kept
+
+
 def test_a_record_with_many_cycles_shows_ten_at_a_time(demo_path, monkeypatch):
     """Issue 22, at scale: an idea tested at many organisations has dozens of cycles, each a
     box with its sharing form, and drawing them all kept What we learned at 2-4 s in the
