@@ -207,10 +207,13 @@ def _synthesis_form(db: Database, scope: auth.Scope, rec: learning_record.Record
         left, right = st.columns(2)
         reviewed_by = left.text_input("Reviewed by", value=s.get("reviewed_by") or "",
                                       key=f"{form}_by")
+        stored = pd.Timestamp(s["reviewed_on"]).date() if pd.notna(s.get("reviewed_on")) \
+            else None
+        # the latest day offered is today, or the stored one if a clock set back put it later
+        # (a save then says the date is after today, rather than the page failing)
         reviewed_on = right.date_input(
-            "Reviewed on", value=pd.Timestamp(s["reviewed_on"]).date()
-            if pd.notna(s.get("reviewed_on")) else None, format="DD/MM/YYYY",
-            max_value=clock.today(), key=f"{form}_on")
+            "Reviewed on", value=stored, format="DD/MM/YYYY",
+            max_value=max(clock.today(), stored or clock.today()), key=f"{form}_on")
         ui.field_problem(problems, "Reviewed")
         if st.form_submit_button("Save as a new version", type="primary") and ui.run_write(
                 lambda: syntheses.write_synthesis(

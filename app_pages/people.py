@@ -114,9 +114,10 @@ def person_form(key: str, row=None, problems=()):
     email = st.text_input("E-mail", key=f"{key}_email",
                           value="" if row is None else (row["email"] or ""))
     ui.field_problem(problems, "E-mail")
-    joined = st.date_input("Joined on", format="DD/MM/YYYY", max_value=clock.today(),
-                           key=f"{key}_joined",
-                           value=clock.today() if row is None else row["joined_on"])
+    stored = clock.today() if row is None or pd.isna(row["joined_on"]) else \
+        pd.Timestamp(row["joined_on"]).date()
+    joined = st.date_input("Joined on", format="DD/MM/YYYY", key=f"{key}_joined", value=stored,
+                           max_value=max(clock.today(), stored))  # later: a clock set back
     ui.field_problem(problems, "Joined on")
     linked = [] if row is None else [int(i) for i in row["idea_ids"] if int(i) in idea_options]
     chosen = st.multiselect("Ideas they are involved in", list(idea_options), default=linked,

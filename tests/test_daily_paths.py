@@ -710,3 +710,36 @@ def test_a_record_with_many_cycles_shows_ten_at_a_time(demo_path, monkeypatch):
     assert not at.exception
     boxes = [e.label for e in at.expander if e.label.startswith("Cycle ")]
     assert len(boxes) == 1 and boxes[0].startswith("Cycle ")
+
+
+def test_a_review_date_after_today_does_not_break_what_we_learned(demo_path, monkeypatch):
+    """Found by the bench run with the clock set back: a synthesis reviewed on a day after
+    today (the server's clock set back, or the file moved to a machine whose clock is behind)
+    stopped What we learned with a stack trace (the date field's latest day was today), and a
+    participant who joined after today stopped People. Each page shows the stored date;
+    saving a date after today is still refused in words."""
+    from tracker.community import participants
+    from tracker.learning import syntheses
+
+    with Database(demo_path) as db:
+        cid = repo.get_challenge(db)["id"]
+        idea = int(repo.list_ideas(db, cid)["id"].iloc[0])
+        monkeypatch.setenv(clock.ENV, (AS_OF + dt.timedelta(days=5)).isoformat())
+        syntheses.write_synthesis(db, ADMIN, idea, key_learning="Reviewed in five days.",
+                                  recommendation="spread", reason="r", reviewed_by="Lab board",
+                                  reviewed_on=clock.today())
+        person = participants.add_participant(db, ADMIN, cid, name="Joins in five days",
+                                              taking_part="peer_supporter",
+                                              joined_on=clock.today())
+    monkeypatch.setenv(clock.ENV, AS_OF.isoformat())
+    at = open_app(monkeypatch, demo_path)
+    at.switch_page("app_pages/learning.py").run()
+    _widget(at, "selectbox", "Open an idea's learning record").set_value(idea).run()
+    assert not at.exception
+    assert [d.value for d in at.date_input if d.label == "Reviewed on"] == \
+        [AS_OF + dt.timedelta(days=5)]
+    at.switch_page("app_pages/people.py").run()
+    _widget(at, "selectbox", "Participant").set_value(person).run()
+    assert not at.exception
+    assert AS_OF + dt.timedelta(days=5) in [d.value for d in at.date_input
+                                            if d.label == "Joined on"]
