@@ -743,3 +743,33 @@ def test_a_review_date_after_today_does_not_break_what_we_learned(demo_path, mon
     assert not at.exception
     assert AS_OF + dt.timedelta(days=5) in [d.value for d in at.date_input
                                             if d.label == "Joined on"]
+
+
+def test_an_spc_chart_s_text_alternative_names_its_lines_as_the_chart_does(demo_db):
+    """Issue 22's text alternatives, read by a newcomer: an SPC chart's table said 'centre',
+    'upper' and 'lower' and its sentence 'of label_y against start' (the cycles' labels); a
+    driver diagram's table held its layout (x0, y0). Now the lines are named as the chart's
+    tooltips name them, the sentence names the plotted axes, and layout is left out."""
+    import pandas as pd
+
+    from tracker.reports import charts
+
+    weeks = pd.date_range("2026-01-05", periods=20, freq="7D")
+    frame = charts.outcome_frame(pd.DataFrame({
+        "period": weeks, "value": [10.0 + (i % 5) for i in range(20)],
+        "numerator": float("nan"), "denominator": float("nan")}), "value",
+        improvement="decrease")
+    cycles = pd.DataFrame({"idea": ["Welcome call"], "cycle_no": [1], "start_date": [weeks[2]],
+                           "end_date": [weeks[5]], "prediction": ["fewer days"],
+                           "decision": ["adapt"]})
+    words, data = charts.text_alternative(charts.spc_chart(
+        frame, title="Days waited", unit="days", target=9, cycles=cycles))
+    assert "against Period starting" in words and "label_y" not in words, words
+    assert {"Mean", "Upper limit", "Lower limit"} <= set(data.columns), list(data.columns)
+    assert not {"centre", "upper", "lower", "start", "label_y"} & set(data.columns)
+    cid = repo.get_challenge(demo_db)["id"]
+    _, layout = charts.text_alternative(charts.driver_diagram(
+        "The aim", repo.list_drivers(demo_db, cid), repo.list_driver_links(demo_db, cid),
+        repo.list_ideas(demo_db, cid), repo.list_idea_links(demo_db, cid)))
+    assert len(layout) > 10 and "Colour key" in layout.columns
+    assert not {"x0", "y0", "x1", "y1", "ytext"} & set(layout.columns), list(layout.columns)

@@ -42,32 +42,49 @@ def text_alternative(chart: alt.TopLevelMixin | dict,
     saying so)."""
     spec = chart if isinstance(chart, dict) else vega_lite(chart)
     datasets = spec.get("datasets", {})
-    fields: dict[str, str] = {}  # field -> what the chart calls it
-    axes: dict[str, str] = {}
+    top = (spec.get("data") or {}).get("name")
+    views = list(_views(spec))
     kinds: list[str] = []
     used: dict[str, int] = {}
-    for view in _views(spec):
+    named: dict[str, str] = {}  # field -> the title its tooltips give it
+    for view in views:
         mark = view["mark"]["type"] if isinstance(view["mark"], dict) else view["mark"]
         if MARKS.get(mark) and MARKS[mark] not in kinds and mark != "text":
             kinds.append(MARKS[mark])
-        data = (view.get("data") or spec.get("data") or {}).get("name")
+        data = (view.get("data") or {}).get("name") or top
         if data:
             used[data] = used.get(data, 0) + 1
+        tips = view.get("encoding", {}).get("tooltip", [])
+        for tip in tips if isinstance(tips, list) else [tips]:
+            if isinstance(tip, dict) and "field" in tip and _text(tip.get("title")):
+                named.setdefault(str(tip["field"]).split(":")[0], _text(tip["title"]))
+    main = max(used, key=lambda n: (used[n], len(datasets.get(n, [])))) if used else None
+    fields: dict[str, str] = {}  # field of the table's data -> what the chart calls it
+    axes: dict[str, tuple[bool, str]] = {}  # channel -> (titled on the chart, its name)
+    for view in views:
+        if ((view.get("data") or {}).get("name") or top) != main:
+            continue  # another table's marks (the cycles' bands, a target's label)
+        encodings = view.get("encoding", {})
         for channel in CHANNELS:
-            encoding = view.get("encoding", {}).get(channel)
+            encoding = encodings.get(channel)
             if not isinstance(encoding, dict) or "field" not in encoding:
                 continue
+            axis = encodings.get(channel[0]) if channel in ("x2", "y2") else encoding
+            if channel[0] in "xy" and isinstance(axis, dict) and "axis" in axis and \
+                    axis["axis"] is None:
+                continue  # a position with no axis (a diagram's layout), not data to read
             field = str(encoding["field"]).split(":")[0]
-            name = _text(encoding.get("title")) or fields.get(field) or field
+            titled = _text(encoding.get("title"))
+            name = titled or fields.get(field) or named.get(field) or (
+                "Label" if channel == "text" else field)
             fields.setdefault(field, name)
-            if channel in ("x", "y") and channel not in axes:
-                axes[channel] = name
-    frame = pd.DataFrame()
-    if used:
-        name = max(used, key=lambda n: (used[n], len(datasets.get(n, []))))
-        frame = pd.DataFrame(datasets.get(name, []))
+            if channel in ("x", "y") and (channel not in axes or titled and
+                                          not axes[channel][0]):
+                axes[channel] = (bool(titled), name)  # a titled axis names it best
+    frame = pd.DataFrame(datasets.get(main, [])) if main else pd.DataFrame()
     columns = [f for f in fields if f in frame.columns]
     table = frame[columns].rename(columns=fields) if columns else frame.iloc[:, :0]
+    axes = {channel: name for channel, (_, name) in axes.items()}
     title = _text(spec.get("title")) or next(
         (_text(v.get("title")) for v in _views(spec) if v.get("title")), None)
     what = " and ".join(kinds) or "picture"
