@@ -648,17 +648,21 @@ def test_opening_what_we_learned_builds_the_report_before_the_click(demo_path, m
     from tracker.learning import learning_report, syntheses
 
     monkeypatch.setenv("TRACKER_PREPARE_REPORTS", "on")  # the suite turns it off (conftest)
-    real, builds = learning_report.build_html, []
+    with Database(demo_path) as db:
+        idea = int(repo.list_ideas(db, repo.get_challenge(db)["id"])["id"].iloc[0])
+    real, builds, go = learning_report.build_html, [], threading.Event()
+    go.set()
 
     def build_html(*args, **kwargs):  # which thread built it: ahead, or on the click
         ahead = threading.current_thread().name.startswith("learning-report")
         builds.append("ahead" if ahead else "on the click")
-        return real(*args, **kwargs)
+        go.wait(timeout=60)  # held only where the test says
+        # one idea's report (what is asked for, and when, is what this test is about)
+        return real(*args, **{**kwargs, "ideas": [idea]})
     monkeypatch.setattr(learning_report, "build_html", build_html)
 
     def change(words: str) -> None:
         with Database(demo_path) as db:
-            idea = int(repo.list_ideas(db, repo.get_challenge(db)["id"])["id"].iloc[0])
             syntheses.write_synthesis(db, ADMIN, idea, key_learning=words,
                                       recommendation="test_further", reason="One site only.")
 
@@ -684,8 +688,10 @@ def test_opening_what_we_learned_builds_the_report_before_the_click(demo_path, m
     change("A change nobody stays to read.")
     finished = len(learning_view._reports()[0])
     at.switch_page("app_pages/overview.py").run()
+    go.clear()  # the next build waits until the reader has gone
     at.switch_page("app_pages/learning.py").run()
     at.switch_page("app_pages/overview.py").run()
+    go.set()
     begun = list(learning_view._preparing()[1].values())
     assert len(begun) == 1
     begun[0].result(timeout=120)
