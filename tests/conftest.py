@@ -229,6 +229,17 @@ def built_once(tmp_path_factory, worker_id):
     return get
 
 
+@pytest.fixture(scope="session", autouse=True)
+def charts_drawn_once(tmp_path_factory, worker_id):
+    """The charts drawn by any test, app server or command of this run, kept in one folder
+    for the others (`TRACKER_CHART_CACHE`): the demo's review pack and learning report are
+    built by a dozen tests, and each drew the same charts again. A chart is still drawn by the
+    first test that asks for it; the tests of drawing itself empty it for themselves."""
+    from tracker.reports import drawing
+
+    os.environ[drawing.CHART_CACHE] = str(_run_folder(tmp_path_factory, worker_id) / "charts")
+
+
 @pytest.fixture
 def demo_path(demo_template, tmp_path, request) -> Path:
     path = tmp_path / "demo.duckdb"

@@ -308,12 +308,16 @@ def test_log_in_as_each_role(browser, accounts_app, username, role):
     # the lab admin: test_every_page_in_chromium)
 
 
-def test_a_leader_goes_from_the_summary_to_the_chart_and_exports_the_pack(browser, demo_app):
-    """The issue's 'done when': open the Summary, see which measures show improvement, click
-    through to the chart, see the cycles that preceded the shift, and export the pack."""
-    url = demo_app
+def test_a_leader_goes_from_the_summary_to_the_chart_and_exports_the_pack(browser,
+                                                                        accounts_app):
+    """The issue's 'done when': a leader (a viewer) signs in, opens the Summary, sees which
+    measures show improvement, clicks through to the chart, sees the cycles that preceded the
+    shift, and exports the pack."""
+    url = accounts_app
     page = browser.new_page(viewport={"width": 1400, "height": 1600}, accept_downloads=True)
-    _open(page, f"{url}/summary", "Summary")
+    _sign_in(page, url, "summary", "lead")
+    page.get_by_role("heading", name="Summary").first.wait_for(timeout=30_000)
+    _drawn(page)
     page.get_by_text("Improvement", exact=True).click()  # only series improving now
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / "leader_1_summary.png"), full_page=True)

@@ -608,6 +608,7 @@ def test_the_learning_report_is_built_once_per_change_of_the_data(demo_path, mon
 
     kept = type(drawing._drawn)()
     monkeypatch.setattr(drawing, "_drawn", kept)  # nothing drawn before: every chart drawn
+    monkeypatch.delenv(drawing.CHART_CACHE, raising=False)  # nor the suite's shared folder
     drawn: list[int] = []  # is kept there, so the charts drawn by each build are what it adds
 
     def count(build):

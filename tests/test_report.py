@@ -161,6 +161,7 @@ def test_parallel_rendering_gives_the_same_images_as_one_process(monkeypatch):
     # nothing drawn before
     monkeypatch.setenv(drawing.RENDER_PROCESSES, "2")
     monkeypatch.setattr(drawing, "_drawn", type(drawing._drawn)())
+    monkeypatch.delenv(drawing.CHART_CACHE, raising=False)  # nor the suite's shared folder
     specs = [alt.Chart(pd.DataFrame({"x": [1, 2, k]})).mark_point().encode(x="x:Q").to_dict()
              for k in range(drawing.PARALLEL_FROM)]
     parallel = drawing.render(specs, "svg")
@@ -209,6 +210,7 @@ def test_a_chart_that_cannot_be_drawn_stops_the_report_in_words_and_ends_the_wor
 
     monkeypatch.setenv(drawing.RENDER_PROCESSES, "2")
     monkeypatch.setattr(drawing, "_drawn", type(drawing._drawn)())
+    monkeypatch.delenv(drawing.CHART_CACHE, raising=False)  # nor the suite's shared folder
     good = [alt.Chart(pd.DataFrame({"x": [k]})).mark_point().encode(x="x:Q").to_dict()
             for k in range(drawing.PARALLEL_FROM)]
     bad = {"mark": "point", "encoding": {"x": {"field": "x", "type": "no-such-type"}}}
@@ -220,3 +222,47 @@ def test_a_chart_that_cannot_be_drawn_stops_the_report_in_words_and_ends_the_wor
         with pytest.raises(RuntimeError, match="Drawing a chart failed"):
             drawn.images()
     assert all(proc.poll() is not None for proc in workers)  # none left running
+
+
+def test_charts_drawn_by_one_process_are_found_by_another_in_the_shared_folder(
+        monkeypatch, tmp_path):
+    """TRACKER_CHART_CACHE: a chart drawn once is not drawn again by another process (an app
+    server, the command line) or after a restart; each file is private to the tracker's user,
+    named by the chart's digest, and a folder that cannot be written only costs drawing."""
+    import stat
+
+    import altair as alt
+    import pandas as pd
+
+    folder = tmp_path / "charts"
+    monkeypatch.setenv(drawing.CHART_CACHE, str(folder))
+    monkeypatch.setattr(drawing, "_drawn", type(drawing._drawn)())
+    specs = [alt.Chart(pd.DataFrame({"x": [k, k + 1]})).mark_point().encode(x="x:Q").to_dict()
+             for k in range(3)]
+    first = drawing.render(specs, "svg")
+    files = sorted(folder.iterdir())
+    assert len(files) == 3 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    assert {f.name for f in files} == {f"{drawing.spec_key(s, 'svg')[1]}.svg" for s in specs}
+
+    monkeypatch.setattr(drawing, "_drawn", type(drawing._drawn)())  # another process's memory
+
+    def never(job):
+        raise AssertionError("drawn again")
+    monkeypatch.setattr(drawing, "draw_one", never)
+    assert drawing.render(specs, "svg") == first  # every one from the folder
+
+    monkeypatch.setattr(drawing, "draw_one", drawing.render_worker.draw)
+    monkeypatch.setattr(drawing, "_drawn", type(drawing._drawn)())
+    (tmp_path / "a file").write_text("not a folder")
+    monkeypatch.setenv(drawing.CHART_CACHE, str(tmp_path / "a file"))
+    assert drawing.render(specs, "svg") == first  # drawn again, nothing kept, no error
+    # the folder is kept under its size: the oldest charts go first
+    monkeypatch.setenv(drawing.CHART_CACHE, str(folder))
+    monkeypatch.setattr(drawing, "FOLDER_KEPT_BYTES", sum(len(i) for i in first[1:]))
+    monkeypatch.setattr(drawing, "TIDY_EVERY", 1)
+    oldest = folder / f"{drawing.spec_key(specs[0], 'svg')[1]}.svg"
+    os.utime(oldest, (1, 1))
+    newest = {**specs[0], "description": "one more"}
+    drawing.render([newest], "svg")
+    assert not oldest.exists() and (folder / f"{drawing.spec_key(newest, 'svg')[1]}.svg").exists()
+    assert sum(f.stat().st_size for f in folder.iterdir()) <= drawing.FOLDER_KEPT_BYTES

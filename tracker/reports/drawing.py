@@ -1,7 +1,11 @@
 """Charts drawn as images (PDF, PNG, SVG) by vl-convert, for the review pack and the learning
 report.
 
-A chart drawn before (the same specification, data included, and kind) comes from memory.
+A chart drawn before (the same specification, data included, and kind) comes from memory, or
+from the folder TRACKER_CHART_CACHE names, if set: there the charts drawn by one process (an
+app server, the command line, another app server of the same lab) are kept for the others
+and for after a restart. A chart's file is named by the digest of its specification, so only
+whoever builds the very same chart, data and all, can find it.
 The rest are drawn while the report is still being built: a `Drawing` takes each chart as
 soon as it is made and hands it to a worker process (`render_worker`; one per core but one),
 so the other cores draw while this process gathers and builds the next ones. vl-convert
@@ -38,6 +42,76 @@ draw_one = render_worker.draw  # one chart, in this process
 DRAWN_KEPT_BYTES = 64_000_000  # charts already drawn, kept in memory (the newest)
 _drawn: OrderedDict[tuple[str, str], bytes] = OrderedDict()
 _drawn_lock = threading.Lock()
+CHART_CACHE = "TRACKER_CHART_CACHE"  # a folder of charts drawn, shared between processes
+FOLDER_KEPT_BYTES = 512_000_000  # in that folder, at most (the oldest go first)
+TIDY_EVERY = 200  # charts written to the folder between two looks at its size
+_written = [0]
+
+
+def _folder() -> Path | None:
+    named = os.environ.get(CHART_CACHE, "").strip()
+    return Path(named) if named else None
+
+
+def _file(folder: Path, key: tuple[str, str]) -> Path:
+    return folder / f"{key[1]}.{key[0]}"
+
+
+def recall(key: tuple[str, str]) -> bytes | None:
+    """A chart drawn before: from memory, else from the shared folder (then kept in memory)."""
+    with _drawn_lock:
+        image = _drawn.get(key)
+    folder = _folder()
+    if image is not None or folder is None:
+        return image
+    try:
+        image = _file(folder, key).read_bytes()
+    except OSError:
+        return None
+    with _drawn_lock:
+        _drawn[key] = image
+    return image
+
+
+def keep(drawn: dict[tuple[str, str], bytes]) -> None:
+    """Charts just drawn, kept in memory (the newest DRAWN_KEPT_BYTES) and in the shared
+    folder if there is one (written whole, then renamed: a reader never sees half a chart)."""
+    with _drawn_lock:
+        _drawn.update(drawn)
+        size = sum(len(image) for image in _drawn.values())
+        while size > DRAWN_KEPT_BYTES and _drawn:
+            size -= len(_drawn.popitem(last=False)[1])
+    folder = _folder()
+    if folder is None or not drawn:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for key, image in drawn.items():
+            target = _file(folder, key)
+            if target.exists():
+                continue
+            handle, temporary = tempfile.mkstemp(dir=folder, suffix=".part")  # mode 0600
+            with os.fdopen(handle, "wb") as out:
+                out.write(image)
+            os.replace(temporary, target)
+            _written[0] += 1
+        if _written[0] >= TIDY_EVERY:
+            _written[0] = 0
+            _tidy(folder)
+    except OSError:
+        pass  # a folder that cannot be written only means drawing again next time
+
+
+def _tidy(folder: Path) -> None:
+    """The folder's oldest charts removed while it holds more than FOLDER_KEPT_BYTES."""
+    files = sorted((f.stat().st_mtime, f.stat().st_size, f) for f in folder.iterdir()
+                   if f.is_file() and not f.name.endswith(".part"))
+    size = sum(size for _, size, _ in files)
+    for _, file_size, path in files:
+        if size <= FOLDER_KEPT_BYTES:
+            break
+        path.unlink(missing_ok=True)
+        size -= file_size
 
 
 def render_processes() -> int:
@@ -89,8 +163,7 @@ class Drawing:
         """One more chart: from memory if drawn before, else given to a worker now (or kept
         to draw in this process)."""
         key = spec_key(spec, self.kind)
-        with _drawn_lock:
-            image = _drawn.get(key)
+        image = recall(key)
         index = len(self._keys)
         self._keys.append(key)
         self._images.append(image)
@@ -129,12 +202,7 @@ class Drawing:
                     raise image
                 self._images[index] = image
                 step(0.3 + 0.7 * count / total, f"Drawn {count} of {total} charts")
-        with _drawn_lock:
-            for index in self._specs:
-                _drawn[self._keys[index]] = self._images[index]
-            size = sum(len(image) for image in _drawn.values())
-            while size > DRAWN_KEPT_BYTES and _drawn:
-                size -= len(_drawn.popitem(last=False)[1])
+        keep({self._keys[index]: self._images[index] for index in self._specs})
         self._specs.clear()
         return list(self._images)
 
