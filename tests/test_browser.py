@@ -536,12 +536,18 @@ def test_hostile_text_is_shown_as_text_and_grids_download_nothing_raw(browser, d
 GRID_WIDTHS = [48, 90, 260, 105, 150, 80, 95, 105]
 
 
-def _type_in_grid(page, row: int, column: int, text: str) -> None:
-    """Double-click a cell of the first data editor (0-based data row and column) and type."""
+def _type_in_grid(page, row: int, column: int, text: str, *, once: bool = False) -> None:
+    """Double-click a cell of the first data editor (0-based data row and column), or click
+    it `once` as most people do (the cell is chosen and typing fills it), and type."""
     box = page.locator("[data-testid='stDataFrame']").first.bounding_box()
     x = box["x"] + sum(GRID_WIDTHS[:column]) + GRID_WIDTHS[column] / 2
     y = box["y"] + 35 + 35 * row + 17
-    page.mouse.dblclick(x, y)  # opens the cell's editor
+    if once:
+        page.mouse.move(x, y)  # the pointer comes over the grid (its toolbar shows), then clicks
+        page.wait_for_timeout(300)
+        page.mouse.click(x, y)
+    else:
+        page.mouse.dblclick(x, y)  # opens the cell's editor
     page.wait_for_timeout(400)
     page.keyboard.type(text)
     page.wait_for_timeout(300)
@@ -571,10 +577,10 @@ def test_a_partner_enters_results_in_the_grid_and_corrects_a_rate(browser, demo_
         page.locator("[data-testid='stSidebarNavLink']").filter(has_text="Enter results") \
             .click()
         page.get_by_role("heading", name="Enter results").wait_for(timeout=30_000)
-        page.wait_for_load_state("networkidle")
-        page.wait_for_timeout(1500)
-        # the grid is drawn on a canvas; its first row is the A&E rate (measures A to Z)
-        _type_in_grid(page, 0, 6, "3")
+        _drawn(page)
+        # the grid is drawn on a canvas; its first row is the A&E rate (measures A to Z). The
+        # first click after the page is drawn chooses the cell: the digits typed are kept
+        _type_in_grid(page, 0, 6, "3", once=True)
         page.get_by_text("Check before storing: 1 row filled in").wait_for(timeout=30_000)
         _type_in_grid(page, 0, 7, "56")
         page.get_by_text("check it is on that base").wait_for(timeout=30_000)
