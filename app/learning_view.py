@@ -10,7 +10,7 @@ import datetime as dt
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -317,15 +317,18 @@ class _Left(Exception):
     """The reader left the page before the report built for them ahead was finished."""
 
 
-def prepare_learning_file(db: Database, scope: auth.Scope,
-                          still_wanted: Callable[[], bool]) -> bool:
+GIVE_WAY_SECONDS = 30  # at most, in all, that a build ahead waits for the reader's own reruns
+
+
+def prepare_learning_file(db: Database, scope: auth.Scope, where: ui.Whereabouts) -> bool:
     """Begin building, in the background, the report a click on "Build the report" asks for
     as the form opens (the public version of every idea, as HTML), unless it is built or
     being built, or the one thread is busy with another. Called as a reader enters What we
     learned, not on the page's own reruns (a lab admin saving syntheses one after another
-    sets no build going at each save). The build stops, at its next idea or chart, once
-    `still_wanted()` is false (the reader went to another page): it takes cores from every
-    page of the server only while it may be asked for. Returns whether a build began."""
+    sets no build going at each save). At each idea and chart the build gives way while the
+    reader's page is running (their clicks come first), and stops once they have gone to
+    another page: it takes cores from the server only while it may be asked for. Returns
+    whether a build began."""
     if os.environ.get(PREPARE, "").strip().lower() == "off":
         return False
     key = _key(db, scope, True, [], "HTML")
@@ -337,8 +340,13 @@ def prepare_learning_file(db: Database, scope: auth.Scope,
         if key in built or begun:  # ready, or the thread is busy
             return False
 
+        page, waited = where.page, [0.0]
+
         def step(fraction: float, words: str) -> None:
-            if not still_wanted():
+            while where.busy and waited[0] < GIVE_WAY_SECONDS:
+                time.sleep(0.02)
+                waited[0] += 0.02
+            if where.page != page:
                 raise _Left
 
         def build() -> None:
@@ -364,11 +372,16 @@ def learning_file(db: Database, scope: auth.Scope, *, public: bool, ideas: list[
     if begun is not None:
         if progress is not None:
             progress(0.5, "Finishing the report begun when this page opened...")
-        with contextlib.suppress(Exception):  # if it failed, built below: its error said there
-            begun.result()
-            with lock:
-                if key in built:
-                    return built[key][0], None
+        where = ui.whereabouts()
+        where.waiting = True  # the build gives way to this page's runs, but not to this wait
+        try:
+            with contextlib.suppress(Exception):  # if it failed, built below: error said there
+                begun.result()
+                with lock:
+                    if key in built:
+                        return built[key][0], None
+        finally:
+            where.waiting = False
     data = _build(db, scope, public=public, ideas=ideas, kind=kind, progress=progress)
     _keep(key, data)
     return data, None

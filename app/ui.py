@@ -142,14 +142,19 @@ class Whereabouts:
     the session's state and changed in place, so a thread working for the session can
     tell when the person has left the page."""
 
-    __slots__ = ("entered", "page")
+    __slots__ = ("entered", "page", "running", "waiting")
 
     def __init__(self) -> None:
         self.page: str | None = None
         self.entered = True
+        self.running = False  # a run of the session's page is under way
+        self.waiting = False  # ... and waits for work in the background to finish
 
-    def still_on(self, page: str) -> Callable[[], bool]:
-        return lambda: self.page == page
+    @property
+    def busy(self) -> bool:
+        """The session's page is running and not waiting on work in the background: that
+        work gives way to it."""
+        return self.running and not self.waiting
 
 
 def whereabouts() -> Whereabouts:
@@ -161,6 +166,7 @@ def run_page(page) -> None:
     the last backup is, what to do), never as a stack trace."""
     where = whereabouts()
     where.entered, where.page = where.page != page.url_path, page.url_path
+    where.running = True
     try:
         page.run()
     except duckdb.Error as exc:
@@ -171,6 +177,8 @@ def run_page(page) -> None:
         if not unreachable(exc):
             raise
         say_unreachable()
+    finally:
+        where.running = False
 
 
 def say_unreachable() -> None:

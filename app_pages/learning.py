@@ -106,8 +106,7 @@ if build:
             scope, data, f"learning-{version}-{clock.today():%Y-%m-%d}{suffix}",
             "text/html" if suffix == ".html" else "application/pdf", version, built_at)
 elif ui.whereabouts().entered:  # the file the form asks for as it opens, built as they read
-    where = ui.whereabouts()
-    learning_view.prepare_learning_file(db, scope, still_wanted=where.still_on(where.page))
+    learning_view.prepare_learning_file(db, scope, ui.whereabouts())
 made = st.session_state.get("learning_file")
 if made and made[0] == scope:  # never another sign-in's file
     _, data, name, mime, version, built_at = made

@@ -646,9 +646,13 @@ def test_opening_what_we_learned_builds_the_report_before_the_click(demo_path, m
     reruns (a synthesis saved, a filter changed) set no build going."""
     import threading
 
+    from app import learning_view
     from tracker.learning import learning_report, syntheses
 
     monkeypatch.setenv("TRACKER_PREPARE_REPORTS", "on")  # the suite turns it off (conftest)
+    # the build gives way to the reader's page while it runs, but not to a click that waits
+    # for it: were it to, this click would wait out the give-way (here longer than AppTest's)
+    monkeypatch.setattr(learning_view, "GIVE_WAY_SECONDS", 600)
     with Database(demo_path) as db:
         idea = int(repo.list_ideas(db, repo.get_challenge(db)["id"])["id"].iloc[0])
     real, builds, go = learning_report.build_html, [], threading.Event()
@@ -684,8 +688,6 @@ def test_opening_what_we_learned_builds_the_report_before_the_click(demo_path, m
     assert builds == ["ahead", "on the click", "ahead"]
     assert b"A change after the second build." in at.session_state["learning_file"][1]
     # a reader who leaves at once: the build begun for them stops, and nothing is kept
-    from app import learning_view
-
     change("A change nobody stays to read.")
     finished = len(learning_view._reports()[0])
     at.switch_page("app_pages/overview.py").run()
@@ -698,6 +700,26 @@ def test_opening_what_we_learned_builds_the_report_before_the_click(demo_path, m
     begun[0].result(timeout=120)
     assert builds == ["ahead", "on the click", "ahead", "ahead"]
     assert len(learning_view._reports()[0]) == finished  # stopped part-way: nothing kept
+
+
+def test_the_report_built_ahead_gives_way_while_the_reader_s_page_runs(demo_path, monkeypatch):
+    """The build ahead shares the server with the reader's own clicks on What we learned: at
+    each idea and chart it waits while their page is running, and goes on once it is drawn."""
+    from app import learning_view, ui
+
+    monkeypatch.setenv(learning_view.PREPARE, "on")
+    where = ui.Whereabouts()
+    where.page, where.running = "learning", True  # the reader's page is running
+    with Database(demo_path) as db:
+        scope = auth.Scope.admin("gives way").viewing(repo.get_challenge(db))
+        assert learning_view.prepare_learning_file(db, scope, where)
+        begun = next(iter(learning_view._preparing()[1].values()))
+        with pytest.raises(TimeoutError):
+            begun.result(timeout=2)  # not done: it waits for the page
+        where.running = False  # drawn: the build goes on
+        begun.result(timeout=120)
+        key = learning_view._key(db, scope, True, [], "HTML")
+        assert learning_view._reports()[0][key][0].startswith(b"<!DOCTYPE html>")
 
 
 def test_a_record_with_many_cycles_shows_ten_at_a_time(demo_path, monkeypatch):
