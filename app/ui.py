@@ -395,12 +395,16 @@ def open_chart(measure_id: int, organisation_id: int) -> None:
 
 
 def flash() -> None:
-    """Show (once) the message of the last successful change, which survives st.rerun."""
+    """Show (once) the message of the last successful change, which survives st.rerun. It
+    stands in a box that is on the page whether or not there is a message, so what follows
+    keeps its place when the message goes: tabs after it (People's) stayed on the tab chosen
+    rather than going back to the first."""
+    box = st.container()
     message = st.session_state.pop("flash", None)
     if message:
-        st.success(esc(message))
+        box.success(esc(message))
     for warning in st.session_state.pop("flash_sharing", None) or []:
-        st.warning(esc(warning), icon=":material/visibility_off:")
+        box.warning(esc(warning), icon=":material/visibility_off:")
 
 
 def challenge_or_welcome(db: Database) -> dict:
