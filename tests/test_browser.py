@@ -692,9 +692,12 @@ def test_the_lab_team_plans_and_records_a_cycle_without_losing_its_place(browser
         page.get_by_text("Cycle planned").first.wait_for(timeout=30_000)
         from playwright.sync_api import expect
 
-        # saved: the next run draws a new, empty form
-        expect(page.get_by_label("Objective: what is this cycle for?")).to_have_value(
+        # saved: the next run draws a new, empty form (until that run ends, the filled one
+        # stays on screen faded, as Streamlit shows what a run has not yet redrawn)
+        fresh = page.locator("[data-testid='stElementContainer']:not([data-stale='true'])")
+        expect(fresh.get_by_label("Objective: what is this cycle for?")).to_have_value(
             "", timeout=30_000)
+        _settle(page)
         record = page.get_by_role("tab", name="Record Do, Study and Act")
         record.click()
         # the new cycle is the one open first: its plan is shown above the Do form (wait for
