@@ -76,7 +76,9 @@ def pytest_sessionfinish(session, exitstatus):
 # The longest tests go first (a browser flow is 10-60 s; most tests take under a second), so
 # that the parallel workers end together: pytest-xdist's work stealing then shares out the
 # short ones at the end instead of one worker finishing a long flow alone.
-SLOW_FIRST = ("tests/test_browser.py", "tests/test_bench.py", "tests/test_server_hardening.py",
+SLOW_FIRST = ("tests/test_browser.py", "tests/test_browser_access.py",
+              "tests/test_browser_learning.py", "tests/test_browser_community.py",
+              "tests/test_bench.py", "tests/test_server_hardening.py",
               "tests/test_cli_engines.py", "tests/test_report.py", "tests/test_learning.py",
               "tests/test_sharing_safely.py", "tests/test_app.py", "tests/test_shared_server.py",
               "tests/test_demo.py")
@@ -310,3 +312,62 @@ def add_role_accounts(database: Database) -> dict:
     auth.add_user(database, boss, username="lead", role="viewer", password=PASSWORD,
                   email="lead@example.org")
     return {"admin": boss, "orgs": orgs}
+
+
+# --------------------------------------------------------------------------- the browser tests
+# Here rather than in tests/browser_steps.py (the steps the browser tests share), so the
+# test_browser*.py files use them as fixtures without importing them.
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One Chromium for the module's tests (each test opens pages in contexts of its own)."""
+    from browser_steps import CHROMIUM, need_browser
+    from playwright.sync_api import sync_playwright
+
+    need_browser()
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The module's Chromium; what a test opened in it is closed after the test."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def demo_app(demo_template, tmp_path_factory):
+    """One app server on a copy of the demo, for the tests in this module that only read it
+    (each worker of a parallel run starts its own): its URL. Its caches stay warm between
+    the tests, as a lab's server does between its users."""
+    path = tmp_path_factory.mktemp("demo_app") / "demo.duckdb"
+    shutil.copy(demo_template, path)
+    from app_server import start_app, stop_app
+
+    proc, url, log = start_app(path)
+    yield url
+    stop_app(proc, log)
+
+
+@pytest.fixture(scope="module")
+def accounts_app(demo_template, tmp_path_factory):
+    """As `demo_app`, with the role accounts (`conftest.add_role_accounts`): every visit
+    begins at the sign-in."""
+    path = tmp_path_factory.mktemp("accounts_app") / "demo.duckdb"
+    shutil.copy(demo_template, path)
+    with Database(path) as db:
+        add_role_accounts(db)
+    from app_server import start_app, stop_app
+
+    proc, url, log = start_app(path)
+    yield url
+    stop_app(proc, log)
