@@ -147,6 +147,7 @@ def menu(admin: bool) -> dict[str, list]:
     pages = {
         "Challenge": [
             st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
+            st.Page("app_pages/for_you.py", title="For you", icon=":material/notifications:"),
             st.Page("app_pages/challenge.py", title="Challenge and drivers", icon=":material/flag:"),
             st.Page("app_pages/ideas.py", title="Change ideas", icon=":material/lightbulb:"),
             st.Page("app_pages/cycles.py", title="Test cycles (PDSA)", icon=":material/autorenew:"),

@@ -5,8 +5,9 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from app import ui
+from app import discussion, ui
 from tracker import clock, vocab
+from tracker.community.comments import Topic
 from tracker.errors import InputError
 from tracker.records import repo
 from tracker.records.cycles import MAX_SEARCH_CHARS
@@ -219,3 +220,7 @@ with tab_progress:
                     texts={"Next steps": next_steps}):
                 st.session_state["next_step"] = (cycle_id, "act")
                 st.rerun()
+
+    st.divider()
+    discussion.show(db, scope, Topic.cycle(db, cycle_id), key=f"cycle_{cycle_id}",
+                    org_label=cycle.get("organisation"))

@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from app import learning_view, ui
+from app import discussion, learning_view, ui
 from tracker import vocab
+from tracker.community.comments import Topic
 from tracker.records import repo
 from tracker.reports import charts
 from tracker.text import shown
@@ -63,7 +64,11 @@ if ideas.empty:
 
 st.divider()
 idea_options = ui.options(ideas, "title")
-idea_id = st.selectbox("Open an idea", list(idea_options), format_func=idea_options.get)
+wanted = st.session_state.pop("idea_wanted", None)  # from For you
+if wanted in idea_options:
+    st.session_state["open_idea"] = wanted
+idea_id = st.selectbox("Open an idea", list(idea_options), format_func=idea_options.get,
+                       key="open_idea")
 idea = ideas.set_index("id").loc[idea_id]
 st.header(ui.esc(idea["title"]))
 st.markdown(f"**Status:** {vocab.IDEA_STATUSES[idea['status']]}"
@@ -109,6 +114,8 @@ else:
                  if scope.is_admin else "Open it in What we learned"):
         st.session_state["learning_idea"] = int(idea_id)
         st.switch_page("app_pages/learning.py")
+
+discussion.show(db, scope, Topic.idea(int(idea_id)), key=f"idea_{idea_id}")
 
 if not scope.is_admin:
     st.stop()

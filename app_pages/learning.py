@@ -5,8 +5,9 @@ it), and the learning report to share (public version for anyone; internal for t
 import pandas as pd
 import streamlit as st
 
-from app import learning_view, ui
+from app import discussion, learning_view, ui
 from tracker import clock, vocab
+from tracker.community.comments import Topic
 from tracker.errors import InputError, PermissionDenied
 from tracker.learning import learning_record, syntheses
 
@@ -68,6 +69,9 @@ else:
         learning_view.show_record(db, scope, cid, int(idea_id))
     except PermissionDenied as exc:
         st.warning(ui.esc(exc))
+    else:
+        discussion.show(db, scope, Topic.learning(int(idea_id)), key=f"learning_{idea_id}",
+                        heading="Discussion of this learning")
 
 # ---------------------------------------------------------------- the report
 st.divider()

@@ -4,8 +4,9 @@
 import pandas as pd
 import streamlit as st
 
-from app import ui
+from app import discussion, ui
 from tracker import clock, vocab
+from tracker.community.comments import Topic
 from tracker.records import observations, reader_view, repo
 from tracker.reports import charts
 
@@ -144,6 +145,9 @@ if measure["data_kind"] == "proportion":
         st.caption("Each organisation's proportion against how many people it counted. "
                    "The funnel narrows as numbers grow: a small partner far from the line "
                    "may still be within what chance allows.")
+
+discussion.show(db, scope, Topic.chart(measure_id, org_id), key=f"chart_{measure_id}_{org_id}",
+                org_label=org_options[org_id], heading="Discussion of this chart")
 
 st.subheader("Small multiples")
 MAX_PANELS = 12

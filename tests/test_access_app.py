@@ -18,7 +18,7 @@ from tracker.records import repo
 from tracker.storage.db import Database
 
 APP = str(ROOT / "streamlit_app.py")
-COMMON = ["overview", "challenge", "ideas", "cycles", "learning", "people", "collaboration",
+COMMON = ["overview", "for_you", "challenge", "ideas", "cycles", "learning", "people", "collaboration",
           "progress",
           "summary", "outcomes", "portfolio", "enter", "review", "upload", "export",
           "organisations", "measures"]
@@ -223,7 +223,7 @@ def test_a_partner_reads_the_learning_of_its_ideas_through_the_login_form(monkey
         assert other.encode() not in shown, other
     # the partner may make only the public version of the report
     assert not [t for t in at.toggle if t.label.startswith("Public version")]
-    assert not [f for f in at.text_area]  # no synthesis form
+    assert [f.label for f in at.text_area] == ["Add to the discussion"]  # no synthesis form
 
 
 def test_admin_makes_and_revokes_an_api_token_through_the_page(monkeypatch, lab):

@@ -100,3 +100,72 @@ def test_the_lab_team_works_with_people_the_map_and_scores(browser, demo_path, t
         others = everyone[everyone["organisation"] != PARTNER_ORG]["name"]
     for name in others:
         assert name not in text, name
+
+
+def test_a_partner_asks_on_its_cycle_and_the_lab_answers_from_for_you(browser, demo_path):
+    """Issue 24, item 1: through the sign-in form, a partner comments on its cycle and
+    mentions the lab admin, who finds it under For you, opens the discussion and replies;
+    the partner then sees the reply under For you. Another partner cannot read the thread."""
+    from conftest import add_role_accounts
+    from playwright.sync_api import expect
+
+    from tracker.access.scope import Scope
+    from tracker.community import comments
+    from tracker.storage.db import Database
+
+    with Database(demo_path) as db:
+        add_role_accounts(db)
+    proc, url, log = _start(demo_path)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    question = "Three people asked to bring a carer. Can we? @boss"
+    asked = question.removesuffix(" @boss")  # shown with a word joiner after the @ (no link)
+    try:
+        partner = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
+        sign_in(partner, url, "cycles", "pp_user")
+        partner.get_by_role("tab", name="Record Do, Study and Act").click()
+        settle(partner)
+        box = partner.get_by_label("Add to the discussion")
+        box.scroll_into_view_if_needed()
+        box.fill(question)
+        partner.get_by_role("button", name="Post the comment").click()
+        partner.get_by_text("Comment posted").first.wait_for(timeout=30_000)
+        settle(partner)
+        main = partner.locator("[data-testid='stMain']")
+        expect(main.get_by_text(asked)).to_be_visible(timeout=30_000)
+        partner.screenshot(path=str(ARTIFACTS / "discussion_partner.png"), full_page=True)
+
+        lab = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
+        sign_in(lab, url, "for_you", "boss")
+        lab_main = lab.locator("[data-testid='stMain']")
+        expect(lab_main.get_by_text("pp_user (Peer Pathways (demo)) mentioned you").first) \
+            .to_be_visible(timeout=30_000)
+        expect(lab_main.get_by_text(asked).first).to_be_visible()
+        lab.screenshot(path=str(ARTIFACTS / "discussion_for_you.png"), full_page=True)
+        lab.get_by_role("button", name="Open the discussion").last.click()  # the mention
+        lab.get_by_role("heading", name="Test cycles (PDSA)").first.wait_for(timeout=30_000)
+        settle(lab)
+        expect(lab_main.get_by_text(asked)).to_be_visible(timeout=30_000)
+        lab.get_by_label("Add to the discussion").fill("Yes: count carers separately. @pp_user")
+        reply_to = lab.get_by_test_id("stSelectbox").filter(has_text="In reply to")
+        reply_to.click()
+        lab.get_by_role("option", name=f"pp_user (Peer Pathways (demo)): {asked}").click()
+        lab.get_by_role("button", name="Post the comment").click()
+        lab.get_by_text("Comment posted").first.wait_for(timeout=30_000)
+
+        partner.goto(f"{url}/for_you")  # still signed in: the session cookie
+        partner_main = partner.locator("[data-testid='stMain']")
+        expect(partner_main.get_by_text("boss (lab team) mentioned you").first) \
+            .to_be_visible(timeout=30_000)
+        expect(partner_main.get_by_text("Yes: count carers separately.").first).to_be_visible()
+        partner.screenshot(path=str(ARTIFACTS / "discussion_reply.png"), full_page=True)
+    finally:
+        _stop(proc, log)
+    with Database(demo_path) as db:
+        stored = db.read("SELECT * FROM comment WHERE body = ?", [question])
+        assert len(stored) == 1
+        replies = db.read("SELECT * FROM comment WHERE reply_to = ?", [int(stored["id"][0])])
+        assert replies["author"].tolist() == ["boss"]
+        topic = comments._topic_of(stored.iloc[0].to_dict())
+        another = Scope(actor="kv", role="partner", organisation_id=int(
+            db.scalar("SELECT id FROM organisation WHERE name = 'Kindred Voices (demo)'")))
+        assert not comments.may_read(db, another, topic)

@@ -22,7 +22,7 @@ import pytest
 from tracker import clock
 from tracker.access import disclosure, sensitive
 from tracker.access.scope import Scope
-from tracker.community import events, participants
+from tracker.community import comments, events, participants
 from tracker.errors import InputError
 from tracker.learning import learning_record, learning_report, sharing_check, syntheses, whats_new
 from tracker.records import cycles, observations, repo
@@ -119,7 +119,12 @@ def _plant(db: Database, round_no: int) -> dict:
         db, ADMIN, idea, key_learning=v("Key"), recommendation="spread", reason=v("Reason"),
         worked_when=v("Worked"), did_not_work_when=v("Not"), reviewed_by="Sarah Kowalski",
         reviewed_on=clock.today()))
-    return {"idea": idea}
+    # discussion: the writer's organisation on every kind of thread, the lab on the idea's
+    for topic in (comments.Topic.idea(idea), comments.Topic.cycle(db, cycle),
+                  comments.Topic.learning(idea), comments.Topic.chart(measure, int(orgs[WRITER]))):
+        put(lambda t=topic: comments.post(db, writer, t, v("Comment")))
+    put(lambda: comments.post(db, ADMIN, comments.Topic.idea(idea), v("Lab comment")))
+    return {"idea": idea, "cycle": cycle, "measure": measure}
 
 
 @pytest.fixture(scope="module", params=[0, 1], ids=["round-1", "round-2"])
@@ -188,6 +193,33 @@ def test_a_partner_and_a_viewer_read_nothing_planted(planted, who, tmp_path):
     for suffix in (".html", ".md"):
         out = whats_new.digest(db, scope, since, tmp_path / f"digest{suffix}")
         assert _leaks(out.read_text(encoding="utf-8"), leaks) == []
+
+
+@pytest.mark.parametrize("who", ["partner", "viewer"])
+def test_every_discussion_a_partner_and_a_viewer_may_read_holds_nothing_planted(planted, who):
+    """Every thread in the database, read as another partner and as a viewer: those they
+    may not read are refused; in those they may, nothing planted is readable (nor in For
+    you). The lab reads it all (the scan is not blind)."""
+    from tracker.errors import PermissionDenied
+
+    db, _ = planted
+    scope = _reader(db) if who == "partner" else VIEWER
+    leaks = LEAKS if who == "partner" else NAMES_AND_CONTACTS
+    topics = {comments._topic_of(r) for r in db.read("SELECT * FROM comment").to_dict("records")}
+    read, refused, everything = 0, 0, []
+    for topic in topics:
+        everything.append(comments.thread(db, ADMIN, topic).to_csv())
+        if comments.may_read(db, scope, topic):
+            shown = comments.thread(db, scope, topic)
+            assert _leaks(shown.to_csv(), leaks) == [], topic
+            read += 1
+        else:
+            with pytest.raises(PermissionDenied):
+                comments.thread(db, scope, topic)
+            refused += 1
+    assert read and (refused or who == "viewer")
+    assert _leaks(comments.for_you(db, scope).drop(columns="topic").to_csv(), leaks) == []
+    assert _leaks("\n".join(everything), leaks)  # the lab reads what was planted
 
 
 # --------------------------------------------------------------------------- recovery

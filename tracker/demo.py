@@ -313,6 +313,7 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
     _learning(db, cid, org_ids, as_of)
     people = _people(db, cid, org_ids, rng, start, as_of)
     _progress(db, cid, org_ids, start, as_of)
+    _discussion(db, cid, org_ids, measure_ids, as_of)
     return {"challenge_id": cid, "organisations": len(org_ids), "measures": len(measure_ids),
             "participants": people,
             "ideas": len(IDEAS), "cycles": n_cycles, "results": len(results),
@@ -421,6 +422,51 @@ def _learning(db: Database, challenge_id: int, org_ids: list[int], as_of: dt.dat
                       & cycles[note].notna()]
         if len(mine):
             syntheses.mark_excerpt(db, ACTOR, int(mine["id"].iloc[-1]), note, audience)
+
+
+def _discussion(db: Database, challenge_id: int, org_ids: list[int], measure_ids: dict,
+                as_of: dt.date) -> None:
+    """Threads of a few weeks: a partner's question on its cycle answered by the lab, two
+    questions still open (one naming an organisation that did not agree to be named, which
+    other partners read withheld), a note on a chart and one on a learning record. The demo
+    has no accounts (it runs in local mode), so it mentions no one."""
+    from tracker.community import comments
+    from tracker.community.comments import Topic
+
+    def partner(username: str, org: int) -> Scope:
+        return Scope(actor=username, role="partner", organisation_id=org_ids[org],
+                     organisation=ORGANISATIONS[org][0])
+
+    def days_ago(days: int, hour: int = 10) -> dt.datetime:
+        return dt.datetime.combine(as_of - dt.timedelta(days=days), dt.time(hour, 15))
+
+    lab = Scope.admin("lab_lead")
+    cycles = repo.list_cycles(db, ACTOR, challenge_id)
+    ideas = repo.list_ideas(db, challenge_id).set_index("title")["id"]
+    pp, kv = partner("pp_coordinator", 3), partner("kv_coordinator", 4)
+    theirs = cycles[cycles["organisation_id"] == org_ids[3]].sort_values("start_date")
+    if len(theirs):
+        topic = Topic.cycle(db, int(theirs["id"].iloc[-1]))
+        asked = comments.post(
+            db, pp, topic, "Three people asked to bring a family member to their first "
+            "session. Can we allow that in the next cycle?", at=days_ago(12))
+        comments.post(db, lab, topic, "Yes. Add it to the plan, and count family members "
+                      "separately so the attendance measure stays comparable.",
+                      reply_to=asked, at=days_ago(11, 14))
+        comments.post(db, pp, topic, "Thank you, we will.", reply_to=asked, at=days_ago(11, 16))
+    comments.post(db, kv, Topic.idea(int(ideas["Buddy for every new volunteer peer supporter"])),
+                  "Hillview Surgery told us their volunteers found the welcome script too "
+                  "long. Has anyone shortened it?", at=days_ago(6))
+    comments.post(db, pp, Topic.idea(int(ideas["Walk-and-talk peer groups"])),
+                  "Has anyone run walk-and-talk groups through the winter? We are planning "
+                  "for January.", at=days_ago(3))
+    comments.post(db, lab, Topic.chart(measure_ids["WAIT"], org_ids[3]),
+                  "The fall from the middle of the year follows the new referral route; the "
+                  "shift on this chart is the welcome calls starting.", at=days_ago(20))
+    comments.post(db, lab, Topic.learning(int(ideas["Peer-led welcome call within a week of "
+                                                  "referral"])),
+                  "Reviewed at the partner learning day. Comments welcome before the public "
+                  "report goes out.", at=days_ago(9))
 
 
 FIRST_NAMES = ["Ada", "Bilal", "Chloe", "Dev", "Efua", "Finn", "Grace", "Hamza", "Isla", "Jonah",

@@ -87,11 +87,16 @@ def _as_name(text: str) -> str:
     return " ".join(words) if len(words) > 1 else ""
 
 
-def audience_for(db: Database, scope: Scope, *, public: bool = False) -> Audience:
+def audience_for(db: Database, scope: Scope, *, public: bool = False,
+                 known_people=()) -> Audience:
     """The reader of a record, report or download, with the consents and smallest count as
-    they are now (a change takes effect in the next output)."""
+    they are now (a change takes effect in the next output). `known_people` (usernames,
+    e-mails) are people this reader may see named: the accounts they work with."""
     challenge = repo.get_challenge(db, scope.challenge_id)
     people = people_not_to_name(db) if public or not scope.is_admin else []
+    if known_people and not public:
+        known = {_as_name(p) for p in known_people}
+        people = [p for p in people if p not in known]
     return Audience.for_scope(scope, consents(db),
                               min_count=min_count(db, (challenge or {}).get("id")),
                               public=public, people=people,

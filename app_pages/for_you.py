@@ -1,0 +1,59 @@
+"""For you: comments that mention you, replies to yours, new comments where you wrote; for
+the lab team, the open questions (threads no one in the lab has answered)."""
+
+import streamlit as st
+
+from app import ui
+from tracker.community import comments
+
+db = ui.get_db()
+scope = ui.scope()
+challenge = ui.challenge_or_welcome(db)
+ui.flash()
+st.title("For you")
+
+view = ui.readable(db)
+known_cycles = ui.cycles(db, int(challenge["id"]))
+
+
+def open_thread(topic: comments.Topic) -> None:
+    """Go to the page where the thread stands, opened on its idea, cycle or chart."""
+    if topic.about == "cycle":
+        st.session_state["progress_cycle"] = topic.cycle_id
+        st.session_state["cycles_tab"] = "Record Do, Study and Act"
+        st.switch_page("app_pages/cycles.py")
+    if topic.about == "chart":
+        ui.open_chart(topic.measure_id, topic.organisation_id)
+    if topic.about == "learning":
+        st.session_state["learning_idea"] = topic.idea_id
+        st.switch_page("app_pages/learning.py")
+    st.session_state["idea_wanted"] = topic.idea_id
+    st.switch_page("app_pages/ideas.py")
+
+
+def listing(items, key: str, empty: str) -> None:
+    if items.empty:
+        st.caption(empty)
+        return
+    for row in items.to_dict("records"):
+        where = comments.topic_label(row["topic"], view, known_cycles)
+        with st.container(border=True):
+            st.caption(ui.esc(f"{row['author']} {row['why']} · {where} · "
+                              f"{row['written_at']:%d %b %Y %H:%M}"))
+            (st.caption if row["withheld"] else st.markdown)(ui.esc(row["text"]))
+            if st.button("Open the discussion", key=f"{key}_{row['id']}"):
+                open_thread(row["topic"])
+
+
+if scope.is_admin:
+    st.header("Open questions")
+    st.caption("Threads begun outside the lab team that no one in the lab has answered yet, "
+               "the longest waiting first.")
+    listing(comments.open_questions(db, scope).assign(why="asked"), "question",
+            "None: every question has an answer from the lab.")
+
+st.header("Mentions, replies and discussions you joined")
+st.caption(f"The last {comments.FOR_YOU_DAYS} days, newest first.")
+listing(comments.for_you(db, scope), "mine",
+        "Nothing yet. When someone mentions you (@" + ui.esc(scope.actor) + "), replies to "
+        "you, or writes where you wrote, it is listed here.")
