@@ -167,6 +167,41 @@ class BrowserCookie:
         await self.app(scope, receive, send_with_cookie)
 
 
+class SafeFiles:
+    """Files the app hands out (/media: images on a page, downloads) are never taken for
+    something else by the browser: no type sniffing, no script or frame may run in one
+    opened on its own (a sandbox), and anything but an image is a download
+    (`Content-Disposition: attachment`), even where a page shows it. An attachment's type was
+    checked from its content when it was stored (tracker/community/attachments.py); this is
+    the second wall."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        tail = path[len(BASE):] if path.startswith(BASE) else path
+        if scope["type"] != "http" or not tail.startswith("/media/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_safely(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in (b"x-content-type-options",
+                                                b"content-security-policy")]
+                kind = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                if not kind.startswith((b"image/png", b"image/jpeg", b"image/webp")) and not \
+                        any(k.lower() == b"content-disposition" for k, _ in headers):
+                    headers.append((b"content-disposition", b"attachment"))
+                headers += [(b"x-content-type-options", b"nosniff"),
+                            (b"content-security-policy", b"default-src 'none'; sandbox")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_safely)
+
+
 def _health() -> tuple[int, dict]:
     try:
         version = shared().scalar("SELECT max(version) FROM schema_migrations")
@@ -354,7 +389,7 @@ async def _results(request):
 
 app = st.App("streamlit_app.py", lifespan=lifespan,
              middleware=[Middleware(UntrustedForwarding), Middleware(AllowedHosts),
-                         Middleware(BlockInternalEndpoints),
+                         Middleware(BlockInternalEndpoints), Middleware(SafeFiles),
                          Middleware(BrowserCookie)],
              routes=[Route(BASE + web_sessions.ROUTE, start_session),
                      Route(BASE + "/healthz", healthz),

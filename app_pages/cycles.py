@@ -5,7 +5,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from app import discussion, ui
+from app import discussion, files, ui
 from tracker import clock, vocab
 from tracker.community.comments import Topic
 from tracker.errors import InputError
@@ -222,5 +222,6 @@ with tab_progress:
                 st.rerun()
 
     st.divider()
+    files.show(db, scope, Topic.cycle(db, cycle_id), key=f"cycle_{cycle_id}")
     discussion.show(db, scope, Topic.cycle(db, cycle_id), key=f"cycle_{cycle_id}",
                     org_label=cycle.get("organisation"))

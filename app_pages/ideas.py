@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from app import discussion, learning_view, ui
+from app import discussion, files, learning_view, ui
 from tracker import vocab
 from tracker.community.comments import Topic
 from tracker.records import repo
@@ -115,6 +115,7 @@ else:
         st.session_state["learning_idea"] = int(idea_id)
         st.switch_page("app_pages/learning.py")
 
+files.show(db, scope, Topic.idea(int(idea_id)), key=f"idea_{idea_id}")
 discussion.show(db, scope, Topic.idea(int(idea_id)), key=f"idea_{idea_id}")
 
 if not scope.is_admin:

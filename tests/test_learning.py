@@ -407,8 +407,11 @@ def test_the_report_is_one_self_contained_file_that_runs_nothing(reports):
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     assert html.count("<svg") >= 10  # the driver diagram and the evidence, inline
     for pattern in (r"<script", r"<link\b", r"@import", r"\bsrc\s*=\s*[\"']?https?:",
-                    r"\bhref\s*=\s*[\"']?https?:", r"<iframe", r"<img\b"):
+                    r"\bhref\s*=\s*[\"']?https?:", r"<iframe",
+                    r"<img\b(?![^>]*\bsrc=\"data:image/(png|jpeg|webp);base64,)"):
         assert not re.search(pattern, html, re.IGNORECASE), pattern
+    # the demo's photo marked public is in the file itself (and the CSP allows only that)
+    assert re.search(r'<img src="data:image/jpeg;base64,[A-Za-z0-9+/=]+" alt=', html)
 
 
 def test_the_internal_report_is_for_the_lab_admin_only(demo_db):

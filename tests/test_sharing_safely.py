@@ -124,6 +124,16 @@ def _plant(db: Database, round_no: int) -> dict:
                   comments.Topic.learning(idea), comments.Topic.chart(measure, int(orgs[WRITER]))):
         put(lambda t=topic: comments.post(db, writer, t, v("Comment")))
     put(lambda: comments.post(db, ADMIN, comments.Topic.idea(idea), v("Lab comment")))
+    # files: the writer's photo on its cycle, the lab's on the idea (marked public), captioned
+    from test_attachments import png
+
+    from tracker.community import attachments
+
+    put(lambda: attachments.attach(db, writer, comments.Topic.cycle(db, cycle), "poster.png",
+                                   png(), caption=v("Photo caption")))
+    shown_in_public = put(lambda: attachments.attach(
+        db, ADMIN, comments.Topic.idea(idea), "poster.png", png(), caption=v("Public caption")))
+    attachments.mark_public(db, ADMIN, shown_in_public[0], True)
     return {"idea": idea, "cycle": cycle, "measure": measure}
 
 

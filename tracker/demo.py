@@ -314,6 +314,7 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
     people = _people(db, cid, org_ids, rng, start, as_of)
     _progress(db, cid, org_ids, start, as_of)
     _discussion(db, cid, org_ids, measure_ids, as_of)
+    _files(db, cid, org_ids)
     return {"challenge_id": cid, "organisations": len(org_ids), "measures": len(measure_ids),
             "participants": people,
             "ideas": len(IDEAS), "cycles": n_cycles, "results": len(results),
@@ -467,6 +468,80 @@ def _discussion(db: Database, challenge_id: int, org_ids: list[int], measure_ids
                                                   "referral"])),
                   "Reviewed at the partner learning day. Comments welcome before the public "
                   "report goes out.", at=days_ago(9))
+
+
+def _files(db: Database, challenge_id: int, org_ids: list[int]) -> None:
+    """A partner's photo of the poster it tested (taken on a phone: its EXIF held the
+    camera and a GPS position, which attaching removed) and the lab team's leaflet as a PDF,
+    on the idea; the photo is marked for the public report."""
+    from tracker.community import attachments
+    from tracker.community.comments import Topic
+
+    cycles = repo.list_cycles(db, ACTOR, challenge_id)
+    pp = Scope(actor="pp_coordinator", role="partner", organisation_id=org_ids[3],
+               organisation=ORGANISATIONS[3][0])
+    idea = int(repo.list_ideas(db, challenge_id).set_index("title")["id"][
+        "Peer-led welcome call within a week of referral"])
+    theirs = cycles[(cycles["organisation_id"] == org_ids[3]) & (cycles["idea_id"] == idea)] \
+        .sort_values("start_date")
+    if len(theirs):
+        photo, _ = attachments.attach(
+            db, pp, Topic.cycle(db, int(theirs["id"].iloc[-1])), "poster_in_reception.jpg",
+            poster_photo(), caption="The poster in reception, week two of the cycle.")
+        attachments.mark_public(db, ACTOR, photo, True)
+    attachments.attach(db, ACTOR, Topic.idea(idea), "welcome_call_leaflet.pdf",
+                       leaflet_pdf(["Peer support: a call within a week",
+                                    "A peer supporter will ring you within seven days of your",
+                                    "referral to tell you about the groups near you.",
+                                    "DEMO: an invented leaflet."]),
+                       caption="The leaflet partners hand out with the welcome call.")
+
+
+def poster_photo() -> bytes:
+    """A phone photo of a poster, as a phone saves it: JPEG with the camera's make and model
+    and the GPS position where it was taken in its EXIF."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (640, 480), (236, 232, 220))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((120, 40, 520, 440), fill=(0, 94, 184))
+    for row, line in enumerate(("PEER SUPPORT", "Talk to someone who", "has been there too",
+                                "Ask at reception", "(demo)")):
+        draw.text((150, 80 + row * 70), line, fill=(255, 255, 255), font_size=34)
+    exif = image.getexif()
+    exif[0x010F], exif[0x0110] = "DemoPhone", "Camera 12"
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", (54.0, 58.0, 21.3), "W", (1.0, 36.0, 52.1)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=85, exif=exif)
+    return out.getvalue()
+
+
+def leaflet_pdf(lines: list[str]) -> bytes:
+    """A one-page PDF of a few lines of text (Helvetica), written out by hand."""
+    def escaped(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    text = "BT /F1 18 Tf 56 760 Td 24 TL " + " ".join(
+        f"({escaped(line)}) Tj T*" for line in lines) + " ET"
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>",
+               "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+               " /Resources << /Font << /F1 5 0 R >> >> >>",
+               f"<< /Length {len(text)} >>\nstream\n{text}\nendstream",
+               "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    start = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{start}\n"
+            "%%EOF\n").encode()
+    return bytes(out)
 
 
 FIRST_NAMES = ["Ada", "Bilal", "Chloe", "Dev", "Efua", "Finn", "Grace", "Hamza", "Isla", "Jonah",

@@ -82,6 +82,14 @@ EXPORT_TABLES = {
                    " revoked_at FROM api_token ORDER BY id", "admin"),
     "api_token_uses": ("SELECT * FROM api_token_use ORDER BY 1", "admin"),
     "schema_migrations": ("SELECT * FROM schema_migrations ORDER BY 1", "admin"),
+    # discussion and files: the lab admin's (who reads each thread is decided thread by
+    # thread, on the pages); the files themselves stay in the database (WITHHELD_COLUMNS)
+    "comments": ("SELECT * FROM comment ORDER BY id", "admin"),
+    "comment_mentions": ("SELECT * FROM comment_mention ORDER BY 1, 2", "admin"),
+    "attachments": ("SELECT id, about, idea_id, cycle_id, organisation_id, kind, file_name,"
+                    " caption, bytes, sha256, uploaded_by, uploader_account_id,"
+                    " uploader_organisation_id, uploaded_at, public, removed_at, removed_by"
+                    " FROM attachment ORDER BY id", "admin"),
 }
 
 # Every table of the schema is exported (a test holds the export to the schema), but these:
@@ -94,6 +102,8 @@ NOT_EXPORTED = {
 WITHHELD_COLUMNS = {
     "account": {"password_hash": "a fingerprint of the password: never leaves the database"},
     "api_token": {"token_hash": "a fingerprint of the token: never leaves the database"},
+    "attachment": {"content": "the files themselves: each is downloaded from its cycle or "
+                              "idea (backups carry them)"},
 }
 
 

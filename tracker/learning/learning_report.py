@@ -10,6 +10,7 @@ withheld; only a lab admin may make the internal version.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ from tracker.access.scope import Scope
 from tracker.analysis import portfolio
 from tracker.errors import InputError
 from tracker.learning import learning_record, syntheses
-from tracker.records import reader_view, repo
+from tracker.records import files, reader_view, repo
 from tracker.reports import charts, drawing
 from tracker.reports.charts.spec import vega_lite
 from tracker.storage.db import Database
@@ -113,7 +114,22 @@ def build_html(db: Database, scope: Scope, *, public: bool, ideas=None,
         else:
             owner.svgs.append(svg.decode("utf-8"))
     step(0.97, "Writing the report")
-    return _render(view, records, diagram, public)
+    images = _images(files.public_images(db, chosen["id"]), audience)
+    return _render(view, records, diagram, public, images)
+
+
+def _images(found: pd.DataFrame, audience) -> dict[int, list[dict]]:
+    """The images the lab admin marked public, by idea, each as a data URI (the report is
+    one file) with its caption as this reader may read it (withheld: none, and said)."""
+    out: dict[int, list[dict]] = {}
+    for row in found.itertuples():
+        caption = audience.passage(row.caption, "An image's caption") if row.caption else None
+        out.setdefault(int(row.idea_id), []).append({
+            "src": f"data:{files.MIME[row.kind]};base64,"
+                   + base64.b64encode(bytes(row.content)).decode("ascii"),
+            "caption": caption or "",
+            "alt": caption or "A photo from a test of this idea"})
+    return out
 
 
 PANELS_PER_IDEA = 3  # charts, about: enough ideas make it worth drawing in worker processes
@@ -150,9 +166,9 @@ def _gather(db, scope, chosen, view, public, audience, outcomes, drawn: drawing.
     return records, owners
 
 
-def _render(shared: reader_view.ReaderView, records, diagram, public) -> str:
+def _render(shared: reader_view.ReaderView, records, diagram, public, images=None) -> str:
     audience, challenge = shared.audience, shared.challenge
-    ideas_view = [_idea_view(r) for r in records]
+    ideas_view = [_idea_view(r, (images or {}).get(int(r.idea["id"]), [])) for r in records]
     drivers = shared.drivers.set_index("id")
     groups: dict = {}
     for rec, view in zip(records, ideas_view, strict=True):
@@ -220,7 +236,7 @@ def charts_note(evidence) -> str:
             "above counts every one.")
 
 
-def _idea_view(rec: learning_record.Record) -> dict:
+def _idea_view(rec: learning_record.Record, images=()) -> dict:
     aud = rec.audience
     idea = rec.idea
     synthesis = None
@@ -274,7 +290,7 @@ def _idea_view(rec: learning_record.Record) -> dict:
         "evidence": [{"verdict": e.verdict, "svgs": e.svgs,
                       "more": charts_note(e)}
                      for e in rec.evidence],
-        "not_worked_why": why}
+        "not_worked_why": why, "images": list(images)}
 
 
 # --------------------------------------------------------------------------- files

@@ -11,7 +11,7 @@ Queries (`translate_query`):
   staging queries (tracker.intake.ingest), which always run in DuckDB (in memory, on PostgreSQL).
 
 Migrations (`translate_migration`), applied to each numbered file before it runs:
-- `DOUBLE` becomes `DOUBLE PRECISION`;
+- `DOUBLE` becomes `DOUBLE PRECISION`; `BLOB` (an attachment's content) becomes `BYTEA`;
 - `day(x)` becomes `EXTRACT(DAY FROM x)`;
 - the `current_result` view's `QUALIFY row_number() ... = 1` becomes `DISTINCT ON`;
 - a line that begins `-- postgresql: ` is a statement for PostgreSQL only (the unique indexes
@@ -43,6 +43,7 @@ def translate_migration(sql: str) -> str:
     """A migration in DuckDB's dialect, as PostgreSQL reads it (the rules above)."""
     sql = re.sub(r"^-- postgresql: ", "", sql, flags=re.MULTILINE)
     sql = re.sub(r"\bDOUBLE\b(?! PRECISION)", "DOUBLE PRECISION", sql)
+    sql = re.sub(r"\bBLOB\b", "BYTEA", sql)
     sql = _CURRENT_RESULT.sub(_CURRENT_RESULT_PG, sql)
     return re.sub(r"\bday\((\w+)\)", r"EXTRACT(DAY FROM \1)", sql)
 
