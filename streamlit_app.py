@@ -142,14 +142,25 @@ def first_run_page() -> None:
                 remember(signed_in)
 
 
-def menu(admin: bool) -> dict[str, list]:
-    """The menu, by section (the Admin section for lab admins only)."""
+def menu(admin: bool, contributor: bool = False) -> dict[str, list]:
+    """The menu, by section (the Admin section for lab admins only). A contributor's is what
+    the lab shares in public, ideas sent in and For you: nothing else is reachable."""
+    if contributor:
+        return {"The lab": [
+            st.Page("app_pages/shared_learning.py", title="What the lab learned",
+                    icon=":material/school:", default=True),
+            st.Page("app_pages/ideas_sent_in.py", title="Send an idea",
+                    icon=":material/add_comment:"),
+            st.Page("app_pages/for_you.py", title="For you", icon=":material/notifications:"),
+        ]}
     pages = {
         "Challenge": [
             st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
             st.Page("app_pages/for_you.py", title="For you", icon=":material/notifications:"),
             st.Page("app_pages/challenge.py", title="Challenge and drivers", icon=":material/flag:"),
             st.Page("app_pages/ideas.py", title="Change ideas", icon=":material/lightbulb:"),
+            st.Page("app_pages/ideas_sent_in.py", title="Ideas sent in",
+                    icon=":material/add_comment:"),
             st.Page("app_pages/cycles.py", title="Test cycles (PDSA)", icon=":material/autorenew:"),
             st.Page("app_pages/learning.py", title="What we learned", icon=":material/school:"),
             st.Page("app_pages/people.py", title="People", icon=":material/diversity_3:"),
@@ -233,7 +244,8 @@ try:
             set_cookie_in_background(ticket)
 
     # ---------------------------------------------------------------- menu
-    page = st.navigation(menu(scope.is_admin), expanded=True)  # every page in view
+    page = st.navigation(menu(scope.is_admin, scope.is_contributor),
+                         expanded=True)  # every page in view
 
     challenges = repo.list_challenges(db)
     with st.sidebar:

@@ -1,10 +1,12 @@
 """For you: comments that mention you, replies to yours, new comments where you wrote; for
 the lab team, the open questions (threads no one in the lab has answered)."""
 
+import datetime as dt
+
 import streamlit as st
 
 from app import ui
-from tracker.community import comments
+from tracker.community import comments, submissions
 
 db = ui.get_db()
 scope = ui.scope()
@@ -13,7 +15,7 @@ ui.flash()
 st.title("For you")
 
 view = ui.readable(db)
-known_cycles = ui.cycles(db, int(challenge["id"]))
+known_cycles = None if scope.is_contributor else ui.cycles(db, int(challenge["id"]))
 
 
 def open_thread(topic: comments.Topic) -> None:
@@ -51,6 +53,20 @@ if scope.is_admin:
                "the longest waiting first.")
     listing(comments.open_questions(db, scope).assign(why="asked"), "question",
             "None: every question has an answer from the lab.")
+
+decided = submissions.decided_since(db, scope, dt.datetime.now() - dt.timedelta(
+    days=comments.FOR_YOU_DAYS))
+if len(decided):
+    st.header("Ideas you sent")
+    for row in decided.to_dict("records"):
+        with st.container(border=True):
+            st.caption(ui.esc(f"The lab team decided on {row['decided_at']:%d %b %Y}"))
+            st.markdown(ui.esc(f"{row['what_to_try'][:200]}: {row['status_words'].lower()}"
+                               + (f" (now the idea '{row['idea_title']}')"
+                                  if isinstance(row["idea_title"], str) else "")
+                               + (f". Reason: {row['reason']}"
+                                  if isinstance(row["reason"], str) and row["reason"] else "")))
+    st.page_link("app_pages/ideas_sent_in.py", label="Every idea you sent")
 
 st.header("Mentions, replies and discussions you joined")
 st.caption(f"The last {comments.FOR_YOU_DAYS} days, newest first.")

@@ -233,3 +233,56 @@ def test_a_partner_attaches_a_photo_and_the_stored_image_has_no_exif(browser, de
     image = Image.open(io.BytesIO(bytes(stored["content"][0])))
     assert image.size == (320, 240) and not image.getexif()
     assert b"PhoneMaker" not in bytes(stored["content"][0])
+
+
+def test_a_contributor_sends_an_idea_the_lab_accepts_it_and_the_contributor_sees_it(
+        browser, demo_path):
+    """Issue 24, item 3, through the sign-in form: a contributor (three pages in the menu)
+    sends an idea; the lab admin accepts it into the register; the contributor reads
+    "Accepted" and the idea's new title."""
+    from conftest import PASSWORD, add_role_accounts
+
+    from tracker.access import auth
+    from tracker.records import repo
+    from tracker.storage.db import Database
+
+    with Database(demo_path) as db:
+        roles = add_role_accounts(db)
+        auth.add_user(db, roles["admin"], username="jo.community", role="contributor",
+                      password=PASSWORD)
+    proc, url, log = _start(demo_path)
+    try:
+        me = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+        sign_in(me, url, "ideas_sent_in", "jo.community")
+        links = me.locator("[data-testid='stSidebarNavLink']")
+        assert links.count() == 3, links.all_inner_texts()
+        me.get_by_label("The problem: what gets in the way today?").fill(
+            "People wait alone for weeks after a diagnosis.")
+        me.get_by_label("Who is it for?").fill("People newly diagnosed with diabetes")
+        me.get_by_label("What to try").fill("A peer call in the week after diagnosis")
+        me.get_by_role("button", name="Send the idea").click()
+        me.get_by_text("Idea sent to the lab team").first.wait_for(timeout=30_000)
+        settle(me)
+        # in the table (a canvas grid, and its text for screen readers)
+        me.get_by_text("Sent: waiting for the lab team").first.wait_for(state="attached")
+        me.screenshot(path=str(ARTIFACTS / "idea_sent.png"), full_page=True)
+
+        lab = browser.new_context(viewport={"width": 1400, "height": 2000}).new_page()
+        sign_in(lab, url, "ideas_sent_in", "boss")
+        lab.get_by_text("Sent in by a contributor").first.wait_for(timeout=30_000)
+        lab.get_by_label("Title of the new idea (to accept)").fill(
+            "Peer call in the week after diagnosis")
+        lab.get_by_role("button", name="Save the decision").click()
+        lab.get_by_text("Decision saved").first.wait_for(timeout=30_000)
+        settle(lab)
+        lab.screenshot(path=str(ARTIFACTS / "idea_triaged.png"), full_page=True)
+
+        me.reload()
+        me.get_by_text("Accepted", exact=True).first.wait_for(state="attached", timeout=30_000)
+        me.get_by_text("Peer call in the week after diagnosis").first.wait_for(state="attached")
+        me.screenshot(path=str(ARTIFACTS / "idea_accepted.png"), full_page=True)
+    finally:
+        _stop(proc, log)
+    with Database(demo_path) as db:
+        titles = repo.list_ideas(db, repo.get_challenge(db)["id"])["title"].tolist()
+    assert "Peer call in the week after diagnosis" in titles

@@ -18,6 +18,8 @@ CREATE TABLE comment (
     reply_to                INTEGER,
     author                  VARCHAR NOT NULL,
     author_account_id       INTEGER,
+    -- the writer's role when they wrote: 'admin' is the lab team
+    author_role             VARCHAR NOT NULL DEFAULT 'admin',
     author_organisation_id  INTEGER,
     body                    VARCHAR,
     written_at              TIMESTAMP NOT NULL,

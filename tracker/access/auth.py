@@ -91,7 +91,7 @@ def _user_checks(cur, username, role, organisation_id, email, password, sso_only
     email = c.email(email, "E-mail")
     if role == "partner" and organisation_id is None:
         c.problems.append("A partner account belongs to one organisation: choose it.")
-    if role in ("admin", "viewer") and organisation_id is not None:
+    if role in ("admin", "viewer", "contributor") and organisation_id is not None:
         c.problems.append("Only partner accounts belong to an organisation.")
     if organisation_id is not None:
         org = store._row(cur, "organisation", int(organisation_id))
@@ -200,7 +200,7 @@ def change_role(db: Database, scope: Scope, username: str, role: str,
     role = c.choice(role, "Role", ROLES)
     if role == "partner" and organisation_id is None:
         c.problems.append("A partner account belongs to one organisation: choose it.")
-    if role in ("admin", "viewer"):
+    if role in ("admin", "viewer", "contributor"):
         organisation_id = None
     if scope.account_id == account_id and role != "admin":
         c.problems.append("You cannot take the lab admin role from your own account.")

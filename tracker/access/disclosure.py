@@ -115,7 +115,7 @@ class Audience:
     def for_scope(cls, scope: Scope, consents: pd.DataFrame, *, min_count: int,
                   public: bool = False, people: list[str] = (),
                   min_group: int = MIN_GROUP) -> Audience:
-        if public:
+        if public or scope.is_contributor:  # a contributor reads what the public reads
             return cls(PUBLIC, consents, min_count=min_count, people=people,
                        min_group=min_group)
         if scope.is_partner:

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 
 from tracker.errors import PermissionDenied
 
-ROLES = {"admin": "Lab admin", "partner": "Partner organisation", "viewer": "Viewer (leadership)"}
+ROLES = {"admin": "Lab admin", "partner": "Partner organisation", "viewer": "Viewer (leadership)",
+         "contributor": "Contributor (lived experience, community)"}
+# Who may read the lab's own data: a contributor reads only what the public report shows.
+MEMBERS = ("admin", "partner", "viewer")
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,29 @@ class Scope:
         return self.role in ("admin", "partner")
 
     @property
+    def is_contributor(self) -> bool:
+        """A person with lived experience or a community member: reads what the public
+        report shows, sends ideas, comments on ideas; never an organisation's data."""
+        return self.role not in MEMBERS
+
+    @property
     def org_ids(self) -> list[int] | None:
         """The organisations whose named data this user may see; None means all."""
+        if self.is_contributor:
+            return []
         return [self.organisation_id] if self.is_partner else None
 
     def sees(self, organisation_id) -> bool:
+        if self.is_contributor:
+            return False
         return not self.is_partner or organisation_id == self.organisation_id
+
+    def require_member(self, what: str) -> None:
+        """Refuse a contributor (anyone not of the lab team, a partner or a viewer) the lab's
+        own data: they read what the public report shows, and nothing else."""
+        if self.is_contributor:
+            raise PermissionDenied(f"Contributors read what the lab shares in public; {what} "
+                                   "is for the lab team and its partners.")
 
     def require_admin(self, what: str) -> None:
         if not self.is_admin:
@@ -74,4 +94,7 @@ class Scope:
             return
         if self.is_partner:
             raise PermissionDenied(f"You may {what} only for {self.organisation}.")
+        if self.is_contributor:
+            raise PermissionDenied(f"Contributors send ideas and comment on them; they may not "
+                                   f"{what}.")
         raise PermissionDenied(f"Viewers may look and export but not {what}.")

@@ -29,6 +29,7 @@ def measure_outcomes(db: Database, scope: Scope, challenge_id: int) -> pd.DataFr
     """For every idea x organisation x targeted measure: the first cycle's start, and what the
     measure's chart shows from then to WINDOW after the last cycle (improved / concern / none /
     too_few)."""
+    scope.require_member("the portfolio")
     targets = db.read(
         "WITH firsts AS (SELECT c.idea_id, c.organisation_id, min(c.start_date) AS first_start,"
         "   max(c.end_date) AS last_end"

@@ -71,6 +71,7 @@ def summary_table(db: Database, scope: Scope,
     batch statistics (`spc.xmr_many`, `spc.attribute_many`, `spc.explain_many`), the same
     engines the charts use one series at a time, so the Summary and a chart always agree.
     """
+    scope.require_member("the summary of results")
     values, attributes = charted_series(db, scope, organisation_ids)
     parts = []
     if not values.empty:

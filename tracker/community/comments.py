@@ -188,7 +188,7 @@ def post(db: Database, scope: Scope, topic: Topic, text, *, reply_to: int | None
         row = {"about": topic.about, "idea_id": topic.idea_id, "cycle_id": topic.cycle_id,
                "measure_id": topic.measure_id, "organisation_id": topic.organisation_id,
                "reply_to": None if reply_to is None else int(reply_to), "author": scope.actor,
-               "author_account_id": scope.account_id,
+               "author_account_id": scope.account_id, "author_role": scope.role,
                "author_organisation_id": scope.organisation_id if scope.is_partner else None,
                "body": body, "written_at": now}
         new_id = _insert(cur, "comment", row)
@@ -274,13 +274,19 @@ def audience(db: Database, scope: Scope) -> Audience:
     return reader_view.audience_for(db, scope, known_people=known)
 
 
-def _author_label(scope: Scope, a: Audience, author: str, author_org, org_names: dict) -> str:
+def _author_label(scope: Scope, a: Audience, author: str, author_org, org_names: dict,
+                  role: str = "admin") -> str:
+    """Who wrote it, as this reader may know them: a contributor is named to the lab team
+    only; the lab team's people to those who work with them; another organisation by its
+    consented name or its label, never its people."""
+    if role not in ("admin", "partner"):
+        return f"{author} (contributor)" if scope.is_admin else "a contributor"
     if author_org is None or pd.isna(author_org):
-        return f"{author} ({LAB_TEAM})"
+        return f"{author} ({LAB_TEAM})" if not scope.is_contributor else "the lab team"
     org = int(author_org)
-    if scope.is_partner and org != scope.organisation_id:
-        return a.label(org)  # another organisation: by consent, never its people
-    return f"{author} ({org_names.get(org, 'an organisation')})"
+    if scope.role in ("admin", "viewer") or (scope.is_partner and org == scope.organisation_id):
+        return f"{author} ({org_names.get(org, 'an organisation')})"
+    return a.label(org)  # another organisation: by consent, never its people
 
 
 def _shown(db: Database, scope: Scope, frame: pd.DataFrame, a: Audience) -> pd.DataFrame:
@@ -290,7 +296,7 @@ def _shown(db: Database, scope: Scope, frame: pd.DataFrame, a: Audience) -> pd.D
     authors, bodies, withheld = [], [], []
     for row in frame.itertuples():
         authors.append(_author_label(scope, a, row.author, row.author_organisation_id,
-                                     org_names))
+                                     org_names, row.author_role))
         if row.deleted_at is not None:
             bodies.append(DELETED)
             withheld.append(False)
@@ -433,9 +439,9 @@ def open_questions(db: Database, scope: Scope) -> pd.DataFrame:
     frame = db.read(
         f"""SELECT c.*, 'asked' AS why FROM comment c
             WHERE c.reply_to IS NULL AND c.deleted_at IS NULL
-              AND c.author_organisation_id IS NOT NULL AND {in_challenge}
+              AND c.author_role <> 'admin' AND {in_challenge}
               AND NOT EXISTS (SELECT 1 FROM comment r WHERE r.reply_to = c.id
-                              AND r.author_organisation_id IS NULL AND r.deleted_at IS NULL)
+                              AND r.author_role = 'admin' AND r.deleted_at IS NULL)
             ORDER BY c.written_at, c.id""", cparams)
     return _with_topics(db, scope, frame)
 

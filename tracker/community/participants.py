@@ -254,6 +254,7 @@ def list_participants(db: Database, scope: Scope, challenge_id: int, *,
     """The participants this reader may see by name: every one for the lab admin, a
     partner's own organisation's for a partner, none for a viewer (counts only:
     `counts`)."""
+    scope.require_member("the lab's participants")
     if scope.role == "viewer":
         raise PermissionDenied("Viewers see participants as counts only.")
     where, params = ["p.challenge_id = ?"], [challenge_id]

@@ -85,6 +85,7 @@ EXPORT_TABLES = {
     # discussion and files: the lab admin's (who reads each thread is decided thread by
     # thread, on the pages); the files themselves stay in the database (WITHHELD_COLUMNS)
     "comments": ("SELECT * FROM comment ORDER BY id", "admin"),
+    "ideas_sent_in": ("SELECT * FROM idea_submission ORDER BY id", "admin"),
     "comment_mentions": ("SELECT * FROM comment_mention ORDER BY 1, 2", "admin"),
     "attachments": ("SELECT id, about, idea_id, cycle_id, organisation_id, kind, file_name,"
                     " caption, bytes, sha256, uploaded_by, uploader_account_id,"

@@ -63,6 +63,7 @@ def list_cycles(db: Database, scope: Scope, challenge_id: int, *, idea_id=None,
                 search: str | None = None) -> pd.DataFrame:
     """Cycles with filters (a partner sees its own organisation's only). `search` looks for
     every word in all the cycle's notes and in the idea's title, case-insensitively."""
+    scope.require_member("the PDSA cycles")
     where, params = ["i.challenge_id = ?"], [challenge_id]
     if scope.is_partner:
         where.append("c.organisation_id = ?")
@@ -86,6 +87,7 @@ def list_cycles(db: Database, scope: Scope, challenge_id: int, *, idea_id=None,
 
 
 def get_cycle(db: Database, scope: Scope, cycle_id: int) -> dict | None:
+    scope.require_member("a PDSA cycle")
     frame = db.read(_CYCLE_SELECT + " WHERE c.id = ?", [cycle_id])
     if frame.empty or not scope.sees(int(frame["organisation_id"].iloc[0])):
         return None

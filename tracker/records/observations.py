@@ -100,6 +100,7 @@ def _typical(periods: pd.Series):
 def load_results(db: Database, scope: Scope, *, measure_id: int | None = None,
                  organisation_ids: Iterable[int] | None = None) -> pd.DataFrame:
     """Current results with names (a partner: its own organisation's only)."""
+    scope.require_member("an organisation's results")
     if scope.is_partner:
         wanted = set(organisation_ids) if organisation_ids is not None else None
         organisation_ids = [scope.organisation_id] if wanted is None or \
@@ -170,6 +171,7 @@ def others_series(db: Database, scope: Scope, measure_id: int) -> pd.DataFrame:
     rates summed (numerator over denominator), single values averaged over those that sent
     one. Empty when fewer organisations than the disclosure threshold sent results, and for
     anyone but a partner (who sees each organisation by name)."""
+    scope.require_member("the partners' results")
     if not scope.is_partner:
         return pd.DataFrame()
     frame = db.read(
@@ -219,6 +221,7 @@ def list_annotations(db: Database, scope: Scope, measure_id: int,
     """Notes and rebase dates for a measure's chart at one organisation (or for every
     organisation, when they were added without one), with the organisation of the account
     that wrote each (`author_organisation_id`: empty for the lab team)."""
+    scope.require_member("the notes on a chart")
     if organisation_id is not None and not scope.sees(organisation_id):
         return pd.DataFrame(columns=["id", "on_date", "kind", "text", "created_by",
                                      "organisation_id", "author_organisation_id"])

@@ -22,6 +22,7 @@ def list_organisations(db: Database, scope: Scope, include_retired: bool = True)
     """The organisations this user may see by name (a partner: its own only). The contact
     (a person's name and e-mail) is the lab admin's only (docs/sharing.md): for anyone else
     both columns are empty, read so, never filtered later."""
+    scope.require_member("the list of organisations")
     own = scope.organisation_id if scope.is_partner else None
     return db.read(
         "SELECT o.id, o.name, o.kind, o.region,"

@@ -140,6 +140,7 @@ def build_pack(db: Database, scope: Scope, *, organisation: str | None = None,
     summary of every series, then the charts of those with a signal now or a target at risk
     (or every chart, with `every_chart`), special causes first. With `view`, every name and
     note as the reader may read them (`reader_view`)."""
+    scope.require_member("the review pack")
     step = progress or (lambda fraction, text: None)
     challenge = repo.get_challenge(db, scope.challenge_id)
     if challenge is None:
