@@ -5,6 +5,7 @@ import streamlit as st
 
 from app import discussion, files, learning_view, ui
 from tracker import vocab
+from tracker.community import submissions
 from tracker.community.comments import Topic
 from tracker.records import repo
 from tracker.reports import charts
@@ -76,6 +77,9 @@ st.markdown(f"**Status:** {vocab.IDEA_STATUSES[idea['status']]}"
 if shown(idea["description"]):
     st.markdown(ui.esc(idea["description"]))
 st.markdown(f"**Drivers:** {ui.esc(idea['drivers']) or 'none linked yet'}")
+origin = submissions.origins(db, [int(idea_id)]).get(int(idea_id))
+if origin:
+    st.caption(f"Sent in by {origin} (Ideas sent in).")
 
 cycles = ui.cycles(db, cid, idea_id=int(idea_id))
 st.subheader("Ramp of cycles")

@@ -139,3 +139,11 @@ def test_a_contributor_signs_in_to_three_pages_that_name_no_one(monkeypatch, lab
         with pytest.raises(Exception):  # noqa: B017 - AppTest refuses a page not in the menu
             at.switch_page(f"app_pages/{name}.py").run()
     assert Scope  # the role is the account's, never a viewer's
+
+
+def test_the_demo_holds_ideas_sent_in_in_every_state(lab):
+    found = lab["db"].read("SELECT status, sender_role, idea_id FROM idea_submission")
+    assert set(found["status"]) >= set(submissions.STATUSES)
+    accepted = found[found["status"] == "accepted"]
+    assert accepted["idea_id"].notna().all()  # accepted as an idea the lab had added
+    assert set(submissions.origins(lab["db"]).values()) == {"a contributor"}

@@ -315,6 +315,7 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
     _progress(db, cid, org_ids, start, as_of)
     _discussion(db, cid, org_ids, measure_ids, as_of)
     _files(db, cid, org_ids)
+    _ideas_sent_in(db, cid, org_ids)
     return {"challenge_id": cid, "organisations": len(org_ids), "measures": len(measure_ids),
             "participants": people,
             "ideas": len(IDEAS), "cycles": n_cycles, "results": len(results),
@@ -495,6 +496,47 @@ def _files(db: Database, challenge_id: int, org_ids: list[int]) -> None:
                                     "referral to tell you about the groups near you.",
                                     "DEMO: an invented leaflet."]),
                        caption="The leaflet partners hand out with the welcome call.")
+
+
+def _ideas_sent_in(db: Database, challenge_id: int, org_ids: list[int]) -> None:
+    """Ideas sent in, in every state: one waiting, one accepted (the lab had added it: the
+    welcome call began as a contributor's idea), one merged, one parked, one declined."""
+    from tracker.community import submissions
+
+    contributor = Scope(actor="community_voice", role="contributor")
+    partner = Scope(actor="kv_coordinator", role="partner", organisation_id=org_ids[4],
+                    organisation=ORGANISATIONS[4][0])
+    ideas = repo.list_ideas(db, challenge_id).set_index("title")["id"]
+    drivers = repo.list_drivers(db, challenge_id)
+    first = int(drivers["id"].iloc[0]) if len(drivers) else None
+    sent = [
+        (contributor, "Nobody told me peer support existed until a year after my diagnosis.",
+         "People newly referred", "A phone call from someone who has been there, soon after "
+         "referral", "My own experience", ("accept", ideas.get(
+             "Peer-led welcome call within a week of referral"), None)),
+        (partner, "Volunteers drift away in their first month.", "New volunteer peer "
+         "supporters", "Pair each new volunteer with an experienced one", "Our volunteer "
+         "survey", ("merge", ideas.get("Buddy for every new volunteer peer supporter"), None)),
+        (contributor, "Groups all meet on weekday mornings, when I am at work.",
+         "People in work", "A monthly Saturday group", "A conversation at a peer group",
+         ("park", None, "A good idea for the next challenge: the evening and weekend groups "
+                        "are being tested now.")),
+        (partner, "Some people cannot travel to a group.", "Housebound people",
+         "Home visits by peer supporters", None,
+         ("decline", None, "Home visits need safeguarding checks the partners cannot run in "
+                           "this challenge; the telephone ideas reach the same people.")),
+        (contributor, "Waiting rooms are where people sit with their worries.",
+         "People waiting for a GP appointment", "Short peer-support talks in the waiting "
+         "room once a month", "Discovery workshop", None),
+    ]
+    lab = Scope.admin("lab_lead")
+    for who, problem, who_for, what, came_from, decision in sent:
+        number = submissions.send(db, who, challenge_id, problem=problem, who_for=who_for,
+                                  what_to_try=what, came_from=came_from, driver_id=first)
+        if decision is not None:
+            action, idea, reason = decision
+            submissions.triage(db, lab, number, action,
+                               idea_id=None if idea is None else int(idea), reason=reason)
 
 
 def poster_photo() -> bytes:

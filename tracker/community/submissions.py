@@ -75,13 +75,14 @@ def send(db: Database, scope: Scope, challenge_id: int, *, problem, who_for, wha
 def triage(db: Database, scope: Scope, submission_id: int, action: str, *, title=None,
            idea_id=None, reason=None) -> int | None:
     """The lab team's decision. accept: a new change idea (`title`, the sent text as its
-    hypothesis, under the driver named); merge: into `idea_id`; park; decline (a `reason`
-    is required, and the sender reads it). Returns the idea's id where there is one."""
+    hypothesis, under the driver named), or `idea_id` where the lab already added it; merge:
+    into `idea_id`; park; decline (a `reason` is required, and the sender reads it). Returns
+    the idea's id where there is one."""
     scope.require_admin("decide on ideas sent in")
     c = _Checks()
     action = c.choice(action, "What to do with it", ACTIONS)
     reason = c.text(reason, "The reason", required=action == "decline", limit=TEXT_LIMIT)
-    if action == "accept":
+    if action == "accept" and idea_id is None:
         title = c.text(title, "The idea's title", limit=MAX_SHORT)
     if action == "merge" and idea_id is None:
         c.problems.append("Choose the idea to merge it into.")
@@ -93,18 +94,18 @@ def triage(db: Database, scope: Scope, submission_id: int, action: str, *, title
     if sent["status"] in ("accepted", "merged"):
         raise InputError(f"This idea was already {sent['status']}; it cannot be decided again.")
     new_idea = None
-    if action == "accept":
+    if action in ("merge", "accept") and idea_id is not None:
+        ideas = repo.list_ideas(db, int(sent["challenge_id"]))
+        if int(idea_id) not in set(ideas["id"].astype(int)):
+            raise InputError("That idea is not in this challenge's register; choose again.")
+        new_idea = int(idea_id)  # accepted as an idea the lab had already added, or merged
+    elif action == "accept":
         driver = sent["driver_id"]
         drivers = [] if driver is None or pd.isna(driver) else [int(driver)]
         description = (f"{sent['problem']}\n\nFor: {sent['who_for']}\n\nWhat to try: "
                        f"{sent['what_to_try']}")
         new_idea = repo.add_idea(db, scope, int(sent["challenge_id"]), title=title,
                                  driver_ids=drivers, description=description[:4900])
-    elif action == "merge":
-        ideas = repo.list_ideas(db, int(sent["challenge_id"]))
-        if int(idea_id) not in set(ideas["id"].astype(int)):
-            raise InputError("That idea is not in this challenge's register; choose again.")
-        new_idea = int(idea_id)
     status = {"accept": "accepted", "merge": "merged", "park": "parked",
               "decline": "declined"}[action]
     with db.transaction() as cur:
