@@ -158,6 +158,8 @@ def menu(admin: bool, contributor: bool = False) -> dict[str, list]:
             st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
             st.Page("app_pages/for_you.py", title="For you", icon=":material/notifications:"),
             st.Page("app_pages/challenge.py", title="Challenge and drivers", icon=":material/flag:"),
+            st.Page("app_pages/insights.py", title="Discovery insights",
+                    icon=":material/travel_explore:"),
             st.Page("app_pages/ideas.py", title="Change ideas", icon=":material/lightbulb:"),
             st.Page("app_pages/ideas_sent_in.py", title="Ideas sent in",
                     icon=":material/add_comment:"),

@@ -21,6 +21,7 @@ from app import ui
 from tracker import clock, vocab
 from tracker.access import auth
 from tracker.analysis import portfolio
+from tracker.community import insights
 from tracker.learning import learning_record, learning_report, syntheses
 from tracker.records import repo
 from tracker.reports import charts
@@ -64,6 +65,21 @@ def _record(path: str, scope: auth.Scope, challenge_id: int, idea_id: int,
                   for title, frame, cycles in e.panels] for e in rec.evidence]
 
 
+def _insights(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int) -> None:
+    """The discovery insights behind the idea, as this reader may read them."""
+    if scope.is_contributor:
+        return
+    behind = insights.list_insights(db, scope, challenge_id, idea_id=idea_id)
+    if behind.empty:
+        return
+    st.subheader(f"Insights behind it ({len(behind)})")
+    for row in behind.to_dict("records"):
+        st.markdown(ui.esc(f"{insights.SOURCES[row['source']]}, "
+                           f"{row['heard_on']:%d %b %Y}: {row['summary']}"))
+        if isinstance(row["quote"], str) and row["quote"]:
+            st.caption(ui.esc(f"“{row['quote']}”"))
+
+
 def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int, *,
                 editable: bool = True) -> None:
     rec, specs = _record(str(db.path), scope, challenge_id, idea_id, repo.data_version(db))
@@ -74,6 +90,7 @@ def show_record(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int
     if shown(idea.get("description")):
         st.markdown(ui.esc(idea["description"]))
     _synthesis(db, scope, rec, editable and scope.is_admin)
+    _insights(db, scope, challenge_id, idea_id)
     if not rec.tested:
         st.info("This idea has not been tested yet: no PDSA cycle has been logged for it, so "
                 "there is no evidence to show.")

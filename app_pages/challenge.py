@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import ui
 from tracker import vocab
+from tracker.community import insights
 from tracker.learning import syntheses
 from tracker.records import observations, repo
 from tracker.reports import charts
@@ -41,9 +42,19 @@ if drivers.empty and ideas.empty:
     st.info("No drivers yet. Add the primary drivers (2 to 5 big areas that drive the aim) "
             "below, then the secondary drivers under them.")
 else:
+    # how many discovery insights stand behind each driver, in its box
+    behind = insights.counts_by_driver(db, cid)
+    counted = drivers.assign(name=[
+        f"{n} ({behind[int(i)]} insight{'s' if behind[int(i)] != 1 else ''})"
+        if behind.get(int(i)) else n for n, i in zip(drivers["name"], drivers["id"],
+                                                     strict=True)])
     # Drawn at its own width: the boxes' text is wrapped for it.
-    ui.chart(charts.driver_diagram(shared.challenge["aim"] or "The lab's aim", drivers,
+    ui.chart(charts.driver_diagram(shared.challenge["aim"] or "The lab's aim", counted,
                                           links, ideas, idea_links), width="content")
+    if behind:
+        st.caption(f"{sum(behind.values())} links from discovery insights to drivers: the "
+                   "number in a driver's box is how many insights stand behind it "
+                   "(Discovery insights).")
 
 measures = shared.measures[shared.measures["retired_at"].isna()]
 measure_options = ui.options(measures)

@@ -18,7 +18,7 @@ from tracker.records import repo
 from tracker.storage.db import Database
 
 APP = str(ROOT / "streamlit_app.py")
-COMMON = ["overview", "for_you", "challenge", "ideas", "cycles", "learning", "people", "collaboration",
+COMMON = ["overview", "for_you", "challenge", "insights", "ideas_sent_in", "ideas", "cycles", "learning", "people", "collaboration",
           "progress",
           "summary", "outcomes", "portfolio", "enter", "review", "upload", "export",
           "organisations", "measures"]
@@ -115,14 +115,15 @@ def test_every_page_for_every_role(monkeypatch, lab, role, username):
         if role == "viewer":
             for person in lab["everyone"]:  # participants are counts only for viewers
                 assert person.encode() not in shown, (name, person)
-        if role == "viewer":
+        if role == "viewer" and name != "ideas_sent_in":  # anyone signed in sends ideas
             labels = {b.label for b in at.button}
             assert labels <= {"Prepare the export", "Export these entries (CSV)", "Log out",
                               "Build the pack", "← Previous", "Next →", "Build the report",
                               "Open it in What we learned"}, (name, labels)
             assert not at.text_area, name
             assert [w.label for w in at.text_input] in (
-                [], ["Search all cycle notes"], ["Search the learning"]), name
+                [], ["Search all cycle notes"], ["Search the learning"],
+                ["Search the insights"]), name
             assert not at.file_uploader, name
     if role != "admin":
         for name in ADMIN_ONLY:  # not in the menu, and refused if reached all the same

@@ -22,7 +22,8 @@ PAGES = ["app_pages/overview.py", "app_pages/challenge.py", "app_pages/ideas.py"
          "app_pages/organisations.py", "app_pages/measures.py", "app_pages/upload.py",
          "app_pages/outcomes.py", "app_pages/summary.py", "app_pages/review.py",
          "app_pages/portfolio.py", "app_pages/learning.py", "app_pages/people.py",
-         "app_pages/progress.py", "app_pages/collaboration.py", "app_pages/for_you.py"]
+         "app_pages/progress.py", "app_pages/collaboration.py", "app_pages/for_you.py",
+         "app_pages/insights.py", "app_pages/ideas_sent_in.py"]
 
 
 def open_app(monkeypatch, path, page: str | None = None) -> AppTest:

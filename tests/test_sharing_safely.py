@@ -134,6 +134,11 @@ def _plant(db: Database, round_no: int) -> dict:
     shown_in_public = put(lambda: attachments.attach(
         db, ADMIN, comments.Topic.idea(idea), "poster.png", png(), caption=v("Public caption")))
     attachments.mark_public(db, ADMIN, shown_in_public[0], True)
+    from tracker.community import insights
+
+    put(lambda: insights.add_insight(db, ADMIN, cid, source="interview",
+                                     heard_on=challenge["start_date"], summary=v("Insight"),
+                                     quote=v("Quote"), quote_consent=True, idea_ids=[idea]))
     return {"idea": idea, "cycle": cycle, "measure": measure}
 
 

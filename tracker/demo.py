@@ -316,6 +316,7 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
     _discussion(db, cid, org_ids, measure_ids, as_of)
     _files(db, cid, org_ids)
     _ideas_sent_in(db, cid, org_ids)
+    _insights(db, cid, start)
     return {"challenge_id": cid, "organisations": len(org_ids), "measures": len(measure_ids),
             "participants": people,
             "ideas": len(IDEAS), "cycles": n_cycles, "results": len(results),
@@ -537,6 +538,55 @@ def _ideas_sent_in(db: Database, challenge_id: int, org_ids: list[int]) -> None:
             action, idea, reason = decision
             submissions.triage(db, lab, number, action,
                                idea_id=None if idea is None else int(idea), reason=reason)
+
+
+# what the discovery phase heard: source, day of the challenge, summary, quote (agreed to be
+# quoted), the drivers (names) and ideas (titles) it informs
+INSIGHTS = [
+    ("survey", 10, "Two in three people with a long-term condition had never been offered "
+     "peer support; most would have taken it.", None,
+     ["People know peer support exists and how to reach it"], []),
+    ("interview", 14, "People are told about peer support once, at diagnosis, when they "
+     "cannot take it in.", "I heard the word 'group' and switched off. A month later I "
+     "would have gone.", ["Professionals mention peer support at the right moment"],
+     ["Peer-led welcome call within a week of referral"]),
+    ("workshop", 20, "Referral forms differ at every partner; staff give up on them.", None,
+     ["Referral is easy and quick", "One shared referral route across partners"],
+     ["Shared referral form with social prescribers"]),
+    ("interview", 24, "A call from someone who has lived with the condition lowers the fear "
+     "of the first session.", None, ["First contact within a week of referral"],
+     ["Peer-led welcome call within a week of referral"]),
+    ("literature", 28, "Volunteer peer supporters stay longer with regular supervision and a "
+     "named buddy in their first months.", None,
+     ["A sustained pool of trained volunteer peer supporters",
+      "Volunteers feel supported in their role"],
+     ["Buddy for every new volunteer peer supporter", "Monthly volunteer supervision circle"]),
+    ("data", 33, "Half of the people referred in working age never attend a weekday morning "
+     "group.", None, ["Sessions at times and places that suit people"],
+     ["Evening and weekend peer groups"]),
+    ("workshop", 40, "People want to do something together, not only talk.", "Give me a "
+     "walk, and I'll talk.", ["Groups built around activities, not only talk",
+                              "Peer support fits people's lives and keeps them engaged"],
+     ["Walk-and-talk peer groups"]),
+    ("interview", 45, "Some people would refer themselves if they knew how.", None,
+     ["Self-referral without a professional"],
+     ["Self-referral QR code on waiting-room screens"]),
+]
+
+
+def _insights(db: Database, challenge_id: int, start: dt.date) -> None:
+    """The discovery phase's insights, behind most drivers and several ideas."""
+    from tracker.community import insights
+
+    drivers = repo.list_drivers(db, challenge_id).set_index("name")["id"]
+    ideas = repo.list_ideas(db, challenge_id).set_index("title")["id"]
+    lab = Scope.admin("lab_lead")
+    for source, day, summary, quote, driver_names, idea_titles in INSIGHTS:
+        insights.add_insight(
+            db, lab, challenge_id, source=source, heard_on=start + dt.timedelta(days=day),
+            summary=summary, quote=quote, quote_consent=quote is not None,
+            driver_ids=[int(drivers[n]) for n in driver_names if n in drivers],
+            idea_ids=[int(ideas[t]) for t in idea_titles if t in ideas])
 
 
 def poster_photo() -> bytes:

@@ -86,6 +86,9 @@ EXPORT_TABLES = {
     # thread, on the pages); the files themselves stay in the database (WITHHELD_COLUMNS)
     "comments": ("SELECT * FROM comment ORDER BY id", "admin"),
     "ideas_sent_in": ("SELECT * FROM idea_submission ORDER BY id", "admin"),
+    "insights": ("SELECT * FROM insight ORDER BY id", "admin"),
+    "insight_drivers": ("SELECT * FROM insight_driver ORDER BY 1, 2", "admin"),
+    "insight_ideas": ("SELECT * FROM insight_idea ORDER BY 1, 2", "admin"),
     "comment_mentions": ("SELECT * FROM comment_mention ORDER BY 1, 2", "admin"),
     "attachments": ("SELECT id, about, idea_id, cycle_id, organisation_id, kind, file_name,"
                     " caption, bytes, sha256, uploaded_by, uploader_account_id,"
