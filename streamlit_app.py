@@ -188,6 +188,7 @@ def menu(admin: bool, contributor: bool = False) -> dict[str, list]:
             st.Page("app_pages/accounts.py", title="Accounts", icon=":material/group:"),
             st.Page("app_pages/audit.py", title="Audit log", icon=":material/history:"),
             st.Page("app_pages/backups.py", title="Backups", icon=":material/backup:"),
+            st.Page("app_pages/mail.py", title="Mail", icon=":material/mail:"),
         ]
     return pages
 

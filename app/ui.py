@@ -16,6 +16,7 @@ import streamlit as st
 
 from tracker.access import auth
 from tracker.analysis import portfolio, summary
+from tracker.community import mail
 from tracker.intake import export
 from tracker.learning import learning_record, sharing_check, whats_new
 from tracker.records import reader_view, repo
@@ -37,6 +38,13 @@ from tracker.text import escape_markdown as esc  # noqa: F401 - the pages' escap
 def _database(path: str) -> Database:
     database = shared(path)  # the same object server.py's routes use
     _daily_backups(database)
+    # the lab admin's mail schedule (Admin → Mail): looks every 10 minutes; sends nothing
+    # without TRACKER_SMTP
+    try:
+        smtp = mail.configured()
+    except repo.InputError:  # said on the Admin → Mail page, never on every page
+        smtp = None
+    database.mail_schedule = mail.MailSchedule(database).start() if smtp else None
     return database
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import streamlit as st
 
 from app import ui
-from tracker.community import comments, submissions
+from tracker.community import comments, mail, submissions
 
 db = ui.get_db()
 scope = ui.scope()
@@ -73,3 +73,17 @@ st.caption(f"The last {comments.FOR_YOU_DAYS} days, newest first.")
 listing(comments.for_you(db, scope), "mine",
         "Nothing yet. When someone mentions you (@" + ui.esc(scope.actor) + "), replies to "
         "you, or writes where you wrote, it is listed here.")
+
+if scope.account_id is not None:
+    st.header("Mail you receive")
+    st.caption("Sent to the e-mail address of your account, when the lab admin has set mail "
+               "up. Plain text and HTML; nothing in them reports back.")
+    off = mail.opted_out(db, scope.account_id)
+    for kind, words in mail.KINDS.items():
+        if kind == "reminder" and not scope.is_partner:
+            continue
+        wanted = st.checkbox(words, value=kind not in off, key=f"mail_{kind}")
+        if wanted != (kind not in off) and ui.run_write(
+                lambda k=kind, w=wanted: mail.set_preference(db, scope, k, w),
+                "Your mail choices are saved."):
+            st.rerun()

@@ -22,7 +22,7 @@ COMMON = ["overview", "for_you", "challenge", "insights", "ideas_sent_in", "idea
           "progress",
           "summary", "outcomes", "portfolio", "enter", "review", "upload", "export",
           "organisations", "measures"]
-ADMIN_ONLY = ["accounts", "audit", "backups"]
+ADMIN_ONLY = ["accounts", "audit", "backups", "mail"]
 
 
 @pytest.fixture

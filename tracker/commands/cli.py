@@ -46,7 +46,7 @@ CLI = auth.Scope.admin(f"command line ({USER})")
 
 # Commands that, while the app holds the file, go through the app (restore needs it stopped).
 THROUGH_APP = {"init", "demo", "template", "import", "export", "report", "learning", "digest",
-               "backup", "user", "token"}
+               "remind", "backup", "user", "token"}
 
 
 @dataclass
@@ -130,9 +130,16 @@ def build_parser(prog: str = "python -m tracker") -> argparse.ArgumentParser:
     p.add_argument("--since", type=_date, required=True, help="YYYY-MM-DD")
     p.add_argument("--org", default=None,
                    help="as a partner organisation sees it (default: as the lab team sees it)")
-    p.add_argument("--out", type=Path, required=True, help="FILE.html or FILE.md")
+    p.add_argument("--out", type=Path, default=None, help="FILE.html or FILE.md")
+    p.add_argument("--send", action="store_true",
+                   help="mail each account with an e-mail its own digest, through the SMTP "
+                        "server TRACKER_SMTP names (instead of writing --out)")
     p.add_argument("--challenge", default=None,
                    help="the challenge, by its title or number (default: the one running today)")
+    p = sub.add_parser("remind", parents=[common],
+                       help="partner accounts whose organisation's results are overdue")
+    p.add_argument("--send", action="store_true",
+                   help="mail them, through TRACKER_SMTP (without it: say who would be mailed)")
 
     p = sub.add_parser("backup", parents=[common],
                        help="a consistent copy of the database, checked by reopening it")
@@ -389,12 +396,20 @@ def run(db: Database, args, con: Console) -> int:
                                                     ideas=args.ideas)
         version = "public" if args.public else "internal (for the lab team only)"
         say(f"Learning report, {version} version, written to {con.shown(out)}\n")
+    elif args.command == "digest" and args.send:
+        return _mail(db, con, "digest", since=args.since)
     elif args.command == "digest":
         from tracker.learning import whats_new
 
+        if args.out is None:
+            con.err.write("Say where to write the digest (--out FILE.html or FILE.md), or "
+                          "mail it to every account with --send.\n")
+            return 1
         reader = con.scope if not args.org else _partner_scope(db, args.org, con)
         out = whats_new.digest(db, reader, args.since, args.out)
         say(f"Digest since {args.since:%d %b %Y} written to {con.shown(out)}\n")
+    elif args.command == "remind":
+        return _mail(db, con, "reminder", dry_run=not args.send)
     elif args.command == "user":
         return _user(db, args, con)
     elif args.command == "token":
@@ -408,6 +423,35 @@ def run(db: Database, args, con: Console) -> int:
                    else "checked by reopening it")
         say(f"Backup written to {made.path} ({made.size / 1e6:,.1f} MB), {checked}.\n")
     return 0
+
+
+def _mail(db: Database, con: Console, kind: str, *, since=None, dry_run=False) -> int:
+    """digest --send and remind [--send]: each account's own message, through the SMTP
+    server TRACKER_SMTP names; every failure named, and exit code 1 if any."""
+    from tracker.community import mail
+
+    con.scope.require_admin("send the lab's mail")
+    smtp = mail.configured()
+    if kind == "digest":
+        items = mail.digest_messages(db, since, challenge_id=con.scope.challenge_id, smtp=smtp)
+    else:
+        items = mail.reminder_messages(db)
+    if dry_run:
+        for item in items:
+            con.out.write(f"{item.username}: {item.subject}\n")
+        con.out.write(f"{len(items)} reminder{'s' if len(items) != 1 else ''} would be sent; "
+                      "add --send to send them.\n")
+        return 0
+    if smtp is None:
+        con.err.write(f"No SMTP server: set {mail.ENV}, for example "
+                      "smtp://user:password@host:587?starttls=1. Nothing was sent.\n")
+        return 1
+    result = mail.send(db, smtp, kind, items)
+    con.out.write(f"{result.sent} of {len(items)} sent through {smtp.shown}.\n")
+    for failure in result.failed:
+        con.err.write(f"Not sent to {failure} (tried {mail.ATTEMPTS} times; see Admin → "
+                      "Mail).\n")
+    return 1 if result.failed else 0
 
 
 def guarded(work: Callable[[], int], path, err: TextIO) -> int:

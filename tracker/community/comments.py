@@ -268,8 +268,8 @@ def audience(db: Database, scope: Scope) -> Audience:
     if scope.is_partner:
         accounts = accounts[accounts["role"].eq("admin")
                             | accounts["organisation_id"].eq(scope.organisation_id)]
-    elif scope.role != "viewer":
-        accounts = accounts[accounts["role"].eq("admin")]
+    elif scope.role != "viewer":  # the lab team's, and (a contributor) their own
+        accounts = accounts[accounts["role"].eq("admin") | accounts["username"].eq(scope.actor)]
     known = [*accounts["username"], *accounts["email"].dropna()]
     return reader_view.audience_for(db, scope, known_people=known)
 

@@ -89,6 +89,10 @@ EXPORT_TABLES = {
     "insights": ("SELECT * FROM insight ORDER BY id", "admin"),
     "insight_drivers": ("SELECT * FROM insight_driver ORDER BY 1, 2", "admin"),
     "insight_ideas": ("SELECT * FROM insight_idea ORDER BY 1, 2", "admin"),
+    "mail_preferences": ("SELECT * FROM mail_preference ORDER BY 1, 2", "admin"),
+    "mail_settings": ("SELECT * FROM mail_settings", "admin"),
+    "mail_runs": ("SELECT * FROM mail_run ORDER BY 1, 2", "admin"),
+    "mail_log": ("SELECT * FROM mail_log ORDER BY id", "admin"),
     "comment_mentions": ("SELECT * FROM comment_mention ORDER BY 1, 2", "admin"),
     "attachments": ("SELECT id, about, idea_id, cycle_id, organisation_id, kind, file_name,"
                     " caption, bytes, sha256, uploaded_by, uploader_account_id,"

@@ -93,9 +93,9 @@ def audience_for(db: Database, scope: Scope, *, public: bool = False,
     they are now (a change takes effect in the next output). `known_people` (usernames,
     e-mails) are people this reader may see named: the accounts they work with."""
     challenge = repo.get_challenge(db, scope.challenge_id)
-    public = public or scope.is_contributor
+    report, public = public, public or scope.is_contributor
     people = people_not_to_name(db) if public or not scope.is_admin else []
-    if known_people and not public:
+    if known_people and not report:
         known = {_as_name(p) for p in known_people}
         people = [p for p in people if p not in known]
     return Audience.for_scope(scope, consents(db),
