@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import ui
 from tracker.community import comments, mail, submissions
+from tracker.intake import templates
 
 db = ui.get_db()
 scope = ui.scope()
@@ -53,6 +54,14 @@ if scope.is_admin:
                "the longest waiting first.")
     listing(comments.open_questions(db, scope).assign(why="asked"), "question",
             "None: every question has an answer from the lab.")
+
+if scope.is_partner:  # the organisation's results due
+    due = templates.entry_rows(db, scope, scope.organisation)
+    late = int((due["due"] == "overdue").sum()) if len(due) else 0
+    if late:
+        st.warning(f"{late} result{'s are' if late != 1 else ' is'} overdue for "
+                   f"{ui.esc(scope.organisation)}.", icon=":material/schedule:")
+        st.page_link("app_pages/enter.py", label="Enter them", icon=":material/edit_note:")
 
 decided = submissions.decided_since(db, scope, dt.datetime.now() - dt.timedelta(
     days=comments.FOR_YOU_DAYS))

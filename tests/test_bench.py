@@ -17,6 +17,8 @@ SMOKE = {
     "browser.py": (["--runs", "1", "--pages", "Summary", "--db", "{demo}", "--no-report"],
                    "switching challenge"),
     "ingest.py": (["--rows", "20000", "--demo", "{demo}"], "validated commit"),
+    "community.py": (["--comments", "3", "--files", "1", "--runs", "1", "--demo", "{demo}"],
+                     "Record tab, warm"),
     "pages.py": (["--runs", "1", "--demo", "{demo}"], "overview"),
     "collaboration.py": (["--runs", "1", "--demo", "{demo}", "--scale-db", "{tmp}/scale.duckdb",
                           "--orgs", "3",
@@ -63,8 +65,8 @@ def test_bench_script_runs_small(script, tmp_path, request):
     if script in USES_SCALE:
         shutil.copy(request.getfixturevalue("small_scale"), tmp_path / "scale.duckdb")
     demo = request.getfixturevalue("demo_template") if "{demo}" in args else None
-    if script == "browser.py":
-        from tests.test_browser import CHROMIUM
+    if script in ("browser.py", "community.py"):
+        from tests.browser_steps import CHROMIUM
 
         if not Path(CHROMIUM).exists() and not os.environ.get("REQUIRE_BROWSER"):
             pytest.skip("Chromium is not installed")
@@ -84,7 +86,7 @@ def test_the_load_test_small_three_app_servers_on_postgresql(postgresql_server):
 
     from psycopg.conninfo import conninfo_to_dict
 
-    from tests.test_browser import CHROMIUM
+    from tests.browser_steps import CHROMIUM
 
     team = "1" if Path(CHROMIUM).exists() else "0"
     server = "postgresql:///postgres?" + urlencode(conninfo_to_dict(postgresql_server))

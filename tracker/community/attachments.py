@@ -278,6 +278,24 @@ def _is_number(cell: str) -> bool:
     return True
 
 
+PREVIEW_SIDE = 800  # pixels: a photo as a page shows it (three to a row, sharp on a laptop)
+
+
+def preview(content: bytes, kind: str, side: int = PREVIEW_SIDE) -> bytes:
+    """An image made small enough for a page (its longer side at most `side` pixels), in
+    the same format; one already that small is returned as it is. The stored file is the
+    one downloaded."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(content), formats=[_PIL_FORMAT[kind]]) as image:
+        if max(image.size) <= side:
+            return content
+        image.thumbnail((side, side))
+        out = io.BytesIO()
+        image.save(out, format=_PIL_FORMAT[kind], **({"quality": 85} if kind == "jpeg" else {}))
+        return out.getvalue()
+
+
 # --------------------------------------------------------------------------- who may
 
 
