@@ -142,3 +142,18 @@ def test_one_account_writes_at_most_ten_comments_in_ten_minutes(lab):
     with pytest.raises(InputError, match="please wait"):
         comments.post(db, lab["bob.hill"], topic, "One more")
     comments.post(db, lab["ann.riverside"], topic, "Someone else may still write")
+
+
+def test_a_hostile_comment_is_shown_as_text(lab):
+    """The thread is one block of HTML: every comment, author and date in it escaped."""
+    from test_untrusted_text import TEXT
+
+    from app.discussion import _thread_html
+
+    db = lab["db"]
+    topic = Topic.idea(lab["idea"])
+    comments.post(db, lab["ann.riverside"], topic, TEXT + "\n<script>alert(1)</script>")
+    block = _thread_html(comments.thread(db, lab["sarah.kowalski"], topic))
+    assert "<img" not in block and "<script" not in block and "javascript:" in block
+    assert "&lt;img src=x onerror=alert(1)&gt;" in block and "&lt;script&gt;" in block
+    assert block.count("<article") == 1 and "<br>" in block
