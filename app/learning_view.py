@@ -69,7 +69,8 @@ def _insights(db: Database, scope: auth.Scope, challenge_id: int, idea_id: int) 
     """The discovery insights behind the idea, as this reader may read them."""
     if scope.is_contributor:
         return
-    behind = insights.list_insights(db, scope, challenge_id, idea_id=idea_id)
+    behind = insights.list_insights(db, scope, challenge_id, idea_id=idea_id,
+                                    view=ui.readable(db))
     if behind.empty:
         return
     st.subheader(f"Insights behind it ({len(behind)})")

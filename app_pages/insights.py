@@ -30,7 +30,7 @@ idea = f3.selectbox("Idea", [None, *ideas], key="insight_idea",
                     format_func=lambda i: "Every idea" if i is None else ideas[i])
 search = st.text_input("Search the insights", key="insight_search", max_chars=200)
 found = insights.list_insights(db, scope, cid, source=source, driver_id=driver, idea_id=idea,
-                               search=search)
+                               search=search, view=view)
 st.caption(f"{len(found)} insight{'s' if len(found) != 1 else ''}.")
 if len(found):
     ui.table(pd.DataFrame({

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 from app_server import start_app, stop_app
+from browser_steps import drawn as _drawn  # the same Chromium checks
+from browser_steps import need_browser as _need_browser
 from conftest import PASSWORD, ROOT, add_role_accounts
 from page_state import wait_for_session_cookie
-from test_browser import _drawn, _need_browser  # noqa: F401 - the same Chromium checks
 
 from tracker.access import auth
 from tracker.intake import api_tokens

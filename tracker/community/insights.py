@@ -119,11 +119,13 @@ def retire(db: Database, scope: Scope, insight_id: int) -> None:
 
 
 def list_insights(db: Database, scope: Scope, challenge_id: int, *, source=None,
-                  driver_id=None, idea_id=None, search: str | None = None) -> pd.DataFrame:
+                  driver_id=None, idea_id=None, search: str | None = None,
+                  view: reader_view.ReaderView | None = None) -> pd.DataFrame:
     """The challenge's insights as this reader may read them, newest first: id, source,
     heard_on, summary, quote (None where not agreed, withheld where it names someone),
     drivers and ideas (names as the reader reads them), driver_ids, idea_ids. `search` looks
-    for every word in what the reader may read."""
+    for every word in what the reader may read. The list is empty, and nothing more is read,
+    where the challenge has no insight."""
     scope.require_member("the discovery insights")
     where, params = ["i.challenge_id = ?", "i.retired_at IS NULL"], [challenge_id]
     if source:
@@ -137,9 +139,14 @@ def list_insights(db: Database, scope: Scope, challenge_id: int, *, source=None,
         params.append(int(idea_id))
     frame = db.read(f"SELECT i.* FROM insight i WHERE {' AND '.join(where)}"
                     " ORDER BY i.heard_on DESC, i.id DESC", params)
+    columns = ["id", "source", "heard_on", "summary", "quote", "driver_ids", "idea_ids",
+               "drivers", "ideas"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
     links_d = db.read("SELECT insight_id, driver_id FROM insight_driver")
     links_i = db.read("SELECT insight_id, idea_id FROM insight_idea")
-    view = reader_view.for_reader(db, scope, repo.get_challenge(db, challenge_id))
+    # the reader's names and texts (`view`, where the caller holds them for this challenge)
+    view = view or reader_view.for_reader(db, scope, repo.get_challenge(db, challenge_id))
     a = view.audience
     driver_names = dict(zip(view.drivers["id"].astype(int), view.drivers["name"], strict=True))
     idea_names = dict(zip(view.ideas["id"].astype(int), view.ideas["title"], strict=True))
