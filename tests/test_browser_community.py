@@ -104,12 +104,18 @@ def test_the_lab_team_works_with_people_the_map_and_scores(browser, demo_path, t
         assert name not in text, name
 
 
-def test_a_partner_asks_on_its_cycle_and_the_lab_answers_from_for_you(browser, demo_path):
-    """Issue 24, item 1: through the sign-in form, a partner comments on its cycle and
-    mentions the lab admin, who finds it under For you, opens the discussion and replies;
-    the partner then sees the reply under For you. Another partner cannot read the thread."""
+def test_a_partner_asks_and_attaches_on_its_cycle_and_the_lab_answers_from_for_you(
+        browser, demo_path, tmp_path):
+    """Issue 24, items 1 and 2, through the sign-in form (one app server for both): a partner
+    attaches a phone photo (GPS in its EXIF) to its cycle, which the page shows and the
+    database holds without EXIF, served with nosniff and a sandbox; the partner comments and
+    mentions the lab admin, who finds it under For you, opens the discussion and replies; the
+    partner then sees the reply under For you, and downloads the lab's PDF on an idea (only
+    ever a download). Another partner cannot read the thread."""
     from conftest import add_role_accounts
+    from PIL import Image
     from playwright.sync_api import expect
+    from test_attachments import photo_with_location
 
     from tracker.access.scope import Scope
     from tracker.community import comments
@@ -117,22 +123,42 @@ def test_a_partner_asks_on_its_cycle_and_the_lab_answers_from_for_you(browser, d
 
     with Database(demo_path) as db:
         add_role_accounts(db)
+    photo = tmp_path / "poster_photo.jpg"
+    photo.write_bytes(photo_with_location(size=(320, 240)))
     proc, url, log = _start(demo_path)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     question = "Three people asked to bring a carer. Can we? @boss"
-    asked = question.removesuffix(" @boss")  # shown with a word joiner after the @ (no link)
+    asked = question.removesuffix(" @boss")
     try:
         partner = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
         sign_in(partner, url, "cycles", "pp_user")
         partner.get_by_role("tab", name="Record Do, Study and Act").click()
         settle(partner)
+        main = partner.locator("[data-testid='stMain']")
+        # a photo, attached
+        partner.get_by_text("Attach a file").click()
+        partner.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
+            str(photo))
+        partner.get_by_label("Caption (optional)").fill("Our poster, week one")
+        partner.get_by_role("button", name="Attach", exact=True).click()
+        partner.get_by_text("camera details and location (EXIF) removed").first \
+            .wait_for(timeout=30_000)
+        settle(partner)
+        expect(main.get_by_text("Our poster, week one")).to_be_visible(timeout=30_000)
+        shown = main.locator("[data-testid='stImage'] img").last
+        source = shown.get_attribute("src") or ""
+        reply = partner.request.get(source if "://" in source else url + source)
+        assert reply.ok and reply.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in reply.headers["content-security-policy"]
+        assert reply.headers["content-type"].startswith("image/jpeg")
+        partner.screenshot(path=str(ARTIFACTS / "attachment_partner.png"), full_page=True)
+        # a question, with a mention
         box = partner.get_by_label("Add to the discussion")
         box.scroll_into_view_if_needed()
         box.fill(question)
         partner.get_by_role("button", name="Post the comment").click()
         partner.get_by_text("Comment posted").first.wait_for(timeout=30_000)
         settle(partner)
-        main = partner.locator("[data-testid='stMain']")
         expect(main.locator("article").get_by_text(asked)).to_be_visible(timeout=30_000)
         partner.screenshot(path=str(ARTIFACTS / "discussion_partner.png"), full_page=True)
 
@@ -160,6 +186,18 @@ def test_a_partner_asks_on_its_cycle_and_the_lab_answers_from_for_you(browser, d
             .to_be_visible(timeout=30_000)
         expect(partner_main.get_by_text("Yes: count carers separately.").first).to_be_visible()
         partner.screenshot(path=str(ARTIFACTS / "discussion_reply.png"), full_page=True)
+
+        # the lab's leaflet on the idea: a download, never opened in the page
+        open_page(partner, f"{url}/ideas", "Change ideas")
+        choose(partner, "Open an idea", "Peer-led welcome call within a week of referral")
+        button = partner_main.get_by_role("button", name="Download welcome_call_leaflet.pdf")
+        with partner.expect_download() as info:
+            button.click()
+        assert info.value.suggested_filename == "welcome_call_leaflet.pdf"
+        served = partner.request.get(info.value.url)
+        assert served.headers["content-disposition"].startswith("attachment")
+        assert served.headers["x-content-type-options"] == "nosniff"
+        assert served.body().startswith(b"%PDF-")
     finally:
         _stop(proc, log)
     with Database(demo_path) as db:
@@ -171,68 +209,12 @@ def test_a_partner_asks_on_its_cycle_and_the_lab_answers_from_for_you(browser, d
         another = Scope(actor="kv", role="partner", organisation_id=int(
             db.scalar("SELECT id FROM organisation WHERE name = 'Kindred Voices (demo)'")))
         assert not comments.may_read(db, another, topic)
-
-
-def test_a_partner_attaches_a_photo_and_the_stored_image_has_no_exif(browser, demo_path,
-                                                                     tmp_path):
-    """Issue 24, item 2: through the sign-in form, a partner attaches a phone photo (GPS in
-    its EXIF) to its cycle: the page shows it, the database holds it without EXIF, and the
-    app serves it with nosniff and a sandbox; the lab's PDF on an idea is only ever a
-    download."""
-    from conftest import add_role_accounts
-    from PIL import Image
-    from playwright.sync_api import expect
-    from test_attachments import photo_with_location
-
-    from tracker.storage.db import Database
-
-    with Database(demo_path) as db:
-        add_role_accounts(db)
-    photo = tmp_path / "poster_photo.jpg"
-    photo.write_bytes(photo_with_location(size=(320, 240)))
-    proc, url, log = _start(demo_path)
-    try:
-        page = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
-        sign_in(page, url, "cycles", "pp_user")
-        page.get_by_role("tab", name="Record Do, Study and Act").click()
-        settle(page)
-        page.get_by_text("Attach a file").click()
-        page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(photo))
-        page.get_by_label("Caption (optional)").fill("Our poster, week one")
-        page.get_by_role("button", name="Attach", exact=True).click()
-        page.get_by_text("camera details and location (EXIF) removed").first \
-            .wait_for(timeout=30_000)
-        settle(page)
-        main = page.locator("[data-testid='stMain']")
-        expect(main.get_by_text("Our poster, week one")).to_be_visible(timeout=30_000)
-        shown = main.locator("[data-testid='stImage'] img").last
-        reply = page.request.get(shown.get_attribute("src") if "://" in (
-            shown.get_attribute("src") or "") else url + shown.get_attribute("src"))
-        assert reply.ok and reply.headers["x-content-type-options"] == "nosniff"
-        assert "sandbox" in reply.headers["content-security-policy"]
-        assert reply.headers["content-type"].startswith("image/jpeg")
-        page.screenshot(path=str(ARTIFACTS / "attachment_partner.png"), full_page=True)
-
-        # the lab's leaflet on the idea: a download, never opened in the page
-        open_page(page, f"{url}/ideas", "Change ideas")
-        choose(page, "Open an idea", "Peer-led welcome call within a week of referral")
-        button = main.get_by_role("button", name="Download welcome_call_leaflet.pdf")
-        with page.expect_download() as info:
-            button.click()
-        assert info.value.suggested_filename == "welcome_call_leaflet.pdf"
-        served = page.request.get(info.value.url)
-        assert served.headers["content-disposition"].startswith("attachment")
-        assert served.headers["x-content-type-options"] == "nosniff"
-        assert served.body().startswith(b"%PDF-")
-    finally:
-        _stop(proc, log)
-    with Database(demo_path) as db:
-        stored = db.read("SELECT content FROM attachment WHERE caption = ?",
-                         ["Our poster, week one"])
-    assert len(stored) == 1
-    image = Image.open(io.BytesIO(bytes(stored["content"][0])))
+        photo_row = db.read("SELECT content FROM attachment WHERE caption = ?",
+                            ["Our poster, week one"])
+    assert len(photo_row) == 1
+    image = Image.open(io.BytesIO(bytes(photo_row["content"][0])))
     assert image.size == (320, 240) and not image.getexif()
-    assert b"PhoneMaker" not in bytes(stored["content"][0])
+    assert b"PhoneMaker" not in bytes(photo_row["content"][0])
 
 
 def test_a_contributor_sends_an_idea_the_lab_accepts_it_and_the_contributor_sees_it(
