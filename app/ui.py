@@ -264,6 +264,19 @@ def run_write(action: Callable[[], object], success: str | None = None, *,
     return True
 
 
+def show_refused_list(report, file_name: str) -> None:
+    """A list the lab admin imported (people, insights) that was refused: how many problems,
+    then each with its row, column and value; nothing was stored."""
+    total = len(report.errors) + report.more_errors
+    st.error(f"Nothing was stored: {total} problem{'s' if total != 1 else ''} in "
+             f"{esc(file_name)}. Correct the file and upload it again.")
+    table(pd.DataFrame({"Row": [p.row for p in report.errors],
+                        "Column": [p.column for p in report.errors],
+                        "Value": [p.value for p in report.errors],
+                        "Problem": [p.message for p in report.errors]}),
+          hide_index=True, width="stretch")
+
+
 def show_problems(problems: list[str]) -> None:
     lines = "\n".join(f"- {esc(p)}" for p in problems)
     st.error(f"Nothing was saved. Please fix the following:\n\n{lines}")

@@ -243,14 +243,7 @@ with tab_import:
         data = upload.getvalue()
         report = people_import.check(db, scope, cid, data, upload.name)
         if not report.ok:
-            total = len(report.errors) + report.more_errors
-            st.error(f"Nothing was stored: {total} problem{'s' if total != 1 else ''} in "
-                     f"{ui.esc(upload.name)}. Correct the file and upload it again.")
-            ui.table(pd.DataFrame({"Row": [p.row for p in report.errors],
-                                       "Column": [p.column for p in report.errors],
-                                       "Value": [p.value for p in report.errors],
-                                       "Problem": [p.message for p in report.errors]}),
-                         hide_index=True, width="stretch")
+            ui.show_refused_list(report, upload.name)
         else:
             plan = report.plan
             st.info(f"Ready: {report.new} new participant{'s' if report.new != 1 else ''}"

@@ -117,6 +117,19 @@ def shown(value) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+def day_written(text: str):
+    """A day written YYYY-MM-DD or DD/MM/YYYY (what a list the lab imports may hold), as a
+    date; None for anything else."""
+    import datetime as dt
+
+    for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return dt.datetime.strptime(text[:10], pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
 def no_such_day(text: str) -> str | None:
     """For a text written as a date (YYYY-MM-DD or DD/MM/YYYY) whose day does not exist
     (31/02/2026), a sentence saying so; None for anything else."""

@@ -364,17 +364,6 @@ def ordered(thread_frame: pd.DataFrame) -> list[tuple[int, dict]]:
     return out
 
 
-def counts(db: Database, scope: Scope, topics: list[Topic]) -> dict[Topic, int]:
-    """How many comments (not deleted) each thread holds, for those the reader may read."""
-    out = {}
-    for topic in topics:
-        if may_read(db, scope, topic):
-            where, params = topic.where_sql()
-            out[topic] = int(db.scalar(f"SELECT count(*) FROM comment c WHERE {where}"
-                                       " AND c.deleted_at IS NULL", params))
-    return out
-
-
 # --------------------------------------------------------------------------- for you
 
 

@@ -12,7 +12,6 @@ none here (they are the lab's working notes).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 
 import pandas as pd
@@ -20,19 +19,11 @@ import pandas as pd
 from tracker import clock
 from tracker.access.scope import Scope
 from tracker.errors import InputError, PermissionDenied
-from tracker.intake.upload_read import (
-    MAX_FILE_BYTES,
-    MAX_FILE_MB,
-    Problem,
-    Refused,
-    Report,
-    read_csv,
-    read_xlsx,
-)
+from tracker.intake.upload_read import Problem, Refused, Report, read_listing
 from tracker.records import reader_view, repo
 from tracker.storage.db import Database
 from tracker.storage.store import MAX_SHORT, _audit, _Checks, _insert
-from tracker.text import has_control, no_such_day
+from tracker.text import day_written, has_control, no_such_day
 
 SOURCES = {"interview": "Interview", "survey": "Survey", "workshop": "Workshop",
            "literature": "Literature", "data": "Data"}
@@ -198,17 +189,8 @@ def check(db: Database, scope: Scope, challenge_id: int, data: bytes, file_name:
     try:
         if not scope.is_admin:
             raise PermissionDenied("Only the lab admin may import discovery insights.")
-        if len(data) > MAX_FILE_BYTES:
-            raise Refused(f"The file is {len(data) / 1e6:,.1f} MB; the limit is "
-                          f"{MAX_FILE_MB} MB.")
-        if not data:
-            raise Refused("The file is empty.")
-        is_xlsx = data[:4] == b"PK\x03\x04" or file_name.lower().endswith((".xlsx", ".xlsm"))
-        report.file_type = "Excel workbook" if is_xlsx else "CSV"
         with db.cursor() as cur:
-            names = (read_xlsx if is_xlsx else read_csv)(cur, data, report)
-            raw = cur.execute("SELECT * FROM stage_raw ORDER BY row_no").df()
-            cur.execute("DROP TABLE IF EXISTS stage_raw")
+            names, raw = read_listing(cur, data, file_name, report)
         _rows(db, report, challenge_id, names, raw)
     except (Refused, PermissionDenied) as refusal:
         report.errors.insert(0, Problem(None, None, None, str(refusal)))
@@ -276,13 +258,7 @@ def _rows(db: Database, report: Report, challenge_id: int, names: list[str],
         if source is None:
             report.error(line, "source", cells["source"],
                          "is not one of: " + ", ".join(SOURCES.values()) + ".")
-        heard = None
-        for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
-            try:
-                heard = dt.datetime.strptime(cells["heard_on"][:10], pattern).date()
-                break
-            except ValueError:
-                continue
+        heard = day_written(cells["heard_on"])
         if heard is None:
             report.error(line, "date", cells["heard_on"] or None,
                          no_such_day(cells["heard_on"]) or "is not a date; write it as "

@@ -11,7 +11,6 @@ A person whose e-mail is already stored is left as it is (shown as already there
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 
 import pandas as pd
@@ -20,19 +19,11 @@ from tracker import clock
 from tracker.access.scope import Scope
 from tracker.community import participants
 from tracker.errors import PermissionDenied
-from tracker.intake.upload_read import (
-    MAX_FILE_BYTES,
-    MAX_FILE_MB,
-    Problem,
-    Refused,
-    Report,
-    read_csv,
-    read_xlsx,
-)
+from tracker.intake.upload_read import Problem, Refused, Report, read_listing
 from tracker.records import repo
 from tracker.storage.db import Database
 from tracker.storage.store import _EMAIL, MAX_SHORT, _audit, _insert
-from tracker.text import has_control, invisible, no_such_day
+from tracker.text import day_written, has_control, invisible, no_such_day
 
 COLUMNS = {"name": "name", "full name": "name", "taking part": "taking_part",
            "takes part as": "taking_part", "how they take part": "taking_part",
@@ -99,16 +90,7 @@ def _prepare(db: Database, cur, scope: Scope, challenge_id: int, data: bytes,
     try:
         if not scope.is_admin:
             raise PermissionDenied("Only the lab admin may import participants.")
-        if len(data) > MAX_FILE_BYTES:
-            raise Refused(f"The file is {len(data) / 1e6:,.1f} MB; the limit is "
-                          f"{MAX_FILE_MB} MB.")
-        if not data:
-            raise Refused("The file is empty.")
-        is_xlsx = data[:4] == b"PK\x03\x04" or file_name.lower().endswith((".xlsx", ".xlsm"))
-        report.file_type = "Excel workbook" if is_xlsx else "CSV"
-        names = (read_xlsx if is_xlsx else read_csv)(cur, data, report)
-        raw = cur.execute("SELECT * FROM stage_raw ORDER BY row_no").df()
-        cur.execute("DROP TABLE IF EXISTS stage_raw")
+        names, raw = read_listing(cur, data, file_name, report)
         _rows(db, cur, report, challenge_id, names, raw)
     except (Refused, PermissionDenied) as refusal:
         report.errors.insert(0, Problem(None, None, None, str(refusal)))
@@ -190,7 +172,7 @@ def _rows(db, cur, report: Report, challenge_id: int, names: list[str], raw: pd.
             seen[email.casefold()] = line
         joined = today
         if cells["joined_on"]:
-            joined = _date(cells["joined_on"])
+            joined = day_written(cells["joined_on"])
             if joined is None:
                 report.error(line, "joined on", cells["joined_on"],
                              no_such_day(cells["joined_on"]) or
@@ -215,11 +197,3 @@ def _rows(db, cur, report: Report, challenge_id: int, names: list[str], raw: pd.
     report.new = int((report.plan["status"] == "new").sum()) if report.ok else 0
     report.unchanged = int((report.plan["status"] == "already stored").sum())
 
-
-def _date(text: str) -> dt.date | None:
-    for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            return dt.datetime.strptime(text[:10], pattern).date()
-        except ValueError:
-            continue
-    return None

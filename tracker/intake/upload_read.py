@@ -396,3 +396,20 @@ def read_xlsx(cur, data: bytes, report: Report) -> list[str]:
         report.warnings.append(Problem(None, None, None, "some cells hold formulas: their values "
                                        "as Excel last calculated them were used"))
     return names
+
+
+def read_listing(cur, data: bytes, file_name: str, report: Report
+                 ) -> tuple[list[str], pd.DataFrame]:
+    """A list the lab admin imports (people, discovery insights), read as a partner's
+    results file is: bounded, CSV or Excel. Its column names and its rows (`row_no` first);
+    a file too large, empty or unreadable is refused (`Refused`), said in words."""
+    if len(data) > MAX_FILE_BYTES:
+        raise Refused(f"The file is {len(data) / 1e6:,.1f} MB; the limit is {MAX_FILE_MB} MB.")
+    if not data:
+        raise Refused("The file is empty.")
+    is_xlsx = data[:4] == b"PK\x03\x04" or file_name.lower().endswith((".xlsx", ".xlsm"))
+    report.file_type = "Excel workbook" if is_xlsx else "CSV"
+    names = (read_xlsx if is_xlsx else read_csv)(cur, data, report)
+    raw = cur.execute("SELECT * FROM stage_raw ORDER BY row_no").df()
+    cur.execute("DROP TABLE IF EXISTS stage_raw")
+    return names, raw
