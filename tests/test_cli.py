@@ -93,3 +93,34 @@ def test_a_file_that_is_not_a_database(tmp_path):
     result = run("init", "--db", str(path))
     assert result.returncode == 1
     assert "Cannot open" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_demo_with_accounts_has_one_for_each_role_and_a_mention(tmp_path):
+    """`demo --accounts` (issue 24): an account for each role with one password printed once
+    (stored only hashed), the partner's question mentions the lab lead, who finds it under For
+    you, and the contributor sees what became of the ideas they sent."""
+    import re
+
+    from tracker.access import auth
+    from tracker.community import comments, submissions
+    from tracker.records import repo
+
+    path = tmp_path / "d.duckdb"
+    loaded = run("demo", "--db", str(path), "--accounts")
+    assert loaded.returncode == 0, loaded.stderr
+    password = re.search(r"the password (\S+) \(shown only now\)", loaded.stdout).group(1)
+    assert "pp_coordinator: Partner organisation, Peer Pathways (demo)" in loaded.stdout
+    assert "community_voice: Contributor" in loaded.stdout
+    with Database(path) as db:
+        roles = dict(db.read("SELECT username, role FROM account").values.tolist())
+        assert sorted(roles.values()) == ["admin", "contributor", "partner", "partner", "viewer"]
+        assert password not in db.read("SELECT * FROM account").to_csv()
+        lab = auth.authenticate(db, "lab_lead", password)
+        asked = comments.for_you(db, lab)
+        mention = asked[asked["why"] == "mentioned you"]
+        assert len(mention) == 1 and "@lab_lead" in mention["text"].iloc[0], asked
+        partner = auth.authenticate(db, "pp_coordinator", password)
+        assert "replied to you" in set(comments.for_you(db, partner)["why"])
+        contributor = auth.authenticate(db, "community_voice", password)
+        sent = submissions.mine(db, contributor, int(repo.get_challenge(db)["id"]))
+        assert set(sent["status"]) == {"accepted", "parked", "sent"}, sent

@@ -187,8 +187,13 @@ def demo_file(path: Path, *, copy_of: Path | None = None) -> Path:
     return path
 
 
-def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> dict:
-    """Fill an empty database with the demo challenge. Refuses a database that holds data."""
+def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None,
+              accounts_password: str | None = None) -> dict:
+    """Fill an empty database with the demo challenge. Refuses a database that holds data.
+
+    With `accounts_password`, the demo's people are accounts too (`DEMO_ACCOUNTS`, one for each
+    role, all with that password): login is on, the discussion's question mentions the lab
+    lead, and each role can be tried by signing in as it."""
     if not repo.is_empty(db):
         raise repo.InputError(
             "This database already holds data, so the demo was not loaded (it never mixes with "
@@ -313,7 +318,9 @@ def load_demo(db: Database, *, seed: int = 1, as_of: dt.date | None = None) -> d
     _learning(db, cid, org_ids, as_of)
     people = _people(db, cid, org_ids, rng, start, as_of)
     _progress(db, cid, org_ids, start, as_of)
-    _discussion(db, cid, org_ids, measure_ids, as_of)
+    if accounts_password is not None:
+        _accounts(db, org_ids, accounts_password)
+    _discussion(db, cid, org_ids, measure_ids, as_of, mention=accounts_password is not None)
     _files(db, cid, org_ids)
     _ideas_sent_in(db, cid, org_ids)
     _insights(db, cid, start)
@@ -427,32 +434,77 @@ def _learning(db: Database, challenge_id: int, org_ids: list[int], as_of: dt.dat
             syntheses.mark_excerpt(db, ACTOR, int(mine["id"].iloc[-1]), note, audience)
 
 
+# The demo's people, as accounts when asked for (`demo --accounts`): username, role, the
+# organisation's index in ORGANISATIONS (partners only), e-mail. The discussion, the ideas
+# sent in and the insights are theirs.
+DEMO_ACCOUNTS = [
+    ("lab_lead", "admin", None, "lab.lead@example.org"),
+    ("leadership", "viewer", None, "leadership@example.org"),
+    ("pp_coordinator", "partner", 3, "pp.coordinator@example.org"),
+    ("kv_coordinator", "partner", 4, "kv.coordinator@example.org"),
+    ("community_voice", "contributor", None, "community.voice@example.org"),
+]
+
+
+def account_roles() -> list[tuple[str, str]]:
+    """The demo's accounts and what each is, in words."""
+    from tracker.access.scope import ROLES
+
+    return [(name, ROLES[role] + ("" if org is None else f", {ORGANISATIONS[org][0]}"))
+            for name, role, org, _ in DEMO_ACCOUNTS]
+
+
+def _person(db: Database, username: str, org_ids: list[int]) -> Scope:
+    """One of the demo's people (DEMO_ACCOUNTS): their account's scope when the demo has
+    accounts (so For you and Ideas sent in find what they wrote), else who they are."""
+    from tracker.access import auth
+
+    found = auth.scope_of_account(db, username)
+    if found is not None:
+        return found
+    role, org = next((r, o) for name, r, o, _ in DEMO_ACCOUNTS if name == username)
+    if role == "admin":
+        return Scope.admin(username)
+    return Scope(actor=username, role=role,
+                 organisation_id=None if org is None else org_ids[org],
+                 organisation=None if org is None else ORGANISATIONS[org][0])
+
+
+def _accounts(db: Database, org_ids: list[int], password: str) -> None:
+    """One account for each role (DEMO_ACCOUNTS), the lab lead first: it switches login on."""
+    from tracker.access import auth
+
+    lab = Scope.admin("lab_lead")
+    for i, (username, role, org, email) in enumerate(DEMO_ACCOUNTS):
+        auth.add_user(db, None if i == 0 else lab, username=username, role=role,
+                      password=password, email=email,
+                      organisation_id=None if org is None else org_ids[org])
+
+
 def _discussion(db: Database, challenge_id: int, org_ids: list[int], measure_ids: dict,
-                as_of: dt.date) -> None:
+                as_of: dt.date, *, mention: bool = False) -> None:
     """Threads of a few weeks: a partner's question on its cycle answered by the lab, two
     questions still open (one naming an organisation that did not agree to be named, which
-    other partners read withheld), a note on a chart and one on a learning record. The demo
-    has no accounts (it runs in local mode), so it mentions no one."""
+    other partners read withheld), a note on a chart and one on a learning record. With the
+    demo's accounts (`mention`), the partner's question mentions the lab lead; without them
+    (local mode) there is no one to mention."""
     from tracker.community import comments
     from tracker.community.comments import Topic
-
-    def partner(username: str, org: int) -> Scope:
-        return Scope(actor=username, role="partner", organisation_id=org_ids[org],
-                     organisation=ORGANISATIONS[org][0])
 
     def days_ago(days: int, hour: int = 10) -> dt.datetime:
         return dt.datetime.combine(as_of - dt.timedelta(days=days), dt.time(hour, 15))
 
-    lab = Scope.admin("lab_lead")
+    lab = _person(db, "lab_lead", org_ids)
     cycles = repo.list_cycles(db, ACTOR, challenge_id)
     ideas = repo.list_ideas(db, challenge_id).set_index("title")["id"]
-    pp, kv = partner("pp_coordinator", 3), partner("kv_coordinator", 4)
+    pp, kv = _person(db, "pp_coordinator", org_ids), _person(db, "kv_coordinator", org_ids)
     theirs = cycles[cycles["organisation_id"] == org_ids[3]].sort_values("start_date")
     if len(theirs):
         topic = Topic.cycle(db, int(theirs["id"].iloc[-1]))
         asked = comments.post(
-            db, pp, topic, "Three people asked to bring a family member to their first "
-            "session. Can we allow that in the next cycle?", at=days_ago(12))
+            db, pp, topic, ("@lab_lead " if mention else "") + "Three people asked to bring "
+            "a family member to their first session. Can we allow that in the next cycle?",
+            at=days_ago(12))
         comments.post(db, lab, topic, "Yes. Add it to the plan, and count family members "
                       "separately so the attendance measure stays comparable.",
                       reply_to=asked, at=days_ago(11, 14))
@@ -480,8 +532,7 @@ def _files(db: Database, challenge_id: int, org_ids: list[int]) -> None:
     from tracker.community.comments import Topic
 
     cycles = repo.list_cycles(db, ACTOR, challenge_id)
-    pp = Scope(actor="pp_coordinator", role="partner", organisation_id=org_ids[3],
-               organisation=ORGANISATIONS[3][0])
+    pp = _person(db, "pp_coordinator", org_ids)
     idea = int(repo.list_ideas(db, challenge_id).set_index("title")["id"][
         "Peer-led welcome call within a week of referral"])
     theirs = cycles[(cycles["organisation_id"] == org_ids[3]) & (cycles["idea_id"] == idea)] \
@@ -504,9 +555,8 @@ def _ideas_sent_in(db: Database, challenge_id: int, org_ids: list[int]) -> None:
     welcome call began as a contributor's idea), one merged, one parked, one declined."""
     from tracker.community import submissions
 
-    contributor = Scope(actor="community_voice", role="contributor")
-    partner = Scope(actor="kv_coordinator", role="partner", organisation_id=org_ids[4],
-                    organisation=ORGANISATIONS[4][0])
+    contributor = _person(db, "community_voice", org_ids)
+    partner = _person(db, "kv_coordinator", org_ids)
     ideas = repo.list_ideas(db, challenge_id).set_index("title")["id"]
     drivers = repo.list_drivers(db, challenge_id)
     first = int(drivers["id"].iloc[0]) if len(drivers) else None
@@ -530,13 +580,12 @@ def _ideas_sent_in(db: Database, challenge_id: int, org_ids: list[int]) -> None:
          "People waiting for a GP appointment", "Short peer-support talks in the waiting "
          "room once a month", "Discovery workshop", None),
     ]
-    lab = Scope.admin("lab_lead")
     for who, problem, who_for, what, came_from, decision in sent:
         number = submissions.send(db, who, challenge_id, problem=problem, who_for=who_for,
                                   what_to_try=what, came_from=came_from, driver_id=first)
         if decision is not None:
             action, idea, reason = decision
-            submissions.triage(db, lab, number, action,
+            submissions.triage(db, _person(db, "lab_lead", org_ids), number, action,
                                idea_id=None if idea is None else int(idea), reason=reason)
 
 
@@ -580,7 +629,7 @@ def _insights(db: Database, challenge_id: int, start: dt.date) -> None:
 
     drivers = repo.list_drivers(db, challenge_id).set_index("name")["id"]
     ideas = repo.list_ideas(db, challenge_id).set_index("title")["id"]
-    lab = Scope.admin("lab_lead")
+    lab = _person(db, "lab_lead", [])
     for source, day, summary, quote, driver_names, idea_titles in INSIGHTS:
         insights.add_insight(
             db, lab, challenge_id, source=source, heard_on=start + dt.timedelta(days=day),

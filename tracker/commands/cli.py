@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import getpass
 import os
+import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +86,10 @@ def build_parser(prog: str = "python -m tracker") -> argparse.ArgumentParser:
                    help="pretend today is this date (YYYY-MM-DD); default: today")
     p.add_argument("--if-empty", action="store_true",
                    help="do nothing (exit 0) when the database already holds data")
+    p.add_argument("--accounts", action="store_true",
+                   help="also make an account for each role (the lab lead, a viewer, two "
+                        "partners, a contributor) with one new password, printed once; "
+                        "login is then on")
     p = sub.add_parser("template", parents=[common],
                        help="print (CSV) or write (XLSX) the upload template of an organisation")
     p.add_argument("--org", required=True, help="organisation name")
@@ -360,12 +365,18 @@ def run(db: Database, args, con: Console) -> int:
         if args.if_empty and not repo.is_empty(db):
             say(f"{path} already holds data; the demo was not loaded.\n")
             return 0
-        summary = demo.load_demo(db, seed=args.seed, as_of=args.as_of)
+        password = secrets.token_urlsafe(12) if args.accounts else None
+        summary = demo.load_demo(db, seed=args.seed, as_of=args.as_of,
+                                 accounts_password=password)
         say(f"Demo challenge loaded into {path}: {summary['organisations']} "
             f"organisations, {summary['measures']} measures, {summary['ideas']} ideas, "
             f"{summary['cycles']} PDSA cycles, {summary['results']:,} weekly results (weeks "
             f"of {summary['first_week']:%d %b %Y} to {summary['last_week']:%d %b %Y}); the "
             f"challenge runs {summary['start']:%d %b %Y} to {summary['end']:%d %b %Y}.\n")
+        if password:
+            say("Accounts, each with the password " + password + " (shown only now):\n"
+                + "".join(f"  {name}: {demo_role}\n"
+                          for name, demo_role in demo.account_roles()))
     elif args.command == "template":
         if args.format == "csv":
             data = templates.template_csv(db, con.scope, args.org)
