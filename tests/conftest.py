@@ -37,6 +37,21 @@ os.environ.setdefault("TRACKER_PREPARE_REPORTS", "off")
 os.environ.setdefault("TRACKER_RENDER_PROCESSES", "1")
 
 
+def _scan_streamlit_components_once() -> None:
+    """Each new AppTest scans the metadata of every installed package for Streamlit
+    components (0.4-0.5 s; hundreds of AppTests in the suite). The packages do not change
+    while the tests run, so a worker scans once and hands later AppTests the same answer."""
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+
+    once = functools.cache(manifest_scanner.scan_component_manifests)
+    manifest_scanner.scan_component_manifests = lambda max_workers=None: list(once())
+
+
+_scan_streamlit_components_once()
+
+
 def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto`: one worker more than the cores (pyproject caps it at 4). A third of a
     worker's time goes waiting on the processes it started (an app server, Chromium, a
@@ -259,6 +274,31 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call":
         item.rep_call = report  # for fixtures that keep a failed test's files
     return report
+
+
+@pytest.fixture(scope="session")
+def role_accounts_template(demo_template) -> Path:
+    """The demo with the role accounts (`add_role_accounts`), made once per worker: hashing
+    their passwords (argon2, on purpose slow) was most of what such a test spent setting up."""
+    path = demo_template.with_name(f"{demo_template.stem}-roles-{os.getpid()}.duckdb")
+    if not path.exists():
+        building = path.with_suffix(".building")
+        shutil.copy(demo_template, building)
+        with Database(building) as database:
+            add_role_accounts(database)
+            database.checkpoint()
+        building.rename(path)
+    return path
+
+
+@pytest.fixture
+def role_accounts_db(role_accounts_template, tmp_path):
+    """A copy of the demo with the role accounts, open."""
+    path = tmp_path / "demo-roles.duckdb"
+    shutil.copy(role_accounts_template, path)
+    database = Database(path)
+    yield database
+    database.close()
 
 
 @pytest.fixture

@@ -23,13 +23,14 @@ ADMIN = Scope.admin("tester")
 
 
 @pytest.fixture
-def accounts(demo_db):
-    db = demo_db
-    made = add_role_accounts(db)
-    orgs, admin_scope = made["orgs"], made["admin"]
-    return {"db": db, "admin": admin_scope,
-            "partner": auth.authenticate(db, "pp_user", PASSWORD),
-            "viewer": auth.authenticate(db, "lead", PASSWORD),
+def accounts(role_accounts_db):
+    """The demo with the role accounts (made once per worker: conftest.add_role_accounts) and
+    their scopes; signing in itself is tested above and below."""
+    db = role_accounts_db
+    orgs = repo.list_organisations(db, ADMIN).set_index("name")["id"]
+    return {"db": db, "admin": auth.scope_of_account(db, "boss"),
+            "partner": auth.scope_of_account(db, "pp_user"),
+            "viewer": auth.scope_of_account(db, "lead"),
             "pp_id": int(orgs[PP]), "other_id": int(orgs["Riverside Medical Practice (demo)"]),
             "other_names": [n for n in orgs.index if n != PP]}
 
