@@ -159,18 +159,30 @@ def postgresql_server(tmp_path_factory):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def duckdb_migrated_template(tmp_path_factory) -> Path:
+    """An empty DuckDB file the real migration runner brought to the newest schema, once per
+    worker: the `db` fixture's DuckDB files are copies of it."""
+    path = tmp_path_factory.mktemp("migrated") / "empty.duckdb"
+    with Database(path) as database:
+        database.checkpoint()
+    return path
+
+
 @pytest.fixture(params=ENGINES)
 def db(db_path, request):
-    """A fresh, migrated database on each engine: a DuckDB file in tmp_path, and a new
-    database on the session's PostgreSQL server."""
+    """A fresh, migrated database on each engine: a DuckDB file in tmp_path and a new database
+    on the session's PostgreSQL server, each a copy of one the migration runner made for the
+    worker (the migrations' own tests start from nothing: test_migrations, test_postgresql)."""
     if request.param == "duckdb":
+        shutil.copy(request.getfixturevalue("duckdb_migrated_template"), db_path)
         database = Database(db_path)
         yield database
         database.close()
         return
     from tracker.storage.pg import PostgresDatabase
 
-    database = PostgresDatabase(request.getfixturevalue("pg_url"))
+    database = PostgresDatabase(request.getfixturevalue("pg_migrated_url"))
     yield database
     database.close()
 
@@ -179,21 +191,58 @@ def db(db_path, request):
 def pg_url(postgresql_server):
     """A new, empty database on the session's PostgreSQL server, dropped after the test: its
     connection string (what TRACKER_DB takes, as a key=value string or a postgresql:// URL)."""
+    name = _new_database(postgresql_server)
+    yield _url(postgresql_server, name)
+    _drop_database(postgresql_server, name)
+
+
+def _new_database(postgresql_server: str, template: str | None = None) -> str:
+    """A new database on the session's server (copied from `template` if given): its name."""
     import uuid
 
     import psycopg
 
     name = "t_" + uuid.uuid4().hex[:12]
     with psycopg.connect(postgresql_server + " dbname=postgres", autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
+        admin.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
+    return name
+
+
+def _url(postgresql_server: str, name: str) -> str:
     from urllib.parse import urlencode
 
     from psycopg.conninfo import conninfo_to_dict
 
     params = {k: v for k, v in conninfo_to_dict(postgresql_server).items() if k != "dbname"}
-    yield f"postgresql:///{name}?{urlencode(params)}"
+    return f"postgresql:///{name}?{urlencode(params)}"
+
+
+def _drop_database(postgresql_server: str, name: str) -> None:
+    import psycopg
+
     with psycopg.connect(postgresql_server + " dbname=postgres", autocommit=True) as admin:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_template(postgresql_server):
+    """A database the real migration runner brought to the newest schema, once per session's
+    server: the `db` fixture's PostgreSQL databases are copies of it (PostgreSQL copies a
+    template's files; running every migration for each test took most of its set-up)."""
+    from tracker.storage.pg import PostgresDatabase
+
+    name = _new_database(postgresql_server)
+    PostgresDatabase(_url(postgresql_server, name)).close()
+    yield name
+    _drop_database(postgresql_server, name)
+
+
+@pytest.fixture
+def pg_migrated_url(postgresql_server, pg_migrated_template):
+    """As `pg_url`, but a copy of the migrated template (no data)."""
+    name = _new_database(postgresql_server, pg_migrated_template)
+    yield _url(postgresql_server, name)
+    _drop_database(postgresql_server, name)
 
 
 def _run_folder(tmp_path_factory, worker_id) -> Path:
@@ -274,6 +323,27 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call":
         item.rep_call = report  # for fixtures that keep a failed test's files
     return report
+
+
+@pytest.fixture(scope="session")
+def demo_learning_reports(demo_template, tmp_path_factory, built_once):
+    """The demo's public learning report (made by a partner) and internal report, and what the
+    public one may not hold (test_learning's list), built once per run for the tests that
+    only read them (test_learning, and the reports' accessibility in the browser)."""
+    def build():
+        from test_learning import ADMIN, _forbidden_in_public, partner
+
+        from tracker.learning import learning_report
+
+        path = tmp_path_factory.mktemp("reports") / "demo.duckdb"
+        shutil.copy(demo_template, path)
+        with Database(path) as database:
+            return {"public": learning_report.build_html(database, partner(database),
+                                                         public=True),
+                    "internal": learning_report.build_html(database, ADMIN, public=False),
+                    "forbidden": _forbidden_in_public(database)}
+
+    return built_once("learning-reports", build)
 
 
 @pytest.fixture(scope="session")

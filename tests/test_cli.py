@@ -23,8 +23,18 @@ def test_init_creates_and_reinit_is_harmless(tmp_path):
 
 
 def test_demo_then_refuse_then_if_empty(tmp_path):
+    """The demo loads once, and never over data. Loaded with `--accounts` (issue 24): an
+    account for each role with one password printed once (stored only hashed), the partner's
+    question mentions the lab lead, who finds it under For you, and the contributor sees what
+    became of the ideas they sent."""
+    import re
+
+    from tracker.access import auth
+    from tracker.community import comments, submissions
+    from tracker.records import repo
+
     path = tmp_path / "d.duckdb"
-    loaded = run("demo", "--db", str(path), "--seed", "3")
+    loaded = run("demo", "--db", str(path), "--seed", "3", "--accounts")
     assert loaded.returncode == 0, loaded.stderr
     assert "PDSA cycles" in loaded.stdout
     with Database(path) as db:  # the results' own weeks, not the challenge's end (issue 22)
@@ -34,6 +44,23 @@ def test_demo_then_refuse_then_if_empty(tmp_path):
     assert again.returncode == 1
     assert "already holds data" in again.stderr and "Traceback" not in again.stderr
     assert run("demo", "--db", str(path), "--if-empty").returncode == 0
+
+    password = re.search(r"the password (\S+) \(shown only now\)", loaded.stdout).group(1)
+    assert "pp_coordinator: Partner organisation, Peer Pathways (demo)" in loaded.stdout
+    assert "community_voice: Contributor" in loaded.stdout
+    with Database(path) as db:
+        roles = dict(db.read("SELECT username, role FROM account").values.tolist())
+        assert sorted(roles.values()) == ["admin", "contributor", "partner", "partner", "viewer"]
+        assert password not in db.read("SELECT * FROM account").to_csv()
+        lab = auth.authenticate(db, "lab_lead", password)
+        asked = comments.for_you(db, lab)
+        mention = asked[asked["why"] == "mentioned you"]
+        assert len(mention) == 1 and "@lab_lead" in mention["text"].iloc[0], asked
+        partner = auth.authenticate(db, "pp_coordinator", password)
+        assert "replied to you" in set(comments.for_you(db, partner)["why"])
+        contributor = auth.authenticate(db, "community_voice", password)
+        sent = submissions.mine(db, contributor, int(repo.get_challenge(db)["id"]))
+        assert set(sent["status"]) == {"accepted", "parked", "sent"}, sent
 
 
 def test_wrong_usage_exits_2(tmp_path):
@@ -93,34 +120,3 @@ def test_a_file_that_is_not_a_database(tmp_path):
     result = run("init", "--db", str(path))
     assert result.returncode == 1
     assert "Cannot open" in result.stderr and "Traceback" not in result.stderr
-
-
-def test_the_demo_with_accounts_has_one_for_each_role_and_a_mention(tmp_path):
-    """`demo --accounts` (issue 24): an account for each role with one password printed once
-    (stored only hashed), the partner's question mentions the lab lead, who finds it under For
-    you, and the contributor sees what became of the ideas they sent."""
-    import re
-
-    from tracker.access import auth
-    from tracker.community import comments, submissions
-    from tracker.records import repo
-
-    path = tmp_path / "d.duckdb"
-    loaded = run("demo", "--db", str(path), "--accounts")
-    assert loaded.returncode == 0, loaded.stderr
-    password = re.search(r"the password (\S+) \(shown only now\)", loaded.stdout).group(1)
-    assert "pp_coordinator: Partner organisation, Peer Pathways (demo)" in loaded.stdout
-    assert "community_voice: Contributor" in loaded.stdout
-    with Database(path) as db:
-        roles = dict(db.read("SELECT username, role FROM account").values.tolist())
-        assert sorted(roles.values()) == ["admin", "contributor", "partner", "partner", "viewer"]
-        assert password not in db.read("SELECT * FROM account").to_csv()
-        lab = auth.authenticate(db, "lab_lead", password)
-        asked = comments.for_you(db, lab)
-        mention = asked[asked["why"] == "mentioned you"]
-        assert len(mention) == 1 and "@lab_lead" in mention["text"].iloc[0], asked
-        partner = auth.authenticate(db, "pp_coordinator", password)
-        assert "replied to you" in set(comments.for_you(db, partner)["why"])
-        contributor = auth.authenticate(db, "community_voice", password)
-        sent = submissions.mine(db, contributor, int(repo.get_challenge(db)["id"]))
-        assert set(sent["status"]) == {"accepted", "parked", "sent"}, sent

@@ -340,22 +340,11 @@ def _scan(text: str, forbidden: dict[str, list[str]]) -> list[str]:
             if _flat(item).casefold() in flat]
 
 
-@pytest.fixture(scope="module")
-def reports(demo_template, tmp_path_factory, built_once):
-    """The demo's public report (made by a partner) and internal report, built once per run
-    for the tests that only read them."""
-    def build():
-        path = tmp_path_factory.mktemp("reports") / "demo.duckdb"
-        shutil.copy(demo_template, path)
-        from tracker.storage.db import Database
-
-        with Database(path) as database:
-            return {"public": learning_report.build_html(database, partner(database),
-                                                         public=True),
-                    "internal": learning_report.build_html(database, ADMIN, public=False),
-                    "forbidden": _forbidden_in_public(database)}
-
-    return built_once("learning-reports", build)
+@pytest.fixture
+def reports(demo_learning_reports):
+    """The demo's public report (made by a partner) and internal report (conftest: built once
+    per run for the tests that only read them), and what the public one may not hold."""
+    return demo_learning_reports
 
 
 def test_the_public_report_of_the_demo_holds_nothing_it_may_not(reports):
