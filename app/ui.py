@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from tracker import clock
 from tracker.access import auth
 from tracker.analysis import portfolio, summary
 from tracker.community import mail
@@ -215,10 +216,18 @@ def scope() -> auth.Scope:
 CHALLENGE_KEY = "challenge_id"  # the sidebar's choice of challenge
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _challenge(path: str, chosen: int | None, today: dt.date, version: int) -> dict | None:
+    return repo.get_challenge(_database(path), chosen)
+
+
 def current_challenge(db: Database) -> dict | None:
     """The challenge chosen in the sidebar, or the one running today
-    (`repo.default_challenge_id`)."""
-    return repo.get_challenge(db, st.session_state.get(CHALLENGE_KEY))
+    (`repo.default_challenge_id`). Read once per change of the data and per day: a page asks
+    for it about ten times a run (each `scope()`), and finding the one running today reads
+    every challenge."""
+    return _challenge(str(db.path), st.session_state.get(CHALLENGE_KEY), clock.today(),
+                      repo.data_version(db))
 
 
 def admin_only(what: str) -> None:
