@@ -492,3 +492,43 @@ def test_portfolio_filters_by_idea_and_organisation(monkeypatch, demo_path):
     one(at.multiselect, "Organisations").select("Hillview Surgery (demo)").run()
     assert set(at.dataframe[0].value["Organisation"]) == {"Peer Pathways (demo)",
                                                           "Hillview Surgery (demo)"}
+
+
+def test_a_page_reads_the_challenge_once_per_change_of_the_data(monkeypatch, demo_path):
+    """A run asked for the current challenge about ten times (every `ui.scope()`), each
+    reading every challenge to find the one running today: it is read once per change of the
+    data, and again after a change. (The open cycle's discussion and files read their
+    challenge by its number, twice.)"""
+    from tracker.records import repo as records
+
+    reads = []
+    real = records.get_challenge
+    monkeypatch.setattr(records, "get_challenge",
+                        lambda *a, **k: reads.append(1) or real(*a, **k))
+    at = open_app(monkeypatch, demo_path, "app_pages/cycles.py")
+    reads.clear()
+    at.run()
+    quiet = len(reads)
+    assert quiet <= 2, quiet  # nothing changed: the current challenge is not read again
+    with Database(demo_path) as db:
+        challenge = real(db)
+        records.update_challenge(
+            db, ADMIN, int(challenge["id"]), title=challenge["title"],
+            question=challenge["question"], aim="A sharper aim.",
+            start_date=challenge["start_date"], end_date=challenge["end_date"])
+    reads.clear()
+    at.run()
+    assert len(reads) > quiet, len(reads)  # the change is seen at once
+    assert not at.exception
+
+
+def test_streamlit_magic_is_off():
+    """No page writes a value by putting it on a line of its own: with magic off, a stray
+    expression can never reach the page as Markdown (user text is data, never markup)."""
+    import tomllib
+
+    import streamlit
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["magicEnabled"] is False
+    assert streamlit.config.get_option("runner.magicEnabled") is False  # as AppTest runs
