@@ -74,12 +74,21 @@ def readable(db: Database) -> reader_view.ReaderView:
     return _shared(str(db.path), scope(), repo.data_version(db))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cycles(path: str, scope: auth.Scope, challenge_id: int, search: str | None,
+            filters: tuple, today: dt.date, version: int) -> pd.DataFrame:
+    db = _database(path)
+    found = repo.list_cycles(db, scope, int(challenge_id), **dict(filters))
+    return reader_view.readable_cycles(db, _shared(path, scope, version), found, search)
+
+
 def cycles(db: Database, challenge_id: int, *, search: str | None = None,
            **filters) -> pd.DataFrame:
     """The cycles this user sees (`repo.list_cycles`), with every text as they may read it,
-    and the search run on those texts alone."""
-    found = repo.list_cycles(db, scope(), challenge_id, **filters)
-    return reader_view.readable_cycles(db, readable(db), found, search)
+    and the search run on those texts alone; read once per change of the data (the cycle
+    page asked three times a run)."""
+    return _cycles(str(db.path), scope(), challenge_id, search, tuple(sorted(filters.items())),
+                   clock.today(), repo.data_version(db))
 
 
 @st.cache_data(show_spinner="Computing every series...", max_entries=16)
