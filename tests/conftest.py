@@ -89,8 +89,10 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 # The longest tests go first (a browser flow is 10-60 s; most tests take under a second), so
-# that the parallel workers end together: pytest-xdist's work stealing then shares out the
-# short ones at the end instead of one worker finishing a long flow alone.
+# that the parallel workers end together. pyproject.toml hands them out one at a time in this
+# order (`--dist load --maxschedchunk 1`): each worker takes the next test as it finishes
+# one. Work stealing (`--dist worksteal`) first gave each worker a contiguous share of the
+# list, so one worker ran nearly every browser flow: 820 s against 720 s for the same suite.
 SLOW_FIRST = ("tests/test_browser.py", "tests/test_browser_access.py",
               "tests/test_browser_learning.py", "tests/test_browser_community.py",
               "tests/test_bench.py", "tests/test_server_hardening.py",

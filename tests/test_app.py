@@ -496,20 +496,24 @@ def test_portfolio_filters_by_idea_and_organisation(monkeypatch, demo_path):
 
 def test_a_page_reads_the_challenge_once_per_change_of_the_data(monkeypatch, demo_path):
     """A run asked for the current challenge about ten times (every `ui.scope()`), each
-    reading every challenge to find the one running today: it is read once per change of the
-    data, and again after a change. (The open cycle's discussion and files read their
+    reading every challenge to find the one running today, and for the cycles three times:
+    both are read once per change of the data, and again after a change. (The open cycle's discussion and files read their
     challenge by its number, twice.)"""
     from tracker.records import repo as records
 
-    reads = []
-    real = records.get_challenge
+    reads, listed = [], []
+    real, real_cycles = records.get_challenge, records.list_cycles
     monkeypatch.setattr(records, "get_challenge",
                         lambda *a, **k: reads.append(1) or real(*a, **k))
+    monkeypatch.setattr(records, "list_cycles",
+                        lambda *a, **k: listed.append(1) or real_cycles(*a, **k))
     at = open_app(monkeypatch, demo_path, "app_pages/cycles.py")
     reads.clear()
+    listed.clear()
     at.run()
     quiet = len(reads)
     assert quiet <= 2, quiet  # nothing changed: the current challenge is not read again
+    assert listed == []  # nor the cycles (the page asked for them three times a run)
     with Database(demo_path) as db:
         challenge = real(db)
         records.update_challenge(
@@ -518,7 +522,7 @@ def test_a_page_reads_the_challenge_once_per_change_of_the_data(monkeypatch, dem
             start_date=challenge["start_date"], end_date=challenge["end_date"])
     reads.clear()
     at.run()
-    assert len(reads) > quiet, len(reads)  # the change is seen at once
+    assert len(reads) > quiet and listed, len(reads)  # the change is seen at once
     assert not at.exception
 
 
