@@ -10,6 +10,11 @@ from app import ui
 from tracker.access import auth, first_run, web_sessions
 from tracker.errors import InputError
 from tracker.records import reader_view, repo
+from tracker.storage.base import keep_files_private
+
+# The database and its WAL are the tracker's user's only, however the app was started
+# (`streamlit run server.py` does this too; `streamlit run streamlit_app.py` or a test did not).
+keep_files_private()
 
 # server.py serves it under the base URL path (several labs behind one proxy)
 SESSION_ROUTE = web_sessions.base_path(st.get_option("server.baseUrlPath")) + web_sessions.ROUTE

@@ -5,6 +5,7 @@ items 2, 4, 11, 12 and 16, is in test_server_hardening.py.)"""
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import io
 import json
@@ -530,3 +531,24 @@ def test_a_password_typed_as_a_username_is_not_kept(demo_db):
     dump = " ".join(str(v) for v in demo_db.read("SELECT * FROM audit_log").to_numpy().ravel())
     assert "Tr0ub4dor" not in dump
     assert "not an account; not kept" in dump
+
+
+def test_the_app_keeps_its_database_private_however_it_is_started(tmp_path):
+    """The app's script run on its own (`streamlit run streamlit_app.py`, or AppTest) with
+    umask 022: the new database and its WAL are the tracker's user's only, as when
+    `streamlit run server.py` starts it."""
+    path = tmp_path / "new.duckdb"
+    script = ("import os, sys; from streamlit.testing.v1 import AppTest; "
+              f"at = AppTest.from_file({str(ROOT / 'streamlit_app.py')!r}, default_timeout=90); "
+              "at.run(); assert not at.exception, at.exception; "
+              # while the app holds it open, as a running server does
+              "print([(p, oct(os.stat(p).st_mode & 0o777)) for p in sys.argv[1:] "
+              "if os.path.exists(p)])")
+    done = subprocess.run([sys.executable, "-c", script, str(path), f"{path}.wal"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TRACKER_DB": str(path)},
+                          preexec_fn=lambda: os.umask(0o022))
+    assert done.returncode == 0, done.stderr[-2000:]
+    modes = dict(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
+    assert str(path) in modes and f"{path}.wal" in modes, modes
+    assert set(modes.values()) == {"0o600"}, modes
