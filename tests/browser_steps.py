@@ -36,7 +36,9 @@ DRAWN, RUNNING = page_state.DRAWN, page_state.RUNNING
 
 
 def drawn(page):
-    page.wait_for_function(DRAWN, timeout=120_000)
+    # polled every 50 ms, not on every animation frame (Playwright's default): asking for
+    # frames kept Chromium drawing at 60 a second all the while a page waited on its server
+    page.wait_for_function(DRAWN, timeout=120_000, polling=50)
     page.wait_for_timeout(200)  # a beat for the charts' own drawing
     RUNS_SEEN[page] = page.evaluate(page_state.COUNT_RUNS)  # for the next `_settle`
 

@@ -117,3 +117,28 @@ def test_a_disguised_name_in_a_synthesis_never_reaches_the_public_report(demo_db
     record = learning_record.record(demo_db, pp, int(ideas[welcome]))
     shown = " ".join(sensitive.words(str(record.synthesis)))
     assert "kowalski" not in shown and "hillview" not in shown
+
+
+def test_a_run_of_words_is_found_wherever_it_stands_as_a_plain_scan_finds_it():
+    """`Finder.find` looks for a name only where its first word stands in the text (a page
+    reads every text against every name a reader may not meet). It finds what a plain scan of
+    every position finds: at the start, the end, twice, overlapping, and not a part of it."""
+    import random
+
+    def plain_scan(said, form):
+        n = len(form)
+        return any(tuple(said[i:i + n]) == form for i in range(len(said) - n + 1))
+
+    orgs = ORGS + [f"Harbour {w} Trust" for w in ("Lane", "Quay", "Mill")] + ["Quay Quay Mill"]
+    people = PEOPLE + ["Ann Quay", "Mill Harbour"]
+    finder = sensitive.Finder(orgs, people)
+    vocabulary = ["harbour", "quay", "mill", "lane", "trust", "ann", "hillview", "surgery",
+                  "kowalski", "sarah", "s", "bilal", "kerr", "b", "westbrook", "the", "of"]
+    chosen = random.Random(20)
+    for _ in range(2000):
+        said = [chosen.choice(vocabulary) for _ in range(chosen.randint(0, 9))]
+        expected = []
+        for form, name, what in finder._forms:
+            if (what, name) not in expected and plain_scan(said, form):
+                expected.append((what, name))
+        assert finder.find(" ".join(said)) == expected, said

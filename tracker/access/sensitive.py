@@ -84,13 +84,18 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
-def _contains(haystack: list[str], needle: tuple[str, ...]) -> bool:
+def _starts(said: list[str]) -> dict[str, list[int]]:
+    """Where each word of the text stands: a run of words is looked for only where its
+    first word is (a text is read against every name a reader may not meet)."""
+    at: dict[str, list[int]] = {}
+    for i, word in enumerate(said):
+        at.setdefault(word, []).append(i)
+    return at
+
+
+def _contains(said: list[str], starts: dict[str, list[int]], needle: tuple[str, ...]) -> bool:
     n = len(needle)
-    if not n:
-        return False
-    first = needle[0]
-    return any(haystack[i] == first and tuple(haystack[i:i + n]) == needle
-               for i in range(len(haystack) - n + 1))
+    return n > 0 and any(tuple(said[i:i + n]) == needle for i in starts.get(needle[0], ()))
 
 
 def emails(text: str) -> list[str]:
@@ -166,8 +171,9 @@ class Finder:
             return []
         found, seen = [], set()
         said = words(text)
+        starts = _starts(said)
         for form, name, what in self._forms:
-            if name not in seen and _contains(said, form):
+            if name not in seen and _contains(said, starts, form):
                 seen.add(name)
                 found.append((what, name))
         found += [("e-mail address", e) for e in emails(text)]
