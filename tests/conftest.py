@@ -53,10 +53,12 @@ _scan_streamlit_components_once()
 
 
 def pytest_xdist_auto_num_workers(config) -> int:
-    """`-n auto`: one worker more than the cores (pyproject caps it at 4). A third of a
-    worker's time goes waiting on the processes it started (an app server, Chromium, a
-    PostgreSQL cluster), so on 2 cores 2 workers left the machine a quarter idle."""
-    return (os.cpu_count() or 1) + 1
+    """`-n auto`: one worker per core (pyproject caps it at 4). With the longest tests handed
+    out first, one at a time, 2 workers on 2 cores keep the machine 94% busy; a third worker
+    kept it 99% busy but the work itself grew by a fifth (each worker's app servers and
+    Chromiums contending for the same two cores: 1,337 against 1,605 CPU seconds), and the
+    run took longer (714 s against 739-810 s)."""
+    return os.cpu_count() or 1
 
 
 # Test files live in memory where there is room: every test copies the 19 MB demo and DuckDB
