@@ -29,6 +29,8 @@ SMOKE = {
                      "--measures", "2", "--years", "1", "--ideas", "2"], "internal report of all"),
     "report.py": (["--runs", "1", "--no-pack", "--demo", "{demo}"], "summary"),
     "spc.py": (["--series", "20", "--points", "30", "--loop-series", "5"], "series"),
+    "sensitive.py": (["--organisations", "5", "--people", "5", "--texts", "20", "--runs", "1"],
+                     "plain scan"),
     "server_load.py": (["--seconds", "3", "--partners", "1", "--cli", "1", "--lab-team", "0",
                         "--db", "{demo}"],
                        "current values stored twice: 0"),
