@@ -364,10 +364,16 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def chart(figure, **options) -> None:
-    """`st.altair_chart`, then the chart's text alternative under it (a sentence, and its data
-    as a table a screen reader reads: `charts.text_alternative`)."""
-    st.altair_chart(figure, **options)
-    chart_text(figure)
+    """The chart, then its text alternative under it (a sentence, and its data as a table a
+    screen reader reads: `charts.text_alternative`). Both come from one Vega-Lite
+    specification (`charts.vega_lite`, data inline), made once: `st.altair_chart` made its own
+    and checked it against the whole Vega-Lite schema on every run (0.17 s of each Review
+    step at scale), and the text alternative made another. The builders' specifications are
+    checked against the schema by the tests, on every chart of every page
+    (tests/test_app.py)."""
+    spec = charts.vega_lite(figure)
+    st.vega_lite_chart(spec, **options)
+    chart_text(charts.text_alternative(spec))
 
 
 def chart_text(figure, where=None) -> None:

@@ -52,6 +52,20 @@ def charts(at):
     return at.get("vega_lite_chart")
 
 
+def valid_charts(at) -> int:
+    """Every chart on the page is a valid Vega-Lite specification (the page draws the spec
+    made once, unchecked: `app.ui.chart`); how many there are."""
+    import json
+
+    from altair.utils.schemapi import validate_jsonschema
+    from altair.vegalite.v6.schema import load_schema
+
+    shown = charts(at)
+    for chart in shown:
+        validate_jsonschema(json.loads(chart.proto.spec), load_schema())
+    return len(shown)
+
+
 def chart_points(chart) -> pd.DataFrame:
     """The periods and values an SPC chart draws (its dataset with a value column)."""
     import pyarrow as pa
@@ -83,6 +97,7 @@ def test_every_page_on_an_empty_database(monkeypatch, db_path, page):
 def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
     at = open_app(monkeypatch, demo_path, page)
     assert not at.error
+    valid_charts(at)
     if page == "app_pages/overview.py":
         assert [m.label for m in at.metric][:2] == ["Month", "Ideas adopted"]
         assert len(charts(at)) == 3  # velocity, ideas by status, the community
@@ -121,16 +136,16 @@ def test_every_page_on_the_demo_database(monkeypatch, demo_path, page):
         assert len(charts(at)) == 1 and at.subheader[0].value == "Signals"
         compare = [r for r in at.radio if r.label == "Compare"][0]
         compare.set_value("orgs").run()  # one measure at every organisation
-        assert not at.exception and len(charts(at)) == 2
+        assert not at.exception and valid_charts(at) == 2
         assert b"Kindred Voices" in charts(at)[1].proto.SerializeToString()
         [r for r in at.radio if r.label == "Compare"][0].set_value("measures").run()
-        assert not at.exception and len(charts(at)) == 2  # every measure at one organisation
+        assert not at.exception and valid_charts(at) == 2  # every measure at one organisation
         assert b"Days waited" in charts(at)[1].proto.SerializeToString()
     elif page == "app_pages/review.py":
         screen = [s for s in at.selectbox if s.label == "Screen"][0]
         assert screen.value == 0  # the summary screen first
         [b for b in at.button if b.label == "Next →"][0].click().run()
-        assert not at.exception and len(charts(at)) == 1
+        assert not at.exception and valid_charts(at) == 1
         assert [s for s in at.selectbox if s.label == "Screen"][0].value == 1
         [b for b in at.button if b.label == "← Previous"][0].click().run()
         [b for b in at.button if b.label == "← Previous"][0].click().run()  # wraps to the last
@@ -524,6 +539,30 @@ def test_a_page_reads_the_challenge_once_per_change_of_the_data(monkeypatch, dem
     at.run()
     assert len(reads) > quiet and listed, len(reads)  # the change is seen at once
     assert not at.exception
+
+
+def test_a_review_step_makes_its_chart_once_and_checks_no_schema(monkeypatch, demo_path):
+    """Review's Next draws one chart: its Vega-Lite specification is made once (shown, and its
+    text alternative read from it) and not checked against the whole Vega-Lite schema on the
+    page (`st.altair_chart` did both again: 0.17 s of each step at scale). The checking is the
+    tests' (`valid_charts`)."""
+    from altair.utils import schemapi
+
+    from tracker.reports import charts as chart_specs
+
+    checked, made = [], []
+    real_check, real_spec = schemapi.validate_jsonschema, chart_specs.vega_lite
+    monkeypatch.setattr(schemapi, "validate_jsonschema",
+                        lambda *a, **k: checked.append(1) or real_check(*a, **k))
+    monkeypatch.setattr(chart_specs, "vega_lite",
+                        lambda *a, **k: made.append(1) or real_spec(*a, **k))
+    at = open_app(monkeypatch, demo_path, "app_pages/review.py")
+    checked.clear()
+    made.clear()
+    [b for b in at.button if b.label == "Next →"][0].click().run()
+    assert not at.exception and len(charts(at)) == 1
+    assert checked == [] and len(made) == 1, (len(checked), len(made))
+    assert "This chart in words and numbers" in [e.label for e in at.expander]
 
 
 def test_streamlit_magic_is_off():

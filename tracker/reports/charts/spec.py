@@ -16,14 +16,16 @@ import numpy as np
 import pandas as pd
 from altair.utils.core import sanitize_pandas_dataframe
 
-from tracker.reports.charts.style import shallow_copy
+from tracker.reports.charts.style import quick, shallow_copy
 
 _PARTS = ("layer", "hconcat", "vconcat", "concat")  # compositions that hold charts
 
 
+@quick
 def vega_lite(chart: alt.TopLevelMixin) -> dict:
     """The chart's Vega-Lite specification, its data inline (not validated against the schema
-    again: every chart builder's output is validated by the tests)."""
+    again, nor the objects Altair makes while writing it: every chart every page shows is
+    validated whole by the tests)."""
     return _inline(chart).to_dict(validate=False)
 
 

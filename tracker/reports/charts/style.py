@@ -29,6 +29,23 @@ LINE = 15 / 64  # a line of diagram text, in rows of the diagram
 LEVEL_COLOURS = {"Aim": "#003087", "Primary driver": "#005eb8", "Secondary driver": "#41b6e6"}
 
 
+_building = threading.RLock()
+
+
+def quick(builder):
+    """A chart builder run without Altair checking each object against the schema as it is
+    made (its "debug mode", most of the time a chart took to build): every chart every page
+    shows is checked whole against the Vega-Lite schema by the tests (`valid_charts` in
+    tests/test_app.py), not on each run of a page. The mode is Altair's global, so builders
+    take turns (a lock) and it is restored after each."""
+    @functools.wraps(builder)
+    def build(*args, **kwargs):
+        with _building, debug_mode(False):
+            return builder(*args, **kwargs)
+    return build
+
+
+@quick
 def style(chart: alt.TopLevelMixin, **legend) -> alt.TopLevelMixin:
     """Projector-friendly type sizes; `legend` adds legend settings such as orient.
 
@@ -40,21 +57,6 @@ def style(chart: alt.TopLevelMixin, **legend) -> alt.TopLevelMixin:
         title=alt.TitleConfig(fontSize=FONT_SIZE + 3, subtitleFontSize=FONT_SIZE - 1,
                               anchor="start"),
         view=alt.ViewConfig(strokeWidth=0)))
-
-
-_building = threading.RLock()
-
-
-def quick(builder):
-    """A chart builder run without Altair checking each object against the schema as it is
-    made (its "debug mode", most of the time a chart took to build): the whole chart is still
-    checked where it is shown (`to_dict`) and every builder's output in the tests. The mode is
-    Altair's global, so builders take turns (a lock) and it is restored after each."""
-    @functools.wraps(builder)
-    def build(*args, **kwargs):
-        with _building, debug_mode(False):
-            return builder(*args, **kwargs)
-    return build
 
 
 def shallow_copy(thing, **changes):
