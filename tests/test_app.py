@@ -509,6 +509,14 @@ def test_portfolio_filters_by_idea_and_organisation(monkeypatch, demo_path):
                                                           "Hillview Surgery (demo)"}
 
 
+def counted(monkeypatch, owner, name: str) -> list:
+    """Replace `owner.name` with the same function that notes each call: the list of calls."""
+    calls: list = []
+    real = getattr(owner, name)
+    monkeypatch.setattr(owner, name, lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
 def test_a_page_reads_the_challenge_once_per_change_of_the_data(monkeypatch, demo_path):
     """A run asked for the current challenge about ten times (every `ui.scope()`), each
     reading every challenge to find the one running today, and for the cycles three times:
@@ -516,12 +524,9 @@ def test_a_page_reads_the_challenge_once_per_change_of_the_data(monkeypatch, dem
     challenge by its number, twice.)"""
     from tracker.records import repo as records
 
-    reads, listed = [], []
-    real, real_cycles = records.get_challenge, records.list_cycles
-    monkeypatch.setattr(records, "get_challenge",
-                        lambda *a, **k: reads.append(1) or real(*a, **k))
-    monkeypatch.setattr(records, "list_cycles",
-                        lambda *a, **k: listed.append(1) or real_cycles(*a, **k))
+    real = records.get_challenge
+    reads = counted(monkeypatch, records, "get_challenge")
+    listed = counted(monkeypatch, records, "list_cycles")
     at = open_app(monkeypatch, demo_path, "app_pages/cycles.py")
     reads.clear()
     listed.clear()
@@ -550,12 +555,8 @@ def test_a_review_step_makes_its_chart_once_and_checks_no_schema(monkeypatch, de
 
     from tracker.reports import charts as chart_specs
 
-    checked, made = [], []
-    real_check, real_spec = schemapi.validate_jsonschema, chart_specs.vega_lite
-    monkeypatch.setattr(schemapi, "validate_jsonschema",
-                        lambda *a, **k: checked.append(1) or real_check(*a, **k))
-    monkeypatch.setattr(chart_specs, "vega_lite",
-                        lambda *a, **k: made.append(1) or real_spec(*a, **k))
+    checked = counted(monkeypatch, schemapi, "validate_jsonschema")
+    made = counted(monkeypatch, chart_specs, "vega_lite")
     at = open_app(monkeypatch, demo_path, "app_pages/review.py")
     checked.clear()
     made.clear()
