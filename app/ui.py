@@ -131,7 +131,8 @@ def _signal_points(path: str, scope: auth.Scope, version: int) -> pd.DataFrame:
 def _whats_new(path: str, scope: auth.Scope, since: dt.date, version: int) -> pd.DataFrame:
     # the signals are kept apart from the date: a sign-in's date (the last visit) is new each
     # time, and charting every series again took a second of the sign-in at scale
-    return whats_new.whats_new(_database(path), scope, since,
+    # and the reader's names and texts are the page's own (`readable`), not built again
+    return whats_new.whats_new(_database(path), scope, since, view=_shared(path, scope, version),
                                points=_signal_points(path, scope, version))
 
 

@@ -55,7 +55,7 @@ def whats_new(db: Database, scope: Scope, since: dt.date,
                      + (f": {c.next_steps}" if isinstance(c.next_steps, str) else ".")))
     rows += _signals(db, scope, since_ts, view.measures.set_index("id")["name"],
                      signal_points(db, scope) if points is None else points)
-    readable = learning_record.ideas_for(db, scope, challenge["id"])
+    readable = learning_record.ideas_for(db, scope, challenge["id"], view.ideas)
     written = syntheses.syntheses(db, readable["id"].tolist())
     titles = view.ideas.set_index("id")["title"]
     for s in written[pd.to_datetime(written["written_at"]) >= since_ts].itertuples():
