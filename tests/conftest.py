@@ -52,6 +52,40 @@ def _scan_streamlit_components_once() -> None:
 _scan_streamlit_components_once()
 
 
+def _wait_for_apptest_runs_without_spinning() -> None:
+    """AppTest waits for a run by waking every millisecond to look through every event of
+    the run so far for the end (`require_widgets_deltas`, Streamlit 1.67): on a page of
+    many elements that is thousands of passes over a growing list, and each pass takes the
+    interpreter from the script it waits on (22 CPU seconds of a suite run, sampled). Here
+    the run's own end event wakes the wait, with the same timeout and the same error."""
+    import threading
+
+    from streamlit.runtime.scriptrunner import ScriptRunnerEvent
+    from streamlit.testing.v1 import local_script_runner
+
+    def require_widgets_deltas(runner, timeout: float = 3) -> None:
+        ended = threading.Event()
+
+        def on_event(sender, event, **kwargs):
+            if event == ScriptRunnerEvent.SHUTDOWN:
+                ended.set()
+
+        runner.on_event.connect(on_event, weak=False)
+        try:
+            if runner.script_stopped() or ended.wait(timeout):
+                return
+        finally:
+            runner.on_event.disconnect(on_event)
+        runner.request_stop()
+        runner.join()
+        raise RuntimeError(f"AppTest script run timed out after {timeout}(s)")
+
+    local_script_runner.require_widgets_deltas = require_widgets_deltas
+
+
+_wait_for_apptest_runs_without_spinning()
+
+
 def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto`: one worker per core (pyproject caps it at 4). With the longest tests handed
     out first, one at a time, 2 workers on 2 cores keep the machine 94% busy; a third worker

@@ -77,6 +77,21 @@ def chart_points(chart) -> pd.DataFrame:
     raise AssertionError("no points in the chart")
 
 
+def test_an_apptest_run_ends_on_its_own_event_and_an_overrun_still_fails():
+    """conftest waits for an AppTest run on the run's end event instead of Streamlit's
+    millisecond polling: a run that ends is read whole, one that overruns its timeout still
+    fails with Streamlit's own message (and is stopped)."""
+    from streamlit.testing.v1 import local_script_runner
+
+    assert local_script_runner.require_widgets_deltas.__module__ == "conftest"
+    done = AppTest.from_string("import streamlit as st\nfor i in range(300):\n"
+                               "    st.write(str(i))\n", default_timeout=30).run()
+    assert len(done.markdown) == 300 and done.markdown[-1].value == "299"
+    slow = AppTest.from_string("import time\ntime.sleep(1)\n", default_timeout=0.3)
+    with pytest.raises(RuntimeError, match="timed out after 0.3"):
+        slow.run()
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_on_an_empty_database(monkeypatch, db_path, page):
     at = open_app(monkeypatch, db_path, page)
@@ -576,3 +591,15 @@ def test_streamlit_magic_is_off():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["runner"]["magicEnabled"] is False
     assert streamlit.config.get_option("runner.magicEnabled") is False  # as AppTest runs
+
+
+def test_the_overview_builds_the_reader_s_names_and_texts_once(monkeypatch, demo_path):
+    """The Overview's "what is new" reads names and texts through the page's own reader view
+    (`ui.readable`, kept per change of the data): it built the view again for itself, a
+    tenth of the page's time on the demo."""
+    from tracker.learning import learning_record
+
+    built = counted(monkeypatch, learning_record, "reader_texts")
+    at = open_app(monkeypatch, demo_path)
+    assert any("new since" in h.value for h in at.subheader) and not at.exception
+    assert len(built) == 1
