@@ -123,17 +123,19 @@ def portfolio_pairs(scope: auth.Scope) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner="Looking for what is new...", max_entries=16)
-def _signal_points(path: str, scope: auth.Scope, version: int) -> pd.DataFrame:
-    return whats_new.signal_points(_database(path), scope)
+def _signal_points(path: str, reader: auth.Scope, version: int) -> pd.DataFrame:
+    # `reader`: Scope.series_reader(), so the lab team shares one entry (ids, no names)
+    return whats_new.signal_points(_database(path), reader)
 
 
 @st.cache_data(show_spinner="Looking for what is new...", max_entries=16)
 def _whats_new(path: str, scope: auth.Scope, since: dt.date, version: int) -> pd.DataFrame:
-    # the signals are kept apart from the date: a sign-in's date (the last visit) is new each
-    # time, and charting every series again took a second of the sign-in at scale
-    # and the reader's names and texts are the page's own (`readable`), not built again
+    # the signals are kept apart from the date (a sign-in's date, the last visit, is new each
+    # time, and charting every series again took a second of the sign-in at scale) and from
+    # the person (the lab team reads the same series); the reader's names and texts are the
+    # page's own (`readable`), not built again
     return whats_new.whats_new(_database(path), scope, since, view=_shared(path, scope, version),
-                               points=_signal_points(path, scope, version))
+                               points=_signal_points(path, scope.series_reader(), version))
 
 
 def whats_new_since(scope: auth.Scope, since: dt.date) -> pd.DataFrame:

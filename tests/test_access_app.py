@@ -140,6 +140,31 @@ def test_partner_sees_its_own_organisation_and_the_others_unnamed(monkeypatch, l
     assert [o for o in at.selectbox[0].options] == [PP]
 
 
+def test_the_lab_team_shares_one_charting_of_every_series_a_partner_charts_its_own(
+        monkeypatch, lab):
+    """The signals of the Overview's "what is new" chart every series a reader may see: kept
+    per reader of the same series (`Scope.series_reader`), not per person, so a viewer
+    signing in after the lab admin finds them charted; a partner's are charted apart, from
+    its own organisation's series only, and name no other organisation."""
+    from tracker.learning import whats_new
+
+    charted, real = [], whats_new.signal_points
+    monkeypatch.setattr(whats_new, "signal_points",
+                        lambda db, reader: charted.append(reader) or real(db, reader))
+    for username in ("boss", "lead"):  # the lab admin, then a viewer
+        at = log_in(app(monkeypatch, lab["path"]), username)
+        assert any("new since" in h.value for h in at.subheader)
+    assert len(charted) == 1 and charted[0].actor == "" and not charted[0].is_partner
+    at = log_in(app(monkeypatch, lab["path"]), "pp_user")
+    assert len(charted) == 2 and charted[1].is_partner
+    with Database(lab["path"]) as db:
+        partner = auth.authenticate(db, "pp_user", PASSWORD)
+        points = real(db, partner.series_reader())
+    assert points["organisation_id"].eq(partner.organisation_id).all() and len(points)
+    news = " ".join(" ".join(map(str, d.value.to_numpy().ravel())) for d in at.dataframe)
+    assert not [n for n in lab["unnamed"] if n in news], news
+
+
 def test_admin_adds_an_account_through_the_page(monkeypatch, lab):
     at = log_in(app(monkeypatch, lab["path"]), "boss")
     at.switch_page("app_pages/accounts.py").run()

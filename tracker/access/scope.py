@@ -45,6 +45,22 @@ class Scope:
                                    period_from=challenge["start_date"],
                                    period_to=challenge["end_date"])
 
+    def series_reader(self) -> Scope:
+        """Which results series this person reads, and nothing else about them: the lab
+        admin and the viewers read every organisation's series, a partner its own
+        organisation's, a contributor none of them; all within the dates of the challenge
+        they look at. A cache of series (ids and numbers, no names or texts) keyed on it is
+        shared by the people who read the same series, instead of one per person and
+        session: the first of the lab team to open the Overview after a change charts every
+        series for all of them."""
+        if self.is_partner:
+            role, organisation = "partner", self.organisation_id
+        else:
+            role, organisation = ("contributor" if self.is_contributor else "viewer"), None
+        return Scope(actor="", role=role, organisation_id=organisation,
+                     challenge_id=self.challenge_id, period_from=self.period_from,
+                     period_to=self.period_to)
+
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
