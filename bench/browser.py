@@ -6,7 +6,8 @@ Starts the app (`streamlit run server.py`) on a copy of the database (the demo, 
 today, unless --db names one: the 1.3-million-result database of `bench/scale.py`, say),
 adds a lab admin account, and drives Debian's Chromium through Playwright as a person does:
 sign in (the server's first sign-in, whose page runs import the charting libraries, then,
-after logging out, again), then click each entry of the menu in turn. A page counts as drawn when the script
+after logging out, a viewer of the lab team, then the admin again), then click each entry of
+the menu in turn. A page counts as drawn when the script
 has finished and nothing on the page is stale, running or a placeholder (the tests' rule).
 Each page is timed on its first visit after sign-in (caches cold for that page) and on a
 later visit (warm); Review's Next button, switching the challenge (the copy gets a next
@@ -44,6 +45,11 @@ from tracker.storage.db import Database  # noqa: E402
 
 PASSWORD = "bench horse battery staple"
 NEXT = "The next challenge"  # set up after the running one, when the lab has only one
+# the lab admin, then a viewer of the lab team (who reads the same series: what the admin's
+# Overview charted serves them too), then the admin again; logging out between, and the
+# pages are visited as the admin
+SIGN_INS = (("the server's first", "bench"), ("a viewer, after the admin", "bench_viewer"),
+            ("the admin again, server warm", "bench"))
 
 
 def _port() -> int:
@@ -123,17 +129,17 @@ def measure(path: Path, runs: int, only: list[str] | None, report: bool = True,
                 "TRACKER_CHROMIUM", "/usr/bin/chromium"), args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
-            for when in ("the server's first", "again, server warm"):
+            for when, username in SIGN_INS:
                 page.get_by_role("textbox", name="Username").wait_for(timeout=90_000)
-                page.get_by_role("textbox", name="Username").fill("bench")
+                page.get_by_role("textbox", name="Username").fill(username)
                 page.get_by_role("textbox", name="Password").fill(PASSWORD)
                 page.evaluate(ARM)
                 started = time.perf_counter()
                 page.get_by_role("button", name="Log in").click()
-                page.get_by_text("Signed in as bench").wait_for(timeout=180_000)
+                page.get_by_text(f"Signed in as {username}").wait_for(timeout=180_000)
                 rows.append((f"sign-in to the first page drawn ({when})",
                              f"{_drawn(page, started):.2f}"))
-                if when.startswith("the server's"):  # log out, and sign in once more
+                if (when, username) != SIGN_INS[-1]:  # log out, and sign in once more
                     page.get_by_role("button", name="Log out").click()
             links = page.locator("[data-testid='stSidebarNavLink']")
             names = [t.split("\n")[-1].strip() for t in links.all_inner_texts()]
@@ -211,6 +217,8 @@ def main() -> None:
             if "bench" not in set(auth.list_users(db, auth.Scope.admin("bench"))["username"]):
                 auth.add_user(db, auth.Scope.admin("bench"), username="bench", role="admin",
                               password=PASSWORD)
+                auth.add_user(db, auth.Scope.admin("bench"), username="bench_viewer",
+                              role="viewer", password=PASSWORD)
             running = repo.get_challenge(db)
             if len(repo.list_challenges(db)) == 1:  # the next challenge, set up: the
                 start = running["end_date"] + dt.timedelta(days=1)  # sidebar offers two
