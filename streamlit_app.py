@@ -87,6 +87,7 @@ def this_session() -> int | str | None:
 
 
 def login_page() -> None:
+    ui.prepare_overview(db)  # the page a sign-in opens on, made ready while the person types
     st.title("Improvement lab tracker")
     message = st.session_state.pop("login_message", None)
     if message:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -33,6 +35,8 @@ from tracker.storage.base import (
 from tracker.storage.db import Database, damaged_message, is_damage
 from tracker.storage.engines import shared
 from tracker.text import escape_markdown as esc  # noqa: F401 - the pages' escape
+
+LOG = logging.getLogger("tracker.app")
 
 
 @st.cache_resource(show_spinner=False)
@@ -122,7 +126,8 @@ def portfolio_pairs(scope: auth.Scope) -> pd.DataFrame:
     return _portfolio(str(db.path), scope, repo.data_version(db))
 
 
-@st.cache_data(show_spinner="Looking for what is new...", max_entries=16)
+# no spinner of its own: _whats_new's says it, and `prepare_overview` calls it outside a page
+@st.cache_data(show_spinner=False, max_entries=16)
 def _signal_points(path: str, reader: auth.Scope, version: int) -> pd.DataFrame:
     # `reader`: Scope.series_reader(), so the lab team shares one entry (ids, no names)
     return whats_new.signal_points(_database(path), reader)
@@ -136,6 +141,34 @@ def _whats_new(path: str, scope: auth.Scope, since: dt.date, version: int) -> pd
     # page's own (`readable`), not built again
     return whats_new.whats_new(_database(path), scope, since, view=_shared(path, scope, version),
                                points=_signal_points(path, scope.series_reader(), version))
+
+
+_PREPARED: dict[str, int] = {}  # database -> the data version its Overview was prepared for
+
+
+def prepare_overview(db: Database) -> None:
+    """While someone signs in, chart in the background every series the lab team's
+    Overview looks through for what is new (`_signal_points`, the cache the Overview reads:
+    about a second of the server's first sign-in at scale), once per change of the data. A
+    sign-in that comes before it is done waits for it rather than charting them again
+    (Streamlit computes a cached value once); a partner's own series are few, and charted as
+    its Overview opens."""
+    path, version = str(db.path), repo.data_version(db)
+    if _PREPARED.get(path) == version:
+        return
+    _PREPARED[path] = version
+    challenge = _challenge(path, None, clock.today(), version)  # where a sign-in lands
+    if challenge is None:
+        return
+    reader = auth.Scope(actor="", role="viewer").viewing(challenge).series_reader()
+
+    def prepare() -> None:
+        try:
+            _signal_points(path, reader, version)
+        except Exception:  # noqa: BLE001 - the Overview charts them itself, and says why
+            LOG.warning("The Overview could not be prepared ahead", exc_info=True)
+
+    threading.Thread(target=prepare, name="tracker-prepare-overview", daemon=True).start()
 
 
 def whats_new_since(scope: auth.Scope, since: dt.date) -> pd.DataFrame:

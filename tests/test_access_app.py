@@ -165,6 +165,28 @@ def test_the_lab_team_shares_one_charting_of_every_series_a_partner_charts_its_o
     assert not [n for n in lab["unnamed"] if n in news], news
 
 
+def test_the_overview_is_prepared_while_the_lab_admin_signs_in(monkeypatch, lab):
+    """The sign-in page charts, in the background, the series the lab team's Overview looks
+    through for what is new (about a second of the server's first sign-in at scale): the
+    Overview the lab admin signs in to charts none of them again."""
+    import threading
+
+    from tracker.learning import whats_new
+
+    charted, real = [], whats_new.signal_points
+    monkeypatch.setattr(whats_new, "signal_points",
+                        lambda db, reader: charted.append(reader) or real(db, reader))
+    at = app(monkeypatch, lab["path"])
+    assert [w.label for w in at.text_input][:1] == ["Username"]
+    for thread in threading.enumerate():
+        if thread.name == "tracker-prepare-overview":
+            thread.join(timeout=120)
+    assert len(charted) == 1
+    log_in(at, "boss")
+    assert any("new since" in h.value for h in at.subheader)
+    assert len(charted) == 1
+
+
 def test_admin_adds_an_account_through_the_page(monkeypatch, lab):
     at = log_in(app(monkeypatch, lab["path"]), "boss")
     at.switch_page("app_pages/accounts.py").run()
