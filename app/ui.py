@@ -153,11 +153,15 @@ def prepare_overview(db: Database) -> None:
     sign-in that comes before it is done waits for it rather than charting them again
     (Streamlit computes a cached value once); a partner's own series are few, and charted as
     its Overview opens."""
-    path, version = str(db.path), repo.data_version(db)
-    if _PREPARED.get(path) == version:
+    try:  # a preparation: it never stands in the way of the sign-in page
+        path, version = str(db.path), repo.data_version(db)
+        if _PREPARED.get(path) == version:
+            return
+        _PREPARED[path] = version
+        challenge = _challenge(path, None, clock.today(), version)  # where a sign-in lands
+    except Exception:  # noqa: BLE001 - the page itself says what is wrong with the database
+        LOG.warning("The Overview could not be prepared ahead", exc_info=True)
         return
-    _PREPARED[path] = version
-    challenge = _challenge(path, None, clock.today(), version)  # where a sign-in lands
     if challenge is None:
         return
     reader = auth.Scope(actor="", role="viewer").viewing(challenge).series_reader()

@@ -187,6 +187,18 @@ def test_the_overview_is_prepared_while_the_lab_admin_signs_in(monkeypatch, lab)
     assert len(charted) == 1
 
 
+def test_preparing_the_overview_never_stands_in_the_way_of_the_sign_in_page(db_path,
+                                                                             caplog):
+    """A database that cannot be read as the sign-in page opens: the preparation says so
+    in the log and the page goes on (the page itself says what is wrong)."""
+    from app import ui
+
+    database = Database(db_path)
+    database.close()  # every read now fails
+    ui.prepare_overview(database)
+    assert "could not be prepared ahead" in caplog.text
+
+
 def test_admin_adds_an_account_through_the_page(monkeypatch, lab):
     at = log_in(app(monkeypatch, lab["path"]), "boss")
     at.switch_page("app_pages/accounts.py").run()
