@@ -214,11 +214,11 @@ def main() -> None:
             with Database(path) as db:
                 demo.load_demo(db, seed=1)
         with Database(path) as db:
-            if "bench" not in set(auth.list_users(db, auth.Scope.admin("bench"))["username"]):
-                auth.add_user(db, auth.Scope.admin("bench"), username="bench", role="admin",
-                              password=PASSWORD)
-                auth.add_user(db, auth.Scope.admin("bench"), username="bench_viewer",
-                              role="viewer", password=PASSWORD)
+            accounts = set(auth.list_users(db, auth.Scope.admin("bench"))["username"])
+            for username, role in (("bench", "admin"), ("bench_viewer", "viewer")):
+                if username not in accounts:  # a copy of a database the bench signed into
+                    auth.add_user(db, auth.Scope.admin("bench"), username=username,
+                                  role=role, password=PASSWORD)
             running = repo.get_challenge(db)
             if len(repo.list_challenges(db)) == 1:  # the next challenge, set up: the
                 start = running["end_date"] + dt.timedelta(days=1)  # sidebar offers two
