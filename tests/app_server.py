@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import warm_start
 from conftest import ROOT
 
 
@@ -26,7 +27,7 @@ def start_app(db_path: Path, *, base: str = "", env: dict | None = None):
     args = ("--server.baseUrlPath", base) if base else ()
     env = {**os.environ, "TRACKER_DB": str(db_path), **(env or {})}
     log = open(db_path.with_suffix(".log"), "w")  # noqa: SIM115 - closed in _stop
-    proc = subprocess.Popen(
+    proc = warm_start.popen(  # `python -m streamlit run`, started warm (tests/warm_start.py)
         [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", *args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -4,11 +4,11 @@ data layer itself (not only hidden in pages)."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import sys
 import time
 
 import pytest
+import warm_start
 from conftest import PARTNER_ORG as PP
 from conftest import PASSWORD, ROOT, add_role_accounts, table_counts
 
@@ -345,7 +345,7 @@ def test_the_audit_log_cannot_be_changed_from_the_data_layer():
 
 
 def run(*args, stdin=""):
-    return subprocess.run([sys.executable, "-m", "tracker", *args], cwd=ROOT, input=stdin,
+    return warm_start.run([sys.executable, "-m", "tracker", *args], cwd=ROOT, input=stdin,
                           capture_output=True, text=True, timeout=120)
 
 

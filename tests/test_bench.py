@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import warm_start
 from conftest import ROOT
 
 SMOKE = {
@@ -72,7 +72,7 @@ def test_bench_script_runs_small(script, tmp_path, request):
 
         if not Path(CHROMIUM).exists() and not os.environ.get("REQUIRE_BROWSER"):
             pytest.skip("Chromium is not installed")
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / script),
+    done = warm_start.run([sys.executable, str(ROOT / "bench" / script),
                            *[a.format(tmp=tmp_path, demo=demo) for a in args]],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -92,7 +92,7 @@ def test_the_load_test_small_three_app_servers_on_postgresql(postgresql_server):
 
     team = "1" if Path(CHROMIUM).exists() else "0"
     server = "postgresql:///postgres?" + urlencode(conninfo_to_dict(postgresql_server))
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "server_load.py"),
+    done = warm_start.run([sys.executable, str(ROOT / "bench" / "server_load.py"),
                            "--postgresql", server, "--servers", "3", "--seconds", "5",
                            "--partners", "2", "--cli", "1", "--lab-team", team],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)

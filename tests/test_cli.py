@@ -5,13 +5,14 @@ import sys
 import time
 
 import pandas as pd
+import warm_start
 from conftest import ROOT
 
 from tracker.storage.db import Database
 
 
 def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "tracker", *args], cwd=ROOT,
+    return warm_start.run([sys.executable, "-m", "tracker", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, env=env)
 
 

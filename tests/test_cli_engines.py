@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import uuid
 
 import pytest
+import warm_start
 from conftest import ENGINES, PASSWORD, ROOT
 
 from tracker.storage import backup_folder
@@ -22,7 +22,7 @@ ORG = "Peer Pathways (demo)"
 
 def cli(location: str, *args, stdin: str = ""):
     env = {**os.environ, "TRACKER_DB": location, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "tracker", *args], cwd=ROOT, env=env,
+    return warm_start.run([sys.executable, "-m", "tracker", *args], cwd=ROOT, env=env,
                           input=stdin, capture_output=True, text=True, timeout=300)
 
 

@@ -16,6 +16,7 @@ import time
 import tracemalloc
 
 import pytest
+import warm_start
 from conftest import PASSWORD, ROOT, table_counts
 from test_ingest import HEADER, ME, PP, W, make_lab, million_row_lab, row
 
@@ -261,11 +262,11 @@ def _damage(path, how: str) -> None:
 def test_a_damaged_file_is_said_in_words_from_the_command_line(demo_path, tmp_path, how,
                                                                 monkeypatch):
     monkeypatch.setenv("TRACKER_BACKUP_DIR", str(tmp_path / "backups"))
-    made = subprocess.run([sys.executable, "-m", "tracker", "backup", "--db", str(demo_path)],
+    made = warm_start.run([sys.executable, "-m", "tracker", "backup", "--db", str(demo_path)],
                           cwd=ROOT, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     _damage(demo_path, how)
-    out = subprocess.run([sys.executable, "-m", "tracker", "export", "--out",
+    out = warm_start.run([sys.executable, "-m", "tracker", "export", "--out",
                           str(tmp_path / "x"), "--db", str(demo_path)],
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 1
@@ -334,13 +335,13 @@ def test_restore_refuses_while_the_file_is_held_and_works_after(demo_path, tmp_p
     db = Database(demo_path)
     made = backup.backup(db, tmp_path / "b")
     repo.add_organisation(db, ME, name="After the backup", kind="charity")
-    out = subprocess.run([sys.executable, "-m", "tracker", "restore", "--from",
+    out = warm_start.run([sys.executable, "-m", "tracker", "restore", "--from",
                           str(tmp_path / "b"), "--db", str(demo_path)],
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 1 and "Stop the tracker app first" in out.stderr
     assert "Traceback" not in out.stderr
     db.close()
-    out = subprocess.run([sys.executable, "-m", "tracker", "restore", "--from",
+    out = warm_start.run([sys.executable, "-m", "tracker", "restore", "--from",
                           str(tmp_path / "b"), "--db", str(demo_path)],
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

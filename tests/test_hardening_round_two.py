@@ -17,6 +17,7 @@ import threading
 import zipfile
 
 import pytest
+import warm_start
 from conftest import ENGINES, PASSWORD, ROOT, add_role_accounts, table_counts
 from test_ingest import HEADER, ME, PP, W, make_lab, row
 
@@ -275,7 +276,7 @@ def test_keep_below_one_is_refused_and_every_backup_kept(tmp_path):
         with pytest.raises(BackupError, match="keep at least 1"):
             backup.backup(db, tmp_path / "backups", keep=0)
     assert len(backup_folder.list_backups(tmp_path / "backups")) == 1
-    done = subprocess.run([sys.executable, "-m", "tracker", "backup", "--db", str(path),
+    done = warm_start.run([sys.executable, "-m", "tracker", "backup", "--db", str(path),
                            "--out", str(tmp_path / "backups"), "--keep", "0"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "keep at least 1" in done.stderr
@@ -392,9 +393,9 @@ def test_files_the_tracker_writes_are_private_whatever_the_umask(tmp_path):
     path = tmp_path / "lab.duckdb"
 
     def run(*args):
-        done = subprocess.run([sys.executable, "-m", "tracker", *args, "--db", str(path)],
+        done = warm_start.run([sys.executable, "-m", "tracker", *args, "--db", str(path)],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-                              preexec_fn=lambda: os.umask(0o022))
+                              umask=0o022)
         assert done.returncode == 0, done.stderr
 
     run("init")

@@ -12,6 +12,7 @@ import sys
 from email import policy
 
 import pytest
+import warm_start
 from app_server import free_port
 from conftest import PASSWORD, ROOT, add_role_accounts
 
@@ -75,7 +76,7 @@ def lab(demo_path):
 
 def _cli(*args, env: dict) -> subprocess.CompletedProcess:
     run_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    return subprocess.run([sys.executable, "-m", "tracker", *args], cwd=ROOT, env=run_env,
+    return warm_start.run([sys.executable, "-m", "tracker", *args], cwd=ROOT, env=run_env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -4,12 +4,12 @@ every table identical after the move (run as a real command, checked independent
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import duckdb
 import psycopg
 import pytest
+import warm_start
 
 from tests.conftest import ROOT, add_role_accounts
 from tracker.access import auth
@@ -23,7 +23,7 @@ def _cli(*args, env_db=None):
     env.pop("TRACKER_DB", None)
     if env_db:
         env["TRACKER_DB"] = env_db
-    return subprocess.run([sys.executable, "-m", "tracker", *args], cwd=ROOT, env=env,
+    return warm_start.run([sys.executable, "-m", "tracker", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+import warm_start
 
 from tracker.access import auth
 from tracker.errors import ConcurrentChange, InputError
@@ -113,14 +114,13 @@ def test_partners_of_one_organisation_uploading_at_once_through_three_servers(pg
     """Several partners' systems send files for the same organisation to different app
     servers at the same moment: every file is stored whole (or found already stored), and
     no (organisation, measure, period) ends up with two current values."""
-    import subprocess
     import sys
 
     from tests.conftest import ROOT
     from tracker.intake import ingest
     from tracker.storage.pg import PostgresDatabase
 
-    assert subprocess.run([sys.executable, "-m", "tracker", "migrate-to", "--db",
+    assert warm_start.run([sys.executable, "-m", "tracker", "migrate-to", "--db",
                            str(demo_path), pg_url], cwd=ROOT, capture_output=True).returncode == 0
     servers = [PostgresDatabase(pg_url) for _ in range(3)]
     try:

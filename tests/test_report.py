@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import warm_start
 from conftest import ROOT
 from pptx import Presentation
 from pypdf import PdfReader
@@ -112,7 +113,7 @@ def test_a_partner_pack_names_no_other_organisation(demo_db, tmp_path):
 
 def test_report_command(demo_path, tmp_path):
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "tracker", "report", "--db",
+        return warm_start.run([sys.executable, "-m", "tracker", "report", "--db",
                                str(demo_path), *args], cwd=ROOT, capture_output=True,
                               text=True, timeout=300)
 

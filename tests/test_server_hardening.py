@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -18,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import warm_start
 from app_server import start_app, stop_app
 from browser_steps import drawn as _drawn  # the same Chromium checks
 from browser_steps import need_browser as _need_browser
@@ -133,7 +133,7 @@ def test_a_forwarded_request_never_gets_local_mode_and_makes_the_first_admin_wit
 
 def _accounts(path: Path) -> str:
     """`python -m tracker user list`, through the running app that holds the file."""
-    done = subprocess.run([sys.executable, "-m", "tracker", "user", "list", "--db", str(path)],
+    done = warm_start.run([sys.executable, "-m", "tracker", "user", "list", "--db", str(path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

@@ -16,6 +16,7 @@ import urllib.request
 
 import duckdb
 import pytest
+import warm_start
 from app_server import start_app, stop_app
 from conftest import ROOT, table_counts
 
@@ -43,7 +44,7 @@ def cli(*args, stdin: str | None = None, cwd=None, db=None):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if db is not None:
         env["TRACKER_DB"] = str(db)
-    return subprocess.run([sys.executable, "-m", "tracker", *args], cwd=cwd or ROOT, env=env,
+    return warm_start.run([sys.executable, "-m", "tracker", *args], cwd=cwd or ROOT, env=env,
                           input=stdin, capture_output=True, text=True, timeout=300)
 
 
