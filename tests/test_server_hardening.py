@@ -6,6 +6,7 @@ down. Raw sockets where the red team used them; Chromium where a person would be
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -19,6 +20,7 @@ import pytest
 import warm_start
 from app_server import start_app, stop_app
 from browser_steps import drawn as _drawn  # the same Chromium checks
+from browser_steps import need_browser as _need_browser
 from conftest import PASSWORD, ROOT, add_role_accounts
 from page_state import wait_for_session_cookie
 
@@ -26,7 +28,21 @@ from tracker.access import auth
 from tracker.intake import api_tokens
 from tracker.storage.db import Database
 
+CHROMIUM = os.environ.get("TRACKER_CHROMIUM", "/usr/bin/chromium")
 HILLVIEW = "Hillview Surgery (demo)"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--no-sandbox", "--disable-gpu",
+                                          "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()
 
 
 def _raw(url: str, request: bytes, timeout: float = 30) -> bytes:
