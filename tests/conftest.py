@@ -467,10 +467,9 @@ def add_role_accounts(database: Database) -> dict:
 # test_browser*.py files use them as fixtures without importing them.
 
 
-@pytest.fixture(scope="session")
-def chromium_process():
-    """One Chromium for the worker, started when a test first needs it: Playwright's driver
-    and a Chromium cost about 1.2 CPU seconds to start, and seven test files use them."""
+@pytest.fixture(scope="module")
+def chromium():
+    """One Chromium for the module's tests (each test opens pages in contexts of its own)."""
     from browser_steps import CHROMIUM, need_browser
     from playwright.sync_api import sync_playwright
 
@@ -483,15 +482,6 @@ def chromium_process():
                   "--disable-sync", "--no-first-run"])
         yield chromium
         chromium.close()
-
-
-@pytest.fixture(scope="module")
-def chromium(chromium_process):
-    """The worker's Chromium for the module's tests (each test opens pages in contexts of its
-    own); whatever the module left open in it is closed at the module's end."""
-    yield chromium_process
-    for context in chromium_process.contexts:
-        context.close()
 
 
 @pytest.fixture
