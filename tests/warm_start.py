@@ -80,6 +80,9 @@ def _serve(path: str) -> None:  # pragma: no cover - runs in the helper process
                 if not os.read(sys.stdin.fileno(), 4096):  # the test process has ended
                     for pid, _conn in children.values():
                         _signal(pid, signal.SIGKILL)
+                    import shutil
+
+                    shutil.rmtree(os.path.dirname(path), ignore_errors=True)  # its socket, log
                     return
             elif what == "request":
                 sel.unregister(item)
