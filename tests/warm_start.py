@@ -302,7 +302,7 @@ class Started:
         self._conn.close()
 
     def send_signal(self, sig: int) -> None:
-        if self.returncode is None and self.poll() is None:
+        if self.poll() is None:
             # the helper sends it, while the child is still its own (never a reused pid)
             with contextlib.suppress(OSError):
                 self._conn.sendall(signal.Signals(sig).name[3:].encode() + b" ")
