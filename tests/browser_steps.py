@@ -39,7 +39,10 @@ def drawn(page):
     # polled every 50 ms, not on every animation frame (Playwright's default): asking for
     # frames kept Chromium drawing at 60 a second all the while a page waited on its server
     page.wait_for_function(DRAWN, timeout=120_000, polling=50)
-    page.wait_for_timeout(200)  # a beat for the charts' own drawing
+    # then the charts' own drawing, and two frames painted (a fixed 200 ms beat here cost
+    # the browser tests half a minute of waiting in all)
+    page.wait_for_function(page_state.CHARTS_DRAWN, timeout=30_000, polling=20)
+    page.evaluate(page_state.TWO_FRAMES)
     RUNS_SEEN[page] = page.evaluate(page_state.COUNT_RUNS)  # for the next `_settle`
 
 
@@ -115,8 +118,10 @@ def sign_in(page, url: str, path: str, username: str) -> None:
     page.get_by_role("textbox", name="Username").fill(username)
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    # the run that shows who is signed in is the last the sign-in makes (it asks for its
+    # cookie in the background): wait for it to end, not for a rerun that never comes
     page.get_by_text(f"Signed in as {username}").wait_for(timeout=30_000)
-    settle(page)
+    drawn(page)
 
 
 def build_and_download_the_pack(page, name: str) -> Path:

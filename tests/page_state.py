@@ -11,6 +11,19 @@ DRAWN = """() => {
     && !document.querySelector('[data-testid=stSkeleton]');
 }"""
 
+# What the page draws after its script has finished is drawn too: every Altair chart has its
+# marks (Vega draws them after the element arrives) and the fonts have loaded.
+CHARTS_DRAWN = """() => document.fonts.status === 'loaded'
+  && [...document.querySelectorAll('[data-testid=stVegaLiteChart]')]
+       .every((chart) => chart.querySelector('svg.marks g, canvas') !== null)"""
+
+# Two frames painted (what the page drew is on the screen, for a screenshot or a click), or
+# 200 ms if the page paints no frame (a tab in the background).
+TWO_FRAMES = """() => new Promise((done) => {
+  requestAnimationFrame(() => requestAnimationFrame(() => done(true)));
+  setTimeout(() => done(false), 200);
+})"""
+
 # Watch for the next rerun: after ARM, RAN_AND_DRAWN holds once a rerun has begun (however
 # quickly it ended) and the page is drawn. Waiting for RUNNING instead misses a rerun that
 # began and ended before the wait started, and then waits out its whole timeout.

@@ -27,8 +27,7 @@ def test_log_in_as_each_role(browser, accounts_app, username, role):
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.get_by_text(f"Signed in as {username}").wait_for(timeout=30_000)
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(1500)
+    drawn(page)  # the page the sign-in opens, its run ended and drawn
     assert page.locator("[data-testid='stException']").count() == 0
     body = page.locator("body").inner_text()
     if role == "partner":
