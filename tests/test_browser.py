@@ -584,3 +584,25 @@ def test_a_new_challenge_and_the_earlier_one_chosen_in_the_sidebar(browser, demo
         page.close()
     finally:
         _stop(proc, log)
+
+
+def test_a_page_counts_as_drawn_only_once_its_charts_have_their_marks(browser):
+    """The tests' wait for a drawn page (`browser_steps.drawn`) goes on once every chart has
+    its marks and two frames are painted, not after a fixed pause: a chart whose marks Vega
+    has not drawn yet holds it, and a page in the background does not hold it for ever."""
+    import page_state
+
+    page = browser.new_page()
+    page.set_content("<div data-testid='stApp' data-test-script-state='notRunning'>"
+                     "<div data-testid='stVegaLiteChart'><svg class='marks'></svg></div>"
+                     "<div data-testid='stVegaLiteChart'><svg class='marks'><g></g></svg></div>"
+                     "</div>")
+    assert page.evaluate(page_state.DRAWN)
+    assert not page.evaluate(page_state.CHARTS_DRAWN)  # the first chart has no marks yet
+    page.evaluate("() => document.querySelector('svg.marks').appendChild("
+                  "document.createElementNS('http://www.w3.org/2000/svg', 'g'))")
+    assert page.evaluate(page_state.CHARTS_DRAWN)
+    assert page.evaluate(page_state.TWO_FRAMES) is True  # painted, not timed out
+    page.evaluate("() => { window.requestAnimationFrame = () => 0; }")  # paints no frame
+    assert page.evaluate(page_state.TWO_FRAMES) is False  # 200 ms at most, then it goes on
+    page.close()
