@@ -28,17 +28,20 @@ TWO_FRAMES = """() => new Promise((done) => {
 # quickly it ended) and the page is drawn. Waiting for RUNNING instead misses a rerun that
 # began and ended before the wait started, and then waits out its whole timeout.
 ARM = """() => {
-  const app = document.querySelector('[data-testid=stApp]');
   window.__trackerRan = false;
-  if (app && !window.__trackerWatch) {
+  if (!window.__trackerWatch) {
     window.__trackerWatch = new MutationObserver((records) => {
+      const app = document.querySelector('[data-testid=stApp]');
       for (const r of records) {
-        if (r.oldValue === 'running' || app.getAttribute('data-test-script-state') === 'running')
+        if (r.oldValue === 'running' || app?.getAttribute('data-test-script-state') === 'running')
           window.__trackerRan = true;
       }
     });
-    window.__trackerWatch.observe(app, {attributes: true, attributeOldValue: true,
-                                        attributeFilter: ['data-test-script-state']});
+    // the whole document, not one element: if Streamlit draws its app element again (after
+    // its connection to the server comes back), a watch on the old one would wait for ever
+    window.__trackerWatch.observe(document.documentElement, {
+      subtree: true, attributes: true, attributeOldValue: true,
+      attributeFilter: ['data-test-script-state']});
   }
 }"""
 RAN_AND_DRAWN = "() => window.__trackerRan === true && (" + DRAWN + ")()"
@@ -48,16 +51,16 @@ RAN_AND_DRAWN = "() => window.__trackerRan === true && (" + DRAWN + ")()"
 # drawn, then after a click waits for RAN_SINCE(count): a rerun that began and ended before
 # the wait started is counted, not waited out.
 COUNT_RUNS = """() => {
-  const app = document.querySelector('[data-testid=stApp]');
-  if (app && !window.__trackerCounter) {
+  if (!window.__trackerCounter) {
     window.__trackerRuns = 0;
     window.__trackerCounter = new MutationObserver((records) => {
       for (const r of records) if (r.oldValue === 'running') window.__trackerRuns += 1;
     });
-    window.__trackerCounter.observe(app, {attributes: true, attributeOldValue: true,
-                                          attributeFilter: ['data-test-script-state']});
+    window.__trackerCounter.observe(document.documentElement, {  // as ARM's, the whole page
+      subtree: true, attributes: true, attributeOldValue: true,
+      attributeFilter: ['data-test-script-state']});
   }
-  return window.__trackerRuns ?? -1;
+  return window.__trackerRuns;
 }"""
 RAN_SINCE = """(seen) => seen >= 0 && (window.__trackerRuns ?? -1) > seen || document.querySelector(
   '[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'running'"""

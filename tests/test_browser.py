@@ -606,3 +606,28 @@ def test_a_page_counts_as_drawn_only_once_its_charts_have_their_marks(browser):
     page.evaluate("() => { window.requestAnimationFrame = () => 0; }")  # paints no frame
     assert page.evaluate(page_state.TWO_FRAMES) is False  # 200 ms at most, then it goes on
     page.close()
+
+
+def test_the_watch_for_a_rerun_outlives_the_app_element_drawn_again(browser):
+    """`page_state.ARM` and `COUNT_RUNS` watch the whole page: a rerun on an app element that
+    Streamlit drew again after the watch began (its connection back) is still seen, where a
+    watch on the first element waited out its whole timeout."""
+    import page_state
+
+    page = browser.new_page()
+    page.set_content("<div data-testid='stApp' data-test-script-state='notRunning'></div>")
+    page.evaluate(page_state.ARM)
+    seen = page.evaluate(page_state.COUNT_RUNS)
+    page.evaluate("""() => {
+        const again = document.createElement('div');
+        again.setAttribute('data-testid', 'stApp');
+        again.setAttribute('data-test-script-state', 'notRunning');
+        document.querySelector('[data-testid=stApp]').replaceWith(again);
+        again.setAttribute('data-test-script-state', 'running');
+      }""")
+    page.wait_for_function(page_state.RAN_SINCE, arg=seen, timeout=5_000)
+    page.evaluate("() => document.querySelector('[data-testid=stApp]')"
+                  ".setAttribute('data-test-script-state', 'notRunning')")
+    page.wait_for_function(page_state.RAN_AND_DRAWN, timeout=5_000)
+    assert page.evaluate(page_state.COUNT_RUNS) == seen + 1
+    page.close()
