@@ -88,6 +88,7 @@ def this_session() -> int | str | None:
 
 def login_page() -> None:
     ui.prepare_overview(db)  # the page a sign-in opens on, made ready while the person types
+    ui.prepare_browser()  # and the code the browser draws it with, loaded meanwhile
     st.title("Improvement lab tracker")
     message = st.session_state.pop("login_message", None)
     if message:

@@ -6,7 +6,8 @@ Starts the app (`streamlit run server.py`) on a copy of the database (the demo, 
 today, unless --db names one: the 1.3-million-result database of `bench/scale.py`, say),
 adds a lab admin account, and drives Debian's Chromium through Playwright as a person does:
 sign in (the server's first sign-in, whose page runs import the charting libraries, then,
-after logging out, a viewer of the lab team, then the admin again), then click each entry of
+after logging out, a viewer of the lab team, then the admin again; each typed in 2 s once the
+sign-in page is drawn, as a person does), then click each entry of
 the menu in turn. A page counts as drawn when the script
 has finished and nothing on the page is stale, running or a placeholder (the tests' rule).
 Each page is timed on its first visit after sign-in (caches cold for that page) and on a
@@ -37,7 +38,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.page_state import ARM, RAN_AND_DRAWN  # noqa: E402 - the browser tests' rule
+from tests.page_state import (  # noqa: E402 - the browser tests' rule
+    ARM,
+    CHARTS_DRAWN,
+    DRAWN,
+    RAN_AND_DRAWN,
+)
 from tracker import demo  # noqa: E402
 from tracker.access import auth  # noqa: E402
 from tracker.records import repo  # noqa: E402
@@ -84,6 +90,7 @@ def _drawn(page, started: float) -> float:
     return time.perf_counter() - started
 
 
+TYPING_SECONDS = 2.0  # a person typing a username and password on the drawn sign-in page
 READ_SECONDS = 5  # how long the bench "reads" What we learned before asking for the report
 
 
@@ -118,7 +125,8 @@ def _learning_report(page) -> list[tuple[str, str]]:
 
 
 def measure(path: Path, runs: int, only: list[str] | None, report: bool = True,
-            titles: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+            titles: tuple[str, ...] = (), typing: float = TYPING_SECONDS
+            ) -> list[tuple[str, str]]:
     from playwright.sync_api import sync_playwright
 
     rows: list[tuple[str, str]] = []
@@ -131,6 +139,9 @@ def measure(path: Path, runs: int, only: list[str] | None, report: bool = True,
             page.goto(url)
             for when, username in SIGN_INS:
                 page.get_by_role("textbox", name="Username").wait_for(timeout=90_000)
+                for drawn in (DRAWN, CHARTS_DRAWN):  # the sign-in page, drawn, as a person
+                    page.wait_for_function(drawn, timeout=90_000, polling=20)  # sees it
+                page.wait_for_timeout(typing * 1000)
                 page.get_by_role("textbox", name="Username").fill(username)
                 page.get_by_role("textbox", name="Password").fill(PASSWORD)
                 page.evaluate(ARM)
@@ -202,6 +213,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="visits of each page (>= 2)")
     parser.add_argument("--pages", default=None,
                         help="comma-separated menu entries to visit (default: every one)")
+    parser.add_argument("--typing", type=float, default=TYPING_SECONDS,
+                        help="seconds a person takes to type on the drawn sign-in page")
     parser.add_argument("--no-report", action="store_true",
                         help="leave out building the learning report in the app")
     args = parser.parse_args()
@@ -232,7 +245,7 @@ def main() -> None:
         print(f"database: {args.db or 'the demo'} ({results:,} results); Chromium, "
               f"{os.cpu_count()} cores")
         rows = measure(path, max(args.runs, 1), args.pages.split(",") if args.pages else None,
-                       report=not args.no_report, titles=titles)
+                       report=not args.no_report, titles=titles, typing=args.typing)
         width = max(len(name) for name, _ in rows)
         print(f"{'path':<{width}}  seconds")
         for name, figure in rows:

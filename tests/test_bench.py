@@ -14,7 +14,8 @@ import warm_start
 from conftest import ROOT
 
 SMOKE = {
-    "browser.py": (["--runs", "1", "--pages", "Summary", "--db", "{demo}", "--no-report"],
+    "browser.py": (["--runs", "1", "--pages", "Summary", "--db", "{demo}", "--no-report",
+                    "--typing", "0"],
                    "switching challenge"),
     "ingest.py": (["--rows", "20000", "--demo", "{demo}"], "validated commit"),
     "community.py": (["--comments", "3", "--files", "1", "--runs", "1", "--demo", "{demo}"],

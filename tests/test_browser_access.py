@@ -103,6 +103,54 @@ def test_a_sign_in_goes_on_in_the_same_page_without_loading_it_again(browser, ac
     context.close()
 
 
+# What the page after a sign-in draws with, fetched the first time a page of the tab shows
+# one (Streamlit names its files `Name.hash.js`): Vega-Embed, the data grid, Arrow's formats
+CHART_AND_GRID_CODE = ("embed", "ArrowVegaLiteChart", "DataFrame", "arrowFormatUtils")
+LOADED_SCRIPTS = """() => performance.getEntriesByType('resource')
+  .map((e) => e.name.split('/').pop()).filter((n) => n.endsWith('.js'))"""
+
+
+def test_the_sign_in_page_loads_the_code_of_charts_and_grids_out_of_sight(browser, accounts_app):
+    """Issue 22, the server's first sign-in: after the server's own half second, most of it
+    was Chromium fetching and compiling the code of charts and data grids (about 2.5 MB) once
+    the Overview showed them. The sign-in page now loads it while the person types, in
+    elements no one sees, reaches by keyboard or hears; after the click none of it loads."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(accounts_app)
+    page.get_by_role("textbox", name="Username").wait_for(timeout=30_000)
+    drawn(page)  # the hidden chart has its marks: its code has run
+    hidden = page.locator(".st-key-tracker_preload")
+    assert hidden.count() == 1 and not hidden.is_visible()
+    for testid in ("stVegaLiteChart", "stDataFrame", "stDateInput"):
+        element = hidden.locator(f"[data-testid={testid}]")
+        assert element.count() == 1 and not element.is_visible(), testid
+    # nothing of it is read out, nor reached with the Tab key
+    tree = page.locator("body").aria_snapshot()
+    for hidden_part in ('"x"', "img", "grid", "table", "figure", "2000", "0"):
+        assert hidden_part not in tree, (hidden_part, tree)
+    words = page.locator("body").inner_text().split()
+    assert "x" not in words and "0" not in words and "2000/01/01" not in words, words
+    focused = []
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("() => document.activeElement.closest("
+                                     "'.st-key-tracker_preload') !== null"))
+    assert not any(focused)
+    before = set(page.evaluate(LOADED_SCRIPTS))
+    assert all(any(n.startswith(code + ".") for n in before) for code in CHART_AND_GRID_CODE)
+    page.get_by_role("textbox", name="Username").fill("boss")
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text("Signed in as boss").wait_for(timeout=30_000)
+    drawn(page)
+    assert page.locator("[data-testid=stVegaLiteChart]").count() > 0  # the Overview's charts
+    after = set(page.evaluate(LOADED_SCRIPTS)) - before
+    assert not [n for n in after if n.split(".")[0] in CHART_AND_GRID_CODE], after
+    assert page.locator(".st-key-tracker_preload").count() == 0  # gone with the sign-in page
+    context.close()
+
+
 def test_two_labs_behind_one_address_never_share_accounts_or_data(browser, demo_path,
                                                                      tmp_path):
     """Several labs in one deployment: one database and one server each, under their own
