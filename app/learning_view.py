@@ -49,7 +49,7 @@ def _panel(title: str, frame: pd.DataFrame, cycles: pd.DataFrame, unit: str,
     spec = charts.vega_lite(charts.idea_panel(title, frame, cycles, unit=unit, target=target,
                                               percent=percent))
     words, data = charts.text_alternative(spec)
-    return spec, (words, ui.html_table(data))
+    return ui.arrow_data(spec), (words, ui.html_table(data))
 
 
 @st.cache_data(show_spinner="Gathering the learning of this idea...", max_entries=32)

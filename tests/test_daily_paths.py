@@ -743,6 +743,48 @@ def test_a_record_with_many_cycles_shows_ten_at_a_time(demo_path, monkeypatch):
     assert len(boxes) == 1 and boxes[0].startswith("Cycle ")
 
 
+def test_a_record_s_charts_are_kept_as_arrow_not_converted_on_every_run(demo_path, monkeypatch):
+    """Issue 22, What we learned at scale: Streamlit converted each chart's rows to Arrow on
+    every run of the page (a third of the run of a record at scale). The record's charts are
+    kept converted with them, so a run sends the bytes as they are: the same rows, under the
+    same names, as the chart made afresh."""
+    import pyarrow as pa
+    from streamlit import dataframe_util
+
+    from tracker.learning import learning_record
+    from tracker.reports import charts
+
+    at = open_app(monkeypatch, demo_path)
+    at.switch_page("app_pages/learning.py").run()
+    converted = []
+    convert = dataframe_util.convert_anything_to_arrow_bytes
+
+    def counted(data, *args, **kwargs):
+        if isinstance(data, list):  # a chart's rows (a table's are a frame)
+            converted.append(len(data))
+        return convert(data, *args, **kwargs)
+
+    monkeypatch.setattr(dataframe_util, "convert_anything_to_arrow_bytes", counted)
+    at.switch_page("app_pages/learning.py").run()
+    assert not at.exception
+    shown_charts = at.get("vega_lite_chart")
+    assert shown_charts and converted == []
+    idea = int(_widget(at, "selectbox", "Open an idea's learning record").value)
+    with Database(demo_path) as db:
+        rec = learning_record.record(db, auth.Scope.admin("local"), idea)
+    e = rec.evidence[0]
+    title, frame, cycles = e.panels[0]
+    fresh = charts.vega_lite(charts.idea_panel(title, frame, cycles, unit=e.unit,
+                                               target=e.target,
+                                               percent=e.data_kind == "proportion"))
+    sent = {d.name: pa.ipc.open_stream(d.data.data).read_all().to_pylist()
+            for d in shown_charts[0].proto.datasets}
+    assert set(sent) == set(fresh["datasets"])
+    for name, rows in fresh["datasets"].items():
+        assert len(sent[name]) == len(rows) and sent[name][0].items() >= \
+            {k: v for k, v in rows[0].items() if v is not None}.items()
+
+
 def test_a_review_date_after_today_does_not_break_what_we_learned(demo_path, monkeypatch):
     """Found by the bench run with the clock set back: a synthesis reviewed on a day after
     today (the server's clock set back, or the file moved to a machine whose clock is behind)
