@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import ui
+from app import learning_view, ui
 from tracker.access import auth, first_run, web_sessions
 from tracker.errors import InputError
 from tracker.records import reader_view, repo
@@ -87,7 +87,9 @@ def this_session() -> int | str | None:
 
 
 def login_page() -> None:
-    ui.prepare_overview(db)  # the page a sign-in opens on, made ready while the person types
+    # the page a sign-in opens on, made ready while the person types, then what every
+    # learning record reads
+    ui.prepare_overview(db, then=learning_view.prepare_outcomes)
     ui.prepare_browser()  # and the code the browser draws it with, loaded meanwhile
     st.title("Improvement lab tracker")
     message = st.session_state.pop("login_message", None)

@@ -40,6 +40,13 @@ def outcomes(db: Database, challenge_id: int) -> pd.DataFrame:
     return _outcomes(str(db.path), challenge_id, repo.data_version(db))
 
 
+def prepare_outcomes(path: str, challenge_id: int, version: int) -> None:
+    """What each idea's measures showed, worked out while someone signs in (`ui.
+    prepare_overview`): every learning record reads it, for every reader (0.8 CPU s of the
+    first visit to What we learned at scale, once per change of the data)."""
+    _outcomes(path, challenge_id, version)
+
+
 @st.cache_data(show_spinner=False, max_entries=512)
 def _panel(title: str, frame: pd.DataFrame, cycles: pd.DataFrame, unit: str,
            target: float | None, percent: bool) -> tuple[dict, tuple[str, str]]:

@@ -147,13 +147,15 @@ def _whats_new(path: str, scope: auth.Scope, since: dt.date, version: int) -> pd
 _PREPARED: dict[str, int] = {}  # database -> the data version its Overview was prepared for
 
 
-def prepare_overview(db: Database) -> None:
+def prepare_overview(db: Database,
+                     then: Callable[[str, int, int], object] | None = None) -> None:
     """While someone signs in, chart in the background every series the lab team's
     Overview looks through for what is new (`_signal_points`, the cache the Overview reads:
     about a second of the server's first sign-in at scale), once per change of the data. A
     sign-in that comes before it is done waits for it rather than charting them again
     (Streamlit computes a cached value once); a partner's own series are few, and charted as
-    its Overview opens."""
+    its Overview opens. Then `then(path, challenge id, data version)`, if given: a page's
+    cache that every reader shares, filled after the Overview's."""
     try:  # a preparation: it never stands in the way of the sign-in page
         path, version = str(db.path), repo.data_version(db)
         if _PREPARED.get(path) == version:
@@ -170,7 +172,9 @@ def prepare_overview(db: Database) -> None:
     def prepare() -> None:
         try:
             _signal_points(path, reader, version)
-        except Exception:  # noqa: BLE001 - the Overview charts them itself, and says why
+            if then is not None:
+                then(path, int(challenge["id"]), version)
+        except Exception:  # noqa: BLE001 - the pages compute it themselves, and say why
             LOG.warning("The Overview could not be prepared ahead", exc_info=True)
 
     threading.Thread(target=prepare, name="tracker-prepare-overview", daemon=True).start()

@@ -187,6 +187,30 @@ def test_the_overview_is_prepared_while_the_lab_admin_signs_in(monkeypatch, lab)
     assert len(charted) == 1
 
 
+def test_what_each_idea_showed_is_worked_out_while_the_lab_admin_signs_in(monkeypatch, lab):
+    """Issue 22, What we learned at scale, first visit: every learning record reads what each
+    idea's measures showed at each organisation (0.8 CPU s at scale). The sign-in page works
+    it out in the background after the Overview's signals; What we learned then works out
+    none of it again."""
+    import threading
+
+    from tracker.analysis import portfolio
+
+    worked_out, real = [], portfolio.measure_outcomes
+    monkeypatch.setattr(portfolio, "measure_outcomes",
+                        lambda *args: worked_out.append(args[2]) or real(*args))
+    at = app(monkeypatch, lab["path"])
+    for thread in threading.enumerate():
+        if thread.name == "tracker-prepare-overview":
+            thread.join(timeout=120)
+    assert len(worked_out) == 1
+    log_in(at, "boss")
+    at.switch_page("app_pages/learning.py").run()
+    assert not at.exception
+    assert any(h.value == "What the data showed" for h in at.subheader)  # a record, drawn
+    assert len(worked_out) == 1
+
+
 def test_preparing_the_overview_never_stands_in_the_way_of_the_sign_in_page(db_path,
                                                                              caplog):
     """A database that cannot be read as the sign-in page opens: the preparation says so
