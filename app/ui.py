@@ -201,7 +201,7 @@ def prepare_browser() -> None:
                 f".st-key-{PRELOAD_KEY},.st-key-{PRELOAD_KEY} *{{visibility:hidden!important}}"
                 "</style>")  # !important: a label of Streamlit's sets itself visible
         st.vega_lite_chart(PRELOAD_CHART, width="content")
-        st.dataframe(pd.DataFrame({"x": [0]}), hide_index=True)
+        table(pd.DataFrame({"x": pd.Series([], dtype=int)}), hide_index=True)  # the grid's code
         st.date_input("x", value=dt.date(2000, 1, 1), key=f"{PRELOAD_KEY}_date",
                       label_visibility="collapsed")
         st.page_link("app_pages/overview.py", label="x")
